@@ -1,0 +1,43 @@
+# Pictor. `make run` starts the service; `make test` is what CI runs.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+GO ?= go
+# DEPS_FLAGS are passed to scripts/deps.sh by `make test`: --browser installs
+# Chromium for the console tests.
+DEPS_FLAGS ?= --browser
+# TEST_FLAGS and PKGS narrow a run: make test PKGS=./storage/... TEST_FLAGS=-v
+TEST_FLAGS ?=
+PKGS ?= ./...
+
+.PHONY: deps run build vet test bench
+
+deps:
+	@scripts/deps.sh
+
+run: deps
+	$(GO) run ./cmd/pictor serve
+
+build:
+	$(GO) build -o bin/pictor ./cmd/pictor
+
+vet:
+	$(GO) vet ./...
+
+# test installs what is missing, starts a private PostgreSQL and MinIO for this
+# run only (own state dir, free ports), runs the tests against them and stops
+# them again, whatever the outcome; it exits with go test's status.
+test:
+	@scripts/deps.sh $(DEPS_FLAGS)
+	@state=$$(mktemp -d "$${TMPDIR:-/tmp}/pictor-testenv.XXXXXX"); \
+	export PICTOR_TESTENV_STATE="$$state"; \
+	trap 'scripts/testenv.sh stop >/dev/null 2>&1 || true; rm -rf "$$state"' EXIT; \
+	trap 'exit 130' INT TERM; \
+	scripts/testenv.sh start; \
+	set -a; . "$$state/env"; set +a; \
+	$(GO) test -count=1 -timeout 25m $(TEST_FLAGS) $(PKGS)
+
+bench:
+	@if [ -f benchmarks/run.sh ]; then bash benchmarks/run.sh; \
+	else echo "benchmarks/run.sh is not there yet"; fi

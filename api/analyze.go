@@ -1,0 +1,21 @@
+package api
+
+import "net/http"
+
+// handleAnalyze serves POST /v1/analyze: a quality report for JSON {"url"}, a multipart
+// upload (field file) or raw image bytes, without storing anything.
+func (s *server) handleAnalyze() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		src, err := s.readSource(w, r, false)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		rep, err := s.catalog.Analyze(r.Context(), src.URL, src.Data)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.writeJSON(w, r, http.StatusOK, rep)
+	}
+}

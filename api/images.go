@@ -1,0 +1,171 @@
+package api
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/pictor/pictor/catalog"
+)
+
+// Limits of GET /v1/images.
+const (
+	defaultListLimit = 50
+	maxListLimit     = 200
+)
+
+// handleIngest serves POST /v1/images: JSON {"url","sku","recipe"}, a multipart upload or
+// raw image bytes. 201 with the image and, when a recipe was given, its renditions.
+func (s *server) handleIngest() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		src, err := s.readSource(w, r, true)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		res, err := s.catalog.Ingest(r.Context(), catalog.IngestRequest{
+			URL:    src.URL,
+			Data:   src.Data,
+			SKU:    src.SKU,
+			Recipe: src.Recipe,
+			Accept: r.URL.Query().Get("accept"),
+		})
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if res == nil {
+			s.writeError(w, r, fmt.Errorf("ingest returned no result"))
+			return
+		}
+		w.Header().Set("Location", "/v1/images/"+url.PathEscape(res.Image.ID))
+		s.writeJSON(w, r, http.StatusCreated, res)
+	}
+}
+
+// imageList is the body of GET /v1/images.
+type imageList struct {
+	Images     []catalog.Image `json:"images"`
+	NextCursor string          `json:"next_cursor"`
+}
+
+// handleListImages serves GET /v1/images?sku=&cursor=&limit= (limit 1..200, default 50).
+func (s *server) handleListImages() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		limit := defaultListLimit
+		if v := q.Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > maxListLimit {
+				s.writeError(w, r, fmt.Errorf("%w: limit must be an integer from 1 to %d, got %q", catalog.ErrInvalid, maxListLimit, v))
+				return
+			}
+			limit = n
+		}
+		images, next, err := s.catalog.ListImages(r.Context(), catalog.ListImagesQuery{
+			SKU:    q.Get("sku"),
+			Cursor: q.Get("cursor"),
+			Limit:  limit,
+		})
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if images == nil {
+			images = []catalog.Image{}
+		}
+		s.writeJSON(w, r, http.StatusOK, imageList{Images: images, NextCursor: next})
+	}
+}
+
+// handleGetImage serves GET /v1/images/{id}.
+func (s *server) handleGetImage() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		img, err := s.catalog.GetImage(r.Context(), chi.URLParam(r, "id"))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.writeJSON(w, r, http.StatusOK, img)
+	}
+}
+
+// handleImageContent serves GET /v1/images/{id}/content: the original bytes.
+func (s *server) handleImageContent() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		rc, meta, err := s.catalog.OpenOriginal(r.Context(), chi.URLParam(r, "id"))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.serveContent(w, r, rc, meta, "")
+	}
+}
+
+// quoteETag makes a strong entity tag of an opaque value: quoted, never weak.
+func quoteETag(v string) string {
+	v = strings.TrimPrefix(v, "W/")
+	if len(v) >= 2 && strings.HasPrefix(v, `"`) && strings.HasSuffix(v, `"`) {
+		return v
+	}
+	return `"` + strings.Trim(v, `"`) + `"`
+}
+
+// etagMatches reports whether an If-None-Match header value matches etag (weak
+// comparison, as RFC 9110 requires for If-None-Match).
+func etagMatches(header, etag string) bool {
+	for _, tag := range strings.Split(header, ",") {
+		tag = strings.TrimSpace(tag)
+		if tag == "*" {
+			return true
+		}
+		if strings.TrimPrefix(tag, "W/") == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// serveContent streams stored bytes with Content-Type, Content-Length and a strong ETag;
+// a matching If-None-Match answers 304 without a body. It closes rc.
+func (s *server) serveContent(w http.ResponseWriter, r *http.Request, rc io.ReadCloser, meta catalog.ObjectMeta, cacheControl string) {
+	defer rc.Close()
+	h := w.Header()
+	etag := ""
+	if meta.ETag != "" {
+		etag = quoteETag(meta.ETag)
+		h.Set("ETag", etag)
+	}
+	if cacheControl != "" {
+		h.Set("Cache-Control", cacheControl)
+	}
+	if !meta.Modified.IsZero() {
+		h.Set("Last-Modified", meta.Modified.UTC().Format(http.TimeFormat))
+	}
+	if etag != "" {
+		if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
+	ct := meta.ContentType
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	h.Set("Content-Type", ct)
+	h.Set("X-Content-Type-Options", "nosniff")
+	if meta.Size > 0 {
+		h.Set("Content-Length", strconv.FormatInt(meta.Size, 10))
+	}
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.Copy(w, rc); err != nil {
+		// The status is sent; all that is left is to log why the body is short.
+		s.log.WarnContext(r.Context(), "stream content",
+			"request_id", requestIDFrom(r.Context()), "path", r.URL.Path, "error", err.Error())
+	}
+}

@@ -1,0 +1,216 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/pictor/pictor/catalog"
+	"github.com/pictor/pictor/fetch"
+	"github.com/pictor/pictor/imaging"
+	"github.com/pictor/pictor/pipeline"
+	"github.com/pictor/pictor/storage"
+)
+
+// ProblemTypePrefix starts the type of every problem the API answers with; the slug after
+// it (for example "not-found") is stable.
+const ProblemTypePrefix = "urn:pictor:problem:"
+
+// ProblemContentType is the media type of error bodies (RFC 9457).
+const ProblemContentType = "application/problem+json"
+
+// Problem is an RFC 9457 problem details body: every error the API answers with.
+type Problem struct {
+	// Type is ProblemTypePrefix followed by a stable slug.
+	Type string `json:"type"`
+	// Title is a short summary, the same for every problem of a type.
+	Title string `json:"title"`
+	// Status is the HTTP status code.
+	Status int `json:"status"`
+	// Detail explains this occurrence; generic for internal errors.
+	Detail string `json:"detail,omitempty"`
+	// Instance is the request path.
+	Instance string `json:"instance,omitempty"`
+	// RequestID is the X-Request-Id of the request, to find it in the logs.
+	RequestID string `json:"request_id,omitempty"`
+	// Errors lists the invalid fields of a recipe (type invalid-recipe).
+	Errors []FieldError `json:"errors,omitempty"`
+}
+
+// FieldError is one invalid field of a request.
+type FieldError struct {
+	// Field locates the field, for example "steps[1].width".
+	Field string `json:"field"`
+	// Message says what is wrong with it.
+	Message string `json:"message"`
+}
+
+// Errors the api itself produces before the catalog is reached.
+var (
+	// errMalformedJSON wraps a body that is not the JSON the route expects.
+	errMalformedJSON = errors.New("malformed json")
+	// errClientGone is used when the client cancelled the request.
+	errClientGone = errors.New("client closed request")
+)
+
+// statusClientClosedRequest is the non-standard status (from nginx) recorded when the client
+// went away before the answer; nobody reads the body.
+const statusClientClosedRequest = 499
+
+// errorRow is one row of the error -> status table.
+type errorRow struct {
+	match  func(error) bool
+	status int
+	slug   string
+	title  string
+}
+
+func is(target error) func(error) bool {
+	return func(err error) bool { return errors.Is(err, target) }
+}
+
+func as[T error]() func(error) bool {
+	return func(err error) bool {
+		var t T
+		return errors.As(err, &t)
+	}
+}
+
+// errorTable is THE mapping from errors to HTTP answers; the first matching row wins, so
+// specific errors come before the general ones they may wrap.
+var errorTable = []errorRow{
+	{as[*http.MaxBytesError](), http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large"},
+	{is(errMalformedJSON), http.StatusBadRequest, "malformed-json", "Malformed JSON"},
+	{as[*pipeline.ValidationError](), http.StatusBadRequest, "invalid-recipe", "Invalid recipe"},
+	{is(pipeline.ErrInvalidRecipe), http.StatusBadRequest, "invalid-recipe", "Invalid recipe"},
+
+	{is(imaging.ErrTooManyPixels), http.StatusUnprocessableEntity, "too-many-pixels", "Image has too many pixels"},
+	{is(imaging.ErrCorrupt), http.StatusUnprocessableEntity, "undecodable-image", "Image cannot be decoded"},
+	{is(imaging.ErrUnsupportedFormat), http.StatusUnsupportedMediaType, "unsupported-format", "Unsupported image format"},
+	{is(imaging.ErrInvalidOption), http.StatusBadRequest, "invalid-option", "Invalid imaging option"},
+	{is(imaging.ErrBusy), http.StatusTooManyRequests, "busy", "Image processing is busy"},
+
+	{is(fetch.ErrBadURL), http.StatusBadRequest, "bad-url", "Bad source URL"},
+	{is(fetch.ErrBlocked), http.StatusUnprocessableEntity, "source-address-blocked", "Source address blocked"},
+	{is(fetch.ErrTooLarge), http.StatusRequestEntityTooLarge, "source-too-large", "Source too large"},
+	{is(fetch.ErrTooManyRedirects), http.StatusUnprocessableEntity, "too-many-redirects", "Too many redirects"},
+	{is(fetch.ErrUpstream), http.StatusUnprocessableEntity, "source-fetch-failed", "Source fetch failed"},
+	{is(fetch.ErrTimeout), http.StatusGatewayTimeout, "source-timeout", "Source fetch timed out"},
+
+	{is(storage.ErrUnavailable), http.StatusServiceUnavailable, "storage-unavailable", "Object storage unavailable"},
+
+	{is(catalog.ErrNotFound), http.StatusNotFound, "not-found", "Not found"},
+	{is(catalog.ErrIdempotencyMismatch), http.StatusUnprocessableEntity, "idempotency-mismatch", "Idempotency key reused"},
+	{is(catalog.ErrInvalid), http.StatusBadRequest, "invalid-request", "Invalid request"},
+	{is(catalog.ErrUnavailable), http.StatusServiceUnavailable, "database-unavailable", "Database unavailable"},
+	{is(catalog.ErrSDRequired), http.StatusServiceUnavailable, "sd-backend-required", "Stable Diffusion backend required"},
+	{is(pipeline.ErrSDRequired), http.StatusServiceUnavailable, "sd-backend-required", "Stable Diffusion backend required"},
+	{is(catalog.ErrNotImplemented), http.StatusNotImplemented, "not-implemented", "Not implemented"},
+	{is(pipeline.ErrNotImplemented), http.StatusNotImplemented, "not-implemented", "Not implemented"},
+
+	{is(context.DeadlineExceeded), http.StatusGatewayTimeout, "timeout", "Request timed out"},
+	{is(context.Canceled), statusClientClosedRequest, "client-closed-request", "Client closed request"},
+	{is(errClientGone), statusClientClosedRequest, "client-closed-request", "Client closed request"},
+}
+
+// internalRow answers every error the table does not know.
+var internalRow = errorRow{status: http.StatusInternalServerError, slug: "internal", title: "Internal server error"}
+
+// problemFor maps err through errorTable. The detail is the error text, except where that
+// could leak internals: internal errors, blocked addresses and upstream failures.
+func problemFor(err error) Problem {
+	row := internalRow
+	for _, r := range errorTable {
+		if r.match(err) {
+			row = r
+			break
+		}
+	}
+	p := Problem{
+		Type:   ProblemTypePrefix + row.slug,
+		Title:  row.title,
+		Status: row.status,
+		Detail: err.Error(),
+	}
+	switch row.slug {
+	case "internal":
+		p.Detail = "the server failed to handle the request; quote the request_id when reporting it"
+	case "source-address-blocked":
+		p.Detail = "the source URL points to a private or otherwise non-public address"
+	case "source-fetch-failed":
+		var se *fetch.StatusError
+		if errors.As(err, &se) {
+			p.Detail = fmt.Sprintf("the source answered with HTTP status %d", se.StatusCode)
+		} else {
+			p.Detail = "the source could not be reached"
+		}
+	case "invalid-recipe":
+		p.Errors = recipeFieldErrors(err)
+	}
+	return p
+}
+
+// recipeFieldErrors lists the fields of a *pipeline.ValidationError in err, or nil.
+func recipeFieldErrors(err error) []FieldError {
+	var ve *pipeline.ValidationError
+	if !errors.As(err, &ve) {
+		return nil
+	}
+	out := make([]FieldError, 0, len(ve.Errors))
+	for _, f := range ve.Errors {
+		out = append(out, FieldError{Field: f.Field, Message: f.Message})
+	}
+	return out
+}
+
+// newProblem builds a problem the table does not produce (routing, readiness).
+func newProblem(status int, slug, title, detail string) Problem {
+	return Problem{Type: ProblemTypePrefix + slug, Title: title, Status: status, Detail: detail}
+}
+
+// writeError answers r with the problem err maps to. Server-side failures are logged
+// with the error; client cancellations are not answered at all beyond the status.
+func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	p := problemFor(err)
+	switch {
+	case p.Status == statusClientClosedRequest:
+		s.log.LogAttrs(r.Context(), slog.LevelDebug, "client closed request",
+			slog.String("request_id", requestIDFrom(r.Context())), slog.String("error", err.Error()))
+	case p.Status >= 500:
+		s.log.LogAttrs(r.Context(), slog.LevelError, "request failed",
+			slog.String("request_id", requestIDFrom(r.Context())),
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", p.Status), slog.String("type", p.Type), slog.String("error", err.Error()))
+	}
+	if p.Type == ProblemTypePrefix+"busy" {
+		w.Header().Set("Retry-After", "1")
+	}
+	s.writeProblem(w, r, p)
+}
+
+// writeProblem writes p as application/problem+json.
+func (s *server) writeProblem(w http.ResponseWriter, r *http.Request, p Problem) {
+	p.Instance = r.URL.Path
+	p.RequestID = requestIDFrom(r.Context())
+	body, err := json.Marshal(p)
+	if err != nil { // cannot happen: Problem holds only strings and ints
+		body = []byte(`{"type":"` + ProblemTypePrefix + `internal","title":"Internal server error","status":500}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", ProblemContentType)
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Del("Content-Length")
+	h.Del("ETag")
+	w.WriteHeader(p.Status)
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// notFound answers requests for unknown routes.
+func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
+	s.writeProblem(w, r, newProblem(http.StatusNotFound, "not-found", "Not found",
+		fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)))
+}

@@ -1,0 +1,67 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/pictor/pictor/catalog"
+)
+
+// immutableCache is the Cache-Control of rendition bytes: their URLs are content addressed.
+const immutableCache = "public, max-age=31536000, immutable"
+
+// renderRequest is the body of POST /v1/images/{id}/renditions.
+type renderRequest struct {
+	Recipe json.RawMessage `json:"recipe"`
+}
+
+// renditionList is the answer of POST /v1/images/{id}/renditions.
+type renditionList struct {
+	Renditions []catalog.Rendition `json:"renditions"`
+}
+
+// handleRender serves POST /v1/images/{id}/renditions {"recipe": name | object}: 201 with
+// the renditions. The output format hint for format "auto" is the query parameter accept.
+func (s *server) handleRender() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var in renderRequest
+		if err := s.decodeJSON(w, r, &in); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		ref, err := recipeRef(in.Recipe)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if ref.IsZero() {
+			s.writeError(w, r, fmt.Errorf("%w: recipe is required", catalog.ErrInvalid))
+			return
+		}
+		rends, err := s.catalog.Render(r.Context(), chi.URLParam(r, "id"), ref, r.URL.Query().Get("accept"))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if rends == nil {
+			rends = []catalog.Rendition{}
+		}
+		s.writeJSON(w, r, http.StatusCreated, renditionList{Renditions: rends})
+	}
+}
+
+// handleRenditionContent serves GET /v1/renditions/{id}/content: the rendition bytes,
+// cacheable for a year.
+func (s *server) handleRenditionContent() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		rc, meta, err := s.catalog.OpenRendition(r.Context(), chi.URLParam(r, "id"))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.serveContent(w, r, rc, meta, immutableCache)
+	}
+}

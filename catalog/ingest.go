@@ -1,0 +1,259 @@
+package catalog
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/pictor/pictor/fetch"
+	"github.com/pictor/pictor/imaging"
+	"github.com/pictor/pictor/pipeline"
+	"github.com/pictor/pictor/storage"
+)
+
+// maxSKU bounds the SKU a client may attach to an image.
+const maxSKU = 128
+
+// Ingest fetches the URL (or takes the bytes), checks the header, stores the original by
+// content hash and records it; with a recipe it renders every output too. The original
+// is stored before its row is written, so a store failure leaves no record behind.
+func (s *Service) Ingest(ctx context.Context, req IngestRequest) (res *IngestResult, err error) {
+	defer func() {
+		outcome := "ok"
+		if err != nil {
+			outcome = "error"
+		}
+		s.m.ingests.WithLabelValues(outcome).Inc()
+	}()
+	if len(req.SKU) > maxSKU {
+		return nil, fmt.Errorf("sku longer than %d bytes: %w", maxSKU, ErrInvalid)
+	}
+	var recipe *pipeline.Recipe
+	if !req.Recipe.IsZero() {
+		if recipe, err = s.resolveRecipe(ctx, req.Recipe); err != nil {
+			return nil, err
+		}
+	}
+	data := req.Data
+	switch {
+	case req.URL != "" && len(data) > 0:
+		return nil, fmt.Errorf("give a url or the bytes, not both: %w", ErrInvalid)
+	case req.URL != "":
+		t := time.Now()
+		r, err := s.fetcher.Fetch(ctx, req.URL)
+		s.m.stage.WithLabelValues("fetch").Observe(time.Since(t).Seconds())
+		if err != nil {
+			return nil, err
+		}
+		data = r.Body
+	case len(data) == 0:
+		return nil, fmt.Errorf("no image: give a url or upload the bytes: %w", ErrInvalid)
+	}
+	if int64(len(data)) > s.cfg.MaxSourceBytes {
+		return nil, fmt.Errorf("source is %d bytes, limit %d: %w", len(data), s.cfg.MaxSourceBytes, fetch.ErrTooLarge)
+	}
+	info, err := s.probe(data)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(data)
+	sha := hex.EncodeToString(sum[:])
+	img := Image{
+		ID: imageID(sha, req.SKU), SHA256: sha, SKU: req.SKU, Format: string(info.Format), Bytes: int64(len(data)),
+	}
+	img.Width, img.Height = orientedSize(info)
+
+	existing, err := s.getImage(ctx, img.ID)
+	known := err == nil
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	// Decode once before anything is stored: with a recipe the render does it (and the
+	// rendition cache may make it unnecessary); without one the quality analysis does.
+	var plan *renderPlan
+	if recipe != nil {
+		if plan, err = s.planRender(ctx, sha, recipe, req.Accept, info.HasAlpha); err != nil {
+			return nil, err
+		}
+		if !plan.cached {
+			if err := s.runPlan(ctx, plan, data); err != nil {
+				return nil, err
+			}
+		}
+	} else if !known {
+		rep, err := s.analyze(ctx, data)
+		if err != nil {
+			return nil, err
+		}
+		img.Quality = &rep
+	}
+	if known {
+		img = existing
+	} else {
+		if err := s.putOriginal(ctx, img, data); err != nil {
+			return nil, err
+		}
+		if img, err = s.insertImage(ctx, img, req.URL); err != nil {
+			return nil, err
+		}
+	}
+	res = &IngestResult{Image: img}
+	if plan != nil {
+		if res.Renditions, err = s.finishPlan(ctx, plan); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// probe reads the header and applies the pixel limit before any decode.
+func (s *Service) probe(data []byte) (imaging.Info, error) {
+	info, err := imaging.Probe(data)
+	if err != nil {
+		return imaging.Info{}, err
+	}
+	if int64(info.Width)*int64(info.Height) > s.cfg.MaxSourcePixels {
+		return imaging.Info{}, fmt.Errorf("%dx%d is over the %d pixel limit: %w", info.Width, info.Height, s.cfg.MaxSourcePixels, imaging.ErrTooManyPixels)
+	}
+	return info, nil
+}
+
+func orientedSize(info imaging.Info) (int, int) {
+	if info.Orientation >= 5 && info.Orientation <= 8 {
+		return info.Height, info.Width
+	}
+	return info.Width, info.Height
+}
+
+// Analyze makes a quality report for a URL or bytes without storing anything.
+func (s *Service) Analyze(ctx context.Context, url string, data []byte) (QualityReport, error) {
+	if url != "" {
+		if len(data) > 0 {
+			return QualityReport{}, fmt.Errorf("give a url or the bytes, not both: %w", ErrInvalid)
+		}
+		r, err := s.fetcher.Fetch(ctx, url)
+		if err != nil {
+			return QualityReport{}, err
+		}
+		data = r.Body
+	}
+	if len(data) == 0 {
+		return QualityReport{}, fmt.Errorf("no image: give a url or upload the bytes: %w", ErrInvalid)
+	}
+	if _, err := s.probe(data); err != nil {
+		return QualityReport{}, err
+	}
+	return s.analyze(ctx, data)
+}
+
+// analyze runs the quality analysis behind the imaging gate.
+func (s *Service) analyze(ctx context.Context, data []byte) (QualityReport, error) {
+	release, err := s.acquire(ctx)
+	if err != nil {
+		return QualityReport{}, err
+	}
+	defer release()
+	t := time.Now()
+	r, err := pipeline.Analyze(ctx, data, s.cfg.MaxSourcePixels)
+	s.m.stage.WithLabelValues("analyze").Observe(time.Since(t).Seconds())
+	if err != nil {
+		return QualityReport{}, err
+	}
+	return QualityReport(r), nil
+}
+
+// acquire waits for a libvips slot and records how long that took.
+func (s *Service) acquire(ctx context.Context) (func(), error) {
+	t := time.Now()
+	release, err := s.gate.Acquire(ctx)
+	s.m.gateWait.Observe(time.Since(t).Seconds())
+	return release, err
+}
+
+func (s *Service) putOriginal(ctx context.Context, img Image, data []byte) error {
+	f, _ := imaging.ParseFormat(img.Format)
+	t := time.Now()
+	err := s.store.Put(ctx, s.cfg.BucketOriginals, originalKey(img.SHA256), data, storage.PutOptions{
+		ContentType: f.ContentType(),
+		Meta: map[string]string{
+			"width": strconv.Itoa(img.Width), "height": strconv.Itoa(img.Height), "format": img.Format,
+		},
+	})
+	s.m.stage.WithLabelValues("store").Observe(time.Since(t).Seconds())
+	if err != nil {
+		return fmt.Errorf("store original %s: %w", img.SHA256, err)
+	}
+	s.m.bytesStored.WithLabelValues(s.cfg.BucketOriginals).Add(float64(len(data)))
+	return nil
+}
+
+// insertImage records an image; a concurrent ingest of the same (sha256, sku) wins
+// harmlessly and its row is returned.
+func (s *Service) insertImage(ctx context.Context, img Image, sourceURL string) (Image, error) {
+	var quality any
+	if img.Quality != nil {
+		b, err := json.Marshal(img.Quality)
+		if err != nil {
+			return Image{}, err
+		}
+		quality = string(b)
+	}
+	now := s.now().UTC()
+	_, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`INSERT INTO images
+		(id, sha256, sku, width, height, format, bytes, source_url, quality, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
+		img.ID, img.SHA256, img.SKU, img.Width, img.Height, img.Format, img.Bytes, sourceURL, quality, now.UnixNano())
+	if err != nil {
+		return Image{}, dbErr("insert image", err)
+	}
+	return s.getImage(ctx, img.ID)
+}
+
+func (s *Service) getImage(ctx context.Context, id string) (Image, error) {
+	row := s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT `+imageColumns+` FROM images WHERE id = ?`), id)
+	img, err := scanImage(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Image{}, fmt.Errorf("image %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Image{}, dbErr("get image", err)
+	}
+	return img, nil
+}
+
+const imageColumns = `id, sha256, sku, width, height, format, bytes, quality, created_at`
+
+type scanner interface{ Scan(...any) error }
+
+func scanImage(r scanner) (Image, error) {
+	var (
+		img     Image
+		quality sql.NullString
+		created int64
+	)
+	if err := r.Scan(&img.ID, &img.SHA256, &img.SKU, &img.Width, &img.Height, &img.Format, &img.Bytes, &quality, &created); err != nil {
+		return Image{}, err
+	}
+	img.CreatedAt = time.Unix(0, created).UTC()
+	if quality.Valid && quality.String != "" {
+		var q QualityReport
+		if err := json.Unmarshal([]byte(quality.String), &q); err == nil {
+			img.Quality = &q
+		}
+	}
+	return img, nil
+}
+
+// imageID is deterministic, so the same (content, sku) always names the same image.
+func imageID(sha, sku string) string {
+	h := sha256.Sum256([]byte(sha + "\x00" + sku))
+	return "img_" + hex.EncodeToString(h[:12])
+}
+
+func originalKey(sha string) string { return "sha256/" + sha[:2] + "/" + sha }

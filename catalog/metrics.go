@@ -1,0 +1,67 @@
+package catalog
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pictor/pictor/imaging"
+)
+
+// metrics are the catalog's collectors, registered on the Registerer it is given.
+type metrics struct {
+	stage       *prometheus.HistogramVec
+	cacheHits   prometheus.Counter
+	cacheMisses prometheus.Counter
+	renders     *prometheus.CounterVec
+	bytesStored *prometheus.CounterVec
+	ingests     *prometheus.CounterVec
+	gateWait    prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer, gate *imaging.Gate) (*metrics, error) {
+	m := &metrics{
+		stage: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "pictor_stage_duration_seconds",
+			Help:    "Time spent in each stage of ingest and render: fetch, analyze, transform (decode, steps, encode), store.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"stage"}),
+		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pictor_rendition_cache_hits_total",
+			Help: "Renders answered from stored renditions without decoding.",
+		}),
+		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pictor_rendition_cache_misses_total",
+			Help: "Renders that had to run the pipeline.",
+		}),
+		renders: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pictor_pipeline_runs_total",
+			Help: "Pipeline runs (one decode each) by outcome.",
+		}, []string{"outcome"}),
+		bytesStored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pictor_storage_written_bytes_total",
+			Help: "Bytes written to the object store by bucket.",
+		}, []string{"bucket"}),
+		ingests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pictor_ingests_total",
+			Help: "Ingest requests by outcome.",
+		}, []string{"outcome"}),
+		gateWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "pictor_imaging_queue_wait_seconds",
+			Help:    "Time spent waiting for a libvips slot.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}),
+	}
+	inflight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "pictor_imaging_in_flight",
+		Help: "libvips operations running now.",
+	}, func() float64 { return float64(gate.InFlight()) })
+	waiting := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "pictor_imaging_queue_waiting",
+		Help: "Callers waiting for a libvips slot.",
+	}, func() float64 { return float64(gate.Waiting()) })
+	for _, c := range []prometheus.Collector{m.stage, m.cacheHits, m.cacheMisses, m.renders, m.bytesStored, m.ingests, m.gateWait, inflight, waiting} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}

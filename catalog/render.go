@@ -1,0 +1,322 @@
+package catalog
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pictor/pictor/imaging"
+	"github.com/pictor/pictor/pipeline"
+	"github.com/pictor/pictor/storage"
+)
+
+// renderPlan is one recipe on one source: the outputs with their settled formats and keys,
+// and what is already stored.
+type renderPlan struct {
+	sha     string
+	recipe  *pipeline.Recipe
+	hash    string
+	formats map[string]imaging.Format
+	outputs []Rendition // in recipe order; filled from the cache or the run
+	cached  bool
+	flight  string // singleflight key
+}
+
+// Render runs a recipe on a stored image and returns its renditions; renditions already
+// stored are returned without decoding anything.
+func (s *Service) Render(ctx context.Context, imageID string, ref RecipeRef, accept string) ([]Rendition, error) {
+	if ref.IsZero() {
+		return nil, fmt.Errorf("no recipe given: %w", ErrInvalid)
+	}
+	recipe, err := s.resolveRecipe(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	img, err := s.getImage(ctx, imageID)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := s.planRender(ctx, img.SHA256, recipe, accept, false)
+	if err != nil {
+		return nil, err
+	}
+	if !plan.cached {
+		data, err := s.readOriginal(ctx, img.SHA256)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.runPlan(ctx, plan, data); err != nil {
+			return nil, err
+		}
+	}
+	return s.finishPlan(ctx, plan)
+}
+
+// planRender settles each output's format and looks the renditions up in the cache.
+func (s *Service) planRender(ctx context.Context, sha string, r *pipeline.Recipe, accept string, alpha bool) (*renderPlan, error) {
+	if r.NeedsSD() {
+		return nil, ErrSDRequired
+	}
+	p := &renderPlan{sha: sha, recipe: r, hash: r.Hash(), formats: map[string]imaging.Format{}}
+	alpha = alpha || producesAlpha(r)
+	keys := make([]string, 0, len(r.Outputs))
+	for _, o := range r.Outputs {
+		f, err := pipeline.ResolveFormat(o, accept, alpha)
+		if err != nil {
+			return nil, fmt.Errorf("output %s: %w", o.Name, err)
+		}
+		p.formats[o.Name] = f
+		keys = append(keys, o.Name+"."+f.Ext())
+	}
+	sort.Strings(keys)
+	p.flight = sha + "/" + p.hash + "/" + strings.Join(keys, ",")
+	done, err := s.cachedOutputs(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	p.outputs, p.cached = done, done != nil
+	if p.cached {
+		s.m.cacheHits.Inc()
+	} else {
+		s.m.cacheMisses.Inc()
+	}
+	return p, nil
+}
+
+// cachedOutputs returns the plan's renditions in recipe order when every one is stored,
+// and nil otherwise.
+func (s *Service) cachedOutputs(ctx context.Context, p *renderPlan) ([]Rendition, error) {
+	stored, err := s.lookupRenditions(ctx, p.sha, p.hash)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Rendition, 0, len(p.recipe.Outputs))
+	for _, o := range p.recipe.Outputs {
+		rd, ok := stored[o.Name+"."+string(p.formats[o.Name])]
+		if !ok {
+			return nil, nil
+		}
+		out = append(out, rd)
+	}
+	return out, nil
+}
+
+// producesAlpha tells whether a recipe may leave transparency for "auto" to keep.
+func producesAlpha(r *pipeline.Recipe) bool {
+	for _, st := range r.Steps {
+		if st.Op == pipeline.OpRemoveBackground {
+			return true
+		}
+	}
+	return false
+}
+
+// runPlan decodes once, renders every output and stores them. Identical renders in
+// flight at the same time share one run.
+func (s *Service) runPlan(ctx context.Context, p *renderPlan, data []byte) error {
+	v, err, _ := s.flight.Do(p.flight, func() (any, error) {
+		return s.renderAndStore(ctx, p, data)
+	})
+	if err != nil {
+		return err
+	}
+	p.outputs = v.([]Rendition)
+	return nil
+}
+
+func (s *Service) renderAndStore(ctx context.Context, p *renderPlan, data []byte) ([]Rendition, error) {
+	// A run that finished between our cache lookup and now already stored everything.
+	if done, err := s.cachedOutputs(ctx, p); err != nil || done != nil {
+		return done, err
+	}
+	release, err := s.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t := time.Now()
+	out, err := pipeline.Run(ctx, s.pipelineEnv(), data, p.recipe, pipeline.RunOptions{Formats: p.formats})
+	s.m.stage.WithLabelValues("transform").Observe(time.Since(t).Seconds())
+	release()
+	if err != nil {
+		s.m.renders.WithLabelValues("error").Inc()
+		return nil, err
+	}
+	s.m.renders.WithLabelValues("ok").Inc()
+	canonical := string(p.recipe.Canonical())
+	now := s.now().UTC()
+	rends := make([]Rendition, 0, len(out))
+	for _, o := range out {
+		key := renditionKey(p.sha, p.hash, o.Output, o.Format)
+		t := time.Now()
+		err := s.store.Put(ctx, s.cfg.BucketRenditions, key, o.Data, storage.PutOptions{
+			ContentType: o.Format.ContentType(),
+			Meta: map[string]string{
+				"width": strconv.Itoa(o.Width), "height": strconv.Itoa(o.Height),
+				"format": string(o.Format), "recipe": p.hash, "source": p.sha, "output": o.Output,
+			},
+		})
+		s.m.stage.WithLabelValues("store").Observe(time.Since(t).Seconds())
+		if err != nil {
+			return nil, fmt.Errorf("store rendition %s: %w", key, err)
+		}
+		s.m.bytesStored.WithLabelValues(s.cfg.BucketRenditions).Add(float64(len(o.Data)))
+		rends = append(rends, Rendition{
+			ID: renditionID(key), Name: o.Output, Width: o.Width, Height: o.Height, Format: string(o.Format),
+			Bytes: int64(len(o.Data)), RecipeHash: p.hash, SourceSHA: p.sha, CreatedAt: now,
+		})
+	}
+	// Rows only after every object is stored: a failed store leaves no half-made record.
+	for i, rd := range rends {
+		_, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`INSERT INTO renditions
+			(id, source_sha256, recipe_hash, output, format, object_key, width, height, bytes, recipe, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
+			rd.ID, rd.SourceSHA, rd.RecipeHash, rd.Name, rd.Format,
+			renditionKey(p.sha, p.hash, rd.Name, imaging.Format(rd.Format)), rd.Width, rd.Height, rd.Bytes, canonical, now.UnixNano())
+		if err != nil {
+			return nil, dbErr("insert rendition", err)
+		}
+		rends[i] = rd
+	}
+	return rends, nil
+}
+
+// finishPlan gives each rendition its URL.
+func (s *Service) finishPlan(ctx context.Context, p *renderPlan) ([]Rendition, error) {
+	out := make([]Rendition, len(p.outputs))
+	for i, rd := range p.outputs {
+		rd.Cached = p.cached
+		u, err := s.renditionURL(ctx, rd)
+		if err != nil {
+			return nil, err
+		}
+		rd.URL = u
+		out[i] = rd
+	}
+	return out, nil
+}
+
+// renditionURL is presigned, under the public base URL, or the service's own content route.
+func (s *Service) renditionURL(ctx context.Context, rd Rendition) (string, error) {
+	key := renditionKey(rd.SourceSHA, rd.RecipeHash, rd.Name, imaging.Format(rd.Format))
+	if s.cfg.PublicBaseURL != "" {
+		return strings.TrimRight(s.cfg.PublicBaseURL, "/") + "/" + s.cfg.BucketRenditions + "/" + key, nil
+	}
+	if ps, ok := s.store.(Presigner); ok && s.cfg.PresignExpiry > 0 {
+		u, err := ps.PresignGet(ctx, s.cfg.BucketRenditions, key, s.cfg.PresignExpiry)
+		if err != nil {
+			return "", fmt.Errorf("presign %s: %w", key, err)
+		}
+		return u, nil
+	}
+	return "/v1/renditions/" + url.PathEscape(rd.ID) + "/content", nil
+}
+
+func (s *Service) pipelineEnv() pipeline.Env {
+	return pipeline.Env{MaxPixels: s.cfg.MaxSourcePixels, LoadImage: s.loadImageBytes}
+}
+
+// loadImageBytes reads another stored original, by image id or sha256 (composite overlays).
+func (s *Service) loadImageBytes(ctx context.Context, id string) ([]byte, error) {
+	sha := id
+	if strings.HasPrefix(id, "img_") {
+		img, err := s.getImage(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		sha = img.SHA256
+	}
+	if len(sha) != 64 {
+		return nil, fmt.Errorf("image %q: %w", id, ErrNotFound)
+	}
+	return s.readOriginal(ctx, sha)
+}
+
+func (s *Service) readOriginal(ctx context.Context, sha string) ([]byte, error) {
+	rc, _, err := s.store.Get(ctx, s.cfg.BucketOriginals, originalKey(sha))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("original %s: %w", sha, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read original %s: %w", sha, err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, s.cfg.MaxSourceBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read original %s: %w", sha, err)
+	}
+	return data, nil
+}
+
+// lookupRenditions returns stored renditions of (source, recipe) keyed "output.format".
+func (s *Service) lookupRenditions(ctx context.Context, sha, hash string) (map[string]Rendition, error) {
+	rows, err := s.db.SQL.QueryContext(ctx, s.db.Rebind(`SELECT `+renditionColumns+`
+		FROM renditions WHERE source_sha256 = ? AND recipe_hash = ?`), sha, hash)
+	if err != nil {
+		return nil, dbErr("lookup renditions", err)
+	}
+	defer rows.Close()
+	out := map[string]Rendition{}
+	for rows.Next() {
+		rd, err := scanRendition(rows)
+		if err != nil {
+			return nil, dbErr("scan rendition", err)
+		}
+		out[rd.Name+"."+rd.Format] = rd
+	}
+	return out, dbErr("lookup renditions", rows.Err())
+}
+
+const renditionColumns = `id, source_sha256, recipe_hash, output, format, width, height, bytes, created_at`
+
+func scanRendition(r scanner) (Rendition, error) {
+	var (
+		rd      Rendition
+		created int64
+	)
+	err := r.Scan(&rd.ID, &rd.SourceSHA, &rd.RecipeHash, &rd.Name, &rd.Format, &rd.Width, &rd.Height, &rd.Bytes, &created)
+	rd.CreatedAt = time.Unix(0, created).UTC()
+	return rd, err
+}
+
+// OpenRendition streams a rendition's bytes.
+func (s *Service) OpenRendition(ctx context.Context, id string) (io.ReadCloser, ObjectMeta, error) {
+	row := s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT `+renditionColumns+` FROM renditions WHERE id = ?`), id)
+	rd, err := scanRendition(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ObjectMeta{}, fmt.Errorf("rendition %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, ObjectMeta{}, dbErr("get rendition", err)
+	}
+	key := renditionKey(rd.SourceSHA, rd.RecipeHash, rd.Name, imaging.Format(rd.Format))
+	rc, info, err := s.store.Get(ctx, s.cfg.BucketRenditions, key)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, ObjectMeta{}, fmt.Errorf("rendition %s object: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, ObjectMeta{}, fmt.Errorf("read rendition %s: %w", id, err)
+	}
+	return rc, ObjectMeta{
+		ContentType: imaging.Format(rd.Format).ContentType(), Size: info.Size, ETag: `"` + rd.ID + `"`, Modified: rd.CreatedAt,
+	}, nil
+}
+
+// renditionKey is `<source-sha256>/<recipe-hash>/<output>.<ext>`.
+func renditionKey(sha, hash, output string, f imaging.Format) string {
+	return sha + "/" + hash + "/" + output + "." + f.Ext()
+}
+
+// renditionID is derived from the key, so the same render always has the same id.
+func renditionID(key string) string {
+	h := sha256.Sum256([]byte(key))
+	return "rnd_" + hex.EncodeToString(h[:12])
+}

@@ -1,0 +1,174 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/pictor/pictor/db"
+	"github.com/pictor/pictor/fetch"
+	"github.com/pictor/pictor/imaging"
+	"github.com/pictor/pictor/storage"
+)
+
+// ObjectStore is the object storage the catalog needs; storage.Local and storage.S3 provide it.
+type ObjectStore interface {
+	EnsureBucket(ctx context.Context, bucket string) error
+	Put(ctx context.Context, bucket, key string, data []byte, opts storage.PutOptions) error
+	Get(ctx context.Context, bucket, key string) (io.ReadCloser, storage.ObjectInfo, error)
+	Stat(ctx context.Context, bucket, key string) (storage.ObjectInfo, error)
+	Delete(ctx context.Context, bucket, key string) error
+	List(ctx context.Context, bucket, prefix string) iter.Seq2[storage.ObjectInfo, error]
+	Ping(ctx context.Context) error
+}
+
+// Presigner is implemented by stores that can hand out time-limited GET URLs (S3).
+type Presigner interface {
+	PresignGet(ctx context.Context, bucket, key string, expiry time.Duration) (string, error)
+}
+
+var (
+	_ ObjectStore = (*storage.Local)(nil)
+	_ ObjectStore = (*storage.S3)(nil)
+	_ Presigner   = (*storage.S3)(nil)
+)
+
+// Fetcher gets source images by URL; fetch.Fetcher is the SSRF-safe one.
+type Fetcher interface {
+	Fetch(ctx context.Context, rawURL string) (*fetch.Result, error)
+}
+
+// Config holds the catalog's settings.
+type Config struct {
+	// BucketOriginals holds originals; default "originals".
+	BucketOriginals string
+	// BucketRenditions holds renditions; default "renditions".
+	BucketRenditions string
+	// MaxSourceBytes bounds an uploaded or fetched source; default 32 MiB.
+	MaxSourceBytes int64
+	// MaxSourcePixels bounds width*height of a source, checked from its header; default 50 MP.
+	MaxSourcePixels int64
+	// PublicBaseURL, when set, makes rendition URLs PublicBaseURL/<bucket>/<key> (a CDN in
+	// front of the bucket); default "" (the service's own content route).
+	PublicBaseURL string
+	// PresignExpiry, when above zero and the store can presign, makes rendition URLs presigned
+	// for that long; default 0 (off).
+	PresignExpiry time.Duration
+}
+
+// DefaultConfig returns the defaults documented on Config.
+func DefaultConfig() Config {
+	return Config{
+		BucketOriginals:  "originals",
+		BucketRenditions: "renditions",
+		MaxSourceBytes:   32 << 20,
+		MaxSourcePixels:  50_000_000,
+	}
+}
+
+// Validate reports settings the catalog cannot work with.
+func (c Config) Validate() error {
+	var errs []error
+	if c.BucketOriginals == "" || c.BucketRenditions == "" {
+		errs = append(errs, errors.New("catalog: bucket names must be set"))
+	}
+	if c.BucketOriginals == c.BucketRenditions {
+		errs = append(errs, errors.New("catalog: originals and renditions need different buckets"))
+	}
+	if c.MaxSourceBytes <= 0 {
+		errs = append(errs, errors.New("catalog: MaxSourceBytes must be positive"))
+	}
+	if c.MaxSourcePixels <= 0 {
+		errs = append(errs, errors.New("catalog: MaxSourcePixels must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Deps are the parts the catalog is wired to.
+type Deps struct {
+	DB         *db.DB
+	Store      ObjectStore
+	Fetcher    Fetcher
+	Gate       *imaging.Gate
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// Service is the application core: ingest, render with the rendition cache, named recipes.
+type Service struct {
+	cfg     Config
+	db      *db.DB
+	store   ObjectStore
+	fetcher Fetcher
+	gate    *imaging.Gate
+	log     *slog.Logger
+	m       *metrics
+	flight  singleflight.Group
+	now     func() time.Time
+}
+
+// New checks the config and wires the service; call Init before serving.
+func New(cfg Config, d Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if d.DB == nil || d.Store == nil || d.Fetcher == nil || d.Gate == nil {
+		return nil, errors.New("catalog: DB, Store, Fetcher and Gate are required")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Registerer == nil {
+		d.Registerer = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(d.Registerer, d.Gate)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg, db: d.DB, store: d.Store, fetcher: d.Fetcher, gate: d.Gate, log: d.Logger, m: m, now: time.Now}, nil
+}
+
+// Init runs the catalog's migrations and creates the buckets when missing.
+func (s *Service) Init(ctx context.Context) error {
+	if err := s.db.Migrate(ctx, "catalog", migrations); err != nil {
+		return fmt.Errorf("catalog migrations: %w", err)
+	}
+	for _, b := range []string{s.cfg.BucketOriginals, s.cfg.BucketRenditions} {
+		if err := s.store.EnsureBucket(ctx, b); err != nil {
+			return fmt.Errorf("ensure bucket %s: %w", b, err)
+		}
+	}
+	return nil
+}
+
+// Ready reports whether the database and the object store answer and the imaging queue has room.
+func (s *Service) Ready(ctx context.Context) error {
+	if err := s.db.SQL.PingContext(ctx); err != nil {
+		return fmt.Errorf("database: %w: %w", ErrUnavailable, err)
+	}
+	if err := s.store.Ping(ctx); err != nil {
+		return fmt.Errorf("object store: %w", err)
+	}
+	if s.gate.Saturated() {
+		return fmt.Errorf("imaging queue is full: %w", imaging.ErrBusy)
+	}
+	return nil
+}
+
+// dbErr marks database failures so the API answers 503, leaving not-found alone.
+func dbErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
+}

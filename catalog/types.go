@@ -1,0 +1,120 @@
+package catalog
+
+import (
+	"errors"
+	"time"
+)
+
+// Errors the catalog returns; api maps them to HTTP statuses. Errors from the leaves
+// (imaging, fetch, storage, pipeline) are wrapped unchanged so errors.Is still finds them.
+var (
+	// ErrNotFound is returned when an image, rendition or recipe does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrInvalid is returned for a request the catalog cannot act on (bad id, no source).
+	ErrInvalid = errors.New("invalid request")
+	// ErrSDRequired is returned when a recipe needs a Stable Diffusion backend and none is configured.
+	ErrSDRequired = errors.New("a Stable Diffusion backend is required: set PICTOR_SD_URLS")
+	// ErrNotImplemented is returned by steps that are not built yet.
+	ErrNotImplemented = errors.New("not implemented")
+	// ErrIdempotencyMismatch is returned when an Idempotency-Key is reused with a different request.
+	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
+	// ErrUnavailable is returned when the database cannot be reached.
+	ErrUnavailable = errors.New("database unavailable")
+)
+
+// Image is an ingested original: one row per (content hash, sku).
+type Image struct {
+	ID        string         `json:"id"`
+	SHA256    string         `json:"sha256"`
+	SKU       string         `json:"sku,omitempty"`
+	Width     int            `json:"width"`
+	Height    int            `json:"height"`
+	Format    string         `json:"format"`
+	Bytes     int64          `json:"bytes"`
+	CreatedAt time.Time      `json:"created_at"`
+	Quality   *QualityReport `json:"quality,omitempty"`
+}
+
+// Rendition is one stored output of a recipe run on an original.
+type Rendition struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	Width      int       `json:"width"`
+	Height     int       `json:"height"`
+	Format     string    `json:"format"`
+	Bytes      int64     `json:"bytes"`
+	URL        string    `json:"url"`
+	Cached     bool      `json:"cached"`
+	RecipeHash string    `json:"recipe_hash"`
+	SourceSHA  string    `json:"source_sha256"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// QualityReport describes a source image for triage: size, sharpness, JPEG quality, background.
+type QualityReport struct {
+	Width           int     `json:"width"`
+	Height          int     `json:"height"`
+	Format          string  `json:"format"`
+	Bytes           int64   `json:"bytes"`
+	HasAlpha        bool    `json:"has_alpha"`
+	Sharpness       float64 `json:"sharpness"`
+	JPEGQuality     int     `json:"jpeg_quality,omitempty"`
+	PlainBackground bool    `json:"plain_background"`
+	BackgroundColor string  `json:"background_color,omitempty"`
+}
+
+// IngestRequest is what POST /v1/images carries: a URL or the bytes, an optional SKU and
+// an optional recipe (already resolved by ResolveRecipe).
+type IngestRequest struct {
+	URL    string
+	Data   []byte
+	SKU    string
+	Recipe RecipeRef
+	Accept string
+}
+
+// RecipeRef is a recipe given by name or inline; the zero value means no recipe.
+type RecipeRef struct {
+	Name   string
+	Inline []byte
+}
+
+// IsZero reports whether no recipe was given.
+func (r RecipeRef) IsZero() bool { return r.Name == "" && len(r.Inline) == 0 }
+
+// IngestResult is the answer to an ingest: the image, and the renditions when a recipe was given.
+type IngestResult struct {
+	Image      Image       `json:"image"`
+	Renditions []Rendition `json:"renditions,omitempty"`
+}
+
+// ListImagesQuery filters and pages GET /v1/images. Limit defaults to 50, at most 200.
+type ListImagesQuery struct {
+	SKU    string
+	Cursor string
+	Limit  int
+}
+
+// StoredRecipe is a named recipe as kept in the database, in canonical form.
+type StoredRecipe struct {
+	Name      string    `json:"name"`
+	Hash      string    `json:"hash"`
+	Recipe    []byte    `json:"-"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// ObjectMeta describes stored bytes served by the content routes.
+type ObjectMeta struct {
+	ContentType string
+	Size        int64
+	ETag        string
+	Modified    time.Time
+}
+
+// IdempotentResponse is a stored first answer for an Idempotency-Key.
+type IdempotentResponse struct {
+	RequestHash string
+	Status      int
+	Body        []byte
+}

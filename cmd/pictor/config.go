@@ -1,0 +1,145 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is every setting of the service; each has a flag and a PICTOR_ variable.
+type config struct {
+	Addr             string
+	DataDir          string
+	DatabaseURL      string
+	S3Endpoint       string
+	S3AccessKey      string
+	S3SecretKey      string
+	S3UseSSL         bool
+	S3Region         string
+	BucketOriginals  string
+	BucketRenditions string
+	PublicBaseURL    string
+	PresignExpiry    time.Duration
+	FetchAllowedNets string
+	FetchTimeout     time.Duration
+	MaxSourceBytes   int64
+	MaxSourcePixels  int64
+	Workers          int
+	QueueSize        int
+	LogFormat        string
+	LogLevel         string
+	ShutdownTimeout  time.Duration
+}
+
+// setting binds one flag to its environment variable.
+type setting struct {
+	env, flag, help string
+	def             string
+	set             func(string) error
+}
+
+func (c *config) settings() []setting {
+	str := func(p *string) func(string) error { return func(v string) error { *p = v; return nil } }
+	dur := func(p *time.Duration) func(string) error {
+		return func(v string) (err error) { *p, err = time.ParseDuration(v); return err }
+	}
+	i64 := func(p *int64) func(string) error {
+		return func(v string) (err error) { *p, err = strconv.ParseInt(v, 10, 64); return err }
+	}
+	num := func(p *int) func(string) error {
+		return func(v string) (err error) { *p, err = strconv.Atoi(v); return err }
+	}
+	boolean := func(p *bool) func(string) error {
+		return func(v string) (err error) { *p, err = strconv.ParseBool(v); return err }
+	}
+	return []setting{
+		{"PICTOR_ADDR", "addr", "listen address", ":8080", str(&c.Addr)},
+		{"PICTOR_DATA_DIR", "data-dir", "directory for the SQLite file and the local object store", "./data", str(&c.DataDir)},
+		{"PICTOR_DATABASE_URL", "database-url", "postgres://... for PostgreSQL; empty for SQLite in the data dir", "", str(&c.DatabaseURL)},
+		{"PICTOR_S3_ENDPOINT", "s3-endpoint", "host:port of S3/MinIO; empty for the local-directory store", "", str(&c.S3Endpoint)},
+		{"PICTOR_S3_ACCESS_KEY", "s3-access-key", "S3 access key", "", str(&c.S3AccessKey)},
+		{"PICTOR_S3_SECRET_KEY", "s3-secret-key", "S3 secret key", "", str(&c.S3SecretKey)},
+		{"PICTOR_S3_USE_SSL", "s3-use-ssl", "use HTTPS to reach S3", "false", boolean(&c.S3UseSSL)},
+		{"PICTOR_S3_REGION", "s3-region", "S3 region", "us-east-1", str(&c.S3Region)},
+		{"PICTOR_S3_BUCKET_ORIGINALS", "s3-bucket-originals", "bucket for originals", "originals", str(&c.BucketOriginals)},
+		{"PICTOR_S3_BUCKET_RENDITIONS", "s3-bucket-renditions", "bucket for renditions", "renditions", str(&c.BucketRenditions)},
+		{"PICTOR_PUBLIC_BASE_URL", "public-base-url", "CDN base URL in front of the buckets; rendition URLs become BASE/bucket/key", "", str(&c.PublicBaseURL)},
+		{"PICTOR_PRESIGN_EXPIRY", "presign-expiry", "with S3, hand out presigned rendition URLs valid this long (0 = off)", "0s", dur(&c.PresignExpiry)},
+		{"PICTOR_FETCH_ALLOWED_NETS", "fetch-allowed-nets", "CIDRs exempt from the private-address block, comma separated", "", str(&c.FetchAllowedNets)},
+		{"PICTOR_FETCH_TIMEOUT", "fetch-timeout", "time limit for fetching one source image", "20s", dur(&c.FetchTimeout)},
+		{"PICTOR_MAX_SOURCE_BYTES", "max-source-bytes", "largest source image accepted, in bytes", strconv.Itoa(32 << 20), i64(&c.MaxSourceBytes)},
+		{"PICTOR_MAX_SOURCE_PIXELS", "max-source-pixels", "largest source image accepted, in pixels (from its header)", "50000000", i64(&c.MaxSourcePixels)},
+		{"PICTOR_WORKERS", "workers", "libvips operations at once (0 = number of cores)", "0", num(&c.Workers)},
+		{"PICTOR_QUEUE_SIZE", "queue-size", "requests that may wait for a libvips slot before 429", "64", num(&c.QueueSize)},
+		{"PICTOR_LOG_FORMAT", "log-format", "text or json", "text", str(&c.LogFormat)},
+		{"PICTOR_LOG_LEVEL", "log-level", "debug, info, warn or error", "info", str(&c.LogLevel)},
+		{"PICTOR_SHUTDOWN_TIMEOUT", "shutdown-timeout", "time to finish requests on SIGTERM", "20s", dur(&c.ShutdownTimeout)},
+	}
+}
+
+// envValue adapts a setting to flag.Value.
+type envValue struct {
+	s   setting
+	cur string
+}
+
+func (v *envValue) String() string { return v.cur }
+func (v *envValue) Set(s string) error {
+	if err := v.s.set(s); err != nil {
+		return fmt.Errorf("%s: %w", v.s.flag, err)
+	}
+	v.cur = s
+	return nil
+}
+
+// loadConfig reads defaults, then the environment, then flags; it returns the remaining args.
+func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (config, []string, error) {
+	var c config
+	fs := flag.NewFlagSet("pictor "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var errs []error
+	for _, s := range c.settings() {
+		val := s.def
+		if e := getenv(s.env); e != "" {
+			val = e
+		}
+		if err := s.set(val); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", s.env, val, err))
+		}
+		fs.Var(&envValue{s: s, cur: val}, s.flag, fmt.Sprintf("%s (env %s, default %q)", s.help, s.env, s.def))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, nil, err
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, nil, errUsage
+		}
+		return c, nil, err
+	}
+	if c.Workers <= 0 {
+		c.Workers = runtime.NumCPU()
+	}
+	return c, fs.Args(), nil
+}
+
+func newLogger(c config, w io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", c.LogLevel, err)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch strings.ToLower(c.LogFormat) {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: want text or json", c.LogFormat)
+}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/pictor/pictor/api"
+	"github.com/pictor/pictor/catalog"
+	"github.com/pictor/pictor/db"
+	"github.com/pictor/pictor/fetch"
+	"github.com/pictor/pictor/imaging"
+	"github.com/pictor/pictor/storage"
+)
+
+// app is the wired service: what serve and the other commands share.
+type app struct {
+	cfg     config
+	log     *slog.Logger
+	db      *db.DB
+	store   catalog.ObjectStore
+	catalog *catalog.Service
+	reg     *prometheus.Registry
+}
+
+// wire opens the database and the store and builds the catalog; close releases them.
+func wire(ctx context.Context, c config, log *slog.Logger) (a *app, err error) {
+	a = &app{cfg: c, log: log, reg: prometheus.NewRegistry()}
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	if a.db, err = db.Open(ctx, db.Config{URL: c.DatabaseURL, DataDir: c.DataDir}); err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if c.S3Endpoint != "" {
+		a.store, err = storage.NewS3(storage.S3Config{
+			Endpoint: c.S3Endpoint, AccessKey: c.S3AccessKey, SecretKey: c.S3SecretKey, Region: c.S3Region, UseSSL: c.S3UseSSL,
+		})
+	} else {
+		a.store, err = storage.NewLocal(storage.LocalConfig{Dir: filepath.Join(c.DataDir, "objects")})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("object store: %w", err)
+	}
+	fc := fetch.DefaultConfig()
+	fc.MaxBytes = c.MaxSourceBytes
+	fc.Timeout = c.FetchTimeout
+	if fc.AllowedNets, err = fetch.ParseNets(c.FetchAllowedNets); err != nil {
+		return nil, fmt.Errorf("PICTOR_FETCH_ALLOWED_NETS: %w", err)
+	}
+	fetcher, err := fetch.New(fc)
+	if err != nil {
+		return nil, err
+	}
+	cc := catalog.DefaultConfig()
+	cc.BucketOriginals, cc.BucketRenditions = c.BucketOriginals, c.BucketRenditions
+	cc.MaxSourceBytes, cc.MaxSourcePixels = c.MaxSourceBytes, c.MaxSourcePixels
+	cc.PublicBaseURL, cc.PresignExpiry = c.PublicBaseURL, c.PresignExpiry
+	a.catalog, err = catalog.New(cc, catalog.Deps{
+		DB: a.db, Store: a.store, Fetcher: fetcher, Gate: imaging.NewGate(c.Workers, c.QueueSize),
+		Logger: log, Registerer: a.reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := a.catalog.Init(ctx); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *app) close() {
+	if a.db != nil {
+		if err := a.db.Close(); err != nil {
+			a.log.Warn("close database", "err", err)
+		}
+	}
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c, _, err := loadConfig("serve", args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(c, stderr)
+	if err != nil {
+		return err
+	}
+	imaging.Startup(imaging.StartupConfig{}, log)
+	defer imaging.Shutdown()
+	a, err := wire(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+
+	ac := api.DefaultConfig()
+	ac.MaxSourceBytes = c.MaxSourceBytes
+	ac.Version = version
+	h, err := api.New(ac, api.Deps{Catalog: a.catalog, Logger: log, Registerer: a.reg, Gatherer: a.reg})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	store := "local directory " + filepath.Join(c.DataDir, "objects")
+	if c.S3Endpoint != "" {
+		store = "S3 at " + c.S3Endpoint
+	}
+	log.Info("pictor serving", "addr", ln.Addr().String(), "version", version, "database", a.db.Dialect.String(), "store", store, "workers", c.Workers)
+	fmt.Fprintf(stdout, "pictor listening on http://%s\n", ln.Addr())
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c, _, err := loadConfig("migrate", args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(c, stderr)
+	if err != nil {
+		return err
+	}
+	a, err := wire(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	fmt.Fprintln(stdout, "migrations applied")
+	return nil
+}

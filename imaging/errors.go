@@ -1,0 +1,111 @@
+package imaging
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/davidbyttow/govips/v2/vips"
+)
+
+// Sentinel errors. Every error returned by this package wraps at most one of them
+// (test with errors.Is); the api package maps them to HTTP statuses.
+var (
+	// ErrTooManyPixels means the header declares more pixels (width*height) than
+	// LoadOptions.MaxPixels allows. Nothing was decoded. (422 at the API.)
+	ErrTooManyPixels = errors.New("image has too many pixels")
+	// ErrUnsupportedFormat means the bytes are a format we recognise but do not
+	// accept: SVG, PDF, BMP, JPEG 2000, JPEG XL, PSD, or one outside
+	// LoadOptions.AllowedFormats. (415 at the API.)
+	ErrUnsupportedFormat = errors.New("unsupported image format")
+	// ErrCorrupt means the bytes are not an image, or the image is truncated or
+	// cannot be decoded. (422 at the API.)
+	ErrCorrupt = errors.New("corrupt image")
+	// ErrInvalidOption means an argument to an operation is out of range or
+	// unknown. (400 at the API.)
+	ErrInvalidOption = errors.New("invalid image option")
+	// ErrBusy means the Gate's wait queue is full. (429 at the API.)
+	ErrBusy = errors.New("image processing busy")
+)
+
+// vipsError strips the Go stack that govips appends to libvips' error buffer and
+// keeps the first lines of the libvips message.
+func vipsError(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "\nStack:"); i >= 0 {
+		msg = msg[:i]
+	}
+	msg = strings.TrimSpace(msg)
+	lines := strings.Split(msg, "\n")
+	if len(lines) > 3 {
+		lines = lines[:3]
+	}
+	return strings.Join(lines, "; ")
+}
+
+// decodeMarkers are substrings of libvips/loader error messages that mean the
+// source bytes could not be decoded.
+var decodeMarkers = []string{
+	"load", "vipsjpeg", "vipspng", "libpng", "spng", "nsgif", "tiff2vips", "tiffread",
+	"premature", "truncated", "corrupt", "not enough data", "read error", "out of order",
+	"unexpected end", "crc", "zlib", "idat", "decode",
+}
+
+// isDecodeError reports whether a libvips error message names a decoder.
+func isDecodeError(msg string) bool {
+	m := strings.ToLower(msg)
+	for _, s := range decodeMarkers {
+		if strings.Contains(m, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// pixelError wraps an error raised while libvips computed pixels. Decoding is
+// lazy, so the cause may be a broken source. libvips' error buffer is
+// process-global (a concurrent failure can take or mix the messages), so rather
+// than trust the message, the source is decoded once more to decide (only on
+// this failure path): a source that fails again is ErrCorrupt.
+func (im *Image) pixelError(op string, err error) error {
+	msg := vipsError(err)
+	var broken bool
+	if im.data != nil {
+		broken = sourceBroken(im.data, im.src)
+	} else {
+		broken = msg == "" || isDecodeError(msg)
+	}
+	if msg == "" {
+		msg = "libvips gave no message"
+	}
+	if broken {
+		return fmt.Errorf("%s: %s: %w", op, msg, ErrCorrupt)
+	}
+	return fmt.Errorf("%s: %s", op, msg)
+}
+
+// sourceBroken decodes data in full (JPEG at 1/8 scale, which still reads every
+// byte of the scan) and reports whether that fails.
+func sourceBroken(data []byte, f Format) bool {
+	p := importParams()
+	if f == JPEG {
+		p.JpegShrinkFactor.Set(8)
+	}
+	ref, err := vips.LoadImageFromBuffer(data, p)
+	if err != nil {
+		return true
+	}
+	defer ref.Close()
+	_, err = ref.Average()
+	return err != nil
+}
+
+// opError wraps a failure of a libvips operation that does not compute pixels.
+func opError(op string, err error) error {
+	return fmt.Errorf("%s: %s", op, vipsError(err))
+}
+
+// invalid returns an ErrInvalidOption with a message.
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrInvalidOption)
+}

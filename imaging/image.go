@@ -1,0 +1,284 @@
+package imaging
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+
+	"github.com/davidbyttow/govips/v2/vips"
+)
+
+// Info is what an image's header says, read without decoding pixels.
+type Info struct {
+	// Format is the detected file format.
+	Format Format
+	// Width and Height are the stored dimensions, before EXIF orientation.
+	Width, Height int
+	// HasAlpha reports an alpha channel (or PNG/GIF transparency).
+	HasAlpha bool
+	// Orientation is the EXIF orientation 1..8; 1 when absent.
+	Orientation int
+	// Pages is the number of pages or frames; 1 for a still image.
+	Pages int
+}
+
+// OrientedSize returns Width and Height after the EXIF orientation is applied
+// (swapped for orientations 5..8).
+func (i Info) OrientedSize() Size {
+	if i.Orientation >= 5 && i.Orientation <= 8 {
+		return Size{Width: i.Height, Height: i.Width}
+	}
+	return Size{Width: i.Width, Height: i.Height}
+}
+
+// Size is a width and height in pixels.
+type Size struct {
+	Width, Height int
+}
+
+// LoadOptions controls Load. The zero value loads any accepted format at full size
+// with no pixel limit.
+type LoadOptions struct {
+	// MaxPixels refuses images whose header declares more than this many pixels
+	// (width*height) with ErrTooManyPixels, before any decode; default 0 (no limit).
+	MaxPixels int64
+	// ShrinkTo lets the decoder shrink while it decodes (JPEG DCT scaling by 2, 4 or
+	// 8; WebP scaled decode) by the largest factor that keeps the oriented image at
+	// least ShrinkTo in both dimensions (a zero dimension is unconstrained); default
+	// zero (decode at full size). Other formats are never shrunk on load.
+	ShrinkTo Size
+	// AllowedFormats limits the accepted input formats; default nil means
+	// DefaultFormats(). Other formats fail with ErrUnsupportedFormat.
+	AllowedFormats []Format
+}
+
+// Image is a decoded (lazily: libvips decodes on first pixel access) image. Its
+// operations mutate it in place. An Image is not safe for concurrent use; Close it
+// when done. The data passed to Load must not be modified while the Image is open.
+type Image struct {
+	ref  *vips.ImageRef
+	src  Format
+	data []byte // the encoded source, to re-check it when pixels fail
+}
+
+// ensureStarted starts libvips with the defaults if the program did not call
+// Startup.
+func ensureStarted() {
+	Startup(DefaultStartupConfig(), slog.Default())
+}
+
+func importParams() *vips.ImportParams {
+	p := vips.NewImportParams() // fail on decoder warnings (truncated data)
+	p.FailOnError.Set(true)
+	return p
+}
+
+// loadHeader sniffs data and opens it with libvips, which reads the header only.
+func loadHeader(data []byte) (*vips.ImageRef, Format, error) {
+	f, err := sniff(data)
+	if err != nil {
+		return nil, "", err
+	}
+	ensureStarted()
+	ref, err := vips.LoadImageFromBuffer(data, importParams())
+	if err != nil {
+		if errors.Is(err, vips.ErrUnsupportedImageFormat) && !vips.IsTypeSupported(vipsType(f)) {
+			return nil, f, fmt.Errorf("no libvips loader for %s: %w", f, ErrUnsupportedFormat)
+		}
+		return nil, f, fmt.Errorf("read %s header: %s: %w", f, vipsError(err), ErrCorrupt)
+	}
+	return ref, f, nil
+}
+
+// vipsType maps a Format to govips' image type.
+func vipsType(f Format) vips.ImageType {
+	switch f {
+	case JPEG:
+		return vips.ImageTypeJPEG
+	case PNG:
+		return vips.ImageTypePNG
+	case WebP:
+		return vips.ImageTypeWEBP
+	case AVIF:
+		return vips.ImageTypeAVIF
+	case GIF:
+		return vips.ImageTypeGIF
+	case TIFF:
+		return vips.ImageTypeTIFF
+	case HEIF:
+		return vips.ImageTypeHEIF
+	}
+	return vips.ImageTypeUnknown
+}
+
+func infoOf(ref *vips.ImageRef, f Format) Info {
+	o := ref.Orientation()
+	if o < 1 || o > 8 {
+		o = 1
+	}
+	pages := ref.Pages()
+	if pages < 1 {
+		pages = 1
+	}
+	return Info{Format: f, Width: ref.Width(), Height: ref.Height(), HasAlpha: ref.HasAlpha(), Orientation: o, Pages: pages}
+}
+
+// Probe reads the header of an encoded image without decoding pixels. SVG, PDF and
+// other refused formats fail with ErrUnsupportedFormat; unknown or unreadable bytes
+// with ErrCorrupt. Dimensions are as stored, before EXIF orientation.
+func Probe(data []byte) (Info, error) {
+	ref, f, err := loadHeader(data)
+	if err != nil {
+		return Info{}, fmt.Errorf("probe: %w", err)
+	}
+	defer ref.Close()
+	return infoOf(ref, f), nil
+}
+
+// Load opens an encoded image: it sniffs the format, reads the header, enforces
+// opts.AllowedFormats and opts.MaxPixels before any decode, and applies
+// shrink-on-load for opts.ShrinkTo. Decoding is lazy; a truncated or corrupt body
+// is reported as ErrCorrupt by Load or, at the latest, by the first operation that
+// reads pixels (Encode, Trim, Sharpness...). GIF loads its first frame. EXIF
+// orientation stays pending (see AutoOrient), except that a WebP shrunk on load is
+// already upright.
+func Load(data []byte, opts LoadOptions) (*Image, error) {
+	f, err := sniff(data)
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	allowed := opts.AllowedFormats
+	if allowed == nil {
+		allowed = DefaultFormats()
+	}
+	if !slices.Contains(allowed, f) {
+		return nil, fmt.Errorf("load %s: not allowed: %w", f, ErrUnsupportedFormat)
+	}
+	if opts.MaxPixels < 0 || opts.ShrinkTo.Width < 0 || opts.ShrinkTo.Height < 0 {
+		return nil, invalid("load: negative limit")
+	}
+	ref, _, err := loadHeader(data)
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	info := infoOf(ref, f)
+	if opts.MaxPixels > 0 && int64(info.Width)*int64(info.Height) > opts.MaxPixels {
+		ref.Close()
+		return nil, fmt.Errorf("load: %dx%d is more than %d pixels: %w", info.Width, info.Height, opts.MaxPixels, ErrTooManyPixels)
+	}
+	if opts.ShrinkTo != (Size{}) {
+		switch f {
+		case JPEG:
+			if s := jpegShrink(info.OrientedSize(), opts.ShrinkTo); s > 1 {
+				p := importParams()
+				p.JpegShrinkFactor.Set(s)
+				shrunk, err := vips.LoadImageFromBuffer(data, p)
+				if err != nil {
+					ref.Close()
+					return nil, fmt.Errorf("load jpeg shrink %d: %s: %w", s, vipsError(err), ErrCorrupt)
+				}
+				ref.Close()
+				ref = shrunk
+			}
+		case WebP:
+			if box, ok := webpShrink(info.OrientedSize(), opts.ShrinkTo); ok {
+				// vips_thumbnail drives libwebp's scaled decode; it also applies the
+				// EXIF orientation.
+				shrunk, err := vips.LoadThumbnailFromBuffer(data, box.Width, box.Height, vips.InterestingNone, vips.SizeDown, importParams())
+				if err != nil {
+					ref.Close()
+					return nil, fmt.Errorf("load webp shrink: %s: %w", vipsError(err), ErrCorrupt)
+				}
+				ref.Close()
+				ref = shrunk
+			}
+		}
+	}
+	return &Image{ref: ref, src: f, data: data}, nil
+}
+
+// jpegShrink returns the largest libjpeg scale-down (1, 2, 4 or 8) that keeps
+// the oriented image at least target; libjpeg rounds scaled sizes up.
+func jpegShrink(oriented, target Size) int {
+	for _, s := range []int{8, 4, 2} {
+		w := (oriented.Width + s - 1) / s
+		h := (oriented.Height + s - 1) / s
+		if w >= target.Width && h >= target.Height {
+			return s
+		}
+	}
+	return 1
+}
+
+// webpShrink returns the box to thumbnail a WebP into so that it stays at least
+// target, and whether shrinking is worth it (a factor of 2 or more).
+func webpShrink(oriented, target Size) (Size, bool) {
+	if oriented.Width <= 0 || oriented.Height <= 0 {
+		return Size{}, false
+	}
+	scale := math.Max(float64(target.Width)/float64(oriented.Width), float64(target.Height)/float64(oriented.Height))
+	if scale > 0.5 {
+		return Size{}, false
+	}
+	if scale <= 0 {
+		scale = 1 / float64(max(oriented.Width, oriented.Height)) // a zero target: any size
+	}
+	// One extra pixel absorbs rounding inside vips_thumbnail.
+	w := int(math.Ceil(float64(oriented.Width)*scale)) + 1
+	h := int(math.Ceil(float64(oriented.Height)*scale)) + 1
+	return Size{Width: min(w, oriented.Width), Height: min(h, oriented.Height)}, true
+}
+
+// Close frees the image's libvips resources. It is safe to call more than once.
+func (im *Image) Close() {
+	if im == nil || im.ref == nil {
+		return
+	}
+	im.ref.Close()
+	im.ref = nil
+	im.data = nil
+}
+
+// Copy returns an independent Image sharing the decoded source pixels, for
+// rendering several outputs from one decode. Operations on either do not affect the
+// other; steps applied before the copy are re-evaluated lazily by each.
+func (im *Image) Copy() (*Image, error) {
+	ref, err := im.ref.Copy()
+	if err != nil {
+		return nil, opError("copy", err)
+	}
+	return &Image{ref: ref, src: im.src, data: im.data}, nil
+}
+
+// Width returns the current width in pixels.
+func (im *Image) Width() int { return im.ref.Width() }
+
+// Height returns the current height in pixels.
+func (im *Image) Height() int { return im.ref.Height() }
+
+// HasAlpha reports whether the image has an alpha channel.
+func (im *Image) HasAlpha() bool { return im.ref.HasAlpha() }
+
+// SourceFormat returns the format the image was loaded from.
+func (im *Image) SourceFormat() Format { return im.src }
+
+// Orientation returns the EXIF orientation still pending, 1..8; 1 once AutoOrient
+// has applied it or when the source had none.
+func (im *Image) Orientation() int {
+	o := im.ref.Orientation()
+	if o < 1 || o > 8 {
+		return 1
+	}
+	return o
+}
+
+// setRef replaces the wrapped image, closing the old one.
+func (im *Image) setRef(ref *vips.ImageRef) {
+	if ref == im.ref {
+		return
+	}
+	im.ref.Close()
+	im.ref = ref
+}

@@ -1,0 +1,249 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/pictor/pictor/imaging"
+)
+
+// ErrNotImplemented is returned by a step that is not built yet; the API answers 501.
+var ErrNotImplemented = errors.New("not implemented")
+
+// ErrSDRequired is returned by a step that needs a Stable Diffusion backend when none is set.
+var ErrSDRequired = errors.New("a Stable Diffusion backend is required: set PICTOR_SD_URLS")
+
+// Env is what a run may reach beyond its source bytes. The zero value runs every classic step
+// that needs no other stored image.
+type Env struct {
+	// MaxPixels bounds width*height of every decoded input; 0 means no limit.
+	MaxPixels int64
+	// LoadImage returns the bytes of another stored image (for composite and image
+	// backgrounds); nil means such steps fail with ErrNotImplemented.
+	LoadImage func(ctx context.Context, id string) ([]byte, error)
+}
+
+// RunOptions select outputs and resolve format "auto".
+type RunOptions struct {
+	// Accept is the client's Accept header, used by outputs with format "auto".
+	Accept string
+	// Formats, when it names an output, fixes that output's format (settled by the caller
+	// beforehand, e.g. to build cache keys); default nil.
+	Formats map[string]imaging.Format
+}
+
+// Rendered is one encoded output of a run.
+type Rendered struct {
+	Output string
+	Format imaging.Format
+	Data   []byte
+	Width  int
+	Height int
+}
+
+// Context carries one run's state from step to step.
+type Context struct {
+	Ctx   context.Context
+	Env   Env
+	Image *imaging.Image
+	Facts Facts
+}
+
+// StepFunc is one operation of a pipeline, run on the Context's image.
+type StepFunc func(*Context) error
+
+// Run decodes src once, applies the recipe's steps in order (checking ctx between steps and
+// skipping steps whose `when` does not hold), and encodes every output from that one decode.
+func Run(ctx context.Context, env Env, src []byte, r *Recipe, opts RunOptions) ([]Rendered, error) {
+	info, err := imaging.Probe(src)
+	if err != nil {
+		return nil, err
+	}
+	if env.MaxPixels > 0 && int64(info.Width)*int64(info.Height) > env.MaxPixels {
+		return nil, fmt.Errorf("%dx%d: %w", info.Width, info.Height, imaging.ErrTooManyPixels)
+	}
+	im, err := imaging.Load(src, imaging.LoadOptions{MaxPixels: env.MaxPixels, ShrinkTo: shrinkTarget(info, r)})
+	if err != nil {
+		return nil, err
+	}
+	pc := &Context{Ctx: ctx, Env: env, Image: im}
+	// A step may replace the working image; close whichever is current at the end.
+	defer func() { pc.Image.Close() }()
+	// EXIF orientation is applied first, always: outputs carry no metadata, so an unapplied
+	// orientation would show the picture on its side.
+	if err := im.AutoOrient(); err != nil {
+		return nil, err
+	}
+	pc.Facts = Facts{Width: info.Width, Height: info.Height, Format: string(info.Format), HasAlpha: info.HasAlpha}
+	if oriented(info) {
+		pc.Facts.Width, pc.Facts.Height = info.Height, info.Width
+	}
+	if q, ok := imaging.EstimateJPEGQuality(src); ok {
+		pc.Facts.JPEGQuality = q
+	}
+	if needsAnalysis(r) {
+		if err := analyzeInto(im, &pc.Facts); err != nil {
+			return nil, err
+		}
+	}
+	for i, st := range r.Steps {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if st.When != nil {
+			f := pc.Facts
+			f.Width, f.Height = pc.Image.Width(), pc.Image.Height()
+			if !st.When.Match(f) {
+				continue
+			}
+		}
+		fn, err := stepFunc(st)
+		if err != nil {
+			return nil, fmt.Errorf("steps[%d] %s: %w", i, st.Op, err)
+		}
+		if err := fn(pc); err != nil {
+			return nil, fmt.Errorf("steps[%d] %s: %w", i, st.Op, err)
+		}
+	}
+	out := make([]Rendered, 0, len(r.Outputs))
+	for i, o := range r.Outputs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		img := pc.Image
+		if o.Resize != nil && i < len(r.Outputs)-1 {
+			c, err := img.Copy()
+			if err != nil {
+				return nil, err
+			}
+			defer c.Close()
+			img = c
+		}
+		if o.Resize != nil {
+			if err := img.Resize(resizeOptions(o.Resize)); err != nil {
+				return nil, fmt.Errorf("outputs[%d] resize: %w", i, err)
+			}
+		}
+		f, ok := opts.Formats[o.Name]
+		if !ok {
+			if f, err = outputFormat(o.Format, opts.Accept, img.HasAlpha()); err != nil {
+				return nil, fmt.Errorf("outputs[%d]: %w", i, err)
+			}
+		}
+		data, err := img.Encode(imaging.EncodeOptions{Format: f, Quality: o.Quality, Lossless: o.Lossless, KeepICC: o.KeepICC})
+		if err != nil {
+			return nil, fmt.Errorf("outputs[%d] encode: %w", i, err)
+		}
+		out = append(out, Rendered{Output: o.Name, Format: f, Data: data, Width: img.Width(), Height: img.Height()})
+	}
+	return out, nil
+}
+
+// OutputFormat resolves an output's format, "auto" by the Accept header and alpha.
+func outputFormat(format, accept string, alpha bool) (imaging.Format, error) {
+	if format == "auto" {
+		return imaging.Negotiate(accept, alpha), nil
+	}
+	return imaging.ParseFormat(format)
+}
+
+// ResolveFormat tells which format an output will be written in, before rendering: "auto"
+// is settled from the Accept header and whether the source may carry alpha.
+func ResolveFormat(o Output, accept string, alpha bool) (imaging.Format, error) {
+	return outputFormat(o.Format, accept, alpha)
+}
+
+func oriented(info imaging.Info) bool { return info.Orientation >= 5 && info.Orientation <= 8 }
+
+// shrinkTarget finds how small the decoder may make the image: when the first step that
+// changes geometry is a resize (or there are no steps and every output resizes), the
+// decoded image only needs to cover what that resize keeps.
+func shrinkTarget(info imaging.Info, r *Recipe) imaging.Size {
+	w, h := info.Width, info.Height
+	if oriented(info) {
+		w, h = h, w
+	}
+	for _, st := range r.Steps {
+		switch p := st.Params.(type) {
+		case *AutoOrientParams, *StripParams, *SharpenParams, *BackgroundParams:
+			continue
+		case *ResizeParams:
+			if st.When != nil {
+				return imaging.Size{}
+			}
+			return need(w, h, p)
+		default:
+			return imaging.Size{}
+		}
+	}
+	var best imaging.Size
+	for _, o := range r.Outputs {
+		if o.Resize == nil {
+			return imaging.Size{}
+		}
+		n := need(w, h, o.Resize)
+		if n.Width == 0 {
+			return imaging.Size{}
+		}
+		best.Width = max(best.Width, n.Width)
+		best.Height = max(best.Height, n.Height)
+	}
+	return best
+}
+
+// need is the size the source must keep so that resize p still works from real pixels.
+func need(w, h int, p *ResizeParams) imaging.Size {
+	if w <= 0 || h <= 0 {
+		return imaging.Size{}
+	}
+	sx, sy := scaleFor(w, h, p)
+	if sx >= 1 || sy >= 1 {
+		return imaging.Size{}
+	}
+	return imaging.Size{Width: int(math.Ceil(float64(w) * sx)), Height: int(math.Ceil(float64(h) * sy))}
+}
+
+// scaleFor returns the horizontal and vertical scale a resize applies to a w x h image.
+func scaleFor(w, h int, p *ResizeParams) (float64, float64) {
+	fw, fh := float64(p.Width)/float64(w), float64(p.Height)/float64(h)
+	switch {
+	case p.Width == 0:
+		return fh, fh
+	case p.Height == 0:
+		return fw, fw
+	}
+	switch p.Fit {
+	case "fill":
+		return fw, fh
+	case "cover", "outside":
+		s := math.Max(fw, fh)
+		return s, s
+	default: // contain, inside
+		s := math.Min(fw, fh)
+		return s, s
+	}
+}
+
+func needsAnalysis(r *Recipe) bool {
+	for _, st := range r.Steps {
+		if st.When != nil && st.When.NeedsAnalysis() {
+			return true
+		}
+	}
+	return false
+}
+
+func analyzeInto(im *imaging.Image, f *Facts) error {
+	s, err := im.Sharpness()
+	if err != nil {
+		return err
+	}
+	plain, _, err := im.PlainBackground()
+	if err != nil {
+		return err
+	}
+	f.Sharpness, f.PlainBackground, f.Analyzed = s, plain, true
+	return nil
+}
