@@ -14,9 +14,12 @@ PKGS ?= ./...
 .PHONY: deps run build vet test bench
 
 deps:
-	@scripts/deps.sh
+	@bash scripts/deps.sh
 
-run: deps
+# run needs only libvips to build; the embedded default uses SQLite and a
+# local directory, so no PostgreSQL or MinIO is installed for it.
+run:
+	@bash scripts/deps.sh --runtime
 	$(GO) run ./cmd/pictor serve
 
 build:
@@ -29,12 +32,12 @@ vet:
 # run only (own state dir, free ports), runs the tests against them and stops
 # them again, whatever the outcome; it exits with go test's status.
 test:
-	@scripts/deps.sh $(DEPS_FLAGS)
+	@bash scripts/deps.sh $(DEPS_FLAGS)
 	@state=$$(mktemp -d "$${TMPDIR:-/tmp}/pictor-testenv.XXXXXX"); \
 	export PICTOR_TESTENV_STATE="$$state"; \
-	trap 'scripts/testenv.sh stop >/dev/null 2>&1 || true; rm -rf "$$state"' EXIT; \
+	trap 'bash scripts/testenv.sh stop >/dev/null 2>&1 || true; rm -rf "$$state"' EXIT; \
 	trap 'exit 130' INT TERM; \
-	scripts/testenv.sh start; \
+	bash scripts/testenv.sh start; \
 	set -a; . "$$state/env"; set +a; \
 	$(GO) test -count=1 -timeout 25m $(TEST_FLAGS) $(PKGS)
 

@@ -417,9 +417,9 @@ func TestRouting(t *testing.T) {
 		{"unknown route", http.MethodGet, "/v2/images", http.StatusNotFound, "not-found", ""},
 		{"unknown route under v1", http.MethodGet, "/v1/nothing", http.StatusNotFound, "not-found", ""},
 		{"unknown sub route", http.MethodGet, "/v1/images/x/nope", http.StatusNotFound, "not-found", ""},
-		{"delete on images", http.MethodDelete, "/v1/images", http.StatusMethodNotAllowed, "method-not-allowed", "GET, POST"},
-		{"post on healthz", http.MethodPost, "/healthz", http.StatusMethodNotAllowed, "method-not-allowed", "GET"},
-		{"patch on recipe", http.MethodPatch, "/v1/recipes/a", http.StatusMethodNotAllowed, "method-not-allowed", "GET, PUT, DELETE"},
+		{"delete on images", http.MethodDelete, "/v1/images", http.StatusMethodNotAllowed, "method-not-allowed", "GET, HEAD, POST"},
+		{"post on healthz", http.MethodPost, "/healthz", http.StatusMethodNotAllowed, "method-not-allowed", "GET, HEAD"},
+		{"patch on recipe", http.MethodPatch, "/v1/recipes/a", http.StatusMethodNotAllowed, "method-not-allowed", "GET, HEAD, PUT, DELETE"},
 		{"unknown method on unknown path", "BREW", "/coffee", http.StatusNotFound, "not-found", ""},
 	}
 	for _, tt := range tests {
@@ -459,7 +459,7 @@ func TestRecoverPanic(t *testing.T) {
 func TestRecoverAfterHeadersAbortsConnection(t *testing.T) {
 	t.Parallel()
 	fc := &fakeCatalog{openOriginal: func(context.Context, string) (io.ReadCloser, catalog.ObjectMeta, error) {
-		return io.NopCloser(panicReader{}), catalog.ObjectMeta{ContentType: "image/png", Size: 100}, nil
+		return io.NopCloser(panicReader{}), catalog.ObjectMeta{ContentType: "image/png", Size: 0}, nil
 	}}
 	b := setup(t, fc, nil)
 	srv := httptest.NewServer(b.h)

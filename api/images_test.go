@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -442,5 +443,29 @@ func TestAnalyze(t *testing.T) {
 				t.Errorf("analyze call: got url %q data %q, want url %q data %q", got.URL, got.Data, tt.wantURL, tt.wantData)
 			}
 		})
+	}
+}
+
+func TestHeadServesGetRoutes(t *testing.T) {
+	t.Parallel()
+	open := func(context.Context, string) (io.ReadCloser, catalog.ObjectMeta, error) {
+		return io.NopCloser(strings.NewReader("PIXELS")), catalog.ObjectMeta{ContentType: "image/webp", Size: 6, ETag: "e"}, nil
+	}
+	b := setup(t, &fakeCatalog{openRendition: open}, nil)
+	srv := httptest.NewServer(b.h)
+	defer srv.Close()
+	resp, err := srv.Client().Head(srv.URL + "/v1/renditions/r1/content")
+	if err != nil {
+		t.Fatalf("HEAD: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status: got %d, want 200", resp.StatusCode)
+	}
+	if got := resp.Header.Get("Content-Length"); got != "6" {
+		t.Errorf("Content-Length: got %q, want 6", got)
+	}
+	if got := resp.Header.Get("ETag"); got != `"e"` {
+		t.Errorf("ETag: got %q, want %q", got, `"e"`)
 	}
 }

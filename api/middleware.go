@@ -133,22 +133,26 @@ func (s *server) instrument(next http.Handler) http.Handler {
 	})
 }
 
-// accessLog writes one slog record per request.
+// accessLog writes one slog record per request: Info, Warn for 5xx, Debug for probes and scrapes.
 func (s *server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		defer func() {
 			st := statusOf(ww)
+			route := routeLabel(r, st)
 			level := slog.LevelInfo
-			if st >= 500 {
+			switch {
+			case st >= 500:
 				level = slog.LevelWarn
+			case route == "/healthz" || route == "/readyz" || route == "/metrics":
+				level = slog.LevelDebug // probes and scrapes would drown the log
 			}
 			s.log.LogAttrs(r.Context(), level, "http request",
 				slog.String("request_id", requestIDFrom(r.Context())),
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
-				slog.String("route", routeLabel(r, st)),
+				slog.String("route", route),
 				slog.Int("status", st),
 				slog.Int("bytes", ww.BytesWritten()),
 				slog.Duration("duration", time.Since(start)),
@@ -189,18 +193,18 @@ func (s *server) recoverer(next http.Handler) http.Handler {
 	})
 }
 
-// allowMethods are the methods tried when building the Allow header of a 405.
-var allowMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
-	http.MethodPatch, http.MethodDelete, http.MethodOptions}
-
 // methodNotAllowed answers 405 with an Allow header listing the methods the path has
-// (404 when it has none, as for an unknown method on an unknown path).
+// (404 when it has none, as for an unknown method on an unknown path). HEAD is allowed
+// wherever GET is (middleware.GetHead serves it).
 func (s *server) methodNotAllowed(mux *chi.Mux) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var allowed []string
-		for _, m := range allowMethods {
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 			if mux.Match(chi.NewRouteContext(), m, r.URL.Path) {
 				allowed = append(allowed, m)
+				if m == http.MethodGet {
+					allowed = append(allowed, http.MethodHead)
+				}
 			}
 		}
 		if len(allowed) == 0 {

@@ -257,7 +257,7 @@ func itoa(i int) string {
 func TestStoreDownLeavesNoRecord(t *testing.T) {
 	t.Parallel()
 	env, stop, _ := testenv.StartMinIO(t)
-	st, err := storage.NewS3(storage.S3Config{Endpoint: env.Endpoint, AccessKey: env.AccessKey, SecretKey: env.SecretKey})
+	st, err := storage.NewS3(s3Config(env))
 	if err != nil {
 		t.Fatal(err)
 	}

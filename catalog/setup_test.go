@@ -56,12 +56,14 @@ func backends() []backend {
 		{"postgres+minio", func(t *testing.T) (*db.DB, catalog.ObjectStore) {
 			url := testenv.FreshPostgres(t)
 			s3 := testenv.S3(t)
-			d, err := db.Open(context.Background(), db.Config{URL: url})
+			dc := db.DefaultConfig()
+			dc.URL = url
+			d, err := db.Open(context.Background(), dc)
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { d.Close() })
-			st, err := storage.NewS3(storage.S3Config{Endpoint: s3.Endpoint, AccessKey: s3.AccessKey, SecretKey: s3.SecretKey})
+			st, err := storage.NewS3(s3Config(s3))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -160,4 +162,10 @@ func hugePNG() []byte {
 	chunk("IDAT", []byte{0x78, 0x9c, 0x63, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01})
 	chunk("IEND", nil)
 	return b.Bytes()
+}
+
+func s3Config(e testenv.S3Env) storage.S3Config {
+	c := storage.DefaultS3Config()
+	c.Endpoint, c.AccessKey, c.SecretKey = e.Endpoint, e.AccessKey, e.SecretKey
+	return c
 }

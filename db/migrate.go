@@ -34,10 +34,12 @@ type MigrationError struct {
 	Err error
 }
 
+// Error names the owner, version and name of the failed migration, and the cause.
 func (e *MigrationError) Error() string {
 	return fmt.Sprintf("migrate %s version %d (%s): %v", e.Owner, e.Version, e.Name, e.Err)
 }
 
+// Unwrap returns the cause, so errors.Is and errors.As see the driver's error.
 func (e *MigrationError) Unwrap() error { return e.Err }
 
 // migrationLockKey is the pg_advisory_xact_lock key that serialises

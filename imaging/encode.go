@@ -85,6 +85,12 @@ func (im *Image) Encode(o EncodeOptions) ([]byte, error) {
 		}
 	}
 
+	// Decode the source before the encoder runs: libvips 8.14's webpsave leaks
+	// the decoded source when the source fails mid-save, and the error is clearer.
+	if err := im.decodeSource(fmt.Sprintf("encode %s", o.Format)); err != nil {
+		return nil, err
+	}
+
 	var data []byte
 	switch o.Format {
 	case JPEG:

@@ -58,9 +58,10 @@ type LoadOptions struct {
 // operations mutate it in place. An Image is not safe for concurrent use; Close it
 // when done. The data passed to Load must not be modified while the Image is open.
 type Image struct {
-	ref  *vips.ImageRef
-	src  Format
-	data []byte // the encoded source, to re-check it when pixels fail
+	ref    *vips.ImageRef
+	src    Format
+	data   []byte         // the encoded source, to re-check it when pixels fail
+	origin *vips.ImageRef // the image as loaded (shares the decoder with ref)
 }
 
 // ensureStarted starts libvips with the defaults if the program did not call
@@ -196,7 +197,12 @@ func Load(data []byte, opts LoadOptions) (*Image, error) {
 			}
 		}
 	}
-	return &Image{ref: ref, src: f, data: data}, nil
+	origin, err := ref.Copy()
+	if err != nil {
+		ref.Close()
+		return nil, opError("load", err)
+	}
+	return &Image{ref: ref, src: f, data: data, origin: origin}, nil
 }
 
 // jpegShrink returns the largest libjpeg scale-down (1, 2, 4 or 8) that keeps
@@ -238,7 +244,25 @@ func (im *Image) Close() {
 	}
 	im.ref.Close()
 	im.ref = nil
+	if im.origin != nil {
+		im.origin.Close()
+		im.origin = nil
+	}
 	im.data = nil
+}
+
+// decodeSource makes libvips decode the whole source now (its loaders keep the
+// decoded pixels for the pipeline), so that a broken source is reported before
+// an encoder runs. A no-op for images not made by Load.
+func (im *Image) decodeSource(op string) error {
+	if im.origin == nil {
+		return nil
+	}
+	o := &Image{ref: im.origin}
+	if _, err := o.pixel(0, 0); err != nil {
+		return im.pixelError(op, err)
+	}
+	return nil
 }
 
 // Copy returns an independent Image sharing the decoded source pixels, for
@@ -249,7 +273,14 @@ func (im *Image) Copy() (*Image, error) {
 	if err != nil {
 		return nil, opError("copy", err)
 	}
-	return &Image{ref: ref, src: im.src, data: im.data}, nil
+	c := &Image{ref: ref, src: im.src, data: im.data}
+	if im.origin != nil {
+		if c.origin, err = im.origin.Copy(); err != nil {
+			ref.Close()
+			return nil, opError("copy", err)
+		}
+	}
+	return c, nil
 }
 
 // Width returns the current width in pixels.

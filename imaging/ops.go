@@ -647,6 +647,9 @@ func (im *Image) Composite(overlay *Image, g Gravity, offsetX, offsetY int, opac
 	if !ok {
 		return invalid("composite: gravity %q", g)
 	}
+	if err := overlay.decodeSource("composite overlay"); err != nil {
+		return err
+	}
 	ov, err := overlay.ref.Copy()
 	if err != nil {
 		return opError("composite", err)

@@ -4,6 +4,7 @@
 #
 #   scripts/deps.sh            libvips-dev, PostgreSQL, a MinIO server binary
 #   scripts/deps.sh --browser  the same, plus Chromium for the console tests
+#   scripts/deps.sh --runtime  only what building and running Pictor needs (libvips-dev)
 #
 # System packages come from Debian apt (apt-get update runs only when an
 # install is needed). MinIO is built from source with the Go toolchain into
@@ -14,13 +15,15 @@ set -euo pipefail
 MINIO_MODULE="github.com/minio/minio"
 MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"
 
-cache="${PICTOR_CACHE:-$HOME/.cache/pictor}"
+cache="${PICTOR_CACHE:-${HOME:-/root}/.cache/pictor}"
 browser=0
+services=1
 for arg in "$@"; do
 	case "$arg" in
 	--browser) browser=1 ;;
+	--runtime) services=0 ;;
 	-h | --help)
-		sed -n '2,12p' "$0"
+		sed -n '2,13p' "$0"
 		exit 0
 		;;
 	*)
@@ -41,7 +44,7 @@ missing=()
 if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists vips; then
 	missing+=(pkg-config libvips-dev)
 fi
-if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+if [ "$services" -eq 1 ] && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
 	missing+=(postgresql)
 fi
 if [ "$browser" -eq 1 ] && ! command -v chromium >/dev/null 2>&1; then
@@ -49,7 +52,7 @@ if [ "$browser" -eq 1 ] && ! command -v chromium >/dev/null 2>&1; then
 fi
 # The test environment script probes ports with ss and drops privileges with
 # runuser; both are in the Debian base system, but check anyway.
-if ! command -v ss >/dev/null 2>&1; then
+if [ "$services" -eq 1 ] && ! command -v ss >/dev/null 2>&1; then
 	missing+=(iproute2)
 fi
 
@@ -66,7 +69,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 minio="$cache/bin/minio"
-if [ ! -x "$minio" ]; then
+if [ "$services" -eq 1 ] && [ ! -x "$minio" ]; then
 	mkdir -p "$cache/bin"
 	# One build at a time: a second caller waits for the first and then finds
 	# the binary there.

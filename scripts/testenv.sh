@@ -7,6 +7,7 @@
 #   scripts/testenv.sh stop    stop both and remove their data
 #
 # STATE is $PICTOR_TESTENV_STATE, default ${PICTOR_CACHE:-$HOME/.cache/pictor}/testenv.
+# PICTOR_MINIO_BIN overrides the MinIO binary (default the one deps.sh builds).
 # Give each concurrent run its own PICTOR_TESTENV_STATE (make test does).
 # Use it by hand:
 #   scripts/testenv.sh start && set -a && . <(scripts/testenv.sh env) && set +a
@@ -14,7 +15,7 @@
 #   scripts/testenv.sh stop
 set -euo pipefail
 
-cache="${PICTOR_CACHE:-$HOME/.cache/pictor}"
+cache="${PICTOR_CACHE:-${HOME:-/root}/.cache/pictor}"
 state="${PICTOR_TESTENV_STATE:-$cache/testenv}"
 minio_bin="${PICTOR_MINIO_BIN:-$cache/bin/minio}"
 wait_seconds=60
@@ -98,7 +99,9 @@ minio_ready() {
 start_postgres() {
 	local bindir dir port i
 	bindir=$(pg_bindir)
-	dir=$(mktemp -d "${TMPDIR:-/tmp}/pictor-pg.XXXXXX")
+	# In /tmp, not $TMPDIR: the postgres user must be able to reach it, and
+	# the unix socket path must stay short.
+	dir=$(mktemp -d /tmp/pictor-pg.XXXXXX)
 	chmod 0755 "$dir"
 	echo "$dir" >"$state/pg.dir"
 	if [ "$(id -u)" -eq 0 ]; then

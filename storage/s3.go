@@ -296,6 +296,7 @@ type objectReader struct {
 	cancel context.CancelFunc
 }
 
+// Close closes the body and releases the call's context.
 func (r objectReader) Close() error {
 	err := r.Object.Close()
 	r.cancel()

@@ -259,6 +259,9 @@ func TestStoreBehaviour(t *testing.T) {
 				if info.Bucket != f.bucket || info.Size != int64(len("other/x/y/z")) {
 					t.Errorf("List info: got %s size %d, want %s size %d", info.Bucket, info.Size, f.bucket, len("other/x/y/z"))
 				}
+				if info.ContentType != "image/webp" || info.Meta["k"] != "v" || info.ETag != md5hex([]byte("other/x/y/z")) {
+					t.Errorf("List info: got type %q meta %v etag %q, want image/webp, k=v and the md5", info.ContentType, info.Meta, info.ETag)
+				}
 			}
 			n := 0
 			for _, err := range f.store.List(ctx, f.bucket, "") {

@@ -64,10 +64,10 @@ func startServer(t *testing.T, env ...string) *server {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
 		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):
@@ -90,6 +90,8 @@ func startServer(t *testing.T, env ...string) *server {
 	select {
 	case u := <-lines:
 		return &server{base: u, cmd: cmd, logs: logs}
+	case <-done:
+		t.Fatalf("pictor exited at start:\n%s", logs.String())
 	case <-time.After(30 * time.Second):
 		t.Fatalf("pictor did not start:\n%s", logs.String())
 	}

@@ -33,21 +33,23 @@ type app struct {
 }
 
 // wire opens the database and the store and builds the catalog; close releases them.
-func wire(ctx context.Context, c config, log *slog.Logger) (a *app, err error) {
-	a = &app{cfg: c, log: log, reg: prometheus.NewRegistry()}
+func wire(ctx context.Context, c config, log *slog.Logger) (_ *app, err error) {
+	a := &app{cfg: c, log: log, reg: prometheus.NewRegistry()}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	defer func() {
 		if err != nil {
 			a.close()
 		}
 	}()
-	if a.db, err = db.Open(ctx, db.Config{URL: c.DatabaseURL, DataDir: c.DataDir}); err != nil {
+	dc := db.DefaultConfig()
+	dc.URL, dc.DataDir = c.DatabaseURL, c.DataDir
+	if a.db, err = db.Open(ctx, dc); err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	if c.S3Endpoint != "" {
-		a.store, err = storage.NewS3(storage.S3Config{
-			Endpoint: c.S3Endpoint, AccessKey: c.S3AccessKey, SecretKey: c.S3SecretKey, Region: c.S3Region, UseSSL: c.S3UseSSL,
-		})
+		sc := storage.DefaultS3Config()
+		sc.Endpoint, sc.AccessKey, sc.SecretKey, sc.Region, sc.UseSSL = c.S3Endpoint, c.S3AccessKey, c.S3SecretKey, c.S3Region, c.S3UseSSL
+		a.store, err = storage.NewS3(sc)
 	} else {
 		a.store, err = storage.NewLocal(storage.LocalConfig{Dir: filepath.Join(c.DataDir, "objects")})
 	}

@@ -1,0 +1,364 @@
+// Command loadgen drives Pictor's ingest path for the benchmarks.
+//
+// It serves every *.jpg of -dir from memory on a loopback port (the "source
+// server"), then sends -n POST /v1/images requests to -server from -c
+// concurrent clients. Every request names one of the served files and carries
+// an inline recipe whose output names end in the request number, so the recipe
+// hash differs on every request and nothing is answered from the rendition
+// cache. It checks that every answer is 201 with fresh (not cached) renditions
+// of the expected size, and prints one line of key=value results:
+//
+//	result requests=200 ok=200 failed=0 seconds=4.100 rate=48.78 p50_ms=80.1 p95_ms=120.3 max_ms=150.0 cpu_s=7.9 cpu_ms_per_image=39.5 rss_mib=95.2 peak_rss_mib=180.4
+//
+// With -pid it reads the server's VmRSS and VmHWM from /proc at the end;
+// VmHWM is the peak resident set size of the process over its whole life. It
+// also reads the server's CPU time (utime+stime) before and after the measured
+// requests, so cpu_ms_per_image is the server's CPU cost of one request, which
+// other work on the machine disturbs far less than the wall-clock rate.
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	server      string
+	dir         string
+	n, c        int
+	warmup      int
+	outputs     int
+	size, thumb int
+	quality     int
+	tag         string
+	pid         int
+	timeout     time.Duration
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	var o options
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.StringVar(&o.server, "server", "", "Pictor base URL, e.g. http://127.0.0.1:8080 (required)")
+	fs.StringVar(&o.dir, "dir", "", "directory of source *.jpg files to serve (required)")
+	fs.IntVar(&o.n, "n", 200, "measured requests")
+	fs.IntVar(&o.c, "c", 4, "concurrent clients")
+	fs.IntVar(&o.warmup, "warmup", 4, "unmeasured requests sent first, one at a time")
+	fs.IntVar(&o.outputs, "outputs", 1, "outputs per recipe: 1 (main) or 2 (main and thumb)")
+	fs.IntVar(&o.size, "size", 800, "main output box: fit inside size x size")
+	fs.IntVar(&o.thumb, "thumb", 200, "thumb output box for -outputs 2")
+	fs.IntVar(&o.quality, "quality", 80, "JPEG quality of every output")
+	fs.StringVar(&o.tag, "tag", "r", "short tag put in output names, to keep runs apart")
+	fs.IntVar(&o.pid, "pid", 0, "server process id, to report its RSS and peak RSS from /proc")
+	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "time limit for one request")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if o.server == "" || o.dir == "" {
+		return errors.New("-server and -dir are required")
+	}
+	if o.n < 1 || o.c < 1 || o.warmup < 0 || (o.outputs != 1 && o.outputs != 2) {
+		return errors.New("need -n >= 1, -c >= 1, -warmup >= 0, -outputs 1 or 2")
+	}
+	if len(o.tag) > 8 {
+		return errors.New("-tag is at most 8 characters")
+	}
+	o.server = strings.TrimRight(o.server, "/")
+
+	files, err := loadFiles(o.dir)
+	if err != nil {
+		return err
+	}
+	srcURL, stop, err := serveFiles(files)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+
+	client := &http.Client{
+		Timeout:   o.timeout,
+		Transport: &http.Transport{MaxIdleConns: o.c + 1, MaxIdleConnsPerHost: o.c + 1, DisableCompression: true},
+	}
+	for i := range o.warmup {
+		src := srcURL + "/" + names[i%len(names)]
+		if _, err := ingest(client, o, src, "w"+strconv.Itoa(i)); err != nil {
+			return fmt.Errorf("warm-up request %d: %w", i, err)
+		}
+	}
+
+	latencies := make([]time.Duration, o.n)
+	var (
+		next     atomic.Int64
+		failed   atomic.Int64
+		errOnce  sync.Once
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	cpuBefore, err := procCPU(o.pid)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	for range o.c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= o.n {
+					return
+				}
+				// Spread requests over the files so that consecutive requests name different sources.
+				src := srcURL + "/" + names[i%len(names)]
+				d, err := ingest(client, o, src, strconv.Itoa(i))
+				latencies[i] = d
+				if err != nil {
+					failed.Add(1)
+					errOnce.Do(func() { firstErr = fmt.Errorf("request %d: %w", i, err) })
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+
+	cpuAfter, err := procCPU(o.pid)
+	if err != nil {
+		return err
+	}
+	cpu := cpuAfter - cpuBefore
+	var rss, hwm float64
+	if o.pid > 0 {
+		if rss, hwm, err = procMemory(o.pid); err != nil {
+			return err
+		}
+	}
+	slices.Sort(latencies)
+	ok := o.n - int(failed.Load())
+	fmt.Fprintf(stdout, "result requests=%d ok=%d failed=%d seconds=%.3f rate=%.2f p50_ms=%.1f p95_ms=%.1f max_ms=%.1f cpu_s=%.2f cpu_ms_per_image=%.1f rss_mib=%.1f peak_rss_mib=%.1f\n",
+		o.n, ok, failed.Load(), elapsed.Seconds(), float64(ok)/elapsed.Seconds(),
+		ms(percentile(latencies, 0.50)), ms(percentile(latencies, 0.95)), ms(latencies[len(latencies)-1]),
+		cpu, cpu*1000/float64(o.n), rss, hwm)
+	if firstErr != nil {
+		fmt.Fprintln(stderr, "loadgen: first failure:", firstErr)
+		return fmt.Errorf("%d of %d requests failed", failed.Load(), o.n)
+	}
+	return nil
+}
+
+// loadFiles reads every *.jpg of dir into memory.
+func loadFiles(dir string) (map[string][]byte, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "*.jpg"))
+	if err != nil {
+		return nil, err
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("no *.jpg in %s", dir)
+	}
+	files := make(map[string][]byte, len(paths))
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		files[filepath.Base(p)] = b
+	}
+	return files, nil
+}
+
+// serveFiles serves files on a loopback port and returns its base URL and a stop function.
+func serveFiles(files map[string][]byte) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	modTime := time.Now()
+	srv := &http.Server{
+		ReadHeaderTimeout: 10 * time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, ok := files[strings.TrimPrefix(r.URL.Path, "/")]
+			if !ok {
+				http.NotFound(w, r)
+				return
+			}
+			w.Header().Set("Content-Type", "image/jpeg")
+			http.ServeContent(w, r, r.URL.Path, modTime, bytes.NewReader(b))
+		}),
+	}
+	go srv.Serve(ln) //nolint:errcheck // ends with ErrServerClosed on stop
+	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
+}
+
+type fitBox struct {
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+	Fit    string `json:"fit"`
+}
+
+type output struct {
+	Name    string  `json:"name"`
+	Format  string  `json:"format"`
+	Quality int     `json:"quality"`
+	Resize  *fitBox `json:"resize,omitempty"`
+}
+
+type step struct {
+	Op string `json:"op"`
+	fitBox
+}
+
+type recipe struct {
+	Steps   []step   `json:"steps"`
+	Outputs []output `json:"outputs"`
+}
+
+type ingestBody struct {
+	URL    string `json:"url"`
+	Recipe recipe `json:"recipe"`
+}
+
+type ingestAnswer struct {
+	Renditions []struct {
+		Name   string `json:"name"`
+		Width  int    `json:"width"`
+		Height int    `json:"height"`
+		Cached bool   `json:"cached"`
+	} `json:"renditions"`
+}
+
+// ingest sends one POST /v1/images whose output names end in suffix, and checks the answer.
+func ingest(client *http.Client, o options, src, suffix string) (time.Duration, error) {
+	rec := recipe{
+		Steps:   []step{{Op: "resize", fitBox: fitBox{Width: o.size, Height: o.size, Fit: "inside"}}},
+		Outputs: []output{{Name: "main-" + o.tag + "-" + suffix, Format: "jpeg", Quality: o.quality}},
+	}
+	want := map[string]int{rec.Outputs[0].Name: o.size}
+	if o.outputs == 2 {
+		thumb := output{Name: "thumb-" + o.tag + "-" + suffix, Format: "jpeg", Quality: o.quality,
+			Resize: &fitBox{Width: o.thumb, Height: o.thumb, Fit: "inside"}}
+		rec.Outputs = append(rec.Outputs, thumb)
+		want[thumb.Name] = o.thumb
+	}
+	body, err := json.Marshal(ingestBody{URL: src, Recipe: rec})
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	resp, err := client.Post(o.server+"/v1/images", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return time.Since(start), err
+	}
+	answer, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	d := time.Since(start)
+	if err != nil {
+		return d, err
+	}
+	if resp.StatusCode != http.StatusCreated {
+		return d, fmt.Errorf("got status %d, want 201: %.300s", resp.StatusCode, answer)
+	}
+	var a ingestAnswer
+	if err := json.Unmarshal(answer, &a); err != nil {
+		return d, fmt.Errorf("decode answer: %w", err)
+	}
+	if len(a.Renditions) != len(want) {
+		return d, fmt.Errorf("got %d renditions, want %d", len(a.Renditions), len(want))
+	}
+	for _, r := range a.Renditions {
+		box, ok := want[r.Name]
+		switch {
+		case !ok:
+			return d, fmt.Errorf("got rendition %q, want one of %v", r.Name, want)
+		case r.Cached:
+			return d, fmt.Errorf("rendition %q came from the cache, want a fresh render", r.Name)
+		case max(r.Width, r.Height) != box:
+			return d, fmt.Errorf("rendition %q is %dx%d, want its longer side %d", r.Name, r.Width, r.Height, box)
+		}
+	}
+	return d, nil
+}
+
+// procMemory returns VmRSS and VmHWM of pid in MiB.
+func procMemory(pid int) (rss, hwm float64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, fmt.Errorf("read server status: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		key, val, ok := strings.Cut(line, ":")
+		if !ok || (key != "VmRSS" && key != "VmHWM") {
+			continue
+		}
+		kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("parse %s %q: %w", key, val, err)
+		}
+		if key == "VmRSS" {
+			rss = kb / 1024
+		} else {
+			hwm = kb / 1024
+		}
+	}
+	return rss, hwm, nil
+}
+
+// procCPU returns the user plus system CPU seconds pid has used, or 0 when pid is 0.
+// /proc/PID/stat counts in USER_HZ ticks, which Linux fixes at 100 a second.
+func procCPU(pid int) (float64, error) {
+	if pid <= 0 {
+		return 0, nil
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read server stat: %w", err)
+	}
+	// The command name (field 2) may hold spaces; the fields after its closing paren are fixed.
+	paren := strings.LastIndex(string(b), ") ")
+	if paren < 0 {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	f := strings.Fields(string(b)[paren+2:]) // f[0] is field 3 (state), so utime (14) is f[11] and stime (15) is f[12]
+	if len(f) < 13 {
+		return 0, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f))
+	}
+	var ticks float64
+	for _, s := range f[11:13] {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
+		}
+		ticks += v
+	}
+	return ticks / 100, nil
+}
+
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	return sorted[int(p*float64(len(sorted)-1))]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

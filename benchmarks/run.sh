@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# Pictor throughput benchmark (issue 2). `make bench` runs this; see benchmarks/README.md.
+#
+# It renders 2560x1600 baseline JPEG photographs to fit 800x800, JPEG q80:
+#   1. floor:  libvips' own vipsthumbnail, two processes in parallel, each given
+#              half of the N input paths in one invocation (start-up not counted);
+#   2. pictor: N requests through POST /v1/images (fetch from a loopback source
+#              server, distinct recipe per request) from C clients, one output;
+#   3. pictor: the same with two outputs (800 px and a 200 px thumb);
+#   4. pictor: one output from C_MEM clients, reporting the server's peak RSS.
+# Each Pictor run gets a fresh server and data directory. It prints a table and
+# the ratios the targets are stated in.
+#
+# Settings (environment):
+#   BENCH_N=200            requests (and vipsthumbnail inputs) per run
+#   BENCH_FILES=64         distinct source photographs
+#   BENCH_C=4              concurrent clients for runs 2 and 3
+#   BENCH_C_MEM=32         concurrent clients for run 4
+#   BENCH_VIPS_CONCURRENCY=1  VIPS_CONCURRENCY of each vipsthumbnail process
+#   BENCH_CACHE=~/.cache/pictor-bench  where generated photographs are kept between runs
+#   BENCH_KEEP=0           1 keeps the work directory (server logs, outputs)
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+N=${BENCH_N:-200}
+FILES=${BENCH_FILES:-64}
+C=${BENCH_C:-4}
+C_MEM=${BENCH_C_MEM:-32}
+VIPS_CONC=${BENCH_VIPS_CONCURRENCY:-1}
+CACHE=${BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pictor-bench}
+KEEP=${BENCH_KEEP:-0}
+GO=${GO:-go}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/pictor-bench.XXXXXX")
+server_pid=""
+cleanup() {
+	if [[ -n $server_pid ]]; then
+		kill "$server_pid" 2>/dev/null || true
+		wait "$server_pid" 2>/dev/null || true
+	fi
+	if [[ $KEEP == 1 ]]; then
+		echo "work directory kept: $work" >&2
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '== %s\n' "$*" >&2; }
+
+# vipsthumbnail is in Debian's libvips-tools.
+if ! command -v vipsthumbnail >/dev/null; then
+	log "installing libvips-tools for vipsthumbnail"
+	sudo=""
+	[[ $(id -u) == 0 ]] || sudo=sudo
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq libvips-tools >/dev/null
+fi
+
+log "building pictor, loadgen and gen"
+mkdir -p "$work/bin"
+(cd "$root" && $GO build -o "$work/bin/pictor" ./cmd/pictor &&
+	$GO build -o "$work/bin/loadgen" ./benchmarks/loadgen &&
+	$GO build -o "$work/bin/gen" ./benchmarks/gen)
+
+# Source photographs: generated once (about 1 MB each) and kept in the cache.
+src="$CACHE/photos-v1-2560x1600-q90-n$FILES"
+if [[ $(find "$src" -name 'photo-*.jpg' 2>/dev/null | wc -l) != "$FILES" ]]; then
+	log "generating $FILES photographs into $src"
+	rm -rf "$src"
+	"$work/bin/gen" -dir "$src.tmp" -n "$FILES" -width 2560 -height 1600 -quality 90 >&2
+	mv "$src.tmp" "$src"
+fi
+mapfile -t photos < <(find "$src" -name 'photo-*.jpg' | sort)
+src_mib=$(du -sm "$src" | cut -f1)
+
+# The same N paths for vipsthumbnail as Pictor gets requests: the files in turn.
+paths=()
+for ((i = 0; i < N; i++)); do paths+=("${photos[i % FILES]}"); done
+half=$((N / 2))
+
+load_before() { cut -d' ' -f1 /proc/loadavg; }
+
+# --- 1. floor -----------------------------------------------------------------
+log "1/4 floor: 2 x vipsthumbnail, $N images, VIPS_CONCURRENCY=$VIPS_CONC"
+mkdir -p "$work/floor-out"
+floor_load=$(load_before)
+out="$work/floor-out/%s.jpg[Q=80,strip]"
+{
+	TIMEFORMAT='%R %U %S'
+	time (
+		VIPS_CONCURRENCY=$VIPS_CONC vipsthumbnail --size 800x800 -o "$out" "${paths[@]:0:half}" &
+		p1=$!
+		VIPS_CONCURRENCY=$VIPS_CONC vipsthumbnail --size 800x800 -o "$out" "${paths[@]:half}" &
+		p2=$!
+		wait "$p1" && wait "$p2"
+	)
+} 2>"$work/floor-time"
+read -r floor_s floor_user floor_sys < <(tail -n 1 "$work/floor-time")
+floor_rate=$(awk -v n="$N" -v s="$floor_s" 'BEGIN { printf "%.2f", n / s }')
+floor_cpu=$(awk -v n="$N" -v u="$floor_user" -v s="$floor_sys" 'BEGIN { printf "%.1f", (u + s) * 1000 / n }')
+floor_made=$(find "$work/floor-out" -name '*.jpg' | wc -l)
+if ((floor_made != (N < FILES ? N : FILES))); then
+	echo "vipsthumbnail wrote $floor_made files, want $((N < FILES ? N : FILES))" >&2
+	exit 1
+fi
+floor_dims=$(vipsheader "$work/floor-out/$(basename "${photos[0]}")" | awk '{ print $2 }')
+
+# --- Pictor runs -------------------------------------------------------------
+start_server() { # start_server NAME: sets server_pid and server_url
+	local dir="$work/$1"
+	mkdir -p "$dir/data"
+	PICTOR_DATA_DIR="$dir/data" PICTOR_FETCH_ALLOWED_NETS=127.0.0.0/8 PICTOR_LOG_LEVEL=warn \
+		"$work/bin/pictor" serve -addr 127.0.0.1:0 >"$dir/stdout" 2>"$dir/stderr" &
+	server_pid=$!
+	server_url=""
+	for ((i = 0; i < 300; i++)); do
+		server_url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$dir/stdout" 2>/dev/null | head -1 || true)
+		[[ -n $server_url ]] && return 0
+		if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
+		sleep 0.1
+	done
+	echo "pictor did not start; its stderr:" >&2
+	cat "$dir/stderr" >&2
+	exit 1
+}
+
+stop_server() {
+	kill "$server_pid" 2>/dev/null || true
+	wait "$server_pid" 2>/dev/null || true
+	server_pid=""
+}
+
+declare -A result
+pictor_run() { # pictor_run NAME OUTPUTS CLIENTS
+	local name=$1 outputs=$2 clients=$3 line
+	start_server "$name"
+	result[$name.load]=$(load_before)
+	if ! line=$("$work/bin/loadgen" -server "$server_url" -dir "$src" -n "$N" -c "$clients" \
+		-outputs "$outputs" -warmup 4 -tag "$name" -pid "$server_pid"); then
+		echo "loadgen failed in run $name; server stderr (tail):" >&2
+		tail -n 20 "$work/$name/stderr" >&2
+		exit 1
+	fi
+	stop_server
+	echo "   $line" >&2
+	for kv in ${line#result }; do result[$name.${kv%%=*}]=${kv#*=}; done
+}
+
+log "2/4 pictor: 1 output, $C clients, $N requests"
+pictor_run one 1 "$C"
+log "3/4 pictor: 2 outputs (800 + 200), $C clients, $N requests"
+pictor_run two 2 "$C"
+log "4/4 pictor: 1 output, $C_MEM clients, $N requests, peak RSS"
+pictor_run mem 1 "$C_MEM"
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == ">=") ? v >= t : v <= t; print ok ? "met" : "MISSED" }'; }
+
+pictor_floor=$(ratio "${result[one.rate]}" "$floor_rate")
+two_cost=$(ratio "${result[one.rate]}" "${result[two.rate]}")
+two_cpu_cost=$(ratio "${result[two.cpu_ms_per_image]}" "${result[one.cpu_ms_per_image]}")
+pictor_floor_cpu=$(ratio "$floor_cpu" "${result[one.cpu_ms_per_image]}")
+peak=${result[mem.peak_rss_mib]}
+
+echo
+echo "Pictor benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r), vips $(vips --version | cut -d- -f2)"
+echo "input: $FILES distinct 2560x1600 baseline JPEG q90 photographs ($src_mib MiB), $N images per run; output fit 800x800 ($floor_dims), JPEG q80"
+echo
+printf '%-34s %8s %8s %8s %8s %10s %8s %6s\n' run "img/s" seconds p50_ms p95_ms "cpu_ms/img" rss_MiB load1
+printf '%-34s %8s %8s %8s %8s %10s %8s %6s\n' "floor: 2 x vipsthumbnail" "$floor_rate" "$floor_s" - - "$floor_cpu" - "$floor_load"
+for r in one two mem; do
+	case $r in
+	one) label="pictor 1 output, $C clients" ;;
+	two) label="pictor 2 outputs, $C clients" ;;
+	mem) label="pictor 1 output, $C_MEM clients" ;;
+	esac
+	printf '%-34s %8s %8s %8s %8s %10s %8s %6s\n' "$label" "${result[$r.rate]}" "${result[$r.seconds]}" \
+		"${result[$r.p50_ms]}" "${result[$r.p95_ms]}" "${result[$r.cpu_ms_per_image]}" "${result[$r.peak_rss_mib]}" "${result[$r.load]}"
+done
+echo
+echo "(rss_MiB is the server's peak RSS, VmHWM; cpu_ms/img is server CPU only for pictor, both processes for the floor;"
+echo " load1 is the 1-minute load average before the run: above ~0.5 other work shared the cores)"
+echo
+printf 'pictor / floor images per second:      %5sx  (target >= 1.00: %s)\n' "$pictor_floor" "$(verdict "$pictor_floor" 1.0 '>=')"
+printf '2-output / 1-output cost (rate1/rate2): %5sx  (target <= 1.25: %s)\n' "$two_cost" "$(verdict "$two_cost" 1.25 '<=')"
+printf 'peak RSS at %d clients:                 %5s MiB (target < 512: %s)\n' "$C_MEM" "$peak" "$(verdict "$peak" 511.99 '<=')"
+printf 'CPU per image, floor / pictor:          %5sx  2-output / 1-output CPU: %sx\n' "$pictor_floor_cpu" "$two_cpu_cost"

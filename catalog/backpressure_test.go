@@ -1,0 +1,102 @@
+package catalog_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/pictor/pictor/catalog"
+	"github.com/pictor/pictor/db"
+	"github.com/pictor/pictor/fetch"
+	"github.com/pictor/pictor/imaging"
+	"github.com/pictor/pictor/storage"
+)
+
+// When every libvips slot is taken and the wait queue is full, work is refused at once
+// with imaging.ErrBusy (the API's 429) and readiness reports it; it recovers after.
+func TestBusyGateRefusesAndReadinessReports(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	d, err := db.Open(ctx, db.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	st, err := storage.NewLocal(storage.LocalConfig{Dir: dir + "/objects"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := fetch.New(fetch.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := imaging.NewGate(1, 1)
+	svc, err := catalog.New(catalog.DefaultConfig(), catalog.Deps{DB: d, Store: st, Fetcher: f, Gate: gate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Ready(ctx); err != nil {
+		t.Fatalf("ready while idle: %v", err)
+	}
+	release, err := gate.Acquire(ctx) // the one slot
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCtx, cancel := context.WithCancel(ctx)
+	waited := make(chan error, 1)
+	go func() { // fills the one queue place
+		r, err := gate.Acquire(waitCtx)
+		if err == nil {
+			r()
+		}
+		waited <- err
+	}()
+	for gate.Waiting() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	_, err = svc.Ingest(ctx, catalog.IngestRequest{Data: productJPEG(t, 200, 100)})
+	if !errors.Is(err, imaging.ErrBusy) {
+		t.Errorf("ingest with full queue: got %v, want ErrBusy", err)
+	}
+	if err := svc.Ready(ctx); !errors.Is(err, imaging.ErrBusy) {
+		t.Errorf("ready with full queue: got %v, want ErrBusy", err)
+	}
+	cancel()
+	<-waited
+	release()
+	if _, err := svc.Ingest(ctx, catalog.IngestRequest{Data: productJPEG(t, 200, 100)}); err != nil {
+		t.Errorf("ingest after release: %v", err)
+	}
+	if err := svc.Ready(ctx); err != nil {
+		t.Errorf("ready after release: %v", err)
+	}
+}
+
+func TestMetricsLint(t *testing.T) {
+	t.Parallel()
+	b := setup(t, backends()[0])
+	if _, err := b.svc.Ingest(context.Background(), catalog.IngestRequest{Data: smallPNG(t), Recipe: catalog.RecipeRef{Inline: []byte(twoOutputs)}}); err != nil {
+		t.Fatal(err)
+	}
+	problems, err := testutil.GatherAndLint(b.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("metric %s: %s", p.Metric, p.Text)
+	}
+	for _, name := range []string{"pictor_stage_duration_seconds", "pictor_rendition_cache_misses_total", "pictor_pipeline_runs_total", "pictor_storage_written_bytes_total", "pictor_imaging_in_flight"} {
+		if n, err := testutil.GatherAndCount(b.reg, name); err != nil || n == 0 {
+			t.Errorf("%s: %d series (%v), want some", name, n, err)
+		}
+	}
+	var _ prometheus.Gatherer = b.reg
+}

@@ -1,0 +1,185 @@
+package imaging
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+// waitFor polls cond until it holds; the deadline only guards against a hang and
+// is not part of what is tested.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestNewGateDefaults(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name                string
+		size, queue         int
+		wantSize, wantQueue int
+	}{
+		{"explicit", 3, 7, 3, 7},
+		{"size default", 0, 2, runtime.NumCPU(), 2},
+		{"negative", -1, -5, runtime.NumCPU(), 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			g := NewGate(tt.size, tt.queue)
+			if g.Size() != tt.wantSize || g.Queue() != tt.wantQueue {
+				t.Errorf("size %d queue %d, want %d and %d", g.Size(), g.Queue(), tt.wantSize, tt.wantQueue)
+			}
+		})
+	}
+}
+
+func TestGateBusyAndRelease(t *testing.T) {
+	t.Parallel()
+	g := NewGate(1, 1)
+	var waits []time.Duration
+	var mu sync.Mutex
+	g.OnWait = func(d time.Duration) { mu.Lock(); waits = append(waits, d); mu.Unlock() }
+	ctx := context.Background()
+
+	rel1, err := g.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.InFlight() != 1 || g.Waiting() != 0 || g.Saturated() {
+		t.Errorf("after first acquire: in flight %d waiting %d saturated %v, want 1 0 false", g.InFlight(), g.Waiting(), g.Saturated())
+	}
+
+	got := make(chan error, 1)
+	var rel2 func()
+	go func() {
+		r, err := g.Acquire(ctx)
+		rel2 = r
+		got <- err
+	}()
+	waitFor(t, "the second caller to queue", func() bool { return g.Waiting() == 1 })
+	if !g.Saturated() {
+		t.Errorf("Saturated() = false with the queue full, want true")
+	}
+
+	// The queue is full: a third caller is refused at once.
+	if _, err := g.Acquire(ctx); !errors.Is(err, ErrBusy) {
+		t.Fatalf("third Acquire error = %v, want ErrBusy", err)
+	}
+
+	rel1()
+	rel1() // a second call does nothing
+	if err := <-got; err != nil {
+		t.Fatalf("second Acquire: %v", err)
+	}
+	if g.InFlight() != 1 || g.Waiting() != 0 || g.Saturated() {
+		t.Errorf("after hand-over: in flight %d waiting %d saturated %v, want 1 0 false", g.InFlight(), g.Waiting(), g.Saturated())
+	}
+	rel2()
+	if g.InFlight() != 0 {
+		t.Errorf("InFlight() = %d after all released, want 0", g.InFlight())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(waits) != 2 || waits[0] != 0 {
+		t.Errorf("OnWait calls %v, want two, the first 0", waits)
+	}
+}
+
+func TestGateCancelWhileWaiting(t *testing.T) {
+	t.Parallel()
+	g := NewGate(1, 5)
+	rel, err := g.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rel()
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan error, 1)
+	go func() {
+		_, err := g.Acquire(ctx)
+		got <- err
+	}()
+	waitFor(t, "the caller to queue", func() bool { return g.Waiting() == 1 })
+	cancel()
+	if err := <-got; !errors.Is(err, context.Canceled) {
+		t.Errorf("Acquire error = %v, want context.Canceled", err)
+	}
+	if g.Waiting() != 0 || g.InFlight() != 1 {
+		t.Errorf("after cancel: waiting %d in flight %d, want 0 and 1", g.Waiting(), g.InFlight())
+	}
+	// An already cancelled context never takes a slot.
+	if _, err := g.Acquire(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Acquire with cancelled ctx error = %v, want context.Canceled", err)
+	}
+}
+
+func TestGateNoQueue(t *testing.T) {
+	t.Parallel()
+	g := NewGate(2, 0)
+	r1, err1 := g.Acquire(context.Background())
+	r2, err2 := g.Acquire(context.Background())
+	if err1 != nil || err2 != nil {
+		t.Fatalf("acquire: %v, %v", err1, err2)
+	}
+	if !g.Saturated() {
+		t.Errorf("Saturated() = false with all slots taken and no queue, want true")
+	}
+	if _, err := g.Acquire(context.Background()); !errors.Is(err, ErrBusy) {
+		t.Errorf("Acquire error = %v, want ErrBusy", err)
+	}
+	r1()
+	if g.Saturated() {
+		t.Errorf("Saturated() = true with a free slot, want false")
+	}
+	r2()
+}
+
+// TestGateBoundsConcurrency runs many callers and checks the slot count is
+// never exceeded and every admitted caller finishes.
+func TestGateBoundsConcurrency(t *testing.T) {
+	t.Parallel()
+	const size, callers = 3, 40
+	g := NewGate(size, callers)
+	var mu sync.Mutex
+	running, peak, done := 0, 0, 0
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rel, err := g.Acquire(context.Background())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			running++
+			peak = max(peak, running)
+			mu.Unlock()
+			runtime.Gosched()
+			mu.Lock()
+			running--
+			done++
+			mu.Unlock()
+			rel()
+		}()
+	}
+	wg.Wait()
+	if peak > size || done != callers {
+		t.Errorf("peak %d done %d, want peak <= %d and %d done", peak, done, size, callers)
+	}
+	if g.InFlight() != 0 || g.Waiting() != 0 {
+		t.Errorf("in flight %d waiting %d at the end, want 0 0", g.InFlight(), g.Waiting())
+	}
+}
