@@ -19,6 +19,8 @@
 #   BENCH_VIPS_CONCURRENCY=1  VIPS_CONCURRENCY of each vipsthumbnail process
 #   BENCH_CACHE=~/.cache/pictor-bench  where generated photographs are kept between runs
 #   BENCH_KEEP=0           1 keeps the work directory (server logs, outputs)
+#   BENCH_PERF=0           1 records each Pictor run with `perf record -g` and prints
+#                          the hottest symbols (implies BENCH_KEEP=1)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,6 +31,11 @@ C_MEM=${BENCH_C_MEM:-32}
 VIPS_CONC=${BENCH_VIPS_CONCURRENCY:-1}
 CACHE=${BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pictor-bench}
 KEEP=${BENCH_KEEP:-0}
+PERF=${BENCH_PERF:-0}
+if [[ $PERF == 1 ]]; then
+	KEEP=1
+	command -v perf >/dev/null || { echo "BENCH_PERF=1 needs perf (Debian: linux-perf)" >&2; exit 1; }
+fi
 GO=${GO:-go}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/pictor-bench.XXXXXX")
@@ -137,11 +144,23 @@ pictor_run() { # pictor_run NAME OUTPUTS CLIENTS
 	local name=$1 outputs=$2 clients=$3 line
 	start_server "$name"
 	result[$name.load]=$(load_before)
+	local perf_pid=""
+	if [[ $PERF == 1 ]]; then
+		perf record -q -F 499 -g -p "$server_pid" -o "$work/$name/perf.data" 2>/dev/null &
+		perf_pid=$!
+	fi
 	if ! line=$("$work/bin/loadgen" -server "$server_url" -dir "$src" -n "$N" -c "$clients" \
 		-outputs "$outputs" -warmup 4 -tag "$name" -pid "$server_pid"); then
 		echo "loadgen failed in run $name; server stderr (tail):" >&2
 		tail -n 20 "$work/$name/stderr" >&2
 		exit 1
+	fi
+	if [[ -n $perf_pid ]]; then
+		kill -INT "$perf_pid" && wait "$perf_pid" || true
+		perf report -i "$work/$name/perf.data" --no-children --sort dso,symbol --stdio -g none 2>/dev/null |
+			grep "%" | sed "s/[ -]*$//" | head -n 15 >"$work/$name/perf.txt" || true
+		echo "   hottest symbols of the server ($work/$name/perf.data):" >&2
+		sed 's/^/     /' "$work/$name/perf.txt" >&2
 	fi
 	stop_server
 	echo "   $line" >&2

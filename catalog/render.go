@@ -180,7 +180,7 @@ func (s *Service) renderAndStore(ctx context.Context, p *renderPlan, data []byte
 			(id, source_sha256, recipe_hash, output, format, object_key, width, height, bytes, recipe, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
 			rd.ID, rd.SourceSHA, rd.RecipeHash, rd.Name, rd.Format,
-			renditionKey(p.sha, p.hash, rd.Name, imaging.Format(rd.Format)), rd.Width, rd.Height, rd.Bytes, canonical, now.UnixNano())
+			rd.key(), rd.Width, rd.Height, rd.Bytes, canonical, now.UnixNano())
 		if err != nil {
 			return nil, dbErr("insert rendition", err)
 		}
@@ -206,7 +206,7 @@ func (s *Service) finishPlan(ctx context.Context, p *renderPlan) ([]Rendition, e
 
 // renditionURL is presigned, under the public base URL, or the service's own content route.
 func (s *Service) renditionURL(ctx context.Context, rd Rendition) (string, error) {
-	key := renditionKey(rd.SourceSHA, rd.RecipeHash, rd.Name, imaging.Format(rd.Format))
+	key := rd.key()
 	if s.cfg.PublicBaseURL != "" {
 		return strings.TrimRight(s.cfg.PublicBaseURL, "/") + "/" + s.cfg.BucketRenditions + "/" + key, nil
 	}
@@ -297,7 +297,7 @@ func (s *Service) OpenRendition(ctx context.Context, id string) (io.ReadCloser, 
 	if err != nil {
 		return nil, ObjectMeta{}, dbErr("get rendition", err)
 	}
-	key := renditionKey(rd.SourceSHA, rd.RecipeHash, rd.Name, imaging.Format(rd.Format))
+	key := rd.key()
 	rc, info, err := s.store.Get(ctx, s.cfg.BucketRenditions, key)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, ObjectMeta{}, fmt.Errorf("rendition %s object: %w", id, ErrNotFound)
@@ -308,6 +308,11 @@ func (s *Service) OpenRendition(ctx context.Context, id string) (io.ReadCloser, 
 	return rc, ObjectMeta{
 		ContentType: imaging.Format(rd.Format).ContentType(), Size: info.Size, ETag: `"` + rd.ID + `"`, Modified: rd.CreatedAt,
 	}, nil
+}
+
+// key is where the rendition's bytes are stored.
+func (rd Rendition) key() string {
+	return renditionKey(rd.SourceSHA, rd.RecipeHash, rd.Name, imaging.Format(rd.Format))
 }
 
 // renditionKey is `<source-sha256>/<recipe-hash>/<output>.<ext>`.

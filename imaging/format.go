@@ -12,12 +12,19 @@ type Format string
 
 // The formats this package decodes and encodes.
 const (
+	// JPEG is baseline or progressive JPEG (JFIF/EXIF).
 	JPEG Format = "jpeg"
-	PNG  Format = "png"
+	// PNG includes palette and 16-bit PNG.
+	PNG Format = "png"
+	// WebP is lossy or lossless WebP.
 	WebP Format = "webp"
+	// AVIF is AV1 in HEIF (decoded and encoded through libheif).
 	AVIF Format = "avif"
-	GIF  Format = "gif"
+	// GIF is decoded as its first frame.
+	GIF Format = "gif"
+	// TIFF is baseline TIFF (not BigTIFF).
 	TIFF Format = "tiff"
+	// HEIF is HEVC in HEIF (".heic").
 	HEIF Format = "heif"
 )
 

@@ -39,14 +39,23 @@ type Gravity string
 // The gravities. GravitySmart and GravityEntropy only apply to crops (Resize with
 // FitCover, CropGravity).
 const (
-	GravityCenter    Gravity = "center"
-	GravityNorth     Gravity = "north"
-	GravitySouth     Gravity = "south"
-	GravityEast      Gravity = "east"
-	GravityWest      Gravity = "west"
+	// GravityCenter centres; the default.
+	GravityCenter Gravity = "center"
+	// GravityNorth anchors to the top edge, centred horizontally.
+	GravityNorth Gravity = "north"
+	// GravitySouth anchors to the bottom edge, centred horizontally.
+	GravitySouth Gravity = "south"
+	// GravityEast anchors to the right edge, centred vertically.
+	GravityEast Gravity = "east"
+	// GravityWest anchors to the left edge, centred vertically.
+	GravityWest Gravity = "west"
+	// GravityNorthEast anchors to the top-right corner.
 	GravityNorthEast Gravity = "northeast"
+	// GravityNorthWest anchors to the top-left corner.
 	GravityNorthWest Gravity = "northwest"
+	// GravitySouthEast anchors to the bottom-right corner.
 	GravitySouthEast Gravity = "southeast"
+	// GravitySouthWest anchors to the bottom-left corner.
 	GravitySouthWest Gravity = "southwest"
 	// GravitySmart crops to the most interesting region (libvips attention).
 	GravitySmart Gravity = "smart"
@@ -225,7 +234,8 @@ func (im *Image) ensureRGB8() error {
 }
 
 // withPremultiplied runs fn with alpha premultiplied when the image has alpha, so
-// that resampling does not bleed the colour of transparent pixels.
+// that filtering does not bleed the colour of transparent pixels. (libvips 8.14's
+// resize and affine premultiply by themselves; convolutions do not.)
 func (im *Image) withPremultiplied(fn func() error) error {
 	if !im.ref.HasAlpha() {
 		return fn()
@@ -240,16 +250,15 @@ func (im *Image) withPremultiplied(fn func() error) error {
 	return im.ref.UnpremultiplyAlpha()
 }
 
-// scaleTo resamples to exactly w x h with Lanczos3, premultiplied when alpha.
+// scaleTo resamples to exactly w x h with Lanczos3. vips_resize premultiplies
+// alpha itself.
 func (im *Image) scaleTo(w, h int) error {
 	W, H := im.Width(), im.Height()
 	if w == W && h == H {
 		return nil
 	}
 	hs, vs := float64(w)/float64(W), float64(h)/float64(H)
-	return im.withPremultiplied(func() error {
-		return im.ref.ResizeWithVScale(hs, vs, vips.KernelLanczos3)
-	})
+	return im.ref.ResizeWithVScale(hs, vs, vips.KernelLanczos3)
 }
 
 // ensureAlphaFor adds an alpha channel when bg is not opaque and the image has
@@ -274,7 +283,7 @@ func roundDim(v float64) int {
 }
 
 // Resize scales the image into a box as sharp does (see Fit), with a Lanczos3
-// kernel, premultiplied when the image has alpha. Bad options wrap
+// kernel, alpha premultiplied (by libvips) so transparent pixels do not bleed. Bad options wrap
 // ErrInvalidOption. Resulting sizes: cover, contain and fill give exactly Width x
 // Height; inside gives at most, outside at least the box, keeping the aspect ratio.
 func (im *Image) Resize(o ResizeOptions) error {
@@ -551,16 +560,8 @@ func (im *Image) Rotate(angle float64, bg Color) error {
 	if err := im.ensureAlphaFor(bg); err != nil {
 		return opError("rotate", err)
 	}
-	// Premultiplied, the background colour must be too.
-	pbg := bg
-	if im.ref.HasAlpha() {
-		f := float64(bg.A) / 255
-		pbg = Color{R: uint8(math.Round(float64(bg.R) * f)), G: uint8(math.Round(float64(bg.G) * f)), B: uint8(math.Round(float64(bg.B) * f)), A: bg.A}
-	}
-	err := im.withPremultiplied(func() error {
-		return im.ref.Similarity(1, a, rgba(pbg), 0, 0, 0, 0)
-	})
-	if err != nil {
+	// vips_similarity premultiplies alpha itself.
+	if err := im.ref.Similarity(1, a, rgba(bg), 0, 0, 0, 0); err != nil {
 		return opError("rotate", err)
 	}
 	return nil
@@ -581,7 +582,8 @@ func (im *Image) Flip(horizontal, vertical bool) error {
 	return nil
 }
 
-// Blur applies a gaussian blur of sigma pixels, 0.3..1000.
+// Blur applies a gaussian blur of sigma pixels, 0.3..1000, with alpha
+// premultiplied so transparent pixels do not bleed.
 func (im *Image) Blur(sigma float64) error {
 	if math.IsNaN(sigma) || sigma < 0.3 || sigma > 1000 {
 		return invalid("blur: sigma %v", sigma)

@@ -213,6 +213,42 @@ func TestResizePremultiplied(t *testing.T) {
 	}
 }
 
+// TestAlphaDoesNotBleed: transparent pixels are bright green; without
+// premultiplied alpha, blur and rotate would mix green into the red edge.
+func TestAlphaDoesNotBleed(t *testing.T) {
+	t.Parallel()
+	src := solid(200, 100, color.NRGBA{0, 255, 0, 0})
+	fillRect(src, image.Rect(0, 0, 100, 100), red)
+	data := pngOf(t, src)
+	tests := []struct {
+		name string
+		op   func(im *Image) error
+	}{
+		{"blur", func(im *Image) error { return im.Blur(3) }},
+		{"rotate", func(im *Image) error { return im.Rotate(10, Color{}) }},
+		{"resize up", func(im *Image) error { return im.Resize(ResizeOptions{Width: 600}) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			im := mustLoad(t, data, LoadOptions{})
+			if err := tt.op(im); err != nil {
+				t.Fatal(err)
+			}
+			bled := 0
+			y := im.Height() / 2
+			for x := 0; x < im.Width(); x += 2 {
+				if p := px(t, im, x, y); p[3] > 20 && p[1] > 60 {
+					bled++
+				}
+			}
+			if bled > 0 {
+				t.Errorf("%d pixels on row %d show green from transparent pixels", bled, y)
+			}
+		})
+	}
+}
+
 func TestCrop(t *testing.T) {
 	t.Parallel()
 	data := readFile(t, "plain.jpg")
@@ -423,6 +459,7 @@ func TestRotate(t *testing.T) {
 		// (640+400)/sqrt(2) = 735.4
 		{"45 white", 45, Color{255, 255, 255, 255}, 736, 736, 2, image.Pt(-1, -1), image.Pt(3, 3), [4]uint8{255, 255, 255, 255}},
 		{"30 transparent", 30, Color{}, 754, 666, 2, image.Pt(-1, -1), image.Pt(3, 3), [4]uint8{0, 0, 0, 0}},
+		{"30 half blue", 30, Color{0, 0, 255, 128}, 754, 666, 2, image.Pt(-1, -1), image.Pt(3, 3), [4]uint8{0, 0, 255, 128}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,227 @@
+// Package jobs runs Pictor's durable work on River: async renders and scenes on the
+// interactive queue, batch items on the batch queue, upkeep on maintenance. The same
+// workers run on SQLite (the embedded default) and PostgreSQL.
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/pictor/pictor/catalog"
+	"github.com/pictor/pictor/db"
+)
+
+// Queue names. Interactive work is always ahead of batch work.
+const (
+	QueueInteractive = "interactive"
+	QueueBatch       = "batch"
+	QueueMaintenance = "maintenance"
+)
+
+// ErrNotFound is returned for a job id that does not exist.
+var ErrNotFound = errors.New("job not found")
+
+// Config sizes the queues. River fetches at most MaxWorkers jobs per poll, so the counts
+// sit well above the core count; CPU is bounded by the imaging gate instead.
+type Config struct {
+	// InteractiveWorkers is the interactive queue's concurrency; default 16.
+	InteractiveWorkers int
+	// BatchWorkers is the batch queue's concurrency; default 32.
+	BatchWorkers int
+	// MaintenanceWorkers is the maintenance queue's concurrency; default 2.
+	MaintenanceWorkers int
+	// PollInterval is how often River looks for new jobs when it cannot be notified
+	// (always on SQLite); default 100ms.
+	PollInterval time.Duration
+	// Work runs workers in this process; false makes an insert-only client; default true.
+	Work bool
+}
+
+// DefaultConfig returns the defaults documented on Config.
+func DefaultConfig() Config {
+	return Config{InteractiveWorkers: 16, BatchWorkers: 32, MaintenanceWorkers: 2, PollInterval: 100 * time.Millisecond, Work: true}
+}
+
+// Validate reports settings the queues cannot run with.
+func (c Config) Validate() error {
+	if c.Work && (c.InteractiveWorkers < 1 || c.BatchWorkers < 1 || c.MaintenanceWorkers < 1) {
+		return errors.New("jobs: every queue needs at least one worker")
+	}
+	if c.PollInterval <= 0 {
+		return errors.New("jobs: poll interval must be positive")
+	}
+	return nil
+}
+
+// Deps are what the workers need.
+type Deps struct {
+	DB         *db.DB
+	Catalog    *catalog.Service
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// Service owns the River client.
+type Service struct {
+	cfg    Config
+	db     *db.DB
+	cat    *catalog.Service
+	log    *slog.Logger
+	driver riverdriver.Driver[*sql.Tx]
+	client *river.Client[*sql.Tx]
+}
+
+// New builds the River client for the database's dialect and registers the workers.
+func New(cfg Config, d Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if d.DB == nil || d.Catalog == nil {
+		return nil, errors.New("jobs: DB and Catalog are required")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{cfg: cfg, db: d.DB, cat: d.Catalog, log: d.Logger}
+	switch d.DB.Dialect {
+	case db.Postgres:
+		s.driver = riverdatabasesql.NewWithPgxListener(d.DB.SQL, d.DB.Pool)
+	default:
+		s.driver = riversqlite.New(d.DB.SQL)
+	}
+	rc := &river.Config{
+		Logger:            d.Logger.With("component", "river"),
+		FetchPollInterval: cfg.PollInterval,
+		FetchCooldown:     cfg.PollInterval / 4,
+		MaxAttempts:       5,
+	}
+	if d.DB.Dialect == db.SQLite {
+		rc.PollOnly = true
+	}
+	if cfg.Work {
+		workers := river.NewWorkers()
+		river.AddWorker(workers, &renderWorker{cat: d.Catalog})
+		rc.Workers = workers
+		rc.Queues = map[string]river.QueueConfig{
+			QueueInteractive: {MaxWorkers: cfg.InteractiveWorkers},
+			QueueBatch:       {MaxWorkers: cfg.BatchWorkers},
+			QueueMaintenance: {MaxWorkers: cfg.MaintenanceWorkers},
+		}
+	}
+	client, err := river.NewClient(s.driver, rc)
+	if err != nil {
+		return nil, fmt.Errorf("river client: %w", err)
+	}
+	s.client = client
+	return s, nil
+}
+
+// Migrate brings River's own tables up to date.
+func (s *Service) Migrate(ctx context.Context) error {
+	m, err := rivermigrate.New(s.driver, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("river migrations: %w", err)
+	}
+	return nil
+}
+
+// Start runs the workers until Stop.
+func (s *Service) Start(ctx context.Context) error {
+	if !s.cfg.Work {
+		return nil
+	}
+	return s.client.Start(ctx)
+}
+
+// Stop lets running jobs finish (up to ctx) and stops fetching.
+func (s *Service) Stop(ctx context.Context) error {
+	if !s.cfg.Work {
+		return nil
+	}
+	return s.client.Stop(ctx)
+}
+
+// Job is a job's state as the API shows it.
+type Job struct {
+	ID          int64           `json:"id"`
+	Kind        string          `json:"kind"`
+	Queue       string          `json:"queue"`
+	State       string          `json:"state"`
+	Attempt     int             `json:"attempt"`
+	MaxAttempts int             `json:"max_attempts"`
+	Errors      []string        `json:"errors,omitempty"`
+	Output      json.RawMessage `json:"output,omitempty"`
+	CreatedAt   time.Time       `json:"created_at"`
+	FinishedAt  *time.Time      `json:"finished_at,omitempty"`
+}
+
+// Finished reports whether the job will not run again.
+func (j Job) Finished() bool {
+	switch rivertype.JobState(j.State) {
+	case rivertype.JobStateCompleted, rivertype.JobStateCancelled, rivertype.JobStateDiscarded:
+		return true
+	}
+	return false
+}
+
+// Get returns a job by id.
+func (s *Service) Get(ctx context.Context, id int64) (Job, error) {
+	row, err := s.client.JobGet(ctx, id)
+	if errors.Is(err, river.ErrNotFound) {
+		return Job{}, fmt.Errorf("job %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Job{}, fmt.Errorf("get job %d: %w", id, err)
+	}
+	return view(row), nil
+}
+
+// Wait polls a job until it finishes or ctx ends, and returns its last state.
+func (s *Service) Wait(ctx context.Context, id int64) (Job, error) {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		j, err := s.Get(ctx, id)
+		if err != nil || j.Finished() {
+			return j, err
+		}
+		select {
+		case <-ctx.Done():
+			return j, nil
+		case <-tick.C:
+		}
+	}
+}
+
+func view(r *rivertype.JobRow) Job {
+	j := Job{
+		ID: r.ID, Kind: r.Kind, Queue: r.Queue, State: string(r.State), Attempt: r.Attempt,
+		MaxAttempts: r.MaxAttempts, CreatedAt: r.CreatedAt, FinishedAt: r.FinalizedAt,
+	}
+	for _, e := range r.Errors {
+		j.Errors = append(j.Errors, e.Error)
+	}
+	if len(r.Metadata) > 0 {
+		var md map[string]json.RawMessage
+		if json.Unmarshal(r.Metadata, &md) == nil {
+			j.Output = md[rivertype.MetadataKeyOutput]
+		}
+	}
+	return j
+}
