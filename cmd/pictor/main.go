@@ -32,6 +32,7 @@ const usage = `pictor — an image service for e-commerce catalogs
 
 Usage:
   pictor serve [flags]     run the HTTP API and workers (the default shape: SQLite and ./data)
+  pictor worker [flags]    run only the job workers (scaled out, on PostgreSQL)
   pictor migrate [flags]   apply database migrations and exit
   pictor process [flags] -recipe FILE IMAGE OUTDIR
                            run a recipe on a local file, writing each output to OUTDIR
@@ -56,7 +57,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "version":
 		fmt.Fprintln(stdout, "pictor", version)
 		return nil
-	case "worker", "batch":
+	case "worker":
+		return worker(ctx, args[1:], getenv, stdout, stderr)
+	case "batch":
 		return fmt.Errorf("%s: not implemented yet (see the open issues)", args[0])
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)

@@ -19,6 +19,7 @@ import (
 	"github.com/pictor/pictor/db"
 	"github.com/pictor/pictor/fetch"
 	"github.com/pictor/pictor/imaging"
+	"github.com/pictor/pictor/jobs"
 	"github.com/pictor/pictor/storage"
 )
 
@@ -29,11 +30,12 @@ type app struct {
 	db      *db.DB
 	store   catalog.ObjectStore
 	catalog *catalog.Service
+	jobs    *jobs.Service
 	reg     *prometheus.Registry
 }
 
 // wire opens the database and the store and builds the catalog; close releases them.
-func wire(ctx context.Context, c config, log *slog.Logger) (_ *app, err error) {
+func wire(ctx context.Context, c config, log *slog.Logger, work bool) (_ *app, err error) {
 	a := &app{cfg: c, log: log, reg: prometheus.NewRegistry()}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	defer func() {
@@ -80,7 +82,29 @@ func wire(ctx context.Context, c config, log *slog.Logger) (_ *app, err error) {
 	if err := a.catalog.Init(ctx); err != nil {
 		return nil, err
 	}
+	jc := jobs.DefaultConfig()
+	jc.Work = work
+	if a.jobs, err = jobs.New(jc, jobs.Deps{DB: a.db, Catalog: a.catalog, Logger: log, Registerer: a.reg}); err != nil {
+		return nil, err
+	}
+	if err := a.jobs.Migrate(ctx); err != nil {
+		return nil, err
+	}
 	return a, nil
+}
+
+// startWorkers runs the job workers until the returned stop is called.
+func (a *app) startWorkers(ctx context.Context) (stop func(), err error) {
+	if err := a.jobs.Start(context.WithoutCancel(ctx)); err != nil {
+		return nil, fmt.Errorf("start workers: %w", err)
+	}
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+		defer cancel()
+		if err := a.jobs.Stop(sctx); err != nil {
+			a.log.Warn("stop workers", "err", err)
+		}
+	}, nil
 }
 
 func (a *app) close() {
@@ -102,11 +126,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	imaging.Startup(imaging.StartupConfig{}, log)
 	defer imaging.Shutdown()
-	a, err := wire(ctx, c, log)
+	a, err := wire(ctx, c, log, true)
 	if err != nil {
 		return err
 	}
 	defer a.close()
+	stopWorkers, err := a.startWorkers(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopWorkers()
 
 	ac := api.DefaultConfig()
 	ac.MaxSourceBytes = c.MaxSourceBytes
@@ -163,11 +192,39 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	a, err := wire(ctx, c, log)
+	a, err := wire(ctx, c, log, false)
 	if err != nil {
 		return err
 	}
 	defer a.close()
 	fmt.Fprintln(stdout, "migrations applied")
+	return nil
+}
+
+// worker runs only the job workers, for scaled-out deployments sharing PostgreSQL.
+func worker(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c, _, err := loadConfig("worker", args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(c, stderr)
+	if err != nil {
+		return err
+	}
+	imaging.Startup(imaging.StartupConfig{}, log)
+	defer imaging.Shutdown()
+	a, err := wire(ctx, c, log, true)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	stop, err := a.startWorkers(ctx)
+	if err != nil {
+		return err
+	}
+	log.Info("pictor worker running", "database", a.db.Dialect.String())
+	fmt.Fprintln(stdout, "pictor worker running")
+	<-ctx.Done()
+	stop()
 	return nil
 }
