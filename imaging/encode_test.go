@@ -45,6 +45,9 @@ func TestEncodeRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Probe(output): %v", err)
 			}
+			if tt.o.Format == JPEG && (bytes.Contains(out, []byte{0xFF, 0xC2}) || !bytes.Contains(out, []byte{0xFF, 0xC0})) {
+				t.Errorf("JPEG output is not baseline (SOF0)")
+			}
 			if info.Format != tt.o.Format || info.Width != w || info.Height != h {
 				t.Errorf("output %s %dx%d, want %s %dx%d", info.Format, info.Width, info.Height, tt.o.Format, w, h)
 			}

@@ -1,9 +1,12 @@
 package imaging
 
 import (
+	"bytes"
 	"errors"
 	"image"
 	"image/color"
+	"image/gif"
+	"strings"
 	"testing"
 )
 
@@ -291,5 +294,48 @@ func TestLoadGreyAndPalette(t *testing.T) {
 				t.Errorf("pixel = %v, want %v", p, tt.want)
 			}
 		})
+	}
+}
+
+func TestLibvipsLogsReachSlog(t *testing.T) {
+	t.Parallel()
+	im := mustLoad(t, readFile(t, "truncated.jpg"), LoadOptions{})
+	if _, err := im.Encode(EncodeOptions{Format: PNG}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Encode error = %v, want ErrCorrupt", err)
+	}
+	// libvips warns about the bad tile; Startup routed it into the slog handler
+	// given in TestMain (the second Startup, with a discarding logger, did nothing).
+	if got := vipsLog.String(); !strings.Contains(got, "level=WARN") || !strings.Contains(got, "component=libvips") {
+		t.Errorf("slog output %q, want a libvips warning", got)
+	}
+}
+
+func TestAnimatedGIF(t *testing.T) {
+	t.Parallel()
+	pal := color.Palette{color.RGBA{255, 0, 0, 255}, color.RGBA{0, 0, 255, 255}}
+	frame := func(i uint8) *image.Paletted {
+		f := image.NewPaletted(image.Rect(0, 0, 30, 20), pal)
+		for j := range f.Pix {
+			f.Pix[j] = i
+		}
+		return f
+	}
+	var buf bytes.Buffer
+	if err := gif.EncodeAll(&buf, &gif.GIF{Image: []*image.Paletted{frame(0), frame(1), frame(1)}, Delay: []int{10, 10, 10}}); err != nil {
+		t.Fatal(err)
+	}
+	info, err := Probe(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Format != GIF || info.Pages != 3 || info.Width != 30 || info.Height != 20 {
+		t.Errorf("Probe = %+v, want gif 30x20 with 3 pages", info)
+	}
+	im := mustLoad(t, buf.Bytes(), LoadOptions{})
+	if im.Width() != 30 || im.Height() != 20 {
+		t.Errorf("loaded %dx%d, want the first frame, 30x20", im.Width(), im.Height())
+	}
+	if p := px(t, im, 5, 5); !near(p, [4]uint8{255, 0, 0, 255}, 2) {
+		t.Errorf("pixel = %v, want red (first frame)", p)
 	}
 }

@@ -10,12 +10,35 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
+// vipsLog collects what libvips logs through Startup's slog routing.
+var vipsLog syncBuffer
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 func TestMain(m *testing.M) {
-	Startup(StartupConfig{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	Startup(StartupConfig{}, slog.New(slog.NewTextHandler(&vipsLog, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	Startup(StartupConfig{ConcurrencyLevel: 4}, slog.New(slog.NewTextHandler(io.Discard, nil))) // a second call is a no-op
 	code := m.Run()
+	Shutdown()
 	Shutdown()
 	os.Exit(code)
 }
