@@ -1,0 +1,189 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"log/slog"
+	"os"
+	"testing"
+
+	"github.com/pictor/pictor/imaging"
+)
+
+func TestMain(m *testing.M) {
+	imaging.Startup(imaging.StartupConfig{}, slog.New(slog.DiscardHandler))
+	code := m.Run()
+	imaging.Shutdown()
+	os.Exit(code)
+}
+
+func jpegOf(t testing.TB, w, h int) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			img.Set(x, y, color.RGBA{uint8(x), uint8(y), 128, 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func mustRecipe(t *testing.T, s string) *Recipe {
+	t.Helper()
+	r, err := ParseRecipe([]byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestRun(t *testing.T) {
+	t.Parallel()
+	src := jpegOf(t, 1200, 800)
+	logo := func() []byte {
+		img := image.NewNRGBA(image.Rect(0, 0, 50, 20))
+		for i := range img.Pix {
+			img.Pix[i] = 200
+		}
+		var buf bytes.Buffer
+		png.Encode(&buf, img)
+		return buf.Bytes()
+	}()
+	env := Env{LoadImage: func(ctx context.Context, id string) ([]byte, error) {
+		if id == "logo" {
+			return logo, nil
+		}
+		return nil, errors.New("no such image")
+	}}
+	type out struct {
+		format imaging.Format
+		w, h   int
+	}
+	cases := []struct {
+		name   string
+		recipe string
+		want   []out
+	}{
+		{"resize inside two outputs", `{"steps":[{"op":"resize","width":600,"height":600,"fit":"inside"}],
+			"outputs":[{"name":"a","format":"webp"},{"name":"b","format":"png","resize":{"width":100,"height":100,"fit":"cover"}}]}`,
+			[]out{{imaging.WebP, 600, 400}, {imaging.PNG, 100, 100}}},
+		{"when skips a step", `{"steps":[{"op":"resize","width":300,"when":{"shorter_side_below":500}}],"outputs":[{"name":"a"}]}`,
+			[]out{{imaging.JPEG, 1200, 800}}},
+		{"when runs a step", `{"steps":[{"op":"resize","width":300,"when":{"shorter_side_below":900}}],"outputs":[{"name":"a"}]}`,
+			[]out{{imaging.JPEG, 300, 200}}},
+		{"crop pad rotate", `{"steps":[{"op":"crop","x":0,"y":0,"width":400,"height":300},{"op":"pad","top":10,"bottom":10},{"op":"rotate","angle":90}],"outputs":[{"name":"a","format":"png"}]}`,
+			[]out{{imaging.PNG, 320, 400}}},
+		{"composite watermark", `{"steps":[{"op":"composite","image":"logo"}],"outputs":[{"name":"a"}]}`,
+			[]out{{imaging.JPEG, 1200, 800}}},
+		{"classic upscale", `{"steps":[{"op":"upscale","factor":1.5}],"outputs":[{"name":"a"}]}`,
+			[]out{{imaging.JPEG, 1800, 1200}}},
+		{"auto format without accept", `{"outputs":[{"name":"a","format":"auto","resize":{"width":120}}]}`,
+			[]out{{imaging.JPEG, 120, 80}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := Run(context.Background(), env, src, mustRecipe(t, tc.recipe), RunOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %d outputs, want %d", len(got), len(tc.want))
+			}
+			for i, w := range tc.want {
+				info, err := imaging.Probe(got[i].Data)
+				if err != nil || info.Format != w.format || info.Width != w.w || info.Height != w.h || got[i].Width != w.w {
+					t.Errorf("output %d: got %+v (%v), want %+v", i, info, err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	t.Parallel()
+	src := jpegOf(t, 300, 200)
+	cases := []struct {
+		name, recipe string
+		want         error
+	}{
+		{"sd upscale without backend", `{"steps":[{"op":"upscale","engine":"sd"}],"outputs":[{"name":"a"}]}`, ErrSDRequired},
+		{"prompt background without backend", `{"steps":[{"op":"replace_background","prompt":"a beach"}],"outputs":[{"name":"a"}]}`, ErrSDRequired},
+		{"composite without loader", `{"steps":[{"op":"composite","image":"x"}],"outputs":[{"name":"a"}]}`, ErrNotImplemented},
+		{"replace background on an opaque image", `{"steps":[{"op":"replace_background","color":"#fff"}],"outputs":[{"name":"a"}]}`, imaging.ErrInvalidOption},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Run(context.Background(), Env{}, src, mustRecipe(t, tc.recipe), RunOptions{})
+			if !errors.Is(err, tc.want) {
+				t.Errorf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+	t.Run("cancelled between steps", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_, err := Run(ctx, Env{}, src, mustRecipe(t, `{"steps":[{"op":"blur","sigma":2}],"outputs":[{"name":"a"}]}`), RunOptions{})
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("got %v, want context.Canceled", err)
+		}
+	})
+	t.Run("pixel limit", func(t *testing.T) {
+		_, err := Run(context.Background(), Env{MaxPixels: 1000}, src, mustRecipe(t, `{"outputs":[{"name":"a"}]}`), RunOptions{})
+		if !errors.Is(err, imaging.ErrTooManyPixels) {
+			t.Errorf("got %v, want ErrTooManyPixels", err)
+		}
+	})
+}
+
+func TestShrinkTarget(t *testing.T) {
+	t.Parallel()
+	info := imaging.Info{Width: 2560, Height: 1600, Orientation: 1}
+	cases := []struct {
+		name, recipe string
+		want         imaging.Size
+	}{
+		{"fit inside", `{"steps":[{"op":"auto_orient"},{"op":"resize","width":800,"height":800,"fit":"inside"}],"outputs":[{"name":"a"}]}`, imaging.Size{Width: 800, Height: 500}},
+		{"cover", `{"steps":[{"op":"resize","width":800,"height":800,"fit":"cover"}],"outputs":[{"name":"a"}]}`, imaging.Size{Width: 1280, Height: 800}},
+		{"crop first: no shrink", `{"steps":[{"op":"crop","width":100,"height":100},{"op":"resize","width":10}],"outputs":[{"name":"a"}]}`, imaging.Size{}},
+		{"enlarging: no shrink", `{"steps":[{"op":"resize","width":4000}],"outputs":[{"name":"a"}]}`, imaging.Size{}},
+		{"outputs only, largest wins", `{"outputs":[{"name":"a","resize":{"width":400}},{"name":"b","resize":{"width":200}}]}`, imaging.Size{Width: 400, Height: 250}},
+		{"an output without resize: no shrink", `{"outputs":[{"name":"a","resize":{"width":400}},{"name":"b"}]}`, imaging.Size{}},
+		{"conditional resize: no shrink", `{"steps":[{"op":"resize","width":100,"when":{"width_below":5000}}],"outputs":[{"name":"a"}]}`, imaging.Size{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := shrinkTarget(info, mustRecipe(t, tc.recipe)); got != tc.want {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+	rotated := imaging.Info{Width: 2560, Height: 1600, Orientation: 6}
+	if got := shrinkTarget(rotated, mustRecipe(t, `{"steps":[{"op":"resize","width":800,"height":800,"fit":"inside"}],"outputs":[{"name":"a"}]}`)); got != (imaging.Size{Width: 500, Height: 800}) {
+		t.Errorf("rotated: got %+v, want 500x800", got)
+	}
+}
+
+func TestAnalyze(t *testing.T) {
+	t.Parallel()
+	rep, err := Analyze(context.Background(), jpegOf(t, 1000, 700), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Width != 1000 || rep.Height != 700 || rep.Format != "jpeg" || rep.JPEGQuality < 85 || rep.JPEGQuality > 95 || rep.Bytes == 0 {
+		t.Errorf("report = %+v", rep)
+	}
+	if _, err := Analyze(context.Background(), []byte("nope"), 0); !errors.Is(err, imaging.ErrCorrupt) {
+		t.Errorf("garbage: %v, want ErrCorrupt", err)
+	}
+}
