@@ -1,0 +1,62 @@
+// Package layout holds the test that keeps docs/DESIGN.md's import rules true: data flows
+// one way and the leaves import no project package.
+package layout
+
+import (
+	"encoding/json"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/pictor/pictor/"
+
+// allowed lists, for each package, the project packages it may import directly.
+// A package missing from the list may import nothing of the project.
+var allowed = map[string][]string{
+	"cmd/pictor":       {"*"},
+	"cmd/sdstub":       {"sdclient/sdtest"},
+	"api":              {"catalog", "jobs", "pipeline", "imaging", "fetch", "storage", "sdclient", "auth", "api/console"},
+	"jobs":             {"catalog", "pipeline", "imaging", "db", "storage", "fetch", "sdclient"},
+	"catalog":          {"pipeline", "imaging", "sdclient", "storage", "fetch", "db"},
+	"pipeline":         {"imaging", "sdclient"},
+	"internal/testenv": {},
+	// Leaves: imaging, sdclient, sdclient/sdtest, storage, fetch, db, auth, api/console.
+}
+
+func TestImportsFlowOneWay(t *testing.T) {
+	out, err := exec.Command("go", "list", "-json=ImportPath,Imports", module+"...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	seen := 0
+	for {
+		var p struct {
+			ImportPath string
+			Imports    []string
+		}
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		seen++
+		name := strings.TrimPrefix(p.ImportPath, module)
+		ok := map[string]bool{}
+		for _, a := range allowed[name] {
+			ok[a] = true
+		}
+		for _, imp := range p.Imports {
+			dep, mine := strings.CutPrefix(imp, module)
+			if !mine || ok["*"] || ok[dep] || strings.HasPrefix(dep, "internal/") && name == "cmd/pictor" {
+				continue
+			}
+			t.Errorf("%s imports %s: not allowed by docs/DESIGN.md's layout", name, dep)
+		}
+	}
+	if seen < 8 {
+		t.Fatalf("go list saw %d packages: the check is not looking at the project", seen)
+	}
+}
