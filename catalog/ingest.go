@@ -227,7 +227,7 @@ func (s *Service) getImage(ctx context.Context, id string) (Image, error) {
 	return img, nil
 }
 
-const imageColumns = `id, sha256, sku, width, height, format, bytes, quality, created_at`
+const imageColumns = `id, sha256, sku, width, height, format, bytes, quality, scene_rendition_id, created_at`
 
 type scanner interface{ Scan(...any) error }
 
@@ -235,11 +235,13 @@ func scanImage(r scanner) (Image, error) {
 	var (
 		img     Image
 		quality sql.NullString
+		scene   sql.NullString
 		created int64
 	)
-	if err := r.Scan(&img.ID, &img.SHA256, &img.SKU, &img.Width, &img.Height, &img.Format, &img.Bytes, &quality, &created); err != nil {
+	if err := r.Scan(&img.ID, &img.SHA256, &img.SKU, &img.Width, &img.Height, &img.Format, &img.Bytes, &quality, &scene, &created); err != nil {
 		return Image{}, err
 	}
+	img.SceneRenditionID = scene.String
 	img.CreatedAt = time.Unix(0, created).UTC()
 	if quality.Valid && quality.String != "" {
 		var q QualityReport

@@ -57,4 +57,46 @@ CREATE TABLE idempotency_keys (
 var migrations = []db.Migration{
 	{Version: 1, Name: "images, renditions, recipes, idempotency", SQLite: schemaV1,
 		Postgres: strings.ReplaceAll(schemaV1, " BLOB ", " BYTEA ")},
+	{Version: 2, Name: "rendition lineage and GPU time", SQLite: `
+ALTER TABLE renditions ADD COLUMN lineage TEXT;
+ALTER TABLE renditions ADD COLUMN gpu_seconds DOUBLE PRECISION NOT NULL DEFAULT 0;`},
+	{Version: 3, Name: "scenes, scene variants, prompt templates", SQLite: `
+CREATE TABLE scenes (
+	id TEXT PRIMARY KEY,
+	image_id TEXT NOT NULL,
+	prompt TEXT NOT NULL,
+	negative_prompt TEXT NOT NULL DEFAULT '',
+	template TEXT NOT NULL DEFAULT '',
+	variants INTEGER NOT NULL,
+	seed BIGINT NOT NULL,
+	strength DOUBLE PRECISION NOT NULL,
+	steps INTEGER NOT NULL,
+	state TEXT NOT NULL,
+	progress DOUBLE PRECISION NOT NULL DEFAULT 0,
+	eta DOUBLE PRECISION NOT NULL DEFAULT 0,
+	has_preview INTEGER NOT NULL DEFAULT 0,
+	error TEXT NOT NULL DEFAULT '',
+	job_id BIGINT NOT NULL DEFAULT 0,
+	cancel_requested INTEGER NOT NULL DEFAULT 0,
+	approved_variant INTEGER,
+	gpu_seconds DOUBLE PRECISION NOT NULL DEFAULT 0,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+CREATE INDEX scenes_image ON scenes (image_id, created_at);
+CREATE TABLE scene_variants (
+	scene_id TEXT NOT NULL,
+	idx INTEGER NOT NULL,
+	seed BIGINT NOT NULL,
+	rendition_id TEXT NOT NULL,
+	PRIMARY KEY (scene_id, idx)
+);
+CREATE TABLE prompt_templates (
+	name TEXT PRIMARY KEY,
+	prompt TEXT NOT NULL,
+	negative_prompt TEXT NOT NULL DEFAULT '',
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+ALTER TABLE images ADD COLUMN scene_rendition_id TEXT;`},
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/pictor/pictor/imaging"
 	"github.com/pictor/pictor/pipeline"
+	"github.com/pictor/pictor/sdclient"
 	"github.com/pictor/pictor/storage"
 )
 
@@ -63,7 +65,7 @@ func (s *Service) Render(ctx context.Context, imageID string, ref RecipeRef, acc
 
 // planRender settles each output's format and looks the renditions up in the cache.
 func (s *Service) planRender(ctx context.Context, sha string, r *pipeline.Recipe, accept string, alpha bool) (*renderPlan, error) {
-	if r.NeedsSD() {
+	if r.NeedsSD() && s.sd == nil {
 		return nil, ErrSDRequired
 	}
 	p := &renderPlan{sha: sha, recipe: r, hash: r.Hash(), formats: map[string]imaging.Format{}}
@@ -138,14 +140,24 @@ func (s *Service) renderAndStore(ctx context.Context, p *renderPlan, data []byte
 	if done, err := s.cachedOutputs(ctx, p); err != nil || done != nil {
 		return done, err
 	}
-	release, err := s.acquire(ctx)
-	if err != nil {
+	sl := &slot{s: s}
+	if err := sl.take(ctx); err != nil {
 		return nil, err
 	}
 	t := time.Now()
-	out, err := pipeline.Run(ctx, s.pipelineEnv(), data, p.recipe, pipeline.RunOptions{Formats: p.formats})
+	env := s.pipelineEnv()
+	var gpu float64
+	if env.SD != nil {
+		sd := *env.SD
+		sd.Lane = laneFrom(ctx)
+		sd.OnUsage = func(u sdclient.Usage) { gpu += u.GPUSeconds }
+		sd.OnProgress, _ = ctx.Value(progressKey{}).(func(float64, float64, []byte))
+		sd.Yield = sl.yield
+		env.SD = &sd
+	}
+	out, err := pipeline.Run(ctx, env, data, p.recipe, pipeline.RunOptions{Formats: p.formats})
 	s.m.stage.WithLabelValues("transform").Observe(time.Since(t).Seconds())
-	release()
+	sl.give()
 	if err != nil {
 		s.m.renders.WithLabelValues("error").Inc()
 		return nil, err
@@ -172,15 +184,20 @@ func (s *Service) renderAndStore(ctx context.Context, p *renderPlan, data []byte
 		rends = append(rends, Rendition{
 			ID: renditionID(key), Name: o.Output, Width: o.Width, Height: o.Height, Format: string(o.Format),
 			Bytes: int64(len(o.Data)), RecipeHash: p.hash, SourceSHA: p.sha, CreatedAt: now,
+			Lineage: o.Lineage, GPUSeconds: gpu,
 		})
 	}
 	// Rows only after every object is stored: a failed store leaves no half-made record.
 	for i, rd := range rends {
-		_, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`INSERT INTO renditions
-			(id, source_sha256, recipe_hash, output, format, object_key, width, height, bytes, recipe, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
+		lineage, err := marshalLineage(rd.Lineage)
+		if err != nil {
+			return nil, err
+		}
+		_, err = s.db.SQL.ExecContext(ctx, s.db.Rebind(`INSERT INTO renditions
+			(id, source_sha256, recipe_hash, output, format, object_key, width, height, bytes, recipe, lineage, gpu_seconds, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
 			rd.ID, rd.SourceSHA, rd.RecipeHash, rd.Name, rd.Format,
-			rd.key(), rd.Width, rd.Height, rd.Bytes, canonical, now.UnixNano())
+			rd.key(), rd.Width, rd.Height, rd.Bytes, canonical, lineage, rd.GPUSeconds, now.UnixNano())
 		if err != nil {
 			return nil, dbErr("insert rendition", err)
 		}
@@ -221,7 +238,7 @@ func (s *Service) renditionURL(ctx context.Context, rd Rendition) (string, error
 }
 
 func (s *Service) pipelineEnv() pipeline.Env {
-	return pipeline.Env{MaxPixels: s.cfg.MaxSourcePixels, LoadImage: s.loadImageBytes}
+	return pipeline.Env{MaxPixels: s.cfg.MaxSourcePixels, LoadImage: s.loadImageBytes, SD: s.sd}
 }
 
 // loadImageBytes reads another stored original, by image id or sha256 (composite overlays).
@@ -275,16 +292,93 @@ func (s *Service) lookupRenditions(ctx context.Context, sha, hash string) (map[s
 	return out, dbErr("lookup renditions", rows.Err())
 }
 
-const renditionColumns = `id, source_sha256, recipe_hash, output, format, width, height, bytes, created_at`
+const renditionColumns = `id, source_sha256, recipe_hash, output, format, width, height, bytes, lineage, gpu_seconds, created_at`
 
 func scanRendition(r scanner) (Rendition, error) {
 	var (
 		rd      Rendition
+		lineage sql.NullString
 		created int64
 	)
-	err := r.Scan(&rd.ID, &rd.SourceSHA, &rd.RecipeHash, &rd.Name, &rd.Format, &rd.Width, &rd.Height, &rd.Bytes, &created)
+	err := r.Scan(&rd.ID, &rd.SourceSHA, &rd.RecipeHash, &rd.Name, &rd.Format, &rd.Width, &rd.Height, &rd.Bytes, &lineage, &rd.GPUSeconds, &created)
 	rd.CreatedAt = time.Unix(0, created).UTC()
+	if err == nil && lineage.Valid && lineage.String != "" {
+		err = json.Unmarshal([]byte(lineage.String), &rd.Lineage)
+	}
 	return rd, err
+}
+
+func marshalLineage(l map[string]string) (any, error) {
+	if len(l) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(l)
+	return string(b), err
+}
+
+// slot is one run's hold on the imaging gate, given back while a backend call runs so
+// GPU waits never hold CPU slots.
+type slot struct {
+	s       *Service
+	release func()
+}
+
+func (sl *slot) take(ctx context.Context) error {
+	r, err := sl.s.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	sl.release = r
+	return nil
+}
+
+func (sl *slot) give() {
+	if sl.release != nil {
+		sl.release()
+		sl.release = nil
+	}
+}
+
+func (sl *slot) yield(ctx context.Context, call func() error) error {
+	sl.give()
+	err := call()
+	// Coming back from the GPU, wait for a CPU slot even when the queue is full: the
+	// GPU work is done and must not be thrown away.
+	for {
+		terr := sl.take(ctx)
+		if terr == nil || !errors.Is(terr, imaging.ErrBusy) {
+			return errors.Join(err, terr)
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// progressKey carries a progress callback for the generations a render starts.
+type progressKey struct{}
+
+// WithProgress makes the renders started with ctx report backend progress to fn
+// (fraction 0..1, seconds left, live preview or nil).
+func WithProgress(ctx context.Context, fn func(fraction, eta float64, preview []byte)) context.Context {
+	return context.WithValue(ctx, progressKey{}, fn)
+}
+
+// laneKey marks a context whose renders wait in the batch lane for the GPU.
+type laneKey struct{}
+
+// WithBatchLane marks ctx so the renders it starts queue behind interactive work.
+func WithBatchLane(ctx context.Context) context.Context {
+	return context.WithValue(ctx, laneKey{}, sdclient.Batch)
+}
+
+func laneFrom(ctx context.Context) sdclient.Lane {
+	if l, ok := ctx.Value(laneKey{}).(sdclient.Lane); ok {
+		return l
+	}
+	return sdclient.Interactive
 }
 
 // OpenRendition streams a rendition's bytes.

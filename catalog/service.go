@@ -15,6 +15,7 @@ import (
 	"github.com/pictor/pictor/db"
 	"github.com/pictor/pictor/fetch"
 	"github.com/pictor/pictor/imaging"
+	"github.com/pictor/pictor/pipeline"
 	"github.com/pictor/pictor/storage"
 )
 
@@ -61,6 +62,9 @@ type Config struct {
 	// PresignExpiry, when above zero and the store can presign, makes rendition URLs presigned
 	// for that long; default 0 (off).
 	PresignExpiry time.Duration
+	// PromptBlocklist are terms a scene prompt may not contain (case-insensitive); they
+	// are refused before any GPU time is spent. Default none.
+	PromptBlocklist []string
 }
 
 // DefaultConfig returns the defaults documented on Config.
@@ -99,6 +103,9 @@ type Deps struct {
 	Gate       *imaging.Gate
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+	// SD reaches Stable Diffusion WebUI backends; nil when none is configured, and
+	// recipes that need one fail with ErrSDRequired.
+	SD *pipeline.SD
 }
 
 // Service is the application core: ingest, render with the rendition cache, named recipes.
@@ -108,6 +115,7 @@ type Service struct {
 	store   ObjectStore
 	fetcher Fetcher
 	gate    *imaging.Gate
+	sd      *pipeline.SD
 	log     *slog.Logger
 	m       *metrics
 	flight  singleflight.Group
@@ -132,7 +140,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, db: d.DB, store: d.Store, fetcher: d.Fetcher, gate: d.Gate, log: d.Logger, m: m, now: time.Now}, nil
+	return &Service{cfg: cfg, db: d.DB, store: d.Store, fetcher: d.Fetcher, gate: d.Gate, sd: d.SD, log: d.Logger, m: m, now: time.Now}, nil
 }
 
 // Init runs the catalog's migrations and creates the buckets when missing.
@@ -147,6 +155,9 @@ func (s *Service) Init(ctx context.Context) error {
 	}
 	return nil
 }
+
+// HasSD reports whether Stable Diffusion backends are configured.
+func (s *Service) HasSD() bool { return s.sd != nil }
 
 // Ready reports whether the database and the object store answer and the imaging queue has room.
 func (s *Service) Ready(ctx context.Context) error {

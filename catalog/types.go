@@ -33,6 +33,8 @@ type Image struct {
 	Bytes     int64          `json:"bytes"`
 	CreatedAt time.Time      `json:"created_at"`
 	Quality   *QualityReport `json:"quality,omitempty"`
+	// SceneRenditionID is the approved scene variant, when a designer approved one.
+	SceneRenditionID string `json:"scene_rendition_id,omitempty"`
 }
 
 // Rendition is one stored output of a recipe run on an original.
@@ -48,6 +50,10 @@ type Rendition struct {
 	RecipeHash string    `json:"recipe_hash"`
 	SourceSHA  string    `json:"source_sha256"`
 	CreatedAt  time.Time `json:"created_at"`
+	// Lineage records how generative steps made it (prompt, seed, model, sampler, steps).
+	Lineage map[string]string `json:"lineage,omitempty"`
+	// GPUSeconds is the backend time the render took, for cost.
+	GPUSeconds float64 `json:"gpu_seconds,omitempty"`
 }
 
 // QualityReport describes a source image for triage: size, sharpness, JPEG quality, background.

@@ -114,6 +114,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if cfg.Work {
 		workers := river.NewWorkers()
 		river.AddWorker(workers, &renderWorker{cat: d.Catalog})
+		river.AddWorker(workers, &sceneWorker{cat: d.Catalog, cancelPoll: 200 * time.Millisecond})
 		rc.Workers = workers
 		rc.Queues = map[string]river.QueueConfig{
 			QueueInteractive: {MaxWorkers: cfg.InteractiveWorkers},

@@ -23,6 +23,8 @@ type Env struct {
 	// LoadImage returns the bytes of another stored image (for composite and image
 	// backgrounds); nil means such steps fail with ErrNotImplemented.
 	LoadImage func(ctx context.Context, id string) ([]byte, error)
+	// SD reaches the WebUI backends; nil means none is configured.
+	SD *SD
 }
 
 // RunOptions select outputs and resolve format "auto".
@@ -41,6 +43,9 @@ type Rendered struct {
 	Data   []byte
 	Width  int
 	Height int
+	// Lineage records how generative steps made it: prompt, seed, model, sampler,
+	// steps, upscaler; empty for classic-only runs.
+	Lineage map[string]string
 }
 
 // Context carries one run's state from step to step.
@@ -49,6 +54,20 @@ type Context struct {
 	Env   Env
 	Image *imaging.Image
 	Facts Facts
+
+	extra   []Rendered        // outputs a step adds (a stored mask)
+	lineage map[string]string // what generative steps record
+}
+
+// note records one fact of the run's lineage.
+func (c *Context) note(k, v string) {
+	if v == "" {
+		return
+	}
+	if c.lineage == nil {
+		c.lineage = map[string]string{}
+	}
+	c.lineage[k] = v
 }
 
 // StepFunc is one operation of a pipeline, run on the Context's image.
@@ -136,9 +155,9 @@ func Run(ctx context.Context, env Env, src []byte, r *Recipe, opts RunOptions) (
 		if err != nil {
 			return nil, fmt.Errorf("outputs[%d] encode: %w", i, err)
 		}
-		out = append(out, Rendered{Output: o.Name, Format: f, Data: data, Width: img.Width(), Height: img.Height()})
+		out = append(out, Rendered{Output: o.Name, Format: f, Data: data, Width: img.Width(), Height: img.Height(), Lineage: pc.lineage})
 	}
-	return out, nil
+	return append(out, pc.extra...), nil
 }
 
 // OutputFormat resolves an output's format, "auto" by the Accept header and alpha.

@@ -55,12 +55,7 @@ func stepFunc(st Step) (StepFunc, error) {
 	case *UpscaleParams:
 		return upscaleStep(p), nil
 	case *RemoveBackgroundParams:
-		return func(c *Context) error {
-			if p.Engine == "sd" {
-				return ErrSDRequired
-			}
-			return fmt.Errorf("remove_background (classic engine): %w", ErrNotImplemented)
-		}, nil
+		return func(c *Context) error { return removeBackground(c, p) }, nil
 	case *ReplaceBackgroundParams:
 		return replaceBackgroundStep(p), nil
 	}
@@ -120,8 +115,8 @@ func compositeStep(p *CompositeParams) StepFunc {
 // upscaleStep: engine classic is Lanczos plus a light sharpen; engine sd needs a backend.
 func upscaleStep(p *UpscaleParams) StepFunc {
 	return func(c *Context) error {
-		if p.Engine == "sd" {
-			return ErrSDRequired
+		if p.Engine == EngineSD {
+			return sdUpscale(c, p)
 		}
 		w, h := c.Image.Width(), c.Image.Height()
 		tw, th := p.Width, p.Height
@@ -146,7 +141,7 @@ func replaceBackgroundStep(p *ReplaceBackgroundParams) StepFunc {
 	return func(c *Context) error {
 		switch {
 		case p.Prompt != "":
-			return ErrSDRequired
+			return sdReplaceBackground(c, p)
 		case !c.Image.HasAlpha():
 			return fmt.Errorf("replace_background needs a cut-out (run remove_background first): %w", imaging.ErrInvalidOption)
 		case p.Color != "":

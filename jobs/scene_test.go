@@ -1,0 +1,286 @@
+package jobs_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
+	"io"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pictor/pictor/catalog"
+	"github.com/pictor/pictor/db"
+	"github.com/pictor/pictor/fetch"
+	"github.com/pictor/pictor/imaging"
+	"github.com/pictor/pictor/jobs"
+	"github.com/pictor/pictor/pipeline"
+	"github.com/pictor/pictor/sdclient"
+	"github.com/pictor/pictor/sdclient/sdtest"
+	"github.com/pictor/pictor/storage"
+)
+
+// sdBundle is a catalog and job service wired to an in-process stand-in WebUI.
+type sdBundle struct {
+	bundle
+	sd *sdtest.Server
+}
+
+func setupSD(t *testing.T, blocklist ...string) sdBundle {
+	t.Helper()
+	ctx := context.Background()
+	srv := sdtest.New(sdtest.Options{StepLatency: 2 * time.Millisecond, PreviewEvery: 2})
+	t.Cleanup(srv.Close)
+	pool, err := sdclient.NewPool([]sdclient.Backend{{URL: srv.URL}}, sdclient.DefaultPoolConfig(), nil, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	dc := db.DefaultConfig()
+	dc.DataDir = t.TempDir()
+	d, err := db.Open(ctx, dc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	st, err := storage.NewLocal(storage.LocalConfig{Dir: filepath.Join(dc.DataDir, "objects")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := fetch.New(fetch.DefaultConfig())
+	cc := catalog.DefaultConfig()
+	cc.PromptBlocklist = blocklist
+	cat, err := catalog.New(cc, catalog.Deps{DB: d, Store: st, Fetcher: f, Gate: imaging.NewGate(2, 16),
+		SD: &pipeline.SD{Pool: pool, ProgressEvery: 20 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	js, err := jobs.New(jobs.DefaultConfig(), jobs.Deps{DB: d, Catalog: cat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := js.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := js.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		js.Stop(sctx)
+	})
+	return sdBundle{bundle: bundle{cat: cat, jobs: js}, sd: srv}
+}
+
+// productShot is a red box with a blue band on white, 320x240, as PNG.
+func productShot(t *testing.T) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, 320, 240))
+	draw.Draw(img, img.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
+	draw.Draw(img, image.Rect(100, 60, 220, 200), image.NewUniform(color.RGBA{200, 40, 30, 255}), image.Point{}, draw.Src)
+	draw.Draw(img, image.Rect(100, 120, 220, 140), image.NewUniform(color.RGBA{20, 40, 200, 255}), image.Point{}, draw.Src)
+	var buf bytes.Buffer
+	png.Encode(&buf, img)
+	return buf.Bytes()
+}
+
+func waitScene(t *testing.T, b sdBundle, id string) catalog.Scene {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		sc, err := b.cat.GetScene(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sc.Finished() {
+			return sc
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("scene %s did not finish", id)
+	return catalog.Scene{}
+}
+
+func TestSceneVariantsKeepProductPixels(t *testing.T) {
+	t.Parallel()
+	b := setupSD(t)
+	ctx := context.Background()
+	src := productShot(t)
+	res, err := b.cat.Ingest(ctx, catalog.IngestRequest{Data: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := int64(42)
+	sc, err := b.jobs.CreateScene(ctx, catalog.SceneRequest{ImageID: res.Image.ID, Prompt: "a marble kitchen counter", Variants: 4, Seed: &seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := waitScene(t, b, sc.ID)
+	if done.State != catalog.SceneSucceeded || len(done.Results) != 4 || done.Progress != 1 {
+		t.Fatalf("scene = %+v, want 4 succeeded variants", done)
+	}
+	srcImg, _ := png.Decode(bytes.NewReader(src))
+	for k, v := range done.Results {
+		if v.Seed != seed+int64(k) || v.Rendition.Lineage["seed"] == "" || v.Rendition.Lineage["prompt"] != "a marble kitchen counter" {
+			t.Errorf("variant %d seed %d lineage %v", k, v.Seed, v.Rendition.Lineage)
+		}
+		rc, _, err := b.cat.OpenRendition(ctx, v.Rendition.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(rc)
+		rc.Close()
+		out, _, err := image.Decode(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Inside the product (eroded by a few px) JPEG output stays within its own
+		// quantisation error of the source; the background, repainted, moved a lot.
+		inside := diff(srcImg, out, image.Rect(106, 66, 214, 194))
+		outside := diff(srcImg, out, image.Rect(5, 5, 60, 60))
+		if inside > 6 {
+			t.Errorf("variant %d: product pixels moved by %.1f on average, want only JPEG noise", k, inside)
+		}
+		if outside < 10 {
+			t.Errorf("variant %d: background moved by only %.1f, want a new background", k, outside)
+		}
+	}
+	if done.Results[0].Rendition.ID == done.Results[1].Rendition.ID {
+		t.Error("variants 0 and 1 are the same rendition")
+	}
+	// Approval makes a variant the image's scene rendition.
+	if _, err := b.cat.ApproveScene(ctx, sc.ID, 2); err != nil {
+		t.Fatal(err)
+	}
+	img, err := b.cat.GetImage(ctx, res.Image.ID)
+	if err != nil || img.SceneRenditionID != done.Results[2].Rendition.ID {
+		t.Errorf("image scene rendition = %q (%v), want %s", img.SceneRenditionID, err, done.Results[2].Rendition.ID)
+	}
+	if _, err := b.cat.ApproveScene(ctx, sc.ID, 7); !errors.Is(err, catalog.ErrInvalid) {
+		t.Errorf("approve missing variant: %v, want ErrInvalid", err)
+	}
+	if b.sd.MaxConcurrent() != 1 {
+		t.Errorf("backend ran %d generations at once, want 1", b.sd.MaxConcurrent())
+	}
+}
+
+// diff is the mean absolute channel difference of a and b over r.
+func diff(a, b image.Image, r image.Rectangle) float64 {
+	var sum, n float64
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			r1, g1, b1, _ := a.At(x, y).RGBA()
+			r2, g2, b2, _ := b.At(x, y).RGBA()
+			for _, d := range []float64{float64(r1>>8) - float64(r2>>8), float64(g1>>8) - float64(g2>>8), float64(b1>>8) - float64(b2>>8)} {
+				if d < 0 {
+					d = -d
+				}
+				sum += d
+				n++
+			}
+		}
+	}
+	return sum / n
+}
+
+func TestSceneRefusals(t *testing.T) {
+	t.Parallel()
+	b := setupSD(t, "nsfw", "Logo of")
+	ctx := context.Background()
+	res, err := b.cat.Ingest(ctx, catalog.IngestRequest{Data: productShot(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		req  catalog.SceneRequest
+		want error
+	}{
+		{"blocked term", catalog.SceneRequest{ImageID: res.Image.ID, Prompt: "a NSFW beach"}, catalog.ErrPromptBlocked},
+		{"blocked phrase", catalog.SceneRequest{ImageID: res.Image.ID, Prompt: "the logo of a brand"}, catalog.ErrPromptBlocked},
+		{"no prompt", catalog.SceneRequest{ImageID: res.Image.ID}, catalog.ErrInvalid},
+		{"too many variants", catalog.SceneRequest{ImageID: res.Image.ID, Prompt: "x", Variants: 9}, catalog.ErrInvalid},
+		{"unknown template", catalog.SceneRequest{ImageID: res.Image.ID, Template: "nope"}, catalog.ErrNotFound},
+		{"unknown image", catalog.SceneRequest{ImageID: "img_nope", Prompt: "x"}, catalog.ErrNotFound},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := b.jobs.CreateScene(ctx, tc.req); !errors.Is(err, tc.want) {
+				t.Errorf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+	if calls := b.sd.Calls(); len(calls) != 0 {
+		t.Errorf("refused scenes reached the backend %d times", len(calls))
+	}
+	// Templates fill their variables.
+	if _, _, err := b.cat.PutTemplate(ctx, catalog.PromptTemplate{Name: "kitchen", Prompt: "{product} on a {scene}, {lighting} light"}); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := b.jobs.CreateScene(ctx, catalog.SceneRequest{ImageID: res.Image.ID, Template: "kitchen", Variants: 1,
+		Variables: map[string]string{"product": "a red box", "scene": "oak table", "lighting": "morning"}})
+	if err != nil || sc.Prompt != "a red box on a oak table, morning light" {
+		t.Fatalf("scene from template: %q %v", sc.Prompt, err)
+	}
+	if _, err := b.jobs.CreateScene(ctx, catalog.SceneRequest{ImageID: res.Image.ID, Template: "kitchen", Variables: map[string]string{"product": "x"}}); !errors.Is(err, catalog.ErrInvalid) {
+		t.Errorf("missing template variables: %v, want ErrInvalid", err)
+	}
+	waitScene(t, b, sc.ID)
+}
+
+func TestSceneCancelInterruptsBackend(t *testing.T) {
+	t.Parallel()
+	b := setupSD(t)
+	ctx := context.Background()
+	res, err := b.cat.Ingest(ctx, catalog.IngestRequest{Data: productShot(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.sd.FailNext(sdtest.FailHang, 1)
+	sc, err := b.jobs.CreateScene(ctx, catalog.SceneRequest{ImageID: res.Image.ID, Prompt: "a beach", Variants: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the hanging generation is running, then cancel.
+	deadline := time.Now().Add(20 * time.Second)
+	for !hanging(b.sd) {
+		if time.Now().After(deadline) {
+			t.Fatal("generation never started")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := b.jobs.CancelScene(ctx, sc.ID); err != nil {
+		t.Fatal(err)
+	}
+	done := waitScene(t, b, sc.ID)
+	if done.State != catalog.SceneCancelled {
+		t.Fatalf("state = %s, want cancelled", done.State)
+	}
+	// The pool sends /interrupt for our abandoned generation: the WebUI would not
+	// notice the closed connection and would run on.
+	interrupted := false
+	for _, c := range b.sd.Calls() {
+		interrupted = interrupted || c.Endpoint == "/sdapi/v1/interrupt" || (c.Endpoint == "/sdapi/v1/img2img" && c.Interrupted)
+	}
+	if !interrupted {
+		t.Error("the backend was not interrupted")
+	}
+}
+
+func hanging(s *sdtest.Server) bool {
+	for _, c := range s.Calls() {
+		if c.Endpoint == "/sdapi/v1/img2img" && !c.Start.IsZero() && c.End.IsZero() {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,341 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/pictor/pictor/imaging"
+	"github.com/pictor/pictor/sdclient"
+)
+
+// SD is how a run reaches Stable Diffusion WebUI backends. A nil Env.SD means no backend
+// is configured: steps that need one fail with ErrSDRequired.
+type SD struct {
+	// Pool runs calls on the backends, one in flight per backend.
+	Pool *sdclient.Pool
+	// Lane is the queue lane calls wait in; default Interactive.
+	Lane sdclient.Lane
+	// Checkpoint is the inpainting checkpoint title; default "" keeps the loaded model.
+	Checkpoint string
+	// Sampler is the sampler name; default "" uses sdclient.DefaultSampler.
+	Sampler string
+	// OnUsage is told the GPU time of every call, for cost accounting; default nil.
+	OnUsage func(sdclient.Usage)
+	// OnProgress, when set, is told the backend's progress (fraction 0..1, seconds
+	// left, live preview or nil) while a generation runs; default nil.
+	OnProgress func(fraction, eta float64, preview []byte)
+	// ProgressEvery is how often progress is polled; default 500ms.
+	ProgressEvery time.Duration
+	// Yield, when set, wraps each backend call, so the caller can give its CPU slot
+	// back while the GPU works; default nil.
+	Yield func(ctx context.Context, call func() error) error
+}
+
+// watchProgress polls the backend's global progress while a generation of ours runs
+// on it, until stop is closed. /progress takes no lock, so it answers mid-generation.
+func (sd *SD) watchProgress(ctx context.Context, cl *sdclient.Client, stop <-chan struct{}) {
+	every := sd.ProgressEvery
+	if every <= 0 {
+		every = 500 * time.Millisecond
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		p, err := cl.Progress(ctx, false)
+		if err != nil || p.State.Job == "" {
+			continue
+		}
+		sd.OnProgress(p.Progress, p.ETARelative, p.CurrentImage)
+	}
+}
+
+// do runs fn on a backend and reports its usage.
+func (sd *SD) do(ctx context.Context, fn func(ctx context.Context, c *sdclient.Client) error) error {
+	call := func() error {
+		u, err := sd.Pool.Do(ctx, sd.Lane, fn)
+		if sd.OnUsage != nil && u.Backend != "" {
+			sd.OnUsage(u)
+		}
+		return err
+	}
+	if sd.Yield != nil {
+		return sd.Yield(ctx, call)
+	}
+	return call()
+}
+
+// encodePNG is how images travel to the WebUI: lossless, alpha kept.
+func encodePNG(im *imaging.Image) ([]byte, error) {
+	return im.Encode(imaging.EncodeOptions{Format: imaging.PNG})
+}
+
+// replaceImage makes next the working image, closing the one it replaces.
+func (c *Context) replaceImage(next *imaging.Image) {
+	c.Image.Close()
+	c.Image = next
+}
+
+// sdUpscale upscales with a WebUI upscaler. Model upscalers drop alpha, so the alpha is
+// upscaled here with Lanczos and put back.
+func sdUpscale(c *Context, p *UpscaleParams) error {
+	sd := c.Env.SD
+	if sd == nil {
+		return ErrSDRequired
+	}
+	var alpha *imaging.Image
+	if c.Image.HasAlpha() {
+		a, err := c.Image.Alpha()
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		alpha = a
+	}
+	src, err := encodePNG(c.Image)
+	if err != nil {
+		return err
+	}
+	req := sdclient.ExtrasRequest{Image: src, Upscaler1: p.Upscaler, ResizeMode: sdclient.ExtrasScaleBy, UpscalingResize: p.Factor}
+	if p.Width > 0 || p.Height > 0 {
+		w, h := p.Width, p.Height
+		if w == 0 {
+			w = c.Image.Width() * h / c.Image.Height()
+		}
+		if h == 0 {
+			h = c.Image.Height() * w / c.Image.Width()
+		}
+		req = sdclient.ExtrasRequest{Image: src, Upscaler1: p.Upscaler, ResizeMode: sdclient.ExtrasScaleTo, UpscalingResizeW: w, UpscalingResizeH: h}
+	}
+	var out []byte
+	err = sd.do(c.Ctx, func(ctx context.Context, cl *sdclient.Client) error {
+		if err := cl.CheckNames(ctx, sdclient.Names{Upscaler: p.Upscaler}); err != nil {
+			return err
+		}
+		r, err := cl.ExtraSingleImage(ctx, req)
+		if err != nil {
+			return err
+		}
+		out = r.Image
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("upscale on backend: %w", err)
+	}
+	next, err := imaging.Load(out, imaging.LoadOptions{MaxPixels: c.Env.MaxPixels})
+	if err != nil {
+		return fmt.Errorf("upscaled image: %w", err)
+	}
+	if alpha != nil {
+		if err := alpha.Resize(imaging.ResizeOptions{Width: next.Width(), Height: next.Height(), Fit: imaging.FitFill}); err != nil {
+			next.Close()
+			return err
+		}
+		if err := next.ApplyMask(alpha); err != nil {
+			next.Close()
+			return err
+		}
+	}
+	c.replaceImage(next)
+	c.note("upscaler", p.Upscaler)
+	return nil
+}
+
+// removeBackground cuts the product out: classic matting for plain backgrounds, or the
+// WebUI's rembg / segment-anything. The working image becomes RGBA.
+func removeBackground(c *Context, p *RemoveBackgroundParams) error {
+	var mask *imaging.Image
+	var err error
+	if p.Engine == EngineSD {
+		mask, err = sdMask(c, p)
+	} else {
+		mask, err = c.Image.Matte(imaging.MatteOptions{Threshold: p.Threshold})
+	}
+	if err != nil {
+		return err
+	}
+	defer mask.Close()
+	if p.StoreMask {
+		data, err := mask.Encode(imaging.EncodeOptions{Format: imaging.PNG})
+		if err != nil {
+			return err
+		}
+		c.extra = append(c.extra, Rendered{Output: "mask", Format: imaging.PNG, Data: data, Width: mask.Width(), Height: mask.Height()})
+	}
+	return c.Image.ApplyMask(mask)
+}
+
+// sdMask asks the WebUI for a product mask (white = product).
+func sdMask(c *Context, p *RemoveBackgroundParams) (*imaging.Image, error) {
+	sd := c.Env.SD
+	if sd == nil {
+		return nil, ErrSDRequired
+	}
+	src, err := encodePNG(c.Image)
+	if err != nil {
+		return nil, err
+	}
+	w, h := c.Image.Width(), c.Image.Height()
+	var out []byte
+	err = sd.do(c.Ctx, func(ctx context.Context, cl *sdclient.Client) error {
+		if p.Model == "sam" {
+			r, err := cl.SAMPredict(ctx, sdclient.SAMRequest{Image: src, PositivePoints: [][2]int{{w / 2, h / 2}}})
+			if err != nil {
+				return err
+			}
+			if len(r.Masks) == 0 {
+				return fmt.Errorf("segment-anything found no object: %w", imaging.ErrInvalidOption)
+			}
+			out = r.Masks[0]
+			return nil
+		}
+		if err := cl.CheckNames(ctx, sdclient.Names{RembgModel: p.Model}); err != nil {
+			return err
+		}
+		m, err := cl.Rembg(ctx, sdclient.RembgRequest{Image: src, Model: p.Model, ReturnMask: true})
+		out = m
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cut-out on backend: %w", err)
+	}
+	mask, err := imaging.Load(out, imaging.LoadOptions{MaxPixels: c.Env.MaxPixels})
+	if err != nil {
+		return nil, fmt.Errorf("mask from backend: %w", err)
+	}
+	if mask.Width() != w || mask.Height() != h {
+		if err := mask.Resize(imaging.ResizeOptions{Width: w, Height: h, Fit: imaging.FitFill}); err != nil {
+			mask.Close()
+			return nil, err
+		}
+	}
+	if err := mask.ToMask(); err != nil {
+		mask.Close()
+		return nil, err
+	}
+	c.note("mask_model", p.Model)
+	return mask, nil
+}
+
+// workSize is the WebUI working resolution for a w x h picture: multiples of 8, the
+// longer side at most 1536.
+func workSize(w, h int) (int, int) {
+	const maxSide = 1536
+	if s := max(w, h); s > maxSide {
+		w, h = w*maxSide/s, h*maxSide/s
+	}
+	return max(8, w/8*8), max(8, h/8*8)
+}
+
+// sdReplaceBackground paints a new background from a prompt around the product and puts
+// the product's own pixels back through the mask: only the feathered edge may change.
+func sdReplaceBackground(c *Context, p *ReplaceBackgroundParams) error {
+	sd := c.Env.SD
+	if sd == nil {
+		return ErrSDRequired
+	}
+	w, h := c.Image.Width(), c.Image.Height()
+	var mask *imaging.Image
+	var err error
+	if c.Image.HasAlpha() {
+		mask, err = c.Image.Alpha()
+	} else {
+		mask, err = c.Image.Matte(imaging.MatteOptions{})
+		if err == nil {
+			err = c.Image.ApplyMask(mask)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	defer mask.Close()
+	// The init image: the product flattened on white, as the WebUI would do anyway.
+	flat, err := c.Image.Copy()
+	if err != nil {
+		return err
+	}
+	defer flat.Close()
+	if err := flat.Flatten(imaging.Color{R: 255, G: 255, B: 255, A: 255}); err != nil {
+		return err
+	}
+	initPNG, err := encodePNG(flat)
+	if err != nil {
+		return err
+	}
+	maskPNG, err := mask.Encode(imaging.EncodeOptions{Format: imaging.PNG})
+	if err != nil {
+		return err
+	}
+	ww, wh := workSize(w, h)
+	req := sdclient.Img2ImgRequest{
+		GenerationParams: sdclient.GenerationParams{
+			Prompt: p.Prompt, NegativePrompt: p.NegativePrompt, SamplerName: sd.Sampler, Steps: p.Steps,
+			Width: ww, Height: wh, Checkpoint: sd.Checkpoint,
+		},
+		InitImages: [][]byte{initPNG}, Mask: maskPNG, InpaintingMaskInvert: true, MaskBlur: 4,
+		InpaintingFill: sdclient.FillOriginal, InpaintFullRes: false, DenoisingStrength: p.Strength,
+	}
+	if p.Seed != nil {
+		req.Seed = *p.Seed
+	}
+	var res *sdclient.GenerationResponse
+	err = sd.do(c.Ctx, func(ctx context.Context, cl *sdclient.Client) error {
+		if err := cl.CheckNames(ctx, sdclient.Names{Sampler: sd.Sampler, Checkpoint: sd.Checkpoint}); err != nil {
+			return err
+		}
+		if sd.OnProgress != nil {
+			stop := make(chan struct{})
+			done := make(chan struct{})
+			go func() { defer close(done); sd.watchProgress(ctx, cl, stop) }()
+			defer func() { close(stop); <-done }()
+		}
+		r, err := cl.Img2Img(ctx, req)
+		res = r
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("background on backend: %w", err)
+	}
+	results := res.Results()
+	if len(results) == 0 {
+		return fmt.Errorf("backend returned no image: %w", sdclient.ErrBackend)
+	}
+	back, err := imaging.Load(results[0], imaging.LoadOptions{MaxPixels: c.Env.MaxPixels})
+	if err != nil {
+		return fmt.Errorf("image from backend: %w", err)
+	}
+	if back.Width() != w || back.Height() != h {
+		if err := back.Resize(imaging.ResizeOptions{Width: w, Height: h, Fit: imaging.FitFill}); err != nil {
+			back.Close()
+			return err
+		}
+	}
+	if back.HasAlpha() {
+		if err := back.Flatten(imaging.Color{R: 255, G: 255, B: 255, A: 255}); err != nil {
+			back.Close()
+			return err
+		}
+	}
+	// Product pixels are sacred: the cut-out (alpha 255 inside the mask) goes back over
+	// whatever the backend painted.
+	if err := back.Composite(c.Image, imaging.GravityCenter, 0, 0, 1); err != nil {
+		back.Close()
+		return err
+	}
+	c.replaceImage(back)
+	c.note("prompt", p.Prompt)
+	c.note("negative_prompt", p.NegativePrompt)
+	c.note("seed", strconv.FormatInt(res.Info.Seed, 10))
+	c.note("steps", strconv.Itoa(p.Steps))
+	c.note("sampler", req.SamplerName)
+	c.note("model", res.Info.SDModelName)
+	return nil
+}
