@@ -246,6 +246,7 @@ type limitedReader struct {
 	n int64
 }
 
+// Read reads from the underlying reader, failing past the limit.
 func (l *limitedReader) Read(p []byte) (int, error) {
 	if l.n <= 0 {
 		return 0, errResponseTooLarge
@@ -265,7 +266,10 @@ func encodeImage(b []byte) string { return base64.StdEncoding.EncodeToString(b) 
 // imageDecodeError is a base64 image in a response that does not decode.
 type imageDecodeError struct{ err error }
 
+// Error describes the failure.
 func (e *imageDecodeError) Error() string { return "decode base64 image: " + e.err.Error() }
+
+// Unwrap returns the base64 error.
 func (e *imageDecodeError) Unwrap() error { return e.err }
 
 // decodeImage decodes a base64 image from a response: plain base64 as the

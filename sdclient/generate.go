@@ -63,8 +63,8 @@ type GenerationParams struct {
 	AlwaysonScripts map[string]any
 	// ForceTaskID is sent as force_task_id; default "".
 	ForceTaskID string
-	// Extra holds any other API fields by their JSON name; typed fields
-	// win over the same key here. Default none.
+	// Extra holds any other API fields by their JSON name. A typed field
+	// that is sent wins over the same key here. Default none.
 	Extra map[string]any
 }
 
@@ -213,28 +213,51 @@ type GenerationResponse struct {
 	InfoText string
 }
 
-// GenerationInfo is the generation info (the `info` JSON string).
+// GenerationInfo is the generation info (the `info` JSON string), as far
+// as Pictor uses it; InfoText has all of it.
 type GenerationInfo struct {
-	Prompt                string         `json:"prompt"`
-	NegativePrompt        string         `json:"negative_prompt"`
-	Seed                  int64          `json:"seed"`
-	AllSeeds              []int64        `json:"all_seeds"`
-	Subseed               int64          `json:"subseed"`
-	AllSubseeds           []int64        `json:"all_subseeds"`
-	SubseedStrength       float64        `json:"subseed_strength"`
-	Width                 int            `json:"width"`
-	Height                int            `json:"height"`
-	SamplerName           string         `json:"sampler_name"`
-	CFGScale              float64        `json:"cfg_scale"`
-	Steps                 int            `json:"steps"`
-	BatchSize             int            `json:"batch_size"`
-	DenoisingStrength     float64        `json:"denoising_strength"`
-	SDModelName           string         `json:"sd_model_name"`
-	SDModelHash           string         `json:"sd_model_hash"`
-	SDVAEName             string         `json:"sd_vae_name"`
-	Styles                []string       `json:"styles"`
-	JobTimestamp          string         `json:"job_timestamp"`
-	Version               string         `json:"version"`
+	// Prompt is the prompt of the first image.
+	Prompt string `json:"prompt"`
+	// NegativePrompt is the negative prompt of the first image.
+	NegativePrompt string `json:"negative_prompt"`
+	// Seed is the seed of the first image: the real one when -1 was sent.
+	Seed int64 `json:"seed"`
+	// AllSeeds has the seed of every image.
+	AllSeeds []int64 `json:"all_seeds"`
+	// Subseed is the variation seed of the first image.
+	Subseed int64 `json:"subseed"`
+	// AllSubseeds has the variation seed of every image.
+	AllSubseeds []int64 `json:"all_subseeds"`
+	// SubseedStrength is the variation strength.
+	SubseedStrength float64 `json:"subseed_strength"`
+	// Width is the working width.
+	Width int `json:"width"`
+	// Height is the working height.
+	Height int `json:"height"`
+	// SamplerName is the sampler actually used: compare it with the one
+	// sent, since unknown names fall back silently.
+	SamplerName string `json:"sampler_name"`
+	// CFGScale is the guidance scale used.
+	CFGScale float64 `json:"cfg_scale"`
+	// Steps is the number of steps requested.
+	Steps int `json:"steps"`
+	// BatchSize is the batch size used.
+	BatchSize int `json:"batch_size"`
+	// DenoisingStrength is the denoising strength used; 0 when null.
+	DenoisingStrength float64 `json:"denoising_strength"`
+	// SDModelName is the checkpoint actually used.
+	SDModelName string `json:"sd_model_name"`
+	// SDModelHash is that checkpoint's short hash.
+	SDModelHash string `json:"sd_model_hash"`
+	// SDVAEName is the VAE used; "" when null.
+	SDVAEName string `json:"sd_vae_name"`
+	// Styles are the prompt styles applied.
+	Styles []string `json:"styles"`
+	// JobTimestamp is the job's start time as the WebUI formats it.
+	JobTimestamp string `json:"job_timestamp"`
+	// Version is the WebUI version.
+	Version string `json:"version"`
+	// ExtraGenerationParams are script and extension parameters.
 	ExtraGenerationParams map[string]any `json:"extra_generation_params"`
 	// Infotexts has one entry per image from IndexOfFirstImage on (and one
 	// for a grid before it).

@@ -181,6 +181,9 @@ type Pool struct {
 	stopOnce sync.Once
 	wg       sync.WaitGroup
 
+	// now is the clock of circuit decisions: time.Now, replaced in tests.
+	now func() time.Time
+
 	mu           sync.Mutex
 	queues       [2]*list.List
 	closed       bool
@@ -209,7 +212,7 @@ func NewPool(backends []Backend, cfg PoolConfig, logger *slog.Logger, reg promet
 	if hc == nil {
 		hc = newHTTPClient()
 	}
-	p := &Pool{cfg: cfg, log: logger, met: met, queues: [2]*list.List{list.New(), list.New()}}
+	p := &Pool{cfg: cfg, log: logger, met: met, now: time.Now, queues: [2]*list.List{list.New(), list.New()}}
 	seen := make(map[string]bool)
 	for _, b := range backends {
 		c := NewClient(b, hc)
@@ -256,7 +259,7 @@ func (p *Pool) Do(ctx context.Context, lane Lane, fn func(ctx context.Context, c
 	case p.closed:
 		p.mu.Unlock()
 		return Usage{}, ErrPoolClosed
-	case !p.anyUsableLocked(enqueued):
+	case !p.anyUsableLocked(p.now()):
 		p.mu.Unlock()
 		return Usage{}, fmt.Errorf("sd pool: %w: no healthy backend with a closed circuit", ErrUnavailable)
 	}
@@ -339,7 +342,7 @@ func (p *Pool) interrupt(ctx context.Context, m *member) {
 // updates its circuit.
 func (p *Pool) release(m *member, gpu float64, err error) {
 	p.met.gpu.WithLabelValues(m.name).Add(gpu)
-	now := time.Now()
+	now := p.now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	m.busy = false
@@ -384,7 +387,7 @@ func isBackendFailure(err error) bool {
 
 // dispatchLocked hands free usable backends to waiters, Interactive first.
 func (p *Pool) dispatchLocked() {
-	now := time.Now()
+	now := p.now()
 	for {
 		q := p.queues[Interactive]
 		if q.Len() == 0 {
@@ -554,7 +557,7 @@ func (p *Pool) check(ctx context.Context, m *member) {
 	if ctx.Err() != nil {
 		return
 	}
-	now := time.Now()
+	now := p.now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err != nil {

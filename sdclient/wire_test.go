@@ -37,6 +37,44 @@ func pngImage(t testing.TB, w, h int) []byte {
 	return buf.Bytes()
 }
 
+// maskImage returns a w×h grayscale PNG: white in the central half, black
+// around it.
+func maskImage(t testing.TB, w, h int) []byte {
+	t.Helper()
+	img := image.NewGray(image.Rect(0, 0, w, h))
+	for y := h / 4; y < h*3/4; y++ {
+		for x := w / 4; x < w*3/4; x++ {
+			img.SetGray(x, y, color.Gray{Y: 0xff})
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// productImage returns a w×h PNG of a dark product in the central half on a
+// plain white background.
+func productImage(t testing.TB, w, h int) []byte {
+	t.Helper()
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			c := color.NRGBA{R: 0xff, G: 0xff, B: 0xff, A: 0xff}
+			if x >= w/4 && x < w*3/4 && y >= h/4 && y < h*3/4 {
+				c = color.NRGBA{R: 0x80, G: 0x20, B: 0x10, A: 0xff}
+			}
+			img.Set(x, y, c)
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 // recorder is a loopback stand-in that records request bodies and answers
 // with a fixed status and body.
 type recorder struct {
@@ -150,7 +188,7 @@ func TestWireImg2Img(t *testing.T) {
 				GenerationParams: sdclient.GenerationParams{
 					Prompt: "a marble table", NegativePrompt: "text", Seed: 1234, SamplerName: "Euler a",
 					Scheduler: "Karras", Steps: 30, CFGScale: 6.5, Width: 32, Height: 24, BatchSize: 2,
-					Checkpoint: "sd_xl_base_1.0.safetensors [31e35c80fc]",
+					Checkpoint:      "sd_xl_base_1.0.safetensors [31e35c80fc]",
 					AlwaysonScripts: map[string]any{"controlnet": map[string]any{"args": []any{}}},
 					Extra:           map[string]any{"steps": 999, "tiling": true},
 				},

@@ -32,6 +32,10 @@ type config struct {
 	MaxSourcePixels  int64
 	Workers          int
 	QueueSize        int
+	SDURLs           string
+	SDCheckpoint     string
+	SDSampler        string
+	PromptBlocklist  string
 	LogFormat        string
 	LogLevel         string
 	ShutdownTimeout  time.Duration
@@ -77,6 +81,10 @@ func (c *config) settings() []setting {
 		{"PICTOR_MAX_SOURCE_PIXELS", "max-source-pixels", "largest source image accepted, in pixels (from its header)", "50000000", i64(&c.MaxSourcePixels)},
 		{"PICTOR_WORKERS", "workers", "libvips operations at once (0 = number of cores)", "0", num(&c.Workers)},
 		{"PICTOR_QUEUE_SIZE", "queue-size", "requests that may wait for a libvips slot before 429", "64", num(&c.QueueSize)},
+		{"PICTOR_SD_URLS", "sd-urls", "Stable Diffusion WebUI backends, comma separated (http://user:pass@host:7860); empty = no GPU", "", str(&c.SDURLs)},
+		{"PICTOR_SD_CHECKPOINT", "sd-checkpoint", "inpainting checkpoint title for background replacement (empty = the loaded one)", "", str(&c.SDCheckpoint)},
+		{"PICTOR_SD_SAMPLER", "sd-sampler", "sampler for background replacement", "DPM++ 2M", str(&c.SDSampler)},
+		{"PICTOR_PROMPT_BLOCKLIST", "prompt-blocklist", "terms scene prompts may not contain, comma separated", "", str(&c.PromptBlocklist)},
 		{"PICTOR_LOG_FORMAT", "log-format", "text or json", "text", str(&c.LogFormat)},
 		{"PICTOR_LOG_LEVEL", "log-level", "debug, info, warn or error", "info", str(&c.LogLevel)},
 		{"PICTOR_SHUTDOWN_TIMEOUT", "shutdown-timeout", "time to finish requests on SIGTERM", "20s", dur(&c.ShutdownTimeout)},

@@ -20,8 +20,11 @@ import (
 	"github.com/pictor/pictor/fetch"
 	"github.com/pictor/pictor/imaging"
 	"github.com/pictor/pictor/jobs"
+	"github.com/pictor/pictor/pipeline"
+	"github.com/pictor/pictor/sdclient"
 	"github.com/pictor/pictor/storage"
 )
+
 
 // app is the wired service: what serve and the other commands share.
 type app struct {
@@ -31,6 +34,7 @@ type app struct {
 	store   catalog.ObjectStore
 	catalog *catalog.Service
 	jobs    *jobs.Service
+	sd      *sdclient.Pool
 	reg     *prometheus.Registry
 }
 
@@ -68,13 +72,26 @@ func wire(ctx context.Context, c config, log *slog.Logger, work bool) (_ *app, e
 	if err != nil {
 		return nil, err
 	}
+	var sd *pipeline.SD
+	if c.SDURLs != "" {
+		backends, err := sdclient.ParseBackends(c.SDURLs)
+		if err != nil {
+			return nil, fmt.Errorf("PICTOR_SD_URLS: %w", err)
+		}
+		if a.sd, err = sdclient.NewPool(backends, sdclient.DefaultPoolConfig(), log, a.reg); err != nil {
+			return nil, err
+		}
+		a.sd.Start(context.WithoutCancel(ctx))
+		sd = &pipeline.SD{Pool: a.sd, Checkpoint: c.SDCheckpoint, Sampler: c.SDSampler}
+	}
 	cc := catalog.DefaultConfig()
+	cc.PromptBlocklist = splitList(c.PromptBlocklist)
 	cc.BucketOriginals, cc.BucketRenditions = c.BucketOriginals, c.BucketRenditions
 	cc.MaxSourceBytes, cc.MaxSourcePixels = c.MaxSourceBytes, c.MaxSourcePixels
 	cc.PublicBaseURL, cc.PresignExpiry = c.PublicBaseURL, c.PresignExpiry
 	a.catalog, err = catalog.New(cc, catalog.Deps{
 		DB: a.db, Store: a.store, Fetcher: fetcher, Gate: imaging.NewGate(c.Workers, c.QueueSize),
-		Logger: log, Registerer: a.reg,
+		Logger: log, Registerer: a.reg, SD: sd,
 	})
 	if err != nil {
 		return nil, err
@@ -108,6 +125,9 @@ func (a *app) startWorkers(ctx context.Context) (stop func(), err error) {
 }
 
 func (a *app) close() {
+	if a.sd != nil {
+		a.sd.Close()
+	}
 	if a.db != nil {
 		if err := a.db.Close(); err != nil {
 			a.log.Warn("close database", "err", err)

@@ -108,11 +108,11 @@ var samplerList = []sampler{
 
 // scheduler is one entry of /schedulers; the first is "Automatic".
 type scheduler struct {
-	name, label     string
-	aliases         []string
-	defaultRho      float64
-	needInnerModel  bool
-	hasRho, hasInfo bool
+	name, label    string
+	aliases        []string
+	defaultRho     float64
+	needInnerModel bool
+	hasRho         bool
 }
 
 var schedulerList = []scheduler{
@@ -250,49 +250,49 @@ func defaultWebUIOptions(s *Server) map[string]any {
 		every = 10
 	}
 	return map[string]any{
-		"sd_model_checkpoint":            s.models[0].title,
-		"sd_checkpoint_hash":             s.models[0].sha256,
-		"sd_vae":                         "Automatic",
-		"sd_checkpoints_limit":           int64(1),
-		"CLIP_stop_at_last_layers":       int64(1),
-		"samples_save":                   true,
-		"samples_format":                 "png",
-		"jpeg_quality":                   int64(80),
-		"enable_pnginfo":                 true,
-		"grid_save":                      true,
-		"grid_format":                    "png",
-		"return_grid":                    true,
-		"grid_only_if_multiple":          true,
-		"grid_prevent_empty_spots":       false,
-		"n_rows":                         int64(-1),
-		"grid_background_color":          "#ffffff",
-		"img2img_fix_steps":              false,
-		"img2img_background_color":       "#ffffff",
-		"img2img_color_correction":       false,
-		"inpainting_mask_weight":         1.0,
-		"overlay_inpaint":                true,
-		"return_mask":                    false,
-		"return_mask_composite":          false,
-		"live_previews_enable":           true,
-		"live_previews_image_format":     "png",
-		"show_progress_grid":             true,
-		"show_progress_every_n_steps":    every,
-		"show_progress_type":             "Approx NN",
-		"live_preview_content":           "Prompt",
-		"api_enable_requests":            true,
-		"api_forbid_local_requests":      true,
-		"api_useragent":                  "",
-		"eta_noise_seed_delta":           int64(0),
-		"ESRGAN_tile":                    int64(192),
-		"ESRGAN_tile_overlap":            int64(8),
-		"realesrgan_enabled_models":      []any{"R-ESRGAN 4x+", "R-ESRGAN 4x+ Anime6B"},
-		"upscaler_for_img2img":           nil,
-		"upscaling_max_images_in_cache":  int64(5),
+		"sd_model_checkpoint":             s.models[0].title,
+		"sd_checkpoint_hash":              s.models[0].sha256,
+		"sd_vae":                          "Automatic",
+		"sd_checkpoints_limit":            int64(1),
+		"CLIP_stop_at_last_layers":        int64(1),
+		"samples_save":                    true,
+		"samples_format":                  "png",
+		"jpeg_quality":                    int64(80),
+		"enable_pnginfo":                  true,
+		"grid_save":                       true,
+		"grid_format":                     "png",
+		"return_grid":                     true,
+		"grid_only_if_multiple":           true,
+		"grid_prevent_empty_spots":        false,
+		"n_rows":                          int64(-1),
+		"grid_background_color":           "#ffffff",
+		"img2img_fix_steps":               false,
+		"img2img_background_color":        "#ffffff",
+		"img2img_color_correction":        false,
+		"inpainting_mask_weight":          1.0,
+		"overlay_inpaint":                 true,
+		"return_mask":                     false,
+		"return_mask_composite":           false,
+		"live_previews_enable":            true,
+		"live_previews_image_format":      "png",
+		"show_progress_grid":              true,
+		"show_progress_every_n_steps":     every,
+		"show_progress_type":              "Approx NN",
+		"live_preview_content":            "Prompt",
+		"api_enable_requests":             true,
+		"api_forbid_local_requests":       true,
+		"api_useragent":                   "",
+		"eta_noise_seed_delta":            int64(0),
+		"ESRGAN_tile":                     int64(192),
+		"ESRGAN_tile_overlap":             int64(8),
+		"realesrgan_enabled_models":       []any{"R-ESRGAN 4x+", "R-ESRGAN 4x+ Anime6B"},
+		"upscaler_for_img2img":            nil,
+		"upscaling_max_images_in_cache":   int64(5),
 		"sd_vae_overrides_per_model_pref": true,
-		"outdir_samples":                 "",
-		"outdir_txt2img_samples":         "outputs/txt2img-images",
-		"outdir_img2img_samples":         "outputs/img2img-images",
-		"outdir_extras_samples":          "outputs/extras-images",
+		"outdir_samples":                  "",
+		"outdir_txt2img_samples":          "outputs/txt2img-images",
+		"outdir_img2img_samples":          "outputs/img2img-images",
+		"outdir_extras_samples":           "outputs/extras-images",
 	}
 }
 
@@ -405,6 +405,9 @@ func (s *Server) sleepSteps(r *http.Request, n int) bool {
 
 const gib = 1 << 30
 
+// gb is f GiB in bytes.
+func gb(f float64) int64 { return int64(f * gib) }
+
 func (s *Server) handleMemory(w http.ResponseWriter, r *http.Request, c *Call) {
 	s.mu.Lock()
 	busy := s.active > 0
@@ -412,15 +415,15 @@ func (s *Server) handleMemory(w http.ResponseWriter, r *http.Request, c *Call) {
 	s.mu.Unlock()
 	const ramTotal = 64.0 * gib
 	rss := 9.5 * gib
-	vramTotal := int64(24 * gib)
-	allocated := int64(6.9*gib) + leaked
+	vramTotal := gb(24)
+	allocated := gb(6.9) + leaked
 	if busy {
-		allocated += int64(2.6 * gib)
+		allocated += gb(2.6)
 	}
-	reserved := allocated + int64(0.8*gib)
-	used := reserved + int64(0.6*gib)
+	reserved := allocated + gb(0.8)
+	used := reserved + gb(0.6)
 	stat := func(cur int64) object {
-		return object{{"current", cur}, {"peak", max(cur, int64(9.5*gib)+leaked)}}
+		return object{{"current", cur}, {"peak", max(cur, gb(9.5)+leaked)}}
 	}
 	writeJSON(w, http.StatusOK, object{
 		{"ram", object{{"free", pyFloat(ramTotal - rss)}, {"used", pyFloat(rss)}, {"total", pyFloat(ramTotal)}}},
@@ -429,14 +432,14 @@ func (s *Server) handleMemory(w http.ResponseWriter, r *http.Request, c *Call) {
 			{"active", stat(allocated)},
 			{"allocated", stat(allocated)},
 			{"reserved", stat(reserved)},
-			{"inactive", stat(int64(0.2 * gib))},
+			{"inactive", stat(gb(0.2))},
 			{"events", object{{"retries", int64(ooms)}, {"oom", int64(ooms)}}},
 		}},
 	})
 }
 
 func (s *Server) handleRefreshCheckpoints(w http.ResponseWriter, r *http.Request, c *Call) {
-	if !s.acquire(r, c) {
+	if !s.acquire(w, c) {
 		return
 	}
 	s.release(c, false)

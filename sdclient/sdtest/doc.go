@@ -1,7 +1,7 @@
 // Package sdtest is an in-process stand-in for a Stable Diffusion WebUI backend
 // (the AUTOMATIC1111 API, also served by Forge), for tests that have no GPU.
 //
-// It speaks the contract in docs/sd-webui-api.md: the /sdapi/v1 routes with
+// It speaks the contract in sd-webui-api.md (beside DESIGN.md): the /sdapi/v1 routes with
 // their request fields, defaults, pydantic 422 bodies and api_middleware error
 // bodies, the FIFO queue lock that runs one generation at a time, the global
 // /progress state with live previews, /interrupt and /skip, optional

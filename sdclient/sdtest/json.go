@@ -172,15 +172,6 @@ func (o object) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func (o object) get(k string) (any, bool) {
-	for _, m := range o {
-		if m.k == k {
-			return m.v, true
-		}
-	}
-	return nil, false
-}
-
 // pyDumps renders v the way Python's json.dumps does by default: ", " and
 // ": " separators, non-ASCII escaped, floats in repr form. It handles the
 // types this package builds: object, map[string]any, slices, strings,

@@ -188,10 +188,12 @@ func (f Failure) String() string {
 // before it was answered (the nginx convention).
 const StatusClientGone = 499
 
-// Call is one POST the server received, in arrival order. Generation calls
-// (the locked endpoints) fill Queued when they join the queue lock, Start
-// when they get it and End when they release it; other calls have Queued ==
-// Start == arrival and End when answered. End is zero while a call runs.
+// Call is one POST the server received, in arrival order. Calls to the
+// locked endpoints (txt2img, img2img, both extras, refresh-checkpoints) fill
+// Queued when they join the queue lock, Start when they get it and End when
+// they release it; they stay zero before that. Other calls, and locked calls
+// refused before the lock (401, 422, bad images), have Queued == Start ==
+// arrival and End when answered.
 type Call struct {
 	// Endpoint is the request path, such as "/sdapi/v1/img2img".
 	Endpoint string
@@ -343,6 +345,7 @@ func (s *Server) isClosed() bool {
 type route struct {
 	method string
 	auth   bool
+	locked bool // takes the queue lock
 	h      func(w http.ResponseWriter, r *http.Request, c *Call)
 }
 
@@ -350,14 +353,17 @@ func (s *Server) routeTable() map[string][]route {
 	api := func(method string, h func(http.ResponseWriter, *http.Request, *Call)) route {
 		return route{method: method, auth: true, h: h}
 	}
+	locked := func(h func(http.ResponseWriter, *http.Request, *Call)) route {
+		return route{method: http.MethodPost, auth: true, locked: true, h: h}
+	}
 	ext := func(method string, h func(http.ResponseWriter, *http.Request, *Call)) route {
 		return route{method: method, h: h}
 	}
 	return map[string][]route{
-		"/sdapi/v1/txt2img":             {api(http.MethodPost, s.handleTxt2Img)},
-		"/sdapi/v1/img2img":             {api(http.MethodPost, s.handleImg2Img)},
-		"/sdapi/v1/extra-single-image":  {api(http.MethodPost, s.handleExtraSingle)},
-		"/sdapi/v1/extra-batch-images":  {api(http.MethodPost, s.handleExtraBatch)},
+		"/sdapi/v1/txt2img":             {locked(s.handleTxt2Img)},
+		"/sdapi/v1/img2img":             {locked(s.handleImg2Img)},
+		"/sdapi/v1/extra-single-image":  {locked(s.handleExtraSingle)},
+		"/sdapi/v1/extra-batch-images":  {locked(s.handleExtraBatch)},
 		"/sdapi/v1/progress":            {api(http.MethodGet, s.handleProgress)},
 		"/sdapi/v1/interrupt":           {api(http.MethodPost, s.handleInterrupt)},
 		"/sdapi/v1/skip":                {api(http.MethodPost, s.handleSkip)},
@@ -369,7 +375,7 @@ func (s *Server) routeTable() map[string][]route {
 		"/sdapi/v1/memory":              {api(http.MethodGet, s.handleMemory)},
 		"/sdapi/v1/unload-checkpoint":   {api(http.MethodPost, s.handleNull)},
 		"/sdapi/v1/reload-checkpoint":   {api(http.MethodPost, s.handleNull)},
-		"/sdapi/v1/refresh-checkpoints": {api(http.MethodPost, s.handleRefreshCheckpoints)},
+		"/sdapi/v1/refresh-checkpoints": {locked(s.handleRefreshCheckpoints)},
 		"/rembg":                        {ext(http.MethodPost, s.handleRembg)},
 		"/sam/heartbeat":                {ext(http.MethodGet, s.handleSAMHeartbeat)},
 		"/sam/sam-model":                {ext(http.MethodGet, s.handleSAMModels)},
@@ -422,7 +428,10 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 	rt := routes[i]
 	var c *Call
 	if r.Method == http.MethodPost {
-		c = &Call{Endpoint: r.URL.Path, Queued: began, Start: began}
+		c = &Call{Endpoint: r.URL.Path}
+		if !rt.locked {
+			c.Queued, c.Start = began, began
+		}
 		s.mu.Lock()
 		s.calls = append(s.calls, c)
 		s.mu.Unlock()
@@ -433,6 +442,10 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 			}
 			s.mu.Lock()
 			c.Status = status
+			if c.Queued.IsZero() {
+				// Answered before it reached the queue lock.
+				c.Queued, c.Start = began, began
+			}
 			if c.End.IsZero() {
 				c.End = time.Now()
 			}

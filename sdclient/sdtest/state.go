@@ -144,19 +144,19 @@ func (s *Server) waitStep(ctx context.Context, hang, honourSkip bool) stop {
 	}
 }
 
-// failNow answers an injected OOM or RuntimeError.
-func (s *Server) failNow(w http.ResponseWriter, f Failure) {
+// failureErr is the error an injected OOM or RuntimeError raises. An OOM
+// is counted in /memory and its allocation is never given back.
+func (s *Server) failureErr(f Failure) *apiError {
 	if f == FailOOM {
 		s.mu.Lock()
 		s.ooms++
-		s.leaked += int64(1.11 * gib)
+		s.leaked += gb(1.11)
 		s.mu.Unlock()
-		s.exception(w, "OutOfMemoryError", "CUDA out of memory. Tried to allocate 1.11 GiB (GPU 0; 23.99 GiB total capacity; "+
+		return pyErr("OutOfMemoryError", "%s", "CUDA out of memory. Tried to allocate 1.11 GiB (GPU 0; 23.99 GiB total capacity; "+
 			"21.48 GiB already allocated; 0 bytes free; 22.35 GiB reserved in total by PyTorch) If reserved memory is >> allocated "+
 			"memory try setting max_split_size_mb to avoid fragmentation.  See documentation for Memory Management and PYTORCH_CUDA_ALLOC_CONF")
-		return
 	}
-	s.exception(w, "RuntimeError", "sdtest: injected RuntimeError")
+	return pyErr("RuntimeError", "sdtest: injected RuntimeError")
 }
 
 func (s *Server) handleInterrupt(w http.ResponseWriter, r *http.Request, c *Call) {

@@ -1,0 +1,355 @@
+package sdtest
+
+import (
+	"fmt"
+	"image"
+	"net/http"
+	"slices"
+)
+
+// rembgFields are the /rembg Body() parameters.
+func rembgFields() []field {
+	d := func(name string, k kind, def any) field { return field{name: name, kind: k, def: def} }
+	return []field{
+		d("input_image", kStr, ""),
+		d("model", kStr, "u2net"),
+		d("return_mask", kBool, false),
+		d("alpha_matting", kBool, false),
+		d("alpha_matting_foreground_threshold", kInt, int64(240)),
+		d("alpha_matting_background_threshold", kInt, int64(10)),
+		d("alpha_matting_erode_size", kInt, int64(10)),
+	}
+}
+
+// handleRembg is the rembg extension's POST /rembg: no lock, no auth. A
+// model of "" or "None" answers null; any other name acts as u2net.
+func (s *Server) handleRembg(w http.ResponseWriter, r *http.Request, c *Call) {
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return
+	}
+	v, ok := s.parseBody(w, r, body, rembgFields(), true)
+	if !ok {
+		return
+	}
+	if m := v.str("model"); m == "" || m == "None" {
+		writeJSON(w, http.StatusOK, nil)
+		return
+	}
+	p, err := decodeImage(v.str("input_image"))
+	if err != nil {
+		s.writeErr(w, err)
+		return
+	}
+	if !s.sleepSteps(r, 3) {
+		writeJSON(w, http.StatusServiceUnavailable, detailBody{Detail: "sdtest: server closed"})
+		return
+	}
+	mask := foreground(p.img)
+	var out image.Image
+	if v.bool("return_mask") {
+		out = mask
+	} else {
+		out = cutout(p.img, mask)
+	}
+	writeJSON(w, http.StatusOK, object{{"image", b64(s.encodeOutput(out))}})
+}
+
+// foreground separates a picture on a plain background: the background is
+// everything a flood fill from the border reaches through pixels close to
+// the border's median colour (or transparent). It returns an L mask, white
+// = foreground.
+func foreground(img *image.NRGBA) *image.Gray {
+	w, h := img.Rect.Dx(), img.Rect.Dy()
+	var rs, gs, bs []int
+	border := func(x, y int) {
+		o := img.PixOffset(x, y)
+		if img.Pix[o+3] >= 128 {
+			rs, gs, bs = append(rs, int(img.Pix[o])), append(gs, int(img.Pix[o+1])), append(bs, int(img.Pix[o+2]))
+		}
+	}
+	for x := 0; x < w; x++ {
+		border(x, 0)
+		border(x, h-1)
+	}
+	for y := 0; y < h; y++ {
+		border(0, y)
+		border(w-1, y)
+	}
+	median := func(v []int) int {
+		if len(v) == 0 {
+			return 0
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	bg := [3]int{median(rs), median(gs), median(bs)}
+	const tol = 32
+	isBG := func(i int) bool {
+		o := 4 * i
+		if img.Pix[o+3] < 128 {
+			return true
+		}
+		if len(rs) == 0 {
+			return false
+		}
+		for c := range 3 {
+			d := int(img.Pix[o+c]) - bg[c]
+			if d > tol || d < -tol {
+				return false
+			}
+		}
+		return true
+	}
+	mask := image.NewGray(image.Rect(0, 0, w, h))
+	for i := range mask.Pix {
+		mask.Pix[i] = 255
+	}
+	queue := make([]int, 0, 2*(w+h))
+	visit := func(x, y int) {
+		i := y*w + x
+		if mask.Pix[i] == 0 || !isBG(i) {
+			return
+		}
+		mask.Pix[i] = 0
+		queue = append(queue, i)
+	}
+	for x := 0; x < w; x++ {
+		visit(x, 0)
+		visit(x, h-1)
+	}
+	for y := 0; y < h; y++ {
+		visit(0, y)
+		visit(w-1, y)
+	}
+	for len(queue) > 0 {
+		i := queue[len(queue)-1]
+		queue = queue[:len(queue)-1]
+		x, y := i%w, i/w
+		if x > 0 {
+			visit(x-1, y)
+		}
+		if x < w-1 {
+			visit(x+1, y)
+		}
+		if y > 0 {
+			visit(x, y-1)
+		}
+		if y < h-1 {
+			visit(x, y+1)
+		}
+	}
+	return mask
+}
+
+// cutout is rembg's naive_cutout: the picture where the mask is set,
+// transparent black elsewhere.
+func cutout(img *image.NRGBA, mask *image.Gray) *image.NRGBA {
+	dst := image.NewNRGBA(img.Rect)
+	for i, m := range mask.Pix {
+		if m >= 128 {
+			copy(dst.Pix[4*i:4*i+4], img.Pix[4*i:4*i+4])
+		}
+	}
+	return dst
+}
+
+// samModels are the SAM checkpoints the stand-in "has" in models/sam.
+var samModels = []string{
+	"sam_vit_h_4b8939.pth", "sam_vit_l_0b3195.pth", "sam_vit_b_01ec64.pth",
+	"sam_hq_vit_h.pth", "sam_hq_vit_l.pth", "sam_hq_vit_b.pth", "mobile_sam.pt",
+}
+
+func samFields() []field {
+	points := field{kind: kList, elem: &field{kind: kList, elem: &field{kind: kFloat}}}
+	pos, neg := points, points
+	pos.name, pos.def = "sam_positive_points", []any{}
+	neg.name, neg.def = "sam_negative_points", []any{}
+	return []field{
+		{name: "sam_model_name", kind: kStr, def: "sam_vit_h_4b8939.pth"},
+		{name: "input_image", kind: kStr, required: true},
+		pos,
+		neg,
+		{name: "dino_enabled", kind: kBool, def: false},
+		{name: "dino_model_name", kind: kStr, def: "GroundingDINO_SwinT_OGC (694MB)", nullable: true},
+		{name: "dino_text_prompt", kind: kStr, nullable: true},
+		{name: "dino_box_threshold", kind: kFloat, def: 0.3, nullable: true},
+		{name: "dino_preview_checkbox", kind: kBool, def: false},
+		{name: "dino_preview_boxes_selection", kind: kList, nullable: true, elem: &field{kind: kInt}},
+	}
+}
+
+func (s *Server) handleSAMHeartbeat(w http.ResponseWriter, r *http.Request, c *Call) {
+	writeJSON(w, http.StatusOK, object{{"msg", "Success!"}})
+}
+
+func (s *Server) handleSAMModels(w http.ResponseWriter, r *http.Request, c *Call) {
+	writeJSON(w, http.StatusOK, samModels)
+}
+
+// handleSAMPredict is the segment-anything extension's POST
+// /sam/sam-predict: no lock, no auth. Point prompts select the regions
+// (foreground parts, or the background) that contain them; a DINO text
+// prompt selects the foreground. It answers three masks (tight, as is,
+// grown), their overlays and their cutouts, or only msg without a prompt.
+func (s *Server) handleSAMPredict(w http.ResponseWriter, r *http.Request, c *Call) {
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return
+	}
+	v, ok := s.parseBody(w, r, body, samFields(), false)
+	if !ok {
+		return
+	}
+	p, err := decodeImage(v.str("input_image"))
+	if err != nil {
+		s.writeErr(w, err)
+		return
+	}
+	img := p.img
+	fg := foreground(img)
+	dino := v.bool("dino_enabled") && !v.isNull("dino_text_prompt")
+	boxes := 0
+	if dino {
+		if _, any := bbox(fg); any && v.str("dino_text_prompt") != "" {
+			boxes = 1
+		}
+	}
+	model := v.str("sam_model_name")
+	if !slices.Contains(samModels, model) {
+		s.exception(w, "Exception", model+" not found, please download model to models/sam.")
+		return
+	}
+	posPts, negPts := points(v["sam_positive_points"]), points(v["sam_negative_points"])
+	if boxes == 0 && len(posPts)+len(negPts) == 0 {
+		msg := "You neither added point prompts nor enabled GroundingDINO. Segmentation cannot be generated."
+		if dino && v.bool("dino_preview_checkbox") {
+			msg = "It seems that you are using a high box threshold with no point prompts. Please lower your box threshold and re-try."
+		}
+		writeJSON(w, http.StatusOK, object{{"msg", msg}})
+		return
+	}
+	if !s.sleepSteps(r, 4) {
+		writeJSON(w, http.StatusServiceUnavailable, detailBody{Detail: "sdtest: server closed"})
+		return
+	}
+	sel := fg
+	if boxes == 0 {
+		sel = selectRegions(fg, posPts, negPts)
+	}
+	msg := fmt.Sprintf("SAM inference with %d box, %d positive prompts, %d negative prompts done.", boxes, len(posPts), len(negPts))
+	masks := []*image.Gray{morph(sel, 2, false), sel, morph(sel, 2, true)}
+	var blended, bits, masked []string
+	for _, m := range masks {
+		blended = append(blended, b64(s.encodeOutput(tint(img, m))))
+		bits = append(bits, b64(encodeBitPNG(m)))
+		masked = append(masked, b64(s.encodeOutput(cutout(img, m))))
+	}
+	writeJSON(w, http.StatusOK, object{{"msg", msg}, {"blended_images", blended}, {"masks", bits}, {"masked_images", masked}})
+}
+
+func points(x any) [][2]float64 {
+	l, _ := x.([]any)
+	var out [][2]float64
+	for _, e := range l {
+		p, _ := e.([]any)
+		if len(p) < 2 {
+			continue
+		}
+		px, _ := p[0].(float64)
+		py, _ := p[1].(float64)
+		out = append(out, [2]float64{px, py})
+	}
+	return out
+}
+
+// selectRegions labels the 4-connected regions of equal mask value and
+// keeps those holding a positive point and no negative point.
+func selectRegions(fg *image.Gray, pos, neg [][2]float64) *image.Gray {
+	w, h := fg.Rect.Dx(), fg.Rect.Dy()
+	labels := make([]int, w*h)
+	next := 0
+	for start := range labels {
+		if labels[start] != 0 {
+			continue
+		}
+		next++
+		val := fg.Pix[start]
+		stack := []int{start}
+		labels[start] = next
+		for len(stack) > 0 {
+			i := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			x, y := i%w, i/w
+			for _, n := range [4][2]int{{x - 1, y}, {x + 1, y}, {x, y - 1}, {x, y + 1}} {
+				if n[0] < 0 || n[1] < 0 || n[0] >= w || n[1] >= h {
+					continue
+				}
+				j := n[1]*w + n[0]
+				if labels[j] == 0 && fg.Pix[j] == val {
+					labels[j] = next
+					stack = append(stack, j)
+				}
+			}
+		}
+	}
+	at := func(p [2]float64) int {
+		x, y := min(max(int(p[0]), 0), w-1), min(max(int(p[1]), 0), h-1)
+		return labels[y*w+x]
+	}
+	keep := map[int]bool{}
+	for _, p := range pos {
+		keep[at(p)] = true
+	}
+	for _, p := range neg {
+		delete(keep, at(p))
+	}
+	out := image.NewGray(fg.Rect)
+	for i, l := range labels {
+		if keep[l] {
+			out.Pix[i] = 255
+		}
+	}
+	return out
+}
+
+// morph dilates (grow) or erodes a binary mask by r pixels (square).
+func morph(m *image.Gray, r int, grow bool) *image.Gray {
+	w, h := m.Rect.Dx(), m.Rect.Dy()
+	out := image.NewGray(m.Rect)
+	set := func(x, y int) bool { return x >= 0 && y >= 0 && x < w && y < h && m.Pix[y*w+x] >= 128 }
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			res := !grow
+		window:
+			for dy := -r; dy <= r; dy++ {
+				for dx := -r; dx <= r; dx++ {
+					if set(x+dx, y+dy) == grow {
+						res = grow
+						break window
+					}
+				}
+			}
+			if res {
+				out.Pix[y*w+x] = 255
+			}
+		}
+	}
+	return out
+}
+
+// tint is show_masks: the masked area blended half way to a blue.
+func tint(img *image.NRGBA, m *image.Gray) *image.NRGBA {
+	dst := image.NewNRGBA(img.Rect)
+	copy(dst.Pix, img.Pix)
+	col := [3]float64{30, 144, 255}
+	for i, v := range m.Pix {
+		if v < 128 {
+			continue
+		}
+		for c := range 3 {
+			dst.Pix[4*i+c] = clamp8(float64(dst.Pix[4*i+c])*0.5 + col[c]*0.5)
+		}
+	}
+	return dst
+}
