@@ -8,11 +8,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"math"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pictor/pictor/auth"
 	"github.com/pictor/pictor/catalog"
 )
 
@@ -33,6 +38,8 @@ type Catalog interface {
 	Ready(ctx context.Context) error
 	LookupIdempotency(ctx context.Context, key string) (catalog.IdempotentResponse, bool, error)
 	SaveIdempotency(ctx context.Context, key string, r catalog.IdempotentResponse) error
+	Deliver(ctx context.Context, imageID, recipeName, ext, accept string, width int) (io.ReadCloser, catalog.ObjectMeta, error)
+	PurgeRenditions(ctx context.Context, imageID string) (int, error)
 }
 
 var _ Catalog = (*catalog.Service)(nil)
@@ -49,14 +56,46 @@ type Config struct {
 	MaxJSONBytes int64
 	// Version is the software version reported by GET /healthz. Default "dev".
 	Version string
+
+	// Keys are the API keys accepted as "Authorization: Bearer KEY" on /v1 routes (hashes and
+	// scopes, from auth.ParseKeys). Default none: every route is open, and New logs a warning.
+	Keys []auth.Key
+	// SigningKeys verify the signatures of GET /img/... delivery URLs, each at least
+	// auth.MinSigningKeyLen bytes; all verify, the first is the one to sign with (rotation).
+	// Default none: delivery is off and /img answers 404.
+	SigningKeys [][]byte
+	// DeliveryWidths are the widths a delivery URL may ask for with ?w=, each 1 to
+	// MaxDeliveryWidth. Default 320, 640, 960, 1280, 1920. Empty: ?w= is refused.
+	DeliveryWidths []int
+	// CORSOrigins are the browser origins ("https://shop.example.com": scheme, host, optional
+	// port) allowed to call the API cross-origin. Default none: preflights are refused.
+	CORSOrigins []string
+	// RateLimit bounds ingest, render and analyze requests per API key (per client IP when
+	// no keys are configured). Default 20 a second, burst 40.
+	RateLimit RateLimit
 }
 
-// DefaultConfig returns the defaults: 32 MiB uploads, 1 MiB JSON bodies, version "dev".
+// MaxDeliveryWidth is the largest width Config.DeliveryWidths may hold.
+const MaxDeliveryWidth = 8192
+
+// RateLimit is a token bucket per caller: Burst requests at once, refilled at PerSecond.
+type RateLimit struct {
+	// PerSecond is the sustained rate. Default 20. Zero turns rate limiting off.
+	PerSecond float64
+	// Burst is the bucket size, at least 1 when PerSecond is set. Default 40.
+	Burst int
+}
+
+// DefaultConfig returns the defaults: 32 MiB uploads, 1 MiB JSON bodies, version "dev",
+// no API keys (open), no signing keys (delivery off), delivery widths 320, 640, 960, 1280 and
+// 1920, no CORS origins, and a rate limit of 20 a second with a burst of 40.
 func DefaultConfig() Config {
 	return Config{
 		MaxSourceBytes: 32 << 20,
 		MaxJSONBytes:   1 << 20,
 		Version:        "dev",
+		DeliveryWidths: []int{320, 640, 960, 1280, 1920},
+		RateLimit:      RateLimit{PerSecond: 20, Burst: 40},
 	}
 }
 
@@ -69,7 +108,50 @@ func (c Config) Validate() error {
 	if c.MaxJSONBytes <= 0 {
 		errs = append(errs, fmt.Errorf("%w: max json bytes must be positive, got %d", ErrInvalidConfig, c.MaxJSONBytes))
 	}
+	seen := map[[32]byte]bool{}
+	for i, k := range c.Keys {
+		if k.Scopes == 0 || k.Scopes&^(auth.ScopeRead|auth.ScopeWrite|auth.ScopeAdmin) != 0 {
+			errs = append(errs, fmt.Errorf("%w: api key %d has no valid scope", ErrInvalidConfig, i+1))
+		}
+		if seen[k.Hash] {
+			errs = append(errs, fmt.Errorf("%w: api key %d is configured twice", ErrInvalidConfig, i+1))
+		}
+		seen[k.Hash] = true
+	}
+	for i, k := range c.SigningKeys {
+		if len(k) < auth.MinSigningKeyLen {
+			errs = append(errs, fmt.Errorf("%w: signing key %d is %d bytes, want at least %d", ErrInvalidConfig, i+1, len(k), auth.MinSigningKeyLen))
+		}
+	}
+	for _, w := range c.DeliveryWidths {
+		if w < 1 || w > MaxDeliveryWidth {
+			errs = append(errs, fmt.Errorf("%w: delivery width %d is outside 1 to %d", ErrInvalidConfig, w, MaxDeliveryWidth))
+		}
+	}
+	for _, o := range c.CORSOrigins {
+		if !validOrigin(o) {
+			errs = append(errs, fmt.Errorf("%w: cors origin %q: want scheme://host[:port], e.g. https://shop.example.com", ErrInvalidConfig, o))
+		}
+	}
+	if r := c.RateLimit.PerSecond; r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+		errs = append(errs, fmt.Errorf("%w: rate limit must be zero (off) or a positive rate, got %v", ErrInvalidConfig, r))
+	} else if r > 0 && c.RateLimit.Burst < 1 {
+		errs = append(errs, fmt.Errorf("%w: rate limit burst must be at least 1, got %d", ErrInvalidConfig, c.RateLimit.Burst))
+	}
 	return errors.Join(errs...)
+}
+
+// validOrigin reports whether o is a serialized origin: http or https, a host, an optional
+// port, nothing else, in lower case (browsers send origins lower-cased).
+func validOrigin(o string) bool {
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return false
+	}
+	if u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return false
+	}
+	return o == strings.ToLower(o) && o == u.Scheme+"://"+u.Host
 }
 
 // Deps are the collaborators New wires in.
@@ -83,6 +165,9 @@ type Deps struct {
 	Registerer prometheus.Registerer
 	// Gatherer is served on GET /metrics. Required.
 	Gatherer prometheus.Gatherer
+	// Console holds the designers' console files, served under /console/ with the console's
+	// security headers. Default (nil): /console/ answers 404.
+	Console fs.FS
 }
 
 // New validates cfg and deps, registers the HTTP metrics on deps.Registerer and returns
@@ -118,15 +203,47 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 		log:      logger,
 		metrics:  m,
 		gatherer: deps.Gatherer,
+		console:  deps.Console,
+		keyNames: keyNames(cfg.Keys),
+		origins:  map[string]bool{},
+	}
+	for _, o := range cfg.CORSOrigins {
+		s.origins[o] = true
+	}
+	if cfg.RateLimit.PerSecond > 0 {
+		s.limiter = newLimiter(cfg.RateLimit)
+	}
+	if len(cfg.Keys) == 0 {
+		logger.Warn("no API keys configured: every route is open to anyone who can reach the service; set PICTOR_API_KEYS (see pictor keys new)")
+	}
+	if len(cfg.SigningKeys) == 0 {
+		logger.Info("signed delivery URLs are off (no URL signing key): /img answers 404")
 	}
 	return s.routes(), nil
 }
 
-// server holds what the handlers share; it is built once by New and never mutated.
+// keyNames labels each key for logs: its name, or "key-N" by position (1-based).
+func keyNames(keys []auth.Key) []string {
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = k.Name
+		if names[i] == "" {
+			names[i] = fmt.Sprintf("key-%d", i+1)
+		}
+	}
+	return names
+}
+
+// server holds what the handlers share; it is built once by New and never mutated (the
+// rate limiter guards its own state).
 type server struct {
 	cfg      Config
 	catalog  Catalog
 	log      *slog.Logger
 	metrics  *metrics
 	gatherer prometheus.Gatherer
+	console  fs.FS
+	keyNames []string
+	origins  map[string]bool
+	limiter  *limiter // nil when rate limiting is off
 }

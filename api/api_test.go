@@ -38,6 +38,8 @@ type fakeCatalog struct {
 	listRecipes   func(context.Context) ([]catalog.StoredRecipe, error)
 	analyze       func(context.Context, string, []byte) (catalog.QualityReport, error)
 	ready         func(context.Context) error
+	deliver       func(ctx context.Context, id, recipe, ext, accept string, width int) (io.ReadCloser, catalog.ObjectMeta, error)
+	purge         func(context.Context, string) (int, error)
 	lookupErr     error
 
 	mu         sync.Mutex
@@ -46,6 +48,13 @@ type fakeCatalog struct {
 	idem       map[string]catalog.IdempotentResponse
 	idemSaves  int
 	analyzeReq []analyzeCall
+	delivers   []deliverCall
+	purges     []string
+}
+
+type deliverCall struct {
+	ID, Recipe, Ext, Accept string
+	Width                   int
 }
 
 type renderCall struct {
@@ -173,6 +182,32 @@ func (f *fakeCatalog) SaveIdempotency(_ context.Context, key string, r catalog.I
 	f.idem[key] = r
 	f.idemSaves++
 	return nil
+}
+
+func (f *fakeCatalog) Deliver(ctx context.Context, id, recipe, ext, accept string, width int) (io.ReadCloser, catalog.ObjectMeta, error) {
+	f.mu.Lock()
+	f.delivers = append(f.delivers, deliverCall{ID: id, Recipe: recipe, Ext: ext, Accept: accept, Width: width})
+	f.mu.Unlock()
+	if f.deliver == nil {
+		return nil, catalog.ObjectMeta{}, errUnexpectedCall
+	}
+	return f.deliver(ctx, id, recipe, ext, accept, width)
+}
+
+func (f *fakeCatalog) PurgeRenditions(ctx context.Context, id string) (int, error) {
+	f.mu.Lock()
+	f.purges = append(f.purges, id)
+	f.mu.Unlock()
+	if f.purge == nil {
+		return 0, errUnexpectedCall
+	}
+	return f.purge(ctx, id)
+}
+
+func (f *fakeCatalog) deliverCalls() []deliverCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]deliverCall(nil), f.delivers...)
 }
 
 func (f *fakeCatalog) ingestCalls() []catalog.IngestRequest {

@@ -133,11 +133,27 @@ func (s *server) instrument(next http.Handler) http.Handler {
 	})
 }
 
-// accessLog writes one slog record per request: Info, Warn for 5xx, Debug for probes and scrapes.
+// logInfoKey holds a request's *logInfo in its context.
+type logInfoKey struct{}
+
+// logInfo is what inner handlers tell the access log: the API key's name (never the key).
+type logInfo struct {
+	key string
+}
+
+func logInfoFrom(ctx context.Context) *logInfo {
+	info, _ := ctx.Value(logInfoKey{}).(*logInfo)
+	return info
+}
+
+// accessLog writes one slog record per request: Info, Warn for 5xx, Debug for probes and
+// scrapes. It names the API key that authenticated the request, never the key itself.
 func (s *server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		info := &logInfo{}
+		r = r.WithContext(context.WithValue(r.Context(), logInfoKey{}, info))
 		defer func() {
 			st := statusOf(ww)
 			route := routeLabel(r, st)
@@ -157,6 +173,7 @@ func (s *server) accessLog(next http.Handler) http.Handler {
 				slog.Int("bytes", ww.BytesWritten()),
 				slog.Duration("duration", time.Since(start)),
 				slog.String("remote_addr", r.RemoteAddr),
+				slog.String("key", info.key),
 			)
 		}()
 		next.ServeHTTP(ww, r)

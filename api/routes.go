@@ -10,9 +10,14 @@ import (
 
 // routes builds the router: every route of the service is listed here, and openapi.json
 // documents each one (TestOpenAPICoversEveryRoute walks this router).
+//
+// Access: the operations routes, signed delivery (/img) and the console's files are open;
+// every /v1 route needs an API key once keys are configured, with the scope requiredScope
+// gives (read for GET and HEAD, write for other methods, admin for recipes and backends).
+// Ingest, render and analyze are rate limited per key.
 func (s *server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.requestID, s.instrument, s.accessLog, s.recoverer, middleware.GetHead)
+	r.Use(s.requestID, s.instrument, s.accessLog, s.recoverer, s.cors, middleware.GetHead)
 	r.NotFound(s.notFound)
 	r.MethodNotAllowed(s.methodNotAllowed(r))
 
@@ -22,15 +27,24 @@ func (s *server) routes() http.Handler {
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}))
 	r.Get("/openapi.json", s.handleOpenAPI())
 
-	r.Route("/v1", func(r chi.Router) {
-		// Every POST and PUT honours Idempotency-Key.
-		idem := r.With(s.idempotent)
+	// Signed delivery: the signature is the credential.
+	r.Get("/img/{signature}/{recipe}/{id}.{ext}", s.handleDeliver())
 
-		idem.Post("/images", s.handleIngest())
+	// The designers' console: static files behind strict security headers.
+	r.With(consoleHeaders).Get("/console/*", s.handleConsole())
+
+	r.Route("/v1", func(r chi.Router) {
+		r.Use(s.authorize)
+		// Every POST and PUT honours Idempotency-Key; the costly ones are rate limited first.
+		idem := r.With(s.idempotent)
+		limited := r.With(s.rateLimit, s.idempotent)
+
+		limited.Post("/images", s.handleIngest())
 		r.Get("/images", s.handleListImages())
 		r.Get("/images/{id}", s.handleGetImage())
 		r.Get("/images/{id}/content", s.handleImageContent())
-		idem.Post("/images/{id}/renditions", s.handleRender())
+		limited.Post("/images/{id}/renditions", s.handleRender())
+		r.Delete("/images/{id}/renditions", s.handlePurgeRenditions())
 
 		r.Get("/renditions/{id}/content", s.handleRenditionContent())
 
@@ -39,7 +53,7 @@ func (s *server) routes() http.Handler {
 		idem.Put("/recipes/{name}", s.handlePutRecipe())
 		r.Delete("/recipes/{name}", s.handleDeleteRecipe())
 
-		idem.Post("/analyze", s.handleAnalyze())
+		limited.Post("/analyze", s.handleAnalyze())
 	})
 	return r
 }

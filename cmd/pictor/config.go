@@ -36,6 +36,7 @@ type config struct {
 	SDCheckpoint     string
 	SDSampler        string
 	PromptBlocklist  string
+	Access           accessSettings
 	LogFormat        string
 	LogLevel         string
 	ShutdownTimeout  time.Duration
@@ -85,6 +86,12 @@ func (c *config) settings() []setting {
 		{"PICTOR_SD_CHECKPOINT", "sd-checkpoint", "inpainting checkpoint title for background replacement (empty = the loaded one)", "", str(&c.SDCheckpoint)},
 		{"PICTOR_SD_SAMPLER", "sd-sampler", "sampler for background replacement", "DPM++ 2M", str(&c.SDSampler)},
 		{"PICTOR_PROMPT_BLOCKLIST", "prompt-blocklist", "terms scene prompts may not contain, comma separated", "", str(&c.PromptBlocklist)},
+		{"PICTOR_API_KEYS", "api-keys", "API keys, sha256hex:scope+scope[@name] comma separated (pictor keys new); empty = open", "", str(&c.Access.APIKeys)},
+		{"PICTOR_URL_SIGNING_KEY", "url-signing-key", "keys of 32+ bytes for /img URLs, comma separated, first signs; empty = /img off", "", str(&c.Access.URLSigningKey)},
+		{"PICTOR_DELIVERY_WIDTHS", "delivery-widths", "widths /img ?w= may ask for, comma separated, or none", "320,640,960,1280,1920", str(&c.Access.DeliveryWidths)},
+		{"PICTOR_CORS_ORIGINS", "cors-origins", "browser origins allowed to call the API, comma separated", "", str(&c.Access.CORSOrigins)},
+		{"PICTOR_RATE_LIMIT", "rate-limit", "ingest/render/analyze requests a second per API key (per IP when open); 0 = off", "20", str(&c.Access.RateLimit)},
+		{"PICTOR_RATE_BURST", "rate-burst", "burst of the rate limit", "40", str(&c.Access.RateBurst)},
 		{"PICTOR_LOG_FORMAT", "log-format", "text or json", "text", str(&c.LogFormat)},
 		{"PICTOR_LOG_LEVEL", "log-level", "debug, info, warn or error", "info", str(&c.LogLevel)},
 		{"PICTOR_SHUTDOWN_TIMEOUT", "shutdown-timeout", "time to finish requests on SIGTERM", "20s", dur(&c.ShutdownTimeout)},
@@ -120,7 +127,9 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 		if err := s.set(val); err != nil {
 			errs = append(errs, fmt.Errorf("%s=%q: %w", s.env, val, err))
 		}
-		fs.Var(&envValue{s: s, cur: val}, s.flag, fmt.Sprintf("%s (env %s, default %q)", s.help, s.env, s.def))
+		// The flag's shown value is the default, never the environment's: help must
+		// not print secrets (keys, passwords) that the environment holds.
+		fs.Var(&envValue{s: s, cur: s.def}, s.flag, fmt.Sprintf("%s (env %s)", s.help, s.env))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return c, nil, err

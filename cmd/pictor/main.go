@@ -36,6 +36,10 @@ Usage:
   pictor migrate [flags]   apply database migrations and exit
   pictor process [flags] -recipe FILE IMAGE OUTDIR
                            run a recipe on a local file, writing each output to OUTDIR
+  pictor sign [-base URL] [-width W] RECIPE IMAGE-ID EXT
+                           print a signed /img URL (PICTOR_URL_SIGNING_KEY)
+  pictor keys new [-scopes read,write] [-name NAME]
+                           make an API key; prints it once, and the PICTOR_API_KEYS value
   pictor version           print the version
 
 Every flag has a PICTOR_ environment variable; see 'pictor serve -help'.
@@ -54,6 +58,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrate(ctx, args[1:], getenv, stdout, stderr)
 	case "process":
 		return process(ctx, args[1:], getenv, stdout, stderr)
+	case "sign":
+		return sign(ctx, args[1:], getenv, stdout, stderr)
+	case "keys":
+		return keys(ctx, args[1:], getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "pictor", version)
 		return nil

@@ -25,7 +25,6 @@ import (
 	"github.com/pictor/pictor/storage"
 )
 
-
 // app is the wired service: what serve and the other commands share.
 type app struct {
 	cfg     config
@@ -160,6 +159,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	ac := api.DefaultConfig()
 	ac.MaxSourceBytes = c.MaxSourceBytes
 	ac.Version = version
+	if err := c.Access.apply(&ac); err != nil {
+		return err
+	}
 	h, err := api.New(ac, api.Deps{Catalog: a.catalog, Logger: log, Registerer: a.reg, Gatherer: a.reg})
 	if err != nil {
 		return err
