@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -40,6 +41,14 @@ type Catalog interface {
 	SaveIdempotency(ctx context.Context, key string, r catalog.IdempotentResponse) error
 	Deliver(ctx context.Context, imageID, recipeName, ext, accept string, width int) (io.ReadCloser, catalog.ObjectMeta, error)
 	PurgeRenditions(ctx context.Context, imageID string) (int, error)
+	RecipeNeedsSD(ctx context.Context, ref catalog.RecipeRef) (bool, []byte, error)
+	GetScene(ctx context.Context, id string) (catalog.Scene, error)
+	ApproveScene(ctx context.Context, id string, k int) (catalog.Scene, error)
+	OpenScenePreview(ctx context.Context, id string) (io.ReadCloser, catalog.ObjectMeta, error)
+	PutTemplate(ctx context.Context, t catalog.PromptTemplate) (catalog.PromptTemplate, bool, error)
+	GetTemplate(ctx context.Context, name string) (catalog.PromptTemplate, error)
+	ListTemplates(ctx context.Context) ([]catalog.PromptTemplate, error)
+	DeleteTemplate(ctx context.Context, name string) error
 }
 
 var _ Catalog = (*catalog.Service)(nil)
@@ -56,6 +65,8 @@ type Config struct {
 	MaxJSONBytes int64
 	// Version is the software version reported by GET /healthz. Default "dev".
 	Version string
+	// EventPoll is how often a scene's event stream reads its state. Default 250ms.
+	EventPoll time.Duration
 
 	// Keys are the API keys accepted as "Authorization: Bearer KEY" on /v1 routes (hashes and
 	// scopes, from auth.ParseKeys). Default none: every route is open, and New logs a warning.
@@ -94,6 +105,7 @@ func DefaultConfig() Config {
 		MaxSourceBytes: 32 << 20,
 		MaxJSONBytes:   1 << 20,
 		Version:        "dev",
+		EventPoll:      250 * time.Millisecond,
 		DeliveryWidths: []int{320, 640, 960, 1280, 1920},
 		RateLimit:      RateLimit{PerSecond: 20, Burst: 40},
 	}
@@ -165,6 +177,11 @@ type Deps struct {
 	Registerer prometheus.Registerer
 	// Gatherer is served on GET /metrics. Required.
 	Gatherer prometheus.Gatherer
+	// Jobs runs async renders and scenes. Default (nil): recipes that need the GPU and
+	// scenes answer 503.
+	Jobs Jobs
+	// Backends reports the WebUI backends for GET /v1/backends. Default (nil): none configured.
+	Backends Backends
 	// Console holds the designers' console files, served under /console/ with the console's
 	// security headers. Default (nil): /console/ answers 404.
 	Console fs.FS
@@ -204,6 +221,8 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 		metrics:  m,
 		gatherer: deps.Gatherer,
 		console:  deps.Console,
+		jobs:     deps.Jobs,
+		backends: deps.Backends,
 		keyNames: keyNames(cfg.Keys),
 		origins:  map[string]bool{},
 	}
@@ -243,6 +262,8 @@ type server struct {
 	metrics  *metrics
 	gatherer prometheus.Gatherer
 	console  fs.FS
+	jobs     Jobs
+	backends Backends
 	keyNames []string
 	origins  map[string]bool
 	limiter  *limiter // nil when rate limiting is off

@@ -576,3 +576,28 @@ func TestOpenAPIServed(t *testing.T) {
 		t.Errorf("body: got %d bytes, want the embedded document (%d bytes)", rec.Body.Len(), len(openAPIDoc))
 	}
 }
+
+// The routes for GPU work are exercised end to end against the stand-in WebUI in
+// cmd/pictor; the fake treats every recipe as classic and refuses scene calls.
+func (f *fakeCatalog) RecipeNeedsSD(ctx context.Context, ref catalog.RecipeRef) (bool, []byte, error) {
+	return false, ref.Inline, nil
+}
+func (f *fakeCatalog) GetScene(context.Context, string) (catalog.Scene, error) {
+	return catalog.Scene{}, errUnexpectedCall
+}
+func (f *fakeCatalog) ApproveScene(context.Context, string, int) (catalog.Scene, error) {
+	return catalog.Scene{}, errUnexpectedCall
+}
+func (f *fakeCatalog) OpenScenePreview(context.Context, string) (io.ReadCloser, catalog.ObjectMeta, error) {
+	return nil, catalog.ObjectMeta{}, errUnexpectedCall
+}
+func (f *fakeCatalog) PutTemplate(context.Context, catalog.PromptTemplate) (catalog.PromptTemplate, bool, error) {
+	return catalog.PromptTemplate{}, false, errUnexpectedCall
+}
+func (f *fakeCatalog) GetTemplate(context.Context, string) (catalog.PromptTemplate, error) {
+	return catalog.PromptTemplate{}, errUnexpectedCall
+}
+func (f *fakeCatalog) ListTemplates(context.Context) ([]catalog.PromptTemplate, error) {
+	return nil, errUnexpectedCall
+}
+func (f *fakeCatalog) DeleteTemplate(context.Context, string) error { return errUnexpectedCall }

@@ -28,6 +28,18 @@ func (s *server) handleIngest() http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
+		// A recipe that needs the GPU runs as a job after the original is stored.
+		var gpuRecipe []byte
+		if !src.Recipe.IsZero() {
+			needsSD, canonical, err := s.catalog.RecipeNeedsSD(r.Context(), src.Recipe)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			if needsSD {
+				gpuRecipe, src.Recipe = canonical, catalog.RecipeRef{}
+			}
+		}
 		res, err := s.catalog.Ingest(r.Context(), catalog.IngestRequest{
 			URL:    src.URL,
 			Data:   src.Data,
@@ -41,6 +53,15 @@ func (s *server) handleIngest() http.HandlerFunc {
 		}
 		if res == nil {
 			s.writeError(w, r, fmt.Errorf("ingest returned no result"))
+			return
+		}
+		if gpuRecipe != nil {
+			wait, err := parseWait(r.URL.Query().Get("wait"))
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			s.renderAsync(w, r, &res.Image, res.Image.ID, gpuRecipe, wait)
 			return
 		}
 		w.Header().Set("Location", "/v1/images/"+url.PathEscape(res.Image.ID))

@@ -11,7 +11,9 @@ import (
 	"github.com/pictor/pictor/catalog"
 	"github.com/pictor/pictor/fetch"
 	"github.com/pictor/pictor/imaging"
+	"github.com/pictor/pictor/jobs"
 	"github.com/pictor/pictor/pipeline"
+	"github.com/pictor/pictor/sdclient"
 	"github.com/pictor/pictor/storage"
 )
 
@@ -103,6 +105,15 @@ var errorTable = []errorRow{
 	{is(storage.ErrUnavailable), http.StatusServiceUnavailable, "storage-unavailable", "Object storage unavailable"},
 
 	{is(catalog.ErrNotFound), http.StatusNotFound, "not-found", "Not found"},
+	{is(jobs.ErrNotFound), http.StatusNotFound, "not-found", "Not found"},
+	{is(catalog.ErrPromptBlocked), http.StatusUnprocessableEntity, "prompt-blocked", "Prompt not allowed"},
+	{is(imaging.ErrNoPlainBackground), http.StatusUnprocessableEntity, "no-plain-background", "Background is not plain enough to cut out"},
+	{is(sdclient.ErrUnknownName), http.StatusUnprocessableEntity, "sd-unknown-name", "Name unknown to the Stable Diffusion backend"},
+	{is(sdclient.ErrOutOfMemory), http.StatusServiceUnavailable, "sd-out-of-memory", "Stable Diffusion backend out of memory"},
+	{is(sdclient.ErrUnavailable), http.StatusServiceUnavailable, "sd-backend-unavailable", "Stable Diffusion backend unavailable"},
+	{is(sdclient.ErrTimeout), http.StatusGatewayTimeout, "sd-timeout", "Stable Diffusion backend timed out"},
+	{is(sdclient.ErrBadRequest), http.StatusBadGateway, "sd-rejected", "Stable Diffusion backend rejected the call"},
+	{is(sdclient.ErrBackend), http.StatusBadGateway, "sd-backend-error", "Stable Diffusion backend failed"},
 	{is(catalog.ErrIdempotencyMismatch), http.StatusUnprocessableEntity, "idempotency-mismatch", "Idempotency key reused"},
 	{is(catalog.ErrInvalid), http.StatusBadRequest, "invalid-request", "Invalid request"},
 	{is(catalog.ErrUnavailable), http.StatusServiceUnavailable, "database-unavailable", "Database unavailable"},

@@ -29,7 +29,7 @@ func TestRender(t *testing.T) {
 			catalog.RecipeRef{Inline: []byte(`{"outputs":[{"name":"a"}]}`)}, "image/avif"},
 		{"missing recipe", "/v1/images/img-1/renditions", `{}`, 400, "invalid-request", catalog.RecipeRef{}, ""},
 		{"null recipe", "/v1/images/img-1/renditions", `{"recipe":null}`, 400, "invalid-request", catalog.RecipeRef{}, ""},
-		{"unknown field", "/v1/images/img-1/renditions", `{"recipe":"a","wait":"30s"}`, 400, "malformed-json", catalog.RecipeRef{}, ""},
+		{"unknown field", "/v1/images/img-1/renditions", `{"recipe":"a","hurry":true}`, 400, "malformed-json", catalog.RecipeRef{}, ""},
 		{"recipe array", "/v1/images/img-1/renditions", `{"recipe":[1]}`, 400, "invalid-request", catalog.RecipeRef{}, ""},
 		{"unknown image", "/v1/images/nope/renditions", `{"recipe":"a"}`, 404, "not-found", catalog.RecipeRef{Name: "a"}, ""},
 	}

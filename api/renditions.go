@@ -16,6 +16,8 @@ const immutableCache = "public, max-age=31536000, immutable"
 // renderRequest is the body of POST /v1/images/{id}/renditions.
 type renderRequest struct {
 	Recipe json.RawMessage `json:"recipe"`
+	// Wait is how long to wait for a GPU render before answering 202 ("30s").
+	Wait string `json:"wait"`
 }
 
 // renditionList is the answer of POST /v1/images/{id}/renditions.
@@ -39,6 +41,25 @@ func (s *server) handleRender() http.HandlerFunc {
 		}
 		if ref.IsZero() {
 			s.writeError(w, r, fmt.Errorf("%w: recipe is required", catalog.ErrInvalid))
+			return
+		}
+		wait, err := parseWait(in.Wait)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		needsSD, canonical, err := s.catalog.RecipeNeedsSD(r.Context(), ref)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if needsSD {
+			id := chi.URLParam(r, "id")
+			if _, err := s.catalog.GetImage(r.Context(), id); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			s.renderAsync(w, r, nil, id, canonical, wait)
 			return
 		}
 		rends, err := s.catalog.Render(r.Context(), chi.URLParam(r, "id"), ref, r.URL.Query().Get("accept"))

@@ -54,6 +54,21 @@ func (s *server) routes() http.Handler {
 		r.Delete("/recipes/{name}", s.handleDeleteRecipe())
 
 		limited.Post("/analyze", s.handleAnalyze())
+
+		r.Get("/jobs/{id}", s.handleGetJob())
+		r.Get("/backends", s.handleBackends())
+
+		limited.Post("/images/{id}/scenes", s.handleCreateScene())
+		r.Get("/scenes/{id}", s.handleGetScene())
+		r.Get("/scenes/{id}/events", s.handleSceneEvents())
+		r.Get("/scenes/{id}/preview", s.handleScenePreview())
+		idem.Post("/scenes/{id}/approve", s.handleApproveScene())
+		idem.Post("/scenes/{id}/cancel", s.handleCancelScene())
+
+		r.Get("/templates", s.handleListTemplates())
+		r.Get("/templates/{name}", s.handleGetTemplate())
+		idem.Put("/templates/{name}", s.handlePutTemplate())
+		r.Delete("/templates/{name}", s.handleDeleteTemplate())
 	})
 	return r
 }

@@ -104,3 +104,17 @@ func scanRecipe(r scanner) (StoredRecipe, error) {
 	sr.CreatedAt, sr.UpdatedAt = time.Unix(0, cr).UTC(), time.Unix(0, upd).UTC()
 	return sr, nil
 }
+
+// RecipeNeedsSD resolves a recipe and reports whether it needs a Stable Diffusion backend
+// (so callers can run it as a job), with its canonical JSON. Without a configured
+// backend such a recipe is refused here with ErrSDRequired.
+func (s *Service) RecipeNeedsSD(ctx context.Context, ref RecipeRef) (bool, []byte, error) {
+	r, err := s.resolveRecipe(ctx, ref)
+	if err != nil {
+		return false, nil, err
+	}
+	if r.NeedsSD() && s.sd == nil {
+		return true, nil, ErrSDRequired
+	}
+	return r.NeedsSD(), r.Canonical(), nil
+}

@@ -162,7 +162,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := c.Access.apply(&ac); err != nil {
 		return err
 	}
-	h, err := api.New(ac, api.Deps{Catalog: a.catalog, Logger: log, Registerer: a.reg, Gatherer: a.reg})
+	deps := api.Deps{Catalog: a.catalog, Jobs: a.jobs, Logger: log, Registerer: a.reg, Gatherer: a.reg}
+	if a.sd != nil {
+		deps.Backends = a.sd
+	}
+	h, err := api.New(ac, deps)
 	if err != nil {
 		return err
 	}
