@@ -23,8 +23,9 @@ import (
 	"github.com/pictor/pictor/internal/testenv"
 )
 
-// binary is the pictor binary built once for the end-to-end tests.
-var binary string
+// binary and stubBinary are the pictor and sdstub binaries built once for the
+// end-to-end tests.
+var binary, stubBinary string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "pictor-e2e")
@@ -32,10 +33,13 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "pictor")
-	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build pictor: %v\n%s", err, out)
-		os.Exit(1)
+	stubBinary = filepath.Join(dir, "sdstub")
+	for bin, pkg := range map[string]string{binary: ".", stubBinary: "../sdstub"} {
+		out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
