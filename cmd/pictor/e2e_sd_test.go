@@ -302,7 +302,9 @@ func TestSceneWithEventsAndApproval(t *testing.T) {
 			t.Errorf("variant %d seed %d, want %d", k, v.Seed, 1000+k)
 		}
 	}
-	var approved struct{ ApprovedVariant *int `json:"approved_variant"` }
+	var approved struct {
+		ApprovedVariant *int `json:"approved_variant"`
+	}
 	if r := s.call(t, "POST", "/v1/scenes/"+sc.ID+"/approve", "application/json", strings.NewReader(`{"variant":2}`), &approved); r.StatusCode != 200 || approved.ApprovedVariant == nil || *approved.ApprovedVariant != 2 {
 		t.Fatalf("approve: %d %s", r.StatusCode, body(r))
 	}
