@@ -29,7 +29,8 @@ import (
 // sdBundle is a catalog and job service wired to an in-process stand-in WebUI.
 type sdBundle struct {
 	bundle
-	sd *sdtest.Server
+	sd   *sdtest.Server
+	pool *sdclient.Pool
 }
 
 func setupSD(t *testing.T, blocklist ...string) sdBundle {
@@ -79,7 +80,7 @@ func setupSD(t *testing.T, blocklist ...string) sdBundle {
 		defer cancel()
 		js.Stop(sctx)
 	})
-	return sdBundle{bundle: bundle{cat: cat, jobs: js}, sd: srv}
+	return sdBundle{bundle: bundle{cat: cat, jobs: js}, sd: srv, pool: pool}
 }
 
 // productShot is a red box with a blue band on white, 320x240, as PNG.
@@ -283,4 +284,77 @@ func hanging(s *sdtest.Server) bool {
 		}
 	}
 	return false
+}
+
+// An interactive scene submitted behind 20 queued batch-lane calls starts next.
+func TestSceneJumpsBatchQueue(t *testing.T) {
+	t.Parallel()
+	b := setupSD(t)
+	ctx := context.Background()
+	src := productShot(t)
+	res, err := b.cat.Ingest(ctx, catalog.IngestRequest{Data: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	upscale := func(ctx context.Context, c *sdclient.Client) error {
+		_, err := c.ExtraSingleImage(ctx, sdclient.ExtrasRequest{Image: src, UpscalingResize: 1.5})
+		return err
+	}
+	// A batch call holds the one backend...
+	b.sd.FailNext(sdtest.FailHang, 1)
+	holdCtx, release := context.WithCancel(ctx)
+	held := make(chan struct{})
+	hold := func(ctx context.Context, c *sdclient.Client) error {
+		_, err := c.Img2Img(ctx, sdclient.Img2ImgRequest{InitImages: [][]byte{src}, GenerationParams: sdclient.GenerationParams{Prompt: "hold", Steps: 5}})
+		return err
+	}
+	go func() { defer close(held); b.pool.Do(holdCtx, sdclient.Batch, hold) }()
+	for b.pool.Status()[0].InFlight == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	// ...20 more wait in the batch lane...
+	batchDone := make(chan struct{}, 20)
+	for range 20 {
+		go func() { b.pool.Do(ctx, sdclient.Batch, upscale); batchDone <- struct{}{} }()
+	}
+	for b.pool.QueueLen(sdclient.Batch) != 20 {
+		time.Sleep(time.Millisecond)
+	}
+	// ...then a designer's scene arrives.
+	sc, err := b.jobs.CreateScene(ctx, catalog.SceneRequest{ImageID: res.Image.ID, Prompt: "a stone plinth", Variants: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b.pool.QueueLen(sdclient.Interactive) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	release()
+	<-held
+	if done := waitScene(t, b, sc.ID); done.State != catalog.SceneSucceeded {
+		t.Fatalf("scene = %+v", done)
+	}
+	for range 20 {
+		<-batchDone
+	}
+	// After the held call, the scene's first call starts before any queued batch call.
+	var order []string
+	for _, c := range b.sd.Calls() {
+		if c.Endpoint != "/sdapi/v1/interrupt" {
+			order = append(order, c.Endpoint)
+		}
+	}
+	if len(order) < 3 || order[0] != "/sdapi/v1/img2img" || order[1] != "/rembg" {
+		t.Fatalf("call order = %v: the scene waited behind the batch lane", order)
+	}
+	// Its generation, after a little CPU work of its own (while which the free backend
+	// takes a batch call or two), also runs long before the batch queue drains.
+	gen := -1
+	for i, e := range order[1:] {
+		if e == "/sdapi/v1/img2img" {
+			gen = i + 1
+		}
+	}
+	if gen < 0 || gen > 5 {
+		t.Errorf("call order = %v: the scene's generation ran at %d, want within the first few", order, gen)
+	}
 }

@@ -119,7 +119,7 @@ func TestRunErrors(t *testing.T) {
 		{"sd upscale without backend", `{"steps":[{"op":"upscale","engine":"sd"}],"outputs":[{"name":"a"}]}`, ErrSDRequired},
 		{"prompt background without backend", `{"steps":[{"op":"replace_background","prompt":"a beach"}],"outputs":[{"name":"a"}]}`, ErrSDRequired},
 		{"composite without loader", `{"steps":[{"op":"composite","image":"x"}],"outputs":[{"name":"a"}]}`, ErrNotImplemented},
-		{"replace background on an opaque image", `{"steps":[{"op":"replace_background","color":"#fff"}],"outputs":[{"name":"a"}]}`, imaging.ErrInvalidOption},
+		{"replace background on a busy photo", `{"steps":[{"op":"replace_background","color":"#fff"}],"outputs":[{"name":"a"}]}`, imaging.ErrNoPlainBackground},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -185,5 +185,45 @@ func TestAnalyze(t *testing.T) {
 	}
 	if _, err := Analyze(context.Background(), []byte("nope"), 0); !errors.Is(err, imaging.ErrCorrupt) {
 		t.Errorf("garbage: %v, want ErrCorrupt", err)
+	}
+}
+
+func TestCutOutAndReplaceBackground(t *testing.T) {
+	t.Parallel()
+	// A dark box on white.
+	img := image.NewRGBA(image.Rect(0, 0, 300, 200))
+	for y := 0; y < 200; y++ {
+		for x := 0; x < 300; x++ {
+			c := color.RGBA{255, 255, 255, 255}
+			if x >= 100 && x < 200 && y >= 50 && y < 150 {
+				c = color.RGBA{30, 60, 150, 255}
+			}
+			img.Set(x, y, c)
+		}
+	}
+	var buf bytes.Buffer
+	png.Encode(&buf, img)
+	out, err := Run(context.Background(), Env{}, buf.Bytes(), mustRecipe(t, `{"steps":[
+		{"op":"remove_background","store_mask":true},
+		{"op":"replace_background","color":"#00ff00"}],"outputs":[{"name":"a","format":"png"}]}`), RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 2 || out[1].Output != "mask" || out[1].Format != imaging.PNG {
+		t.Fatalf("outputs = %d (%v), want the image and its stored mask", len(out), out[len(out)-1].Output)
+	}
+	got, _ := png.Decode(bytes.NewReader(out[0].Data))
+	if r, g, b, _ := got.At(10, 10).RGBA(); r>>8 > 5 || g>>8 < 250 || b>>8 > 5 {
+		t.Errorf("background = %d,%d,%d, want green", r>>8, g>>8, b>>8)
+	}
+	if r, g, b, _ := got.At(150, 100).RGBA(); r>>8 != 30 || g>>8 != 60 || b>>8 != 150 {
+		t.Errorf("product = %d,%d,%d, want the source's 30,60,150", r>>8, g>>8, b>>8)
+	}
+	mask, _ := png.Decode(bytes.NewReader(out[1].Data))
+	if y, _, _, _ := mask.At(150, 100).RGBA(); y>>8 != 255 {
+		t.Errorf("mask inside = %d, want 255", y>>8)
+	}
+	if y, _, _, _ := mask.At(5, 5).RGBA(); y>>8 != 0 {
+		t.Errorf("mask outside = %d, want 0", y>>8)
 	}
 }

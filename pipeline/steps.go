@@ -142,8 +142,14 @@ func replaceBackgroundStep(p *ReplaceBackgroundParams) StepFunc {
 		switch {
 		case p.Prompt != "":
 			return sdReplaceBackground(c, p)
-		case !c.Image.HasAlpha():
-			return fmt.Errorf("replace_background needs a cut-out (run remove_background first): %w", imaging.ErrInvalidOption)
+		}
+		// An opaque image is cut out first, with the classic matting.
+		if !c.Image.HasAlpha() {
+			if err := removeBackground(c, &RemoveBackgroundParams{Engine: EngineClassic}); err != nil {
+				return err
+			}
+		}
+		switch {
 		case p.Color != "":
 			bg, err := imaging.ParseColor(p.Color)
 			if err != nil {
