@@ -33,6 +33,7 @@ vet:
 # them again, whatever the outcome; it exits with go test's status.
 test:
 	@bash scripts/deps.sh $(DEPS_FLAGS)
+	@bash scripts/validate-deploy.sh
 	@state=$$(mktemp -d "$${TMPDIR:-/tmp}/pictor-testenv.XXXXXX"); \
 	export PICTOR_TESTENV_STATE="$$state"; \
 	trap 'bash scripts/testenv.sh stop >/dev/null 2>&1 || true; rm -rf "$$state"' EXIT; \

@@ -12,16 +12,15 @@ import (
 // pool's and the jobs' metrics live) on PICTOR_ADDR, announced on stdout as
 // "pictor worker listening on http://ADDR".
 //
-// A worker that serves no HTTP yet says "pictor worker running" first; the
-// test skips then, naming what is missing, because the manifests are written
-// for the worker that serves them.
+// A worker that says "pictor worker running" without the listening line fails
+// the test: the manifests are written for the worker that serves them.
 func TestWorkerServesOpsEndpoints(t *testing.T) {
 	t.Parallel()
 	w := startProcessUntil(t, "pictor worker listening on ", "pictor worker running", pictorBinary(t),
 		[]string{"worker"},
 		[]string{"PICTOR_DATA_DIR=" + t.TempDir(), "PICTOR_ADDR=127.0.0.1:0", "PICTOR_LOG_LEVEL=warn"})
 	if w == nil {
-		t.Skip("pictor worker serves no /healthz, /readyz, /metrics on PICTOR_ADDR yet: " +
+		t.Fatal("pictor worker serves no /healthz, /readyz, /metrics on PICTOR_ADDR: " +
 			"deploy/k8s/worker.yaml's probes and the ServiceMonitor need them")
 	}
 	for _, tc := range []struct {

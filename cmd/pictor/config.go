@@ -31,6 +31,7 @@ type config struct {
 	MaxSourceBytes   int64
 	MaxSourcePixels  int64
 	Workers          int
+	ServeWorkers     bool
 	QueueSize        int
 	SDURLs           string
 	SDCheckpoint     string
@@ -81,6 +82,7 @@ func (c *config) settings() []setting {
 		{"PICTOR_MAX_SOURCE_BYTES", "max-source-bytes", "largest source image accepted, in bytes", strconv.Itoa(32 << 20), i64(&c.MaxSourceBytes)},
 		{"PICTOR_MAX_SOURCE_PIXELS", "max-source-pixels", "largest source image accepted, in pixels (from its header)", "50000000", i64(&c.MaxSourcePixels)},
 		{"PICTOR_WORKERS", "workers", "libvips operations at once (0 = number of cores)", "0", num(&c.Workers)},
+		{"PICTOR_SERVE_WORKERS", "serve-workers", "serve also runs the job workers (false when pictor worker replicas do)", "true", boolean(&c.ServeWorkers)},
 		{"PICTOR_QUEUE_SIZE", "queue-size", "requests that may wait for a libvips slot before 429", "64", num(&c.QueueSize)},
 		{"PICTOR_SD_URLS", "sd-urls", "Stable Diffusion WebUI backends, comma separated (http://user:pass@host:7860); empty = no GPU", "", str(&c.SDURLs)},
 		{"PICTOR_SD_CHECKPOINT", "sd-checkpoint", "inpainting checkpoint title for background replacement (empty = the loaded one)", "", str(&c.SDCheckpoint)},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pictor/pictor/api"
 	"github.com/pictor/pictor/catalog"
@@ -145,7 +146,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	imaging.Startup(imaging.StartupConfig{}, log)
 	defer imaging.Shutdown()
-	a, err := wire(ctx, c, log, true)
+	a, err := wire(ctx, c, log, c.ServeWorkers)
 	if err != nil {
 		return err
 	}
@@ -227,7 +228,8 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	return nil
 }
 
-// worker runs only the job workers, for scaled-out deployments sharing PostgreSQL.
+// worker runs only the job workers, for scaled-out deployments sharing PostgreSQL. It
+// serves /healthz, /readyz and /metrics on PICTOR_ADDR for probes and scraping.
 func worker(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	c, _, err := loadConfig("worker", args, getenv, stderr)
 	if err != nil {
@@ -248,9 +250,34 @@ func worker(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	log.Info("pictor worker running", "database", a.db.Dialect.String())
+	defer stop()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"status":"ok"}`)
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		rctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		if err := a.catalog.Ready(rctx); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"status":"ready"}`)
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go srv.Serve(ln)
+	log.Info("pictor worker running", "database", a.db.Dialect.String(), "addr", ln.Addr().String())
+	fmt.Fprintf(stdout, "pictor worker listening on http://%s\n", ln.Addr())
 	fmt.Fprintln(stdout, "pictor worker running")
 	<-ctx.Done()
-	stop()
-	return nil
+	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+	defer cancel()
+	return srv.Shutdown(sctx)
 }
