@@ -419,3 +419,29 @@ func renditionID(key string) string {
 	h := sha256.Sum256([]byte(key))
 	return "rnd_" + hex.EncodeToString(h[:12])
 }
+
+// ListRenditions returns the renditions made from an image's original, newest first.
+func (s *Service) ListRenditions(ctx context.Context, imageID string) ([]Rendition, error) {
+	img, err := s.getImage(ctx, imageID)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.SQL.QueryContext(ctx, s.db.Rebind(`SELECT `+renditionColumns+`
+		FROM renditions WHERE source_sha256 = ? ORDER BY created_at DESC, id LIMIT 500`), img.SHA256)
+	if err != nil {
+		return nil, dbErr("list renditions", err)
+	}
+	defer rows.Close()
+	out := []Rendition{}
+	for rows.Next() {
+		rd, err := scanRendition(rows)
+		if err != nil {
+			return nil, dbErr("scan rendition", err)
+		}
+		if rd.URL, err = s.renditionURL(ctx, rd); err != nil {
+			return nil, err
+		}
+		out = append(out, rd)
+	}
+	return out, dbErr("list renditions", rows.Err())
+}
