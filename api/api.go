@@ -42,6 +42,7 @@ type Catalog interface {
 	Deliver(ctx context.Context, imageID, recipeName, ext, accept string, width int) (io.ReadCloser, catalog.ObjectMeta, error)
 	PurgeRenditions(ctx context.Context, imageID string) (int, error)
 	RecipeNeedsSD(ctx context.Context, ref catalog.RecipeRef) (bool, []byte, error)
+	FetchManifest(ctx context.Context, url string) ([]byte, string, error)
 	GetScene(ctx context.Context, id string) (catalog.Scene, error)
 	ApproveScene(ctx context.Context, id string, k int) (catalog.Scene, error)
 	OpenScenePreview(ctx context.Context, id string) (io.ReadCloser, catalog.ObjectMeta, error)
@@ -182,6 +183,8 @@ type Deps struct {
 	Jobs Jobs
 	// Backends reports the WebUI backends for GET /v1/backends. Default (nil): none configured.
 	Backends Backends
+	// Batches runs batches. Default (nil): batch routes answer 501 or 404.
+	Batches Batches
 	// Console holds the designers' console files, served under /console/ with the console's
 	// security headers. Default (nil): /console/ answers 404.
 	Console fs.FS
@@ -223,6 +226,7 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 		console:  deps.Console,
 		jobs:     deps.Jobs,
 		backends: deps.Backends,
+		batches:  deps.Batches,
 		keyNames: keyNames(cfg.Keys),
 		origins:  map[string]bool{},
 	}
@@ -264,6 +268,7 @@ type server struct {
 	console  fs.FS
 	jobs     Jobs
 	backends Backends
+	batches  Batches
 	keyNames []string
 	origins  map[string]bool
 	limiter  *limiter // nil when rate limiting is off

@@ -601,3 +601,7 @@ func (f *fakeCatalog) ListTemplates(context.Context) ([]catalog.PromptTemplate, 
 	return nil, errUnexpectedCall
 }
 func (f *fakeCatalog) DeleteTemplate(context.Context, string) error { return errUnexpectedCall }
+
+func (f *fakeCatalog) FetchManifest(context.Context, string) ([]byte, string, error) {
+	return nil, "", errUnexpectedCall
+}

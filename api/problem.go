@@ -12,6 +12,7 @@ import (
 	"github.com/pictor/pictor/fetch"
 	"github.com/pictor/pictor/imaging"
 	"github.com/pictor/pictor/jobs"
+	"github.com/pictor/pictor/manifest"
 	"github.com/pictor/pictor/pipeline"
 	"github.com/pictor/pictor/sdclient"
 	"github.com/pictor/pictor/storage"
@@ -106,6 +107,8 @@ var errorTable = []errorRow{
 
 	{is(catalog.ErrNotFound), http.StatusNotFound, "not-found", "Not found"},
 	{is(jobs.ErrNotFound), http.StatusNotFound, "not-found", "Not found"},
+	{is(jobs.ErrBatchState), http.StatusConflict, "batch-state", "Not allowed in the batch's state"},
+	{is(manifest.ErrInvalidManifest), http.StatusBadRequest, "invalid-manifest", "Invalid manifest"},
 	{is(catalog.ErrPromptBlocked), http.StatusUnprocessableEntity, "prompt-blocked", "Prompt not allowed"},
 	{is(imaging.ErrNoPlainBackground), http.StatusUnprocessableEntity, "no-plain-background", "Background is not plain enough to cut out"},
 	{is(sdclient.ErrUnknownName), http.StatusUnprocessableEntity, "sd-unknown-name", "Name unknown to the Stable Diffusion backend"},

@@ -35,6 +35,11 @@ func (s *server) routes() http.Handler {
 
 	r.Route("/v1", func(r chi.Router) {
 		r.Use(s.authorize)
+		// The console's sign-in: a key for an HttpOnly cookie (authorize lets these through).
+		r.Get("/session", s.handleGetSession())
+		r.With(s.rateLimit).Post("/session", s.handleCreateSession())
+		r.Delete("/session", s.handleDeleteSession())
+
 		// Every POST and PUT honours Idempotency-Key; the costly ones are rate limited first.
 		idem := r.With(s.idempotent)
 		limited := r.With(s.rateLimit, s.idempotent)
@@ -44,6 +49,7 @@ func (s *server) routes() http.Handler {
 		r.Get("/images/{id}", s.handleGetImage())
 		r.Get("/images/{id}/content", s.handleImageContent())
 		limited.Post("/images/{id}/renditions", s.handleRender())
+		r.Get("/images/{id}/renditions", s.handleListRenditions())
 		r.Delete("/images/{id}/renditions", s.handlePurgeRenditions())
 
 		r.Get("/renditions/{id}/content", s.handleRenditionContent())
@@ -64,6 +70,14 @@ func (s *server) routes() http.Handler {
 		r.Get("/scenes/{id}/preview", s.handleScenePreview())
 		idem.Post("/scenes/{id}/approve", s.handleApproveScene())
 		idem.Post("/scenes/{id}/cancel", s.handleCancelScene())
+
+		idem.Post("/batches", s.handleCreateBatch())
+		r.Get("/batches", s.handleListBatches())
+		r.Get("/batches/{id}", s.handleGetBatch())
+		for _, a := range []string{"trial", "start", "pause", "resume", "cancel", "retry"} {
+			idem.Post("/batches/{id}/"+a, s.handleBatchAction(a))
+		}
+		r.Get("/batches/{id}/results", s.handleBatchResults())
 
 		r.Get("/templates", s.handleListTemplates())
 		r.Get("/templates/{name}", s.handleGetTemplate())

@@ -259,3 +259,13 @@ func imageID(sha, sku string) string {
 }
 
 func originalKey(sha string) string { return "sha256/" + sha[:2] + "/" + sha }
+
+// FetchManifest downloads a batch manifest through the SSRF-safe fetcher, within the
+// source byte limit.
+func (s *Service) FetchManifest(ctx context.Context, url string) ([]byte, string, error) {
+	r, err := s.fetcher.Fetch(ctx, url)
+	if err != nil {
+		return nil, "", err
+	}
+	return r.Body, r.ContentType, nil
+}

@@ -48,11 +48,16 @@ type Config struct {
 	PollInterval time.Duration
 	// Work runs workers in this process; false makes an insert-only client; default true.
 	Work bool
+	// CPUWorkers and GPUBackends are what the cost estimate's wall time assumes; default
+	// 1 and 0.
+	CPUWorkers, GPUBackends int
+	// Costs are the unit prices of the cost estimate; default all 0.
+	Costs Costs
 }
 
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
-	return Config{InteractiveWorkers: 16, BatchWorkers: 32, MaintenanceWorkers: 2, PollInterval: 100 * time.Millisecond, Work: true}
+	return Config{InteractiveWorkers: 16, BatchWorkers: 32, MaintenanceWorkers: 2, PollInterval: 100 * time.Millisecond, Work: true, CPUWorkers: 1}
 }
 
 // Validate reports settings the queues cannot run with.
@@ -115,6 +120,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		workers := river.NewWorkers()
 		river.AddWorker(workers, &renderWorker{cat: d.Catalog})
 		river.AddWorker(workers, &sceneWorker{cat: d.Catalog, cancelPoll: 200 * time.Millisecond})
+		river.AddWorker(workers, &batchItemWorker{s: s})
 		rc.Workers = workers
 		rc.Queues = map[string]river.QueueConfig{
 			QueueInteractive: {MaxWorkers: cfg.InteractiveWorkers},
@@ -130,8 +136,11 @@ func New(cfg Config, d Deps) (*Service, error) {
 	return s, nil
 }
 
-// Migrate brings River's own tables up to date.
+// Migrate brings River's own tables and the batch tables up to date.
 func (s *Service) Migrate(ctx context.Context) error {
+	if err := s.db.Migrate(ctx, "jobs", migrations); err != nil {
+		return fmt.Errorf("jobs migrations: %w", err)
+	}
 	m, err := rivermigrate.New(s.driver, nil)
 	if err != nil {
 		return err
@@ -225,4 +234,18 @@ func view(r *rivertype.JobRow) Job {
 		}
 	}
 	return j
+}
+
+// completeTx marks a job completed inside tx, with the driver type of the dialect.
+func (s *Service) completeTx(ctx context.Context, tx *sql.Tx, job *river.Job[BatchItemArgs]) error {
+	var err error
+	switch s.driver.(type) {
+	case *riversqlite.Driver:
+		_, err = river.JobCompleteTx[*riversqlite.Driver](ctx, tx, job)
+	case *riverdatabasesql.Driver:
+		_, err = river.JobCompleteTx[*riverdatabasesql.Driver](ctx, tx, job)
+	default:
+		err = fmt.Errorf("jobs: no transactional completion for driver %T", s.driver)
+	}
+	return err
 }

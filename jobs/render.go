@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/riverqueue/river"
 
 	"github.com/pictor/pictor/catalog"
+	"github.com/pictor/pictor/fetch"
 	"github.com/pictor/pictor/imaging"
 	"github.com/pictor/pictor/pipeline"
+	"github.com/pictor/pictor/sdclient"
 )
 
 // RenderArgs is an async render: a recipe (canonical JSON) on a stored image.
@@ -46,15 +49,24 @@ func (w *renderWorker) Work(ctx context.Context, job *river.Job[RenderArgs]) err
 	return river.RecordOutput(ctx, RenderOutput{Renditions: rends})
 }
 
-// permanent tells errors that no retry can fix: bad input, bad recipe, missing things.
+// permanent tells errors that no retry can fix: bad input, bad recipe, a source that
+// is gone or refused (4xx-class), missing things. Timeouts, 5xx and unreachable stores
+// are worth retrying.
 func permanent(err error) bool {
 	for _, e := range []error{
-		catalog.ErrNotFound, catalog.ErrInvalid, catalog.ErrSDRequired, pipeline.ErrInvalidRecipe, pipeline.ErrNotImplemented,
-		imaging.ErrCorrupt, imaging.ErrTooManyPixels, imaging.ErrUnsupportedFormat, imaging.ErrInvalidOption,
+		catalog.ErrNotFound, catalog.ErrInvalid, catalog.ErrSDRequired, catalog.ErrPromptBlocked,
+		pipeline.ErrInvalidRecipe, pipeline.ErrNotImplemented, pipeline.ErrSDRequired,
+		imaging.ErrCorrupt, imaging.ErrTooManyPixels, imaging.ErrUnsupportedFormat, imaging.ErrInvalidOption, imaging.ErrNoPlainBackground,
+		fetch.ErrBadURL, fetch.ErrBlocked, fetch.ErrTooLarge, fetch.ErrTooManyRedirects,
+		sdclient.ErrBadRequest, sdclient.ErrUnknownName, sdclient.ErrUnauthorized,
 	} {
 		if errors.Is(err, e) {
 			return true
 		}
+	}
+	var se *fetch.StatusError
+	if errors.As(err, &se) {
+		return se.StatusCode >= 400 && se.StatusCode < 500 && se.StatusCode != http.StatusRequestTimeout && se.StatusCode != http.StatusTooManyRequests
 	}
 	return false
 }

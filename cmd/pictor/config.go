@@ -37,6 +37,9 @@ type config struct {
 	SDCheckpoint     string
 	SDSampler        string
 	PromptBlocklist  string
+	CostGPUSecond    float64
+	CostCPUSecond    float64
+	CostGBMonth      float64
 	Access           accessSettings
 	LogFormat        string
 	LogLevel         string
@@ -60,6 +63,9 @@ func (c *config) settings() []setting {
 	}
 	num := func(p *int) func(string) error {
 		return func(v string) (err error) { *p, err = strconv.Atoi(v); return err }
+	}
+	float := func(p *float64) func(string) error {
+		return func(v string) (err error) { *p, err = strconv.ParseFloat(v, 64); return err }
 	}
 	boolean := func(p *bool) func(string) error {
 		return func(v string) (err error) { *p, err = strconv.ParseBool(v); return err }
@@ -94,6 +100,9 @@ func (c *config) settings() []setting {
 		{"PICTOR_CORS_ORIGINS", "cors-origins", "browser origins allowed to call the API, comma separated", "", str(&c.Access.CORSOrigins)},
 		{"PICTOR_RATE_LIMIT", "rate-limit", "ingest/render/analyze requests a second per API key (per IP when open); 0 = off", "20", str(&c.Access.RateLimit)},
 		{"PICTOR_RATE_BURST", "rate-burst", "burst of the rate limit", "40", str(&c.Access.RateBurst)},
+		{"PICTOR_COST_GPU_SECOND", "cost-gpu-second", "price of one GPU-second, for batch estimates", "0", float(&c.CostGPUSecond)},
+		{"PICTOR_COST_CPU_SECOND", "cost-cpu-second", "price of one CPU-second, for batch estimates", "0", float(&c.CostCPUSecond)},
+		{"PICTOR_COST_GB_MONTH", "cost-gb-month", "price of storing one GB for a month, for batch estimates", "0", float(&c.CostGBMonth)},
 		{"PICTOR_LOG_FORMAT", "log-format", "text or json", "text", str(&c.LogFormat)},
 		{"PICTOR_LOG_LEVEL", "log-level", "debug, info, warn or error", "info", str(&c.LogLevel)},
 		{"PICTOR_SHUTDOWN_TIMEOUT", "shutdown-timeout", "time to finish requests on SIGTERM", "20s", dur(&c.ShutdownTimeout)},

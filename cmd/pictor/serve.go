@@ -101,6 +101,11 @@ func wire(ctx context.Context, c config, log *slog.Logger, work bool) (_ *app, e
 	}
 	jc := jobs.DefaultConfig()
 	jc.Work = work
+	jc.CPUWorkers = c.Workers
+	jc.Costs = jobs.Costs{GPUSecond: c.CostGPUSecond, CPUSecond: c.CostCPUSecond, GBMonth: c.CostGBMonth}
+	if a.sd != nil {
+		jc.GPUBackends = len(a.sd.Status())
+	}
 	if a.jobs, err = jobs.New(jc, jobs.Deps{DB: a.db, Catalog: a.catalog, Logger: log, Registerer: a.reg}); err != nil {
 		return nil, err
 	}
@@ -163,7 +168,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := c.Access.apply(&ac); err != nil {
 		return err
 	}
-	deps := api.Deps{Catalog: a.catalog, Jobs: a.jobs, Logger: log, Registerer: a.reg, Gatherer: a.reg}
+	deps := api.Deps{Catalog: a.catalog, Jobs: a.jobs, Batches: a.jobs, Logger: log, Registerer: a.reg, Gatherer: a.reg}
 	if a.sd != nil {
 		deps.Backends = a.sd
 	}

@@ -17,12 +17,12 @@ const module = "github.com/pictor/pictor/"
 var allowed = map[string][]string{
 	"cmd/pictor":       {"*"},
 	"cmd/sdstub":       {"sdclient/sdtest"},
-	"api":              {"catalog", "jobs", "pipeline", "imaging", "fetch", "storage", "sdclient", "auth", "api/console"},
-	"jobs":             {"catalog", "pipeline", "imaging", "db", "storage", "fetch", "sdclient"},
+	"api":              {"catalog", "jobs", "pipeline", "imaging", "fetch", "storage", "sdclient", "auth", "api/console", "manifest"},
+	"jobs":             {"catalog", "pipeline", "imaging", "db", "storage", "fetch", "sdclient", "manifest"},
 	"catalog":          {"pipeline", "imaging", "sdclient", "storage", "fetch", "db"},
 	"pipeline":         {"imaging", "sdclient"},
 	"internal/testenv": {},
-	// Leaves: imaging, sdclient, sdclient/sdtest, storage, fetch, db, auth, api/console.
+	// Leaves: imaging, sdclient, sdclient/sdtest, storage, fetch, db, auth, manifest, api/console.
 }
 
 func TestImportsFlowOneWay(t *testing.T) {

@@ -1,0 +1,289 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/pictor/pictor/catalog"
+	"github.com/pictor/pictor/jobs"
+	"github.com/pictor/pictor/manifest"
+)
+
+// Batches is what the API needs of batch processing.
+type Batches interface {
+	CreateBatch(ctx context.Context, req jobs.BatchRequest) (jobs.Batch, error)
+	GetBatch(ctx context.Context, id string) (jobs.Batch, error)
+	ListBatches(ctx context.Context) ([]jobs.Batch, error)
+	TrialBatch(ctx context.Context, id string, sample int) (jobs.Batch, error)
+	StartBatch(ctx context.Context, id string) (jobs.Batch, error)
+	PauseBatch(ctx context.Context, id string) (jobs.Batch, error)
+	ResumeBatch(ctx context.Context, id string) (jobs.Batch, error)
+	CancelBatch(ctx context.Context, id string) (jobs.Batch, error)
+	RetryBatch(ctx context.Context, id string) (jobs.Batch, error)
+	WriteResults(ctx context.Context, id string, w io.Writer, f manifest.Format) error
+}
+
+var _ Batches = (*jobs.Service)(nil)
+
+// maxManifestBytes bounds an uploaded manifest; it is spooled to disk, never held in memory.
+const maxManifestBytes = 2 << 30
+
+// batchJSON is the JSON form of POST /v1/batches.
+type batchJSON struct {
+	Name        string          `json:"name"`
+	Recipe      json.RawMessage `json:"recipe"`
+	Filter      json.RawMessage `json:"filter"`
+	ManifestURL string          `json:"manifest_url"`
+}
+
+// handleCreateBatch serves POST /v1/batches: multipart (manifest file, recipe, name,
+// filter) or JSON with manifest_url. 201 with the batch, a draft until started.
+func (s *server) handleCreateBatch() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.batches == nil {
+			s.writeError(w, r, fmt.Errorf("batches: %w", catalog.ErrNotImplemented))
+			return
+		}
+		var req jobs.BatchRequest
+		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		switch mt {
+		case "multipart/form-data":
+			f, err := s.readBatchForm(w, r, &req)
+			if f != nil {
+				defer os.Remove(f.Name())
+				defer f.Close()
+			}
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		case "application/json":
+			var in batchJSON
+			if err := s.decodeJSON(w, r, &in); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			if in.ManifestURL == "" {
+				s.writeError(w, r, fmt.Errorf("%w: manifest_url is required (or upload the manifest as multipart field manifest)", catalog.ErrInvalid))
+				return
+			}
+			ref, err := recipeRef(in.Recipe)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			data, ct, err := s.catalog.FetchManifest(r.Context(), in.ManifestURL)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			u, _ := url.Parse(in.ManifestURL)
+			name := ""
+			if u != nil {
+				name = path.Base(u.Path)
+			}
+			if req.Format, err = manifest.Detect(name, ct, data); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			req.Name, req.Recipe, req.Filter, req.Manifest = in.Name, ref, in.Filter, bytes.NewReader(data)
+		default:
+			s.writeError(w, r, fmt.Errorf("%w: send multipart/form-data with a manifest file, or JSON with manifest_url", catalog.ErrInvalid))
+			return
+		}
+		b, err := s.batches.CreateBatch(r.Context(), req)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		w.Header().Set("Location", "/v1/batches/"+url.PathEscape(b.ID))
+		s.writeJSON(w, r, http.StatusCreated, b)
+	}
+}
+
+// readBatchForm streams the multipart body: small fields into req, the manifest part to
+// a temporary file (so parts may come in any order and nothing large stays in memory).
+func (s *server) readBatchForm(w http.ResponseWriter, r *http.Request, req *jobs.BatchRequest) (*os.File, error) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxManifestBytes+s.cfg.MaxJSONBytes)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", catalog.ErrInvalid, err)
+	}
+	var (
+		file     *os.File
+		fileName string
+		fileType string
+		head     []byte
+	)
+	for {
+		p, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return file, fmt.Errorf("%w: %s", catalog.ErrInvalid, err)
+		}
+		switch p.FormName() {
+		case "manifest":
+			if file != nil {
+				return file, fmt.Errorf("%w: manifest given twice", catalog.ErrInvalid)
+			}
+			if file, err = os.CreateTemp("", "pictor-manifest-*"); err != nil {
+				return nil, err
+			}
+			fileName, fileType = p.FileName(), p.Header.Get("Content-Type")
+			if _, err := io.Copy(file, p); err != nil {
+				return file, err
+			}
+		case "recipe", "name", "filter":
+			v, err := io.ReadAll(io.LimitReader(p, s.cfg.MaxJSONBytes+1))
+			if err != nil {
+				return file, err
+			}
+			if int64(len(v)) > s.cfg.MaxJSONBytes {
+				return file, fmt.Errorf("%w: field %s too large", catalog.ErrInvalid, p.FormName())
+			}
+			switch p.FormName() {
+			case "recipe":
+				if req.Recipe, err = recipeFromText(string(v)); err != nil {
+					return file, err
+				}
+			case "name":
+				req.Name = strings.TrimSpace(string(v))
+			case "filter":
+				req.Filter = bytes.TrimSpace(v)
+			}
+		default:
+			return file, fmt.Errorf("%w: unknown form field %q (want manifest, recipe, name, filter)", catalog.ErrInvalid, p.FormName())
+		}
+	}
+	if file == nil {
+		return nil, fmt.Errorf("%w: the manifest file is required (form field manifest)", catalog.ErrInvalid)
+	}
+	if _, err := file.Seek(0, io.SeekStart); err != nil {
+		return file, err
+	}
+	head = make([]byte, 512)
+	n, _ := io.ReadFull(file, head)
+	if _, err := file.Seek(0, io.SeekStart); err != nil {
+		return file, err
+	}
+	if req.Format, err = manifest.Detect(fileName, fileType, head[:n]); err != nil {
+		return file, err
+	}
+	req.Manifest = file
+	return file, nil
+}
+
+// handleListBatches serves GET /v1/batches.
+func (s *server) handleListBatches() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.batches == nil {
+			s.writeJSON(w, r, http.StatusOK, map[string]any{"batches": []jobs.Batch{}})
+			return
+		}
+		bs, err := s.batches.ListBatches(r.Context())
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.writeJSON(w, r, http.StatusOK, map[string]any{"batches": bs})
+	}
+}
+
+// handleGetBatch serves GET /v1/batches/{id}: counts by state, rate, ETA, spend, estimate.
+func (s *server) handleGetBatch() http.HandlerFunc {
+	return s.batchAction(func(ctx context.Context, id string, _ *http.Request) (jobs.Batch, error) {
+		return s.batches.GetBatch(ctx, id)
+	}, http.StatusOK)
+}
+
+// handleBatchAction serves POST /v1/batches/{id}/{action}.
+func (s *server) handleBatchAction(action string) http.HandlerFunc {
+	return s.batchAction(func(ctx context.Context, id string, r *http.Request) (jobs.Batch, error) {
+		switch action {
+		case "trial":
+			var in struct {
+				Sample int `json:"sample"`
+			}
+			if r.ContentLength != 0 {
+				if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&in); err != nil && !errors.Is(err, io.EOF) {
+					return jobs.Batch{}, fmt.Errorf("%w: %s", errMalformedJSON, err)
+				}
+			}
+			return s.batches.TrialBatch(ctx, id, in.Sample)
+		case "start":
+			return s.batches.StartBatch(ctx, id)
+		case "pause":
+			return s.batches.PauseBatch(ctx, id)
+		case "resume":
+			return s.batches.ResumeBatch(ctx, id)
+		case "cancel":
+			return s.batches.CancelBatch(ctx, id)
+		case "retry":
+			return s.batches.RetryBatch(ctx, id)
+		}
+		return jobs.Batch{}, fmt.Errorf("%w: unknown action %q", catalog.ErrInvalid, action)
+	}, http.StatusOK)
+}
+
+func (s *server) batchAction(fn func(context.Context, string, *http.Request) (jobs.Batch, error), status int) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := chi.URLParam(r, "id")
+		if s.batches == nil {
+			s.writeError(w, r, fmt.Errorf("batch %s: %w", id, catalog.ErrNotFound))
+			return
+		}
+		b, err := fn(r.Context(), id, r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.writeJSON(w, r, status, b)
+	}
+}
+
+// handleBatchResults serves GET /v1/batches/{id}/results?format=csv|jsonl, streamed.
+func (s *server) handleBatchResults() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := chi.URLParam(r, "id")
+		if s.batches == nil {
+			s.writeError(w, r, fmt.Errorf("batch %s: %w", id, catalog.ErrNotFound))
+			return
+		}
+		f := manifest.Format(r.URL.Query().Get("format"))
+		switch f {
+		case "":
+			f = manifest.CSV
+		case manifest.CSV, manifest.JSONL:
+		default:
+			s.writeError(w, r, fmt.Errorf("%w: format must be csv or jsonl", catalog.ErrInvalid))
+			return
+		}
+		if _, err := s.batches.GetBatch(r.Context(), id); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		ct := "text/csv; charset=utf-8"
+		if f == manifest.JSONL {
+			ct = "application/x-ndjson"
+		}
+		w.Header().Set("Content-Type", ct)
+		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-results.%s"`, id, f))
+		if err := s.batches.WriteResults(r.Context(), id, w, f); err != nil {
+			s.log.Warn("batch results stream ended early", "batch", id, "err", err)
+		}
+	}
+}

@@ -1,0 +1,402 @@
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/pictor/pictor/catalog"
+	"github.com/pictor/pictor/manifest"
+	"github.com/pictor/pictor/pipeline"
+)
+
+// Batch states.
+const (
+	BatchDraft     = "draft"     // items read, nothing run
+	BatchReady     = "ready"     // trial done, estimate known
+	BatchRunning   = "running"   // items queued or running
+	BatchPaused    = "paused"    // items wait
+	BatchCancelled = "cancelled" // items left are skipped
+	BatchDone      = "done"      // every item finished
+)
+
+// Item states.
+const (
+	ItemPending   = "pending" // not queued yet
+	ItemQueued    = "queued"
+	ItemRunning   = "running"
+	ItemSucceeded = "succeeded"
+	ItemFailed    = "failed"
+	ItemSkipped   = "skipped" // did not pass the filter, or the batch was cancelled
+)
+
+// ErrBatchState is returned for an action the batch's state does not allow (409).
+var ErrBatchState = errors.New("not allowed in the batch's state")
+
+// Costs are the unit prices of the cost estimate.
+type Costs struct {
+	// GPUSecond is the price of one GPU-second; default 0.
+	GPUSecond float64
+	// CPUSecond is the price of one CPU-second; default 0.
+	CPUSecond float64
+	// GBMonth is the price of storing one GB for a month; default 0.
+	GBMonth float64
+}
+
+// BatchRequest creates a batch: a manifest (a stream), a recipe and an optional filter.
+type BatchRequest struct {
+	Name     string
+	Recipe   catalog.RecipeRef
+	Filter   []byte // a pipeline `when` condition over the quality report; empty for none
+	Manifest io.Reader
+	Format   manifest.Format
+}
+
+// Batch is a batch as the API shows it.
+type Batch struct {
+	ID         string          `json:"id"`
+	Name       string          `json:"name"`
+	State      string          `json:"state"`
+	Total      int             `json:"total"`
+	BadRows    int             `json:"bad_rows"`
+	BadRowList []BadRow        `json:"bad_row_sample,omitempty"`
+	Counts     map[string]int  `json:"counts"`
+	Rate       float64         `json:"rate_per_second"`
+	ETASeconds float64         `json:"eta_seconds"`
+	GPUSeconds float64         `json:"gpu_seconds"`
+	CPUSeconds float64         `json:"cpu_seconds"`
+	Bytes      int64           `json:"bytes"`
+	Estimate   *Estimate       `json:"estimate,omitempty"`
+	Trial      *Trial          `json:"trial,omitempty"`
+	Recipe     json.RawMessage `json:"recipe"`
+	Filter     json.RawMessage `json:"filter,omitempty"`
+	Error      string          `json:"error,omitempty"`
+	CreatedAt  time.Time       `json:"created_at"`
+	UpdatedAt  time.Time       `json:"updated_at"`
+	StartedAt  *time.Time      `json:"started_at,omitempty"`
+	FinishedAt *time.Time      `json:"finished_at,omitempty"`
+}
+
+// BadRow is a manifest row that could not become an item.
+type BadRow struct {
+	Row     int    `json:"row"`
+	Message string `json:"message"`
+}
+
+// Estimate is what the whole batch should cost, from its trial run.
+type Estimate struct {
+	Items       int     `json:"items"`
+	PassRate    float64 `json:"pass_rate"`
+	GPUSeconds  float64 `json:"gpu_seconds"`
+	CPUSeconds  float64 `json:"cpu_seconds"`
+	Bytes       int64   `json:"bytes"`
+	WallSeconds float64 `json:"wall_seconds"`
+	Cost        float64 `json:"cost"`
+	Workers     int     `json:"workers"`
+	Backends    int     `json:"backends"`
+}
+
+// Trial is a sample run: before and after for each sampled row.
+type Trial struct {
+	Samples []TrialSample `json:"samples"`
+}
+
+// TrialSample is one row of a trial run.
+type TrialSample struct {
+	Row        int     `json:"row"`
+	Source     string  `json:"source"`
+	Passed     bool    `json:"passed"`
+	BeforeURL  string  `json:"before_url,omitempty"`
+	AfterURL   string  `json:"after_url,omitempty"`
+	GPUSeconds float64 `json:"gpu_seconds"`
+	CPUSeconds float64 `json:"cpu_seconds"`
+	Bytes      int64   `json:"bytes"`
+	Error      string  `json:"error,omitempty"`
+}
+
+const maxBadRowSample = 100
+
+// CreateBatch reads the manifest as a stream, inserting items in chunks, and records the
+// batch as a draft. Bad rows are counted and a sample of them kept, with row numbers.
+func (s *Service) CreateBatch(ctx context.Context, req BatchRequest) (Batch, error) {
+	if strings.TrimSpace(req.Name) == "" {
+		req.Name = "batch " + time.Now().UTC().Format(time.DateTime)
+	}
+	if len(req.Name) > 200 {
+		return Batch{}, fmt.Errorf("name longer than 200 bytes: %w", catalog.ErrInvalid)
+	}
+	if req.Recipe.IsZero() {
+		return Batch{}, fmt.Errorf("a recipe is required: %w", catalog.ErrInvalid)
+	}
+	_, canonical, err := s.cat.RecipeNeedsSD(ctx, req.Recipe)
+	if err != nil {
+		return Batch{}, err
+	}
+	var filter string
+	if len(req.Filter) > 0 && string(req.Filter) != "null" {
+		w, err := pipeline.ParseWhen(req.Filter)
+		if err != nil {
+			return Batch{}, err
+		}
+		b, _ := json.Marshal(w)
+		filter = string(b)
+	}
+	var idb [10]byte
+	rand.Read(idb[:])
+	id := "bat_" + hex.EncodeToString(idb[:])
+	now := time.Now().UTC().UnixNano()
+	if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`INSERT INTO batches (id, name, recipe, filter, state, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`), id, req.Name, string(canonical), filter, BatchDraft, now, now); err != nil {
+		return Batch{}, dbError("insert batch", err)
+	}
+	var (
+		chunk []manifest.Row
+		bad   []BadRow
+		total int
+	)
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		if err := s.insertItems(ctx, id, chunk); err != nil {
+			return err
+		}
+		total += len(chunk)
+		chunk = chunk[:0]
+		return nil
+	}
+	good, nbad, err := manifest.Read(ctx, req.Manifest, req.Format, manifest.DefaultLimits(),
+		func(r manifest.Row) error {
+			chunk = append(chunk, r)
+			if len(chunk) == 500 {
+				return flush()
+			}
+			return nil
+		},
+		func(e manifest.RowError) error {
+			if len(bad) < maxBadRowSample {
+				bad = append(bad, BadRow{Row: e.Number, Message: e.Message})
+			}
+			return nil
+		})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		s.deleteBatch(id)
+		return Batch{}, err
+	}
+	_ = good
+	sample, _ := json.Marshal(bad)
+	if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET total = ?, bad_rows = ?, bad_row_sample = ?, updated_at = ? WHERE id = ?`),
+		total, nbad, string(sample), time.Now().UTC().UnixNano(), id); err != nil {
+		return Batch{}, dbError("update batch", err)
+	}
+	if total == 0 {
+		s.setBatchState(ctx, id, BatchDone)
+	}
+	return s.GetBatch(ctx, id)
+}
+
+// insertItems writes one chunk of rows in a transaction.
+func (s *Service) insertItems(ctx context.Context, id string, rows []manifest.Row) error {
+	tx, err := s.db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		return dbError("begin", err)
+	}
+	defer tx.Rollback()
+	var (
+		q    strings.Builder
+		args []any
+	)
+	q.WriteString(`INSERT INTO batch_items (batch_id, row_number, url, image_id, sku, meta, state, updated_at) VALUES `)
+	now := time.Now().UTC().UnixNano()
+	for i, r := range rows {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+		meta := ""
+		if len(r.Meta) > 0 {
+			b, _ := json.Marshal(r.Meta)
+			meta = string(b)
+		}
+		args = append(args, id, r.Number, r.URL, r.ImageID, r.SKU, meta, ItemPending, now)
+	}
+	q.WriteString(" ON CONFLICT (batch_id, row_number) DO NOTHING")
+	if _, err := tx.ExecContext(ctx, s.db.Rebind(q.String()), args...); err != nil {
+		return dbError("insert items", err)
+	}
+	return dbError("commit items", tx.Commit())
+}
+
+func (s *Service) deleteBatch(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s.db.SQL.ExecContext(ctx, s.db.Rebind(`DELETE FROM batch_items WHERE batch_id = ?`), id)
+	s.db.SQL.ExecContext(ctx, s.db.Rebind(`DELETE FROM batches WHERE id = ?`), id)
+}
+
+func dbError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return fmt.Errorf("%s: %w: %w", op, catalog.ErrUnavailable, err)
+}
+
+func (s *Service) setBatchState(ctx context.Context, id, state string) error {
+	now := time.Now().UTC().UnixNano()
+	extra := ""
+	switch state {
+	case BatchRunning:
+		extra = ", started_at = CASE WHEN started_at = 0 THEN ? ELSE started_at END, finished_at = 0"
+	case BatchDone, BatchCancelled:
+		extra = ", finished_at = ?"
+	}
+	args := []any{state, now}
+	if extra != "" {
+		args = append(args, now)
+	}
+	args = append(args, id)
+	_, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET state = ?, updated_at = ?`+extra+` WHERE id = ?`), args...)
+	return dbError("set batch state", err)
+}
+
+// batchRow is what the worker needs of a batch.
+type batchRow struct {
+	id, name, state, recipe, filter string
+	total, badRows                  int
+	badSample, estimate, trial      string
+	errText                         string
+	created, updated, started, done int64
+}
+
+func (s *Service) loadBatch(ctx context.Context, id string) (batchRow, error) {
+	var b batchRow
+	err := s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT id, name, state, recipe, filter, total, bad_rows, bad_row_sample,
+		estimate, trial, error, created_at, updated_at, started_at, finished_at FROM batches WHERE id = ?`), id).Scan(
+		&b.id, &b.name, &b.state, &b.recipe, &b.filter, &b.total, &b.badRows, &b.badSample, &b.estimate, &b.trial, &b.errText,
+		&b.created, &b.updated, &b.started, &b.done)
+	if errors.Is(err, sql.ErrNoRows) {
+		return b, fmt.Errorf("batch %s: %w", id, catalog.ErrNotFound)
+	}
+	return b, dbError("get batch", err)
+}
+
+// rateWindow is the time over which the batch's rate is measured.
+const rateWindow = time.Minute
+
+// GetBatch returns a batch with its counts by state, rate, ETA and spend so far.
+func (s *Service) GetBatch(ctx context.Context, id string) (Batch, error) {
+	b, err := s.loadBatch(ctx, id)
+	if err != nil {
+		return Batch{}, err
+	}
+	out := Batch{
+		ID: b.id, Name: b.name, State: b.state, Total: b.total, BadRows: b.badRows, Error: b.errText,
+		Recipe: json.RawMessage(b.recipe), CreatedAt: time.Unix(0, b.created).UTC(), UpdatedAt: time.Unix(0, b.updated).UTC(),
+		Counts: map[string]int{ItemQueued: 0, ItemRunning: 0, ItemSucceeded: 0, ItemFailed: 0, ItemSkipped: 0},
+	}
+	if b.filter != "" {
+		out.Filter = json.RawMessage(b.filter)
+	}
+	if b.started > 0 {
+		t := time.Unix(0, b.started).UTC()
+		out.StartedAt = &t
+	}
+	if b.done > 0 {
+		t := time.Unix(0, b.done).UTC()
+		out.FinishedAt = &t
+	}
+	json.Unmarshal([]byte(b.badSample), &out.BadRowList)
+	if b.estimate != "" {
+		out.Estimate = &Estimate{}
+		json.Unmarshal([]byte(b.estimate), out.Estimate)
+	}
+	if b.trial != "" {
+		out.Trial = &Trial{}
+		json.Unmarshal([]byte(b.trial), out.Trial)
+	}
+	rows, err := s.db.SQL.QueryContext(ctx, s.db.Rebind(`SELECT state, count(*), sum(gpu_seconds), sum(cpu_seconds), sum(bytes)
+		FROM batch_items WHERE batch_id = ? GROUP BY state`), id)
+	if err != nil {
+		return Batch{}, dbError("count items", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			state    string
+			n        int
+			gpu, cpu sql.NullFloat64
+			bytes    sql.NullInt64
+		)
+		if err := rows.Scan(&state, &n, &gpu, &cpu, &bytes); err != nil {
+			return Batch{}, dbError("count items", err)
+		}
+		if state == ItemPending {
+			state = ItemQueued // not yet handed to the queue, but waiting all the same
+		}
+		out.Counts[state] += n
+		out.GPUSeconds += gpu.Float64
+		out.CPUSeconds += cpu.Float64
+		out.Bytes += bytes.Int64
+	}
+	if err := rows.Err(); err != nil {
+		return Batch{}, dbError("count items", err)
+	}
+	if b.state == BatchRunning {
+		var recent int
+		since := time.Now().Add(-rateWindow).UnixNano()
+		if err := s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT count(*) FROM batch_items WHERE batch_id = ? AND updated_at >= ?
+			AND state IN ('succeeded', 'failed', 'skipped')`), id, since).Scan(&recent); err != nil {
+			return Batch{}, dbError("rate", err)
+		}
+		window := rateWindow.Seconds()
+		if b.started > 0 {
+			window = math.Min(window, math.Max(1, time.Since(time.Unix(0, b.started)).Seconds()))
+		}
+		out.Rate = float64(recent) / window
+		if left := out.Counts[ItemQueued] + out.Counts[ItemRunning]; out.Rate > 0 {
+			out.ETASeconds = math.Round(float64(left) / out.Rate)
+		}
+	}
+	return out, nil
+}
+
+// ListBatches lists batches, newest first (at most 200).
+func (s *Service) ListBatches(ctx context.Context) ([]Batch, error) {
+	rows, err := s.db.SQL.QueryContext(ctx, `SELECT id FROM batches ORDER BY created_at DESC LIMIT 200`)
+	if err != nil {
+		return nil, dbError("list batches", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, dbError("list batches", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	out := []Batch{}
+	for _, id := range ids {
+		b, err := s.GetBatch(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}

@@ -1,0 +1,475 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/pictor/pictor/catalog"
+	"github.com/pictor/pictor/manifest"
+	"github.com/pictor/pictor/pipeline"
+)
+
+// BatchItemArgs processes one manifest row of a batch.
+type BatchItemArgs struct {
+	BatchID string `json:"batch_id"`
+	Row     int    `json:"row"`
+}
+
+// Kind never changes: it is stored on every job row.
+func (BatchItemArgs) Kind() string { return "batch_item" }
+
+// InsertOpts puts items on the batch queue, behind interactive work.
+func (BatchItemArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueBatch, MaxAttempts: 4}
+}
+
+// enqueueChunk is how many items go to the queue per transaction.
+const enqueueChunk = 1000
+
+// StartBatch queues every pending item (in chunks, each with its state change in one
+// transaction) and marks the batch running.
+func (s *Service) StartBatch(ctx context.Context, id string) (Batch, error) {
+	b, err := s.loadBatch(ctx, id)
+	if err != nil {
+		return Batch{}, err
+	}
+	if b.state != BatchDraft && b.state != BatchReady {
+		return Batch{}, fmt.Errorf("start a %s batch: %w", b.state, ErrBatchState)
+	}
+	if err := s.setBatchState(ctx, id, BatchRunning); err != nil {
+		return Batch{}, err
+	}
+	if err := s.enqueuePending(ctx, id, ItemPending); err != nil {
+		return Batch{}, err
+	}
+	s.maybeFinish(ctx, id)
+	return s.GetBatch(ctx, id)
+}
+
+// enqueuePending hands items in state from to the queue.
+func (s *Service) enqueuePending(ctx context.Context, id, from string) error {
+	for {
+		tx, err := s.db.SQL.BeginTx(ctx, nil)
+		if err != nil {
+			return dbError("begin", err)
+		}
+		rows, err := tx.QueryContext(ctx, s.db.Rebind(`SELECT row_number FROM batch_items WHERE batch_id = ? AND state = ?
+			ORDER BY row_number LIMIT ?`), id, from, enqueueChunk)
+		if err != nil {
+			tx.Rollback()
+			return dbError("select pending", err)
+		}
+		var params []river.InsertManyParams
+		var last int
+		for rows.Next() {
+			var n int
+			if err := rows.Scan(&n); err != nil {
+				rows.Close()
+				tx.Rollback()
+				return dbError("select pending", err)
+			}
+			params = append(params, river.InsertManyParams{Args: BatchItemArgs{BatchID: id, Row: n}})
+			last = n
+		}
+		rows.Close()
+		if len(params) == 0 {
+			tx.Rollback()
+			return nil
+		}
+		if _, err := s.client.InsertManyTx(ctx, tx, params); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("queue items: %w", err)
+		}
+		first := params[0].Args.(BatchItemArgs).Row
+		if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE batch_items SET state = ?, error = '', updated_at = ?
+			WHERE batch_id = ? AND state = ? AND row_number BETWEEN ? AND ?`), ItemQueued, time.Now().UTC().UnixNano(), id, from, first, last); err != nil {
+			tx.Rollback()
+			return dbError("mark queued", err)
+		}
+		if err := tx.Commit(); err != nil {
+			return dbError("commit queued", err)
+		}
+	}
+}
+
+// PauseBatch makes the batch's items wait; running ones finish.
+func (s *Service) PauseBatch(ctx context.Context, id string) (Batch, error) {
+	return s.transition(ctx, id, BatchPaused, BatchRunning)
+}
+
+// ResumeBatch lets a paused batch go on.
+func (s *Service) ResumeBatch(ctx context.Context, id string) (Batch, error) {
+	return s.transition(ctx, id, BatchRunning, BatchPaused)
+}
+
+// CancelBatch stops a batch: items not yet done are skipped as they come up.
+func (s *Service) CancelBatch(ctx context.Context, id string) (Batch, error) {
+	b, err := s.transition(ctx, id, BatchCancelled, BatchDraft, BatchReady, BatchRunning, BatchPaused)
+	if err != nil {
+		return b, err
+	}
+	// Items never handed to the queue are skipped at once.
+	if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batch_items SET state = ?, error = 'batch cancelled', updated_at = ?
+		WHERE batch_id = ? AND state = ?`), ItemSkipped, time.Now().UTC().UnixNano(), id, ItemPending); err != nil {
+		return Batch{}, dbError("skip pending", err)
+	}
+	return s.GetBatch(ctx, id)
+}
+
+// RetryBatch queues the failed items again and runs the batch.
+func (s *Service) RetryBatch(ctx context.Context, id string) (Batch, error) {
+	b, err := s.loadBatch(ctx, id)
+	if err != nil {
+		return Batch{}, err
+	}
+	if b.state == BatchCancelled || b.state == BatchDraft || b.state == BatchReady {
+		return Batch{}, fmt.Errorf("retry a %s batch: %w", b.state, ErrBatchState)
+	}
+	if err := s.setBatchState(ctx, id, BatchRunning); err != nil {
+		return Batch{}, err
+	}
+	if err := s.enqueuePending(ctx, id, ItemFailed); err != nil {
+		return Batch{}, err
+	}
+	s.maybeFinish(ctx, id)
+	return s.GetBatch(ctx, id)
+}
+
+func (s *Service) transition(ctx context.Context, id, to string, from ...string) (Batch, error) {
+	b, err := s.loadBatch(ctx, id)
+	if err != nil {
+		return Batch{}, err
+	}
+	ok := false
+	for _, f := range from {
+		ok = ok || b.state == f
+	}
+	if !ok {
+		return Batch{}, fmt.Errorf("%s batch cannot become %s: %w", b.state, to, ErrBatchState)
+	}
+	if err := s.setBatchState(ctx, id, to); err != nil {
+		return Batch{}, err
+	}
+	return s.GetBatch(ctx, id)
+}
+
+// maybeFinish marks a running batch done when no item is left to run.
+func (s *Service) maybeFinish(ctx context.Context, id string) {
+	var left int
+	err := s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT count(*) FROM batch_items WHERE batch_id = ? AND state IN ('pending', 'queued', 'running')`), id).Scan(&left)
+	if err != nil || left > 0 {
+		return
+	}
+	s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET state = ?, finished_at = ?, updated_at = ? WHERE id = ? AND state = ?`),
+		BatchDone, time.Now().UTC().UnixNano(), time.Now().UTC().UnixNano(), id, BatchRunning)
+}
+
+// itemOutcome is what processing one row made.
+type itemOutcome struct {
+	state      string
+	image      catalog.Image
+	renditions []catalog.Rendition
+	gpu, cpu   float64
+	bytes      int64
+}
+
+type item struct {
+	row               int
+	url, imageID, sku string
+}
+
+// process runs the batch's recipe on one row: ingest (or look up) the source, check the
+// filter against its quality report, render. GPU work waits in the batch lane.
+func (s *Service) process(ctx context.Context, b batchRow, it item) (itemOutcome, error) {
+	ctx = catalog.WithBatchLane(ctx)
+	start := time.Now()
+	var out itemOutcome
+	var filter *pipeline.When
+	if b.filter != "" {
+		w, err := pipeline.ParseWhen([]byte(b.filter))
+		if err != nil {
+			return out, err
+		}
+		filter = w
+	}
+	recipe := catalog.RecipeRef{Inline: []byte(b.recipe)}
+	switch {
+	case it.imageID != "":
+		img, err := s.cat.GetImage(ctx, it.imageID)
+		if err != nil {
+			return out, err
+		}
+		out.image = img
+	case filter == nil:
+		// No filter: one decode renders straight from the fetched bytes.
+		res, err := s.cat.Ingest(ctx, catalog.IngestRequest{URL: it.url, SKU: it.sku, Recipe: recipe})
+		if err != nil {
+			return out, err
+		}
+		out.image, out.renditions = res.Image, res.Renditions
+	default:
+		res, err := s.cat.Ingest(ctx, catalog.IngestRequest{URL: it.url, SKU: it.sku})
+		if err != nil {
+			return out, err
+		}
+		if out.image, err = s.cat.GetImage(ctx, res.Image.ID); err != nil {
+			return out, err
+		}
+	}
+	if filter != nil {
+		q := out.image.Quality
+		if q == nil || !filter.Match(pipeline.Facts{Width: q.Width, Height: q.Height, Format: q.Format, HasAlpha: q.HasAlpha,
+			Sharpness: q.Sharpness, JPEGQuality: q.JPEGQuality, PlainBackground: q.PlainBackground, Analyzed: true}) {
+			out.state = ItemSkipped
+			out.cpu = time.Since(start).Seconds()
+			return out, nil
+		}
+	}
+	if out.renditions == nil {
+		rends, err := s.cat.Render(ctx, out.image.ID, recipe, "")
+		if err != nil {
+			return out, err
+		}
+		out.renditions = rends
+	}
+	out.state = ItemSucceeded
+	for i, r := range out.renditions {
+		if i == 0 {
+			out.gpu = r.GPUSeconds
+		}
+		if !r.Cached {
+			out.bytes += r.Bytes
+		}
+	}
+	out.cpu = math.Max(0, time.Since(start).Seconds()-out.gpu)
+	return out, nil
+}
+
+type batchItemWorker struct {
+	river.WorkerDefaults[BatchItemArgs]
+	s *Service
+}
+
+func (w *batchItemWorker) Work(ctx context.Context, job *river.Job[BatchItemArgs]) error {
+	s := w.s
+	a := job.Args
+	b, err := s.loadBatch(ctx, a.BatchID)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return river.JobCancel(err)
+	}
+	if err != nil {
+		return err
+	}
+	switch b.state {
+	case BatchPaused:
+		return river.JobSnooze(2 * time.Second)
+	case BatchCancelled:
+		return s.finishItem(ctx, job, ItemSkipped, itemOutcome{}, "batch cancelled")
+	}
+	var it item
+	err = s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT row_number, url, image_id, sku FROM batch_items WHERE batch_id = ? AND row_number = ?`),
+		a.BatchID, a.Row).Scan(&it.row, &it.url, &it.imageID, &it.sku)
+	if err != nil {
+		return dbError("get item", err)
+	}
+	s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batch_items SET state = ?, attempts = ?, updated_at = ? WHERE batch_id = ? AND row_number = ?
+		AND state IN ('queued', 'running')`), ItemRunning, job.Attempt, time.Now().UTC().UnixNano(), a.BatchID, a.Row)
+	out, err := s.process(ctx, b, it)
+	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		if !permanent(err) && job.Attempt < job.MaxAttempts {
+			// Retried with River's backoff; the item waits queued with its last error.
+			s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batch_items SET state = ?, error = ?, updated_at = ? WHERE batch_id = ? AND row_number = ?`),
+				ItemQueued, err.Error(), time.Now().UTC().UnixNano(), a.BatchID, a.Row)
+			return err
+		}
+		return s.finishItem(ctx, job, ItemFailed, out, err.Error())
+	}
+	return s.finishItem(ctx, job, out.state, out, "")
+}
+
+// finishItem records the item's result and completes its job in one transaction: a
+// crash leaves either both or neither, so no item is lost or done twice.
+func (s *Service) finishItem(ctx context.Context, job *river.Job[BatchItemArgs], state string, out itemOutcome, msg string) error {
+	rends := make([]map[string]string, 0, len(out.renditions))
+	for _, r := range out.renditions {
+		rends = append(rends, map[string]string{"id": r.ID, "name": r.Name, "url": r.URL})
+	}
+	rj, _ := json.Marshal(rends)
+	tx, err := s.db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		return dbError("begin", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE batch_items SET state = ?, result_image = ?, renditions = ?, error = ?,
+		gpu_seconds = ?, cpu_seconds = ?, bytes = ?, updated_at = ? WHERE batch_id = ? AND row_number = ?`),
+		state, out.image.ID, string(rj), msg, out.gpu, out.cpu, out.bytes, time.Now().UTC().UnixNano(), job.Args.BatchID, job.Args.Row); err != nil {
+		return dbError("record item", err)
+	}
+	if err := s.completeTx(ctx, tx, job); err != nil {
+		return fmt.Errorf("complete item job: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return dbError("commit item", err)
+	}
+	s.maybeFinish(ctx, job.Args.BatchID)
+	return nil
+}
+
+// TrialBatch runs the recipe on a random sample of rows, keeps before/after previews,
+// and estimates the whole batch's cost from them.
+func (s *Service) TrialBatch(ctx context.Context, id string, sample int) (Batch, error) {
+	if sample == 0 {
+		sample = 20
+	}
+	if sample < 1 || sample > 200 {
+		return Batch{}, fmt.Errorf("sample must be 1..200: %w", catalog.ErrInvalid)
+	}
+	b, err := s.loadBatch(ctx, id)
+	if err != nil {
+		return Batch{}, err
+	}
+	if b.state != BatchDraft && b.state != BatchReady {
+		return Batch{}, fmt.Errorf("trial of a %s batch: %w", b.state, ErrBatchState)
+	}
+	rows, err := s.db.SQL.QueryContext(ctx, s.db.Rebind(`SELECT row_number, url, image_id, sku FROM batch_items WHERE batch_id = ?
+		ORDER BY random() LIMIT ?`), id, sample)
+	if err != nil {
+		return Batch{}, dbError("sample items", err)
+	}
+	var items []item
+	for rows.Next() {
+		var it item
+		if err := rows.Scan(&it.row, &it.url, &it.imageID, &it.sku); err != nil {
+			rows.Close()
+			return Batch{}, dbError("sample items", err)
+		}
+		items = append(items, it)
+	}
+	rows.Close()
+	var (
+		trial             Trial
+		passed, processed int
+		gpu, cpu          float64
+		bytes             int64
+	)
+	for _, it := range items {
+		ts := TrialSample{Row: it.row, Source: it.url}
+		if ts.Source == "" {
+			ts.Source = it.imageID
+		}
+		out, err := s.process(ctx, b, it)
+		if out.image.ID != "" {
+			ts.BeforeURL = "/v1/images/" + out.image.ID + "/content"
+		}
+		if err != nil {
+			ts.Error = err.Error()
+		} else {
+			processed++
+			if out.state == ItemSucceeded {
+				passed++
+				ts.Passed = true
+				if len(out.renditions) > 0 {
+					ts.AfterURL = out.renditions[0].URL
+				}
+				// A repeated trial renders from the cache: count what the first made.
+				for _, r := range out.renditions {
+					ts.Bytes += r.Bytes
+				}
+				ts.GPUSeconds, ts.CPUSeconds = out.gpu, out.cpu
+				gpu += out.gpu
+				cpu += out.cpu
+				bytes += ts.Bytes
+			}
+		}
+		trial.Samples = append(trial.Samples, ts)
+	}
+	est := Estimate{Workers: s.cfg.CPUWorkers, Backends: s.cfg.GPUBackends}
+	if processed > 0 {
+		est.PassRate = float64(passed) / float64(processed)
+	}
+	est.Items = int(math.Round(est.PassRate * float64(b.total)))
+	if passed > 0 {
+		n := float64(est.Items)
+		est.GPUSeconds = gpu / float64(passed) * n
+		est.CPUSeconds = cpu / float64(passed) * n
+		est.Bytes = int64(float64(bytes) / float64(passed) * n)
+		wallCPU := est.CPUSeconds / float64(max(1, est.Workers))
+		wallGPU := 0.0
+		if est.GPUSeconds > 0 {
+			wallGPU = est.GPUSeconds / float64(max(1, est.Backends))
+		}
+		est.WallSeconds = math.Round(math.Max(wallCPU, wallGPU))
+		est.Cost = math.Round((est.GPUSeconds*s.cfg.Costs.GPUSecond+est.CPUSeconds*s.cfg.Costs.CPUSecond+
+			float64(est.Bytes)/1e9*s.cfg.Costs.GBMonth)*100) / 100
+	}
+	tj, _ := json.Marshal(trial)
+	ej, _ := json.Marshal(est)
+	if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET trial = ?, estimate = ?, state = ?, updated_at = ? WHERE id = ?`),
+		string(tj), string(ej), BatchReady, time.Now().UTC().UnixNano(), id); err != nil {
+		return Batch{}, dbError("save trial", err)
+	}
+	return s.GetBatch(ctx, id)
+}
+
+// WriteResults streams a batch's items, in row order, as CSV or JSONL.
+func (s *Service) WriteResults(ctx context.Context, id string, w io.Writer, f manifest.Format) error {
+	if _, err := s.loadBatch(ctx, id); err != nil {
+		return err
+	}
+	mw, err := manifest.NewWriter(w, f)
+	if err != nil {
+		return err
+	}
+	last := 0
+	for {
+		rows, err := s.db.SQL.QueryContext(ctx, s.db.Rebind(`SELECT row_number, url, image_id, sku, state, renditions, error
+			FROM batch_items WHERE batch_id = ? AND row_number > ? ORDER BY row_number LIMIT 1000`), id, last)
+		if err != nil {
+			return dbError("results", err)
+		}
+		n := 0
+		for rows.Next() {
+			var (
+				r              manifest.Result
+				url, img, rend string
+			)
+			if err := rows.Scan(&r.Row, &url, &img, &r.SKU, &r.State, &rend, &r.Error); err != nil {
+				rows.Close()
+				return dbError("results", err)
+			}
+			r.Source = url
+			if r.Source == "" {
+				r.Source = img
+			}
+			if r.State == ItemPending {
+				r.State = ItemQueued
+			}
+			var rs []map[string]string
+			json.Unmarshal([]byte(rend), &rs)
+			for _, x := range rs {
+				r.RenditionURLs = append(r.RenditionURLs, x["url"])
+			}
+			if err := mw.Write(r); err != nil {
+				rows.Close()
+				return err
+			}
+			last = r.Row
+			n++
+		}
+		rows.Close()
+		if n < 1000 {
+			break
+		}
+	}
+	return mw.Close()
+}

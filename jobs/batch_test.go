@@ -1,0 +1,229 @@
+package jobs_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pictor/pictor/catalog"
+	"github.com/pictor/pictor/db"
+	"github.com/pictor/pictor/fetch"
+	"github.com/pictor/pictor/imaging"
+	"github.com/pictor/pictor/internal/testenv"
+	"github.com/pictor/pictor/jobs"
+	"github.com/pictor/pictor/manifest"
+	"github.com/pictor/pictor/storage"
+)
+
+// setupBatch wires catalog and jobs with a fetcher allowed to reach loopback sources.
+func setupBatch(t *testing.T, dialect string) bundle {
+	t.Helper()
+	ctx := context.Background()
+	dc := db.DefaultConfig()
+	dc.DataDir = t.TempDir()
+	if dialect == "postgres" {
+		dc.URL = testenv.FreshPostgres(t)
+	}
+	d, err := db.Open(ctx, dc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	st, err := storage.NewLocal(storage.LocalConfig{Dir: filepath.Join(dc.DataDir, "objects")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := fetch.DefaultConfig()
+	fc.AllowedNets = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	f, _ := fetch.New(fc)
+	cat, err := catalog.New(catalog.DefaultConfig(), catalog.Deps{DB: d, Store: st, Fetcher: f, Gate: imaging.NewGate(2, 64)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	jc := jobs.DefaultConfig()
+	jc.CPUWorkers = 2
+	jc.Costs = jobs.Costs{CPUSecond: 0.5, GBMonth: 2}
+	js, err := jobs.New(jc, jobs.Deps{DB: d, Catalog: cat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := js.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := js.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		js.Stop(sctx)
+	})
+	return bundle{cat: cat, jobs: js}
+}
+
+// catalogImages serves n distinct JPEGs at /img/<i>.jpg; sizes alternate small and large.
+func catalogImages(t *testing.T, n int) *httptest.Server {
+	t.Helper()
+	imgs := make([][]byte, n)
+	for i := range n {
+		w, h := 300+i%7*10, 200
+		if i%2 == 1 {
+			w, h = 1200, 900
+		}
+		img := image.NewRGBA(image.Rect(0, 0, w, h))
+		for p := range img.Pix {
+			img.Pix[p] = uint8(p*(i+3)) | 0x40
+		}
+		img.Set(0, 0, color.Black)
+		var buf bytes.Buffer
+		jpeg.Encode(&buf, img, &jpeg.Options{Quality: 85})
+		imgs[i] = buf.Bytes()
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var i int
+		if _, err := fmt.Sscanf(r.URL.Path, "/img/%d.jpg", &i); err != nil || i < 0 || i >= n {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(imgs[i])
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func waitBatch(t *testing.T, b bundle, id string, states ...string) jobs.Batch {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		bt, err := b.jobs.GetBatch(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range states {
+			if bt.State == s {
+				return bt
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("batch state %s counts %v after 60s, want %v", bt.State, bt.Counts, states)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+const smallRecipe = `{"steps":[{"op":"resize","width":160,"height":160,"fit":"inside"}],"outputs":[{"name":"main","format":"jpeg"}]}`
+
+func TestBatchEndToEnd(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range []string{"sqlite", "postgres"} {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			b := setupBatch(t, dialect)
+			src := catalogImages(t, 40)
+			var csv strings.Builder
+			csv.WriteString("url,sku,color\n")
+			for i := range 40 {
+				fmt.Fprintf(&csv, "%s/img/%d.jpg,SKU-%d,red\n", src.URL, i, i)
+			}
+			csv.WriteString(",no-source,blue\n")               // row 42: bad
+			csv.WriteString(src.URL + "/img/999.jpg,gone,x\n") // row 43: fails (404)
+			ctx := context.Background()
+			bt, err := b.jobs.CreateBatch(ctx, jobs.BatchRequest{Name: "fix", Recipe: catalog.RecipeRef{Inline: []byte(smallRecipe)},
+				Manifest: strings.NewReader(csv.String()), Format: manifest.CSV})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bt.State != jobs.BatchDraft || bt.Total != 41 || bt.BadRows != 1 || len(bt.BadRowList) != 1 || bt.BadRowList[0].Row != 42 {
+				t.Fatalf("created = %+v, want a draft of 41 items with bad row 42", bt)
+			}
+			bt, err = b.jobs.TrialBatch(ctx, bt.ID, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bt.State != jobs.BatchReady || bt.Trial == nil || len(bt.Trial.Samples) != 5 || bt.Estimate == nil {
+				t.Fatalf("after trial = %+v", bt)
+			}
+			if e := bt.Estimate; e.Items == 0 || e.CPUSeconds <= 0 || e.Bytes <= 0 || e.WallSeconds < 0 || e.Cost <= 0 {
+				t.Errorf("estimate = %+v, want items, CPU, bytes and a cost", e)
+			}
+			for _, s := range bt.Trial.Samples {
+				if s.Error == "" && (s.BeforeURL == "" || s.AfterURL == "") {
+					t.Errorf("trial sample %+v lacks before/after", s)
+				}
+			}
+			if _, err := b.jobs.StartBatch(ctx, bt.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.jobs.StartBatch(ctx, bt.ID); !errors.Is(err, jobs.ErrBatchState) {
+				t.Errorf("second start: %v, want ErrBatchState", err)
+			}
+			done := waitBatch(t, b, bt.ID, jobs.BatchDone)
+			if done.Counts[jobs.ItemSucceeded] != 40 || done.Counts[jobs.ItemFailed] != 1 || done.Counts[jobs.ItemQueued] != 0 {
+				t.Fatalf("counts = %v, want 40 succeeded and 1 failed", done.Counts)
+			}
+			var out bytes.Buffer
+			if err := b.jobs.WriteResults(ctx, bt.ID, &out, manifest.CSV); err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if len(lines) != 42 || !strings.HasPrefix(lines[1], "2,") || !strings.Contains(lines[1], "succeeded") || !strings.Contains(lines[41], "failed") {
+				t.Errorf("results:\n%s", out.String())
+			}
+		})
+	}
+}
+
+func TestBatchFilterPauseCancel(t *testing.T) {
+	t.Parallel()
+	b := setupBatch(t, "sqlite")
+	src := catalogImages(t, 12)
+	var csv strings.Builder
+	csv.WriteString("url\n")
+	for i := range 12 {
+		fmt.Fprintf(&csv, "%s/img/%d.jpg\n", src.URL, i)
+	}
+	ctx := context.Background()
+	// Only the small images (shorter side 200) pass the filter.
+	bt, err := b.jobs.CreateBatch(ctx, jobs.BatchRequest{Recipe: catalog.RecipeRef{Inline: []byte(smallRecipe)},
+		Filter: []byte(`{"shorter_side_below": 500}`), Manifest: strings.NewReader(csv.String()), Format: manifest.CSV})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.jobs.StartBatch(ctx, bt.ID); err != nil {
+		t.Fatal(err)
+	}
+	done := waitBatch(t, b, bt.ID, jobs.BatchDone)
+	if done.Counts[jobs.ItemSucceeded] != 6 || done.Counts[jobs.ItemSkipped] != 6 {
+		t.Fatalf("counts = %v, want 6 succeeded and 6 skipped by the filter", done.Counts)
+	}
+	// Pause holds items back; cancel skips what is left.
+	bt2, err := b.jobs.CreateBatch(ctx, jobs.BatchRequest{Recipe: catalog.RecipeRef{Inline: []byte(smallRecipe)},
+		Manifest: strings.NewReader(csv.String()), Format: manifest.CSV})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.jobs.PauseBatch(ctx, bt2.ID); !errors.Is(err, jobs.ErrBatchState) {
+		t.Errorf("pause a draft: %v, want ErrBatchState", err)
+	}
+	if _, err := b.jobs.CancelBatch(ctx, bt2.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := b.jobs.GetBatch(ctx, bt2.ID)
+	if got.State != jobs.BatchCancelled || got.Counts[jobs.ItemSkipped] != 12 {
+		t.Errorf("cancelled draft = %s %v, want every item skipped", got.State, got.Counts)
+	}
+}

@@ -1,0 +1,45 @@
+package jobs
+
+import "github.com/pictor/pictor/db"
+
+// migrations are the batch tables jobs owns. Times are Unix nanoseconds.
+var migrations = []db.Migration{
+	{Version: 1, Name: "batches and batch items", SQLite: `
+CREATE TABLE batches (
+	id TEXT PRIMARY KEY,
+	name TEXT NOT NULL,
+	recipe TEXT NOT NULL,
+	filter TEXT NOT NULL DEFAULT '',
+	state TEXT NOT NULL,
+	total INTEGER NOT NULL DEFAULT 0,
+	bad_rows INTEGER NOT NULL DEFAULT 0,
+	bad_row_sample TEXT NOT NULL DEFAULT '[]',
+	estimate TEXT NOT NULL DEFAULT '',
+	trial TEXT NOT NULL DEFAULT '',
+	error TEXT NOT NULL DEFAULT '',
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL,
+	started_at BIGINT NOT NULL DEFAULT 0,
+	finished_at BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE batch_items (
+	batch_id TEXT NOT NULL,
+	row_number INTEGER NOT NULL,
+	url TEXT NOT NULL DEFAULT '',
+	image_id TEXT NOT NULL DEFAULT '',
+	sku TEXT NOT NULL DEFAULT '',
+	meta TEXT NOT NULL DEFAULT '',
+	state TEXT NOT NULL,
+	result_image TEXT NOT NULL DEFAULT '',
+	renditions TEXT NOT NULL DEFAULT '',
+	error TEXT NOT NULL DEFAULT '',
+	attempts INTEGER NOT NULL DEFAULT 0,
+	gpu_seconds DOUBLE PRECISION NOT NULL DEFAULT 0,
+	cpu_seconds DOUBLE PRECISION NOT NULL DEFAULT 0,
+	bytes BIGINT NOT NULL DEFAULT 0,
+	updated_at BIGINT NOT NULL,
+	PRIMARY KEY (batch_id, row_number)
+);
+CREATE INDEX batch_items_state ON batch_items (batch_id, state);
+CREATE INDEX batch_items_updated ON batch_items (batch_id, updated_at);`},
+}
