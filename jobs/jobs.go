@@ -53,11 +53,19 @@ type Config struct {
 	CPUWorkers, GPUBackends int
 	// Costs are the unit prices of the cost estimate; default all 0.
 	Costs Costs
+	// JobTimeout bounds one attempt of a render or batch item (scenes have an hour);
+	// default 2m.
+	JobTimeout time.Duration
+	// RescueAfter is how long a job may stay running before it is taken as orphaned by a
+	// crashed process and run again; it must exceed JobTimeout. Scenes get 9/10 of it.
+	// Default 10m.
+	RescueAfter time.Duration
 }
 
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
-	return Config{InteractiveWorkers: 16, BatchWorkers: 32, MaintenanceWorkers: 2, PollInterval: 100 * time.Millisecond, Work: true, CPUWorkers: 1}
+	return Config{InteractiveWorkers: 16, BatchWorkers: 32, MaintenanceWorkers: 2, PollInterval: 100 * time.Millisecond, Work: true, CPUWorkers: 1,
+		JobTimeout: 2 * time.Minute, RescueAfter: 10 * time.Minute}
 }
 
 // Validate reports settings the queues cannot run with.
@@ -67,6 +75,9 @@ func (c Config) Validate() error {
 	}
 	if c.PollInterval <= 0 {
 		return errors.New("jobs: poll interval must be positive")
+	}
+	if c.JobTimeout <= 0 || c.RescueAfter <= c.JobTimeout {
+		return errors.New("jobs: job timeout must be positive and the rescue delay longer than it")
 	}
 	return nil
 }
@@ -108,10 +119,12 @@ func New(cfg Config, d Deps) (*Service, error) {
 		s.driver = riversqlite.New(d.DB.SQL)
 	}
 	rc := &river.Config{
-		Logger:            d.Logger.With("component", "river"),
-		FetchPollInterval: cfg.PollInterval,
-		FetchCooldown:     cfg.PollInterval / 4,
-		MaxAttempts:       5,
+		Logger:               d.Logger.With("component", "river"),
+		FetchPollInterval:    cfg.PollInterval,
+		FetchCooldown:        cfg.PollInterval / 4,
+		MaxAttempts:          5,
+		JobTimeout:           cfg.JobTimeout,
+		RescueStuckJobsAfter: cfg.RescueAfter,
 	}
 	if d.DB.Dialect == db.SQLite {
 		rc.PollOnly = true
@@ -119,7 +132,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if cfg.Work {
 		workers := river.NewWorkers()
 		river.AddWorker(workers, &renderWorker{cat: d.Catalog})
-		river.AddWorker(workers, &sceneWorker{cat: d.Catalog, cancelPoll: 200 * time.Millisecond})
+		river.AddWorker(workers, &sceneWorker{cat: d.Catalog, cancelPoll: 200 * time.Millisecond, timeout: cfg.RescueAfter * 9 / 10})
 		river.AddWorker(workers, &batchItemWorker{s: s})
 		rc.Workers = workers
 		rc.Queues = map[string]river.QueueConfig{

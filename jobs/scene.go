@@ -55,10 +55,13 @@ type sceneWorker struct {
 	cat *catalog.Service
 	// CancelPoll is how often a running scene checks for a cancel request.
 	cancelPoll time.Duration
+	// timeout leaves room for eight generations on a busy backend, yet ends before the
+	// job would be rescued as orphaned.
+	timeout time.Duration
 }
 
-// Timeout leaves room for eight generations on a busy backend.
-func (w *sceneWorker) Timeout(*river.Job[SceneArgs]) time.Duration { return time.Hour }
+// Timeout bounds one attempt of a scene.
+func (w *sceneWorker) Timeout(*river.Job[SceneArgs]) time.Duration { return w.timeout }
 
 func (w *sceneWorker) Work(ctx context.Context, job *river.Job[SceneArgs]) error {
 	id := job.Args.SceneID
