@@ -20,10 +20,22 @@ import (
 // held in memory, and the shared-string table costs about 50 bytes a
 // distinct string. Temporary files are removed before Read returns.
 //
-// Blank lines, and rows whose cells are all empty, are skipped silently.
-// Header names are matched case-insensitively after trimming; the header
-// must name a url or image_id column (either or both) and each row must fill
-// exactly one of them. A url must be http(s).
+// Blank lines, and rows whose cells are all empty, are skipped silently; an
+// empty manifest is ErrInvalidManifest. Header names (JSONL keys) are
+// matched case-insensitively after trimming; the header must name a url or
+// image_id column (either or both) and each row must fill exactly one of
+// them; a url must be http(s). Unnamed columns are ignored.
+//
+// CSV: the separator is sniffed from the header line (comma, semicolon, tab
+// or pipe); rows may be shorter than the header (missing cells are empty)
+// but a row with non-empty cells past the header is bad; a broken quote
+// confined to one line makes a bad row, one that runs on over later lines
+// (an unterminated quote) fails the read, naming the line it starts on.
+// JSONL: each line an object of scalar values; numbers and booleans are kept
+// as written, null is empty, objects and arrays make the row bad; of keys
+// repeated exactly, the last wins (as in encoding/json).
+// XLSX: the first sheet; the header is its first non-empty row; cell values
+// are the text Excel would display.
 //
 // Read stops at the first error from rowFn or badFn and returns it wrapped,
 // at ctx cancellation (checked between rows) with ctx.Err(), and at a

@@ -1,0 +1,174 @@
+package manifest
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+var sampleResults = []Result{
+	{Row: 2, Source: "https://a/1.jpg?w=1&h=2", SKU: "S1", State: "succeeded",
+		RenditionURLs: []string{"https://cdn/x/main.webp", "https://cdn/x/thumb.jpeg"},
+		Meta:          map[string]string{"colour": "red", "ignored": "x"}},
+	{Row: 3, Source: "img-7", State: "failed", Error: "fetch: status 404, \"Not Found\"\nsecond line"},
+	{Row: 10, Source: "https://a/3.jpg", SKU: "=cmd", State: "skipped", RenditionURLs: []string{}},
+}
+
+func TestWriterCSV(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		meta []string
+		want [][]string
+	}{
+		{
+			name: "fixed columns",
+			want: [][]string{
+				{"row", "source", "sku", "state", "renditions", "error"},
+				{"2", "https://a/1.jpg?w=1&h=2", "S1", "succeeded", "https://cdn/x/main.webp https://cdn/x/thumb.jpeg", ""},
+				{"3", "img-7", "", "failed", "", "fetch: status 404, \"Not Found\"\nsecond line"},
+				{"10", "https://a/3.jpg", "=cmd", "skipped", "", ""},
+			},
+		},
+		{
+			name: "meta columns",
+			meta: []string{"colour", "size"},
+			want: [][]string{
+				{"row", "source", "sku", "state", "renditions", "error", "colour", "size"},
+				{"2", "https://a/1.jpg?w=1&h=2", "S1", "succeeded", "https://cdn/x/main.webp https://cdn/x/thumb.jpeg", "", "red", ""},
+				{"3", "img-7", "", "failed", "", "fetch: status 404, \"Not Found\"\nsecond line", "", ""},
+				{"10", "https://a/3.jpg", "=cmd", "skipped", "", "", "", ""},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var buf bytes.Buffer
+			w, err := NewWriter(&buf, CSV, tt.meta...)
+			if err != nil {
+				t.Fatalf("new writer: %v", err)
+			}
+			for _, r := range sampleResults {
+				if err := w.Write(r); err != nil {
+					t.Fatalf("write: %v", err)
+				}
+			}
+			if err := w.Close(); err != nil {
+				t.Fatalf("close: %v", err)
+			}
+			got, err := csv.NewReader(&buf).ReadAll()
+			if err != nil {
+				t.Fatalf("read back: %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("records:\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestWriterJSONL(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, JSONL, "ignored")
+	if err != nil {
+		t.Fatalf("new writer: %v", err)
+	}
+	for _, r := range sampleResults {
+		if err := w.Write(r); err != nil {
+			t.Fatalf("write: %v", err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if strings.Contains(buf.String(), `\u0026`) {
+		t.Errorf("output escapes &: got %q", buf.String())
+	}
+	sc := bufio.NewScanner(&buf)
+	var lines []string
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	if len(lines) != len(sampleResults) {
+		t.Fatalf("lines: got %d, want %d", len(lines), len(sampleResults))
+	}
+	for i, line := range lines {
+		t.Run(sampleResults[i].Source, func(t *testing.T) {
+			var got Result
+			if err := json.Unmarshal([]byte(line), &got); err != nil {
+				t.Fatalf("decode %q: %v", line, err)
+			}
+			want := sampleResults[i]
+			if want.RenditionURLs == nil {
+				want.RenditionURLs = []string{}
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("got %+v, want %+v", got, want)
+			}
+			var keys map[string]json.RawMessage
+			if err := json.Unmarshal([]byte(line), &keys); err != nil {
+				t.Fatalf("decode keys: %v", err)
+			}
+			for _, k := range []string{"row", "source", "sku", "state", "renditions", "error"} {
+				if _, ok := keys[k]; !ok {
+					t.Errorf("key %q: got missing, want present in %s", k, line)
+				}
+			}
+			if string(keys["renditions"]) == "null" {
+				t.Errorf("renditions: got null, want an array")
+			}
+		})
+	}
+}
+
+func TestWriterErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		f       Format
+		meta    []string
+		wantErr error
+	}{
+		{"xlsx is not written", XLSX, nil, ErrUnsupportedFormat},
+		{"unknown format", Format("xml"), nil, ErrUnsupportedFormat},
+		{"meta column clashes", CSV, []string{"SKU"}, nil},
+		{"meta column twice", CSV, []string{"a", "a"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			w, err := NewWriter(&bytes.Buffer{}, tt.f, tt.meta...)
+			if err == nil || w != nil {
+				t.Fatalf("got %v, %v; want nil writer and an error", w, err)
+			}
+			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Errorf("err: got %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+	for _, f := range []Format{CSV, JSONL} {
+		t.Run(string(f)+" write after close", func(t *testing.T) {
+			t.Parallel()
+			w, err := NewWriter(&bytes.Buffer{}, f)
+			if err != nil {
+				t.Fatalf("new writer: %v", err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatalf("close: %v", err)
+			}
+			if err := w.Close(); err != nil {
+				t.Errorf("second close: got %v, want nil", err)
+			}
+			if err := w.Write(Result{Row: 2}); !errors.Is(err, ErrWriterClosed) {
+				t.Errorf("write: got %v, want ErrWriterClosed", err)
+			}
+		})
+	}
+}
