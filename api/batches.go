@@ -46,6 +46,8 @@ type batchJSON struct {
 	Recipe      json.RawMessage `json:"recipe"`
 	Filter      json.RawMessage `json:"filter"`
 	ManifestURL string          `json:"manifest_url"`
+	// Schedule is a cron expression: the manifest is re-read when due and new rows run.
+	Schedule string `json:"schedule"`
 }
 
 // handleCreateBatch serves POST /v1/batches: multipart (manifest file, recipe, name,
@@ -99,6 +101,7 @@ func (s *server) handleCreateBatch() http.HandlerFunc {
 				return
 			}
 			req.Name, req.Recipe, req.Filter, req.Manifest = in.Name, ref, in.Filter, bytes.NewReader(data)
+			req.Schedule, req.ManifestURL = in.Schedule, in.ManifestURL
 		default:
 			s.writeError(w, r, fmt.Errorf("%w: send multipart/form-data with a manifest file, or JSON with manifest_url", catalog.ErrInvalid))
 			return

@@ -58,31 +58,37 @@ type BatchRequest struct {
 	Filter   []byte // a pipeline `when` condition over the quality report; empty for none
 	Manifest io.Reader
 	Format   manifest.Format
+	// Schedule, a cron expression, re-reads ManifestURL when due and runs its new rows.
+	Schedule    string
+	ManifestURL string
 }
 
 // Batch is a batch as the API shows it.
 type Batch struct {
-	ID         string          `json:"id"`
-	Name       string          `json:"name"`
-	State      string          `json:"state"`
-	Total      int             `json:"total"`
-	BadRows    int             `json:"bad_rows"`
-	BadRowList []BadRow        `json:"bad_row_sample,omitempty"`
-	Counts     map[string]int  `json:"counts"`
-	Rate       float64         `json:"rate_per_second"`
-	ETASeconds float64         `json:"eta_seconds"`
-	GPUSeconds float64         `json:"gpu_seconds"`
-	CPUSeconds float64         `json:"cpu_seconds"`
-	Bytes      int64           `json:"bytes"`
-	Estimate   *Estimate       `json:"estimate,omitempty"`
-	Trial      *Trial          `json:"trial,omitempty"`
-	Recipe     json.RawMessage `json:"recipe"`
-	Filter     json.RawMessage `json:"filter,omitempty"`
-	Error      string          `json:"error,omitempty"`
-	CreatedAt  time.Time       `json:"created_at"`
-	UpdatedAt  time.Time       `json:"updated_at"`
-	StartedAt  *time.Time      `json:"started_at,omitempty"`
-	FinishedAt *time.Time      `json:"finished_at,omitempty"`
+	ID          string          `json:"id"`
+	Name        string          `json:"name"`
+	State       string          `json:"state"`
+	Total       int             `json:"total"`
+	BadRows     int             `json:"bad_rows"`
+	BadRowList  []BadRow        `json:"bad_row_sample,omitempty"`
+	Counts      map[string]int  `json:"counts"`
+	Rate        float64         `json:"rate_per_second"`
+	ETASeconds  float64         `json:"eta_seconds"`
+	GPUSeconds  float64         `json:"gpu_seconds"`
+	CPUSeconds  float64         `json:"cpu_seconds"`
+	Bytes       int64           `json:"bytes"`
+	Estimate    *Estimate       `json:"estimate,omitempty"`
+	Trial       *Trial          `json:"trial,omitempty"`
+	Recipe      json.RawMessage `json:"recipe"`
+	Filter      json.RawMessage `json:"filter,omitempty"`
+	Schedule    string          `json:"schedule,omitempty"`
+	ManifestURL string          `json:"manifest_url,omitempty"`
+	NextRun     *time.Time      `json:"next_run,omitempty"`
+	Error       string          `json:"error,omitempty"`
+	CreatedAt   time.Time       `json:"created_at"`
+	UpdatedAt   time.Time       `json:"updated_at"`
+	StartedAt   *time.Time      `json:"started_at,omitempty"`
+	FinishedAt  *time.Time      `json:"finished_at,omitempty"`
 }
 
 // BadRow is a manifest row that could not become an item.
@@ -149,12 +155,23 @@ func (s *Service) CreateBatch(ctx context.Context, req BatchRequest) (Batch, err
 		b, _ := json.Marshal(w)
 		filter = string(b)
 	}
+	var nextRun int64
+	if req.Schedule != "" {
+		if req.ManifestURL == "" {
+			return Batch{}, fmt.Errorf("a schedule needs a manifest_url to re-read: %w", catalog.ErrInvalid)
+		}
+		sch, err := parseSchedule(req.Schedule)
+		if err != nil {
+			return Batch{}, err
+		}
+		nextRun = sch.Next(time.Now()).UnixNano()
+	}
 	var idb [10]byte
 	rand.Read(idb[:])
 	id := "bat_" + hex.EncodeToString(idb[:])
 	now := time.Now().UTC().UnixNano()
-	if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`INSERT INTO batches (id, name, recipe, filter, state, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`), id, req.Name, string(canonical), filter, BatchDraft, now, now); err != nil {
+	if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`INSERT INTO batches (id, name, recipe, filter, state, schedule, manifest_url, next_run, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), id, req.Name, string(canonical), filter, BatchDraft, req.Schedule, req.ManifestURL, nextRun, now, now); err != nil {
 		return Batch{}, dbError("insert batch", err)
 	}
 	var (
@@ -200,7 +217,7 @@ func (s *Service) CreateBatch(ctx context.Context, req BatchRequest) (Batch, err
 		total, nbad, string(sample), time.Now().UTC().UnixNano(), id); err != nil {
 		return Batch{}, dbError("update batch", err)
 	}
-	if total == 0 {
+	if total == 0 && req.Schedule == "" {
 		s.setBatchState(ctx, id, BatchDone)
 	}
 	return s.GetBatch(ctx, id)
@@ -276,6 +293,8 @@ func (s *Service) setBatchState(ctx context.Context, id, state string) error {
 // batchRow is what the worker needs of a batch.
 type batchRow struct {
 	id, name, state, recipe, filter string
+	schedule, manifestURL           string
+	nextRun                         int64
 	total, badRows                  int
 	badSample, estimate, trial      string
 	errText                         string
@@ -285,9 +304,9 @@ type batchRow struct {
 func (s *Service) loadBatch(ctx context.Context, id string) (batchRow, error) {
 	var b batchRow
 	err := s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT id, name, state, recipe, filter, total, bad_rows, bad_row_sample,
-		estimate, trial, error, created_at, updated_at, started_at, finished_at FROM batches WHERE id = ?`), id).Scan(
+		estimate, trial, error, created_at, updated_at, started_at, finished_at, schedule, manifest_url, next_run FROM batches WHERE id = ?`), id).Scan(
 		&b.id, &b.name, &b.state, &b.recipe, &b.filter, &b.total, &b.badRows, &b.badSample, &b.estimate, &b.trial, &b.errText,
-		&b.created, &b.updated, &b.started, &b.done)
+		&b.created, &b.updated, &b.started, &b.done, &b.schedule, &b.manifestURL, &b.nextRun)
 	if errors.Is(err, sql.ErrNoRows) {
 		return b, fmt.Errorf("batch %s: %w", id, catalog.ErrNotFound)
 	}
@@ -310,6 +329,11 @@ func (s *Service) GetBatch(ctx context.Context, id string) (Batch, error) {
 	}
 	if b.filter != "" {
 		out.Filter = json.RawMessage(b.filter)
+	}
+	out.Schedule, out.ManifestURL = b.schedule, b.manifestURL
+	if b.nextRun > 0 {
+		t := time.Unix(0, b.nextRun).UTC()
+		out.NextRun = &t
 	}
 	if b.started > 0 {
 		t := time.Unix(0, b.started).UTC()

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -225,5 +226,61 @@ func TestBatchFilterPauseCancel(t *testing.T) {
 	got, _ := b.jobs.GetBatch(ctx, bt2.ID)
 	if got.State != jobs.BatchCancelled || got.Counts[jobs.ItemSkipped] != 12 {
 		t.Errorf("cancelled draft = %s %v, want every item skipped", got.State, got.Counts)
+	}
+}
+
+// A scheduled batch re-reads its manifest when due and runs only the new rows.
+func TestScheduledBatchRunsNewRows(t *testing.T) {
+	t.Parallel()
+	b := setupBatch(t, "sqlite")
+	imgs := catalogImages(t, 10)
+	var mu sync.Mutex
+	rows := 4
+	list := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintln(w, "url")
+		for i := range rows {
+			fmt.Fprintf(w, "%s/img/%d.jpg\n", imgs.URL, i)
+		}
+	}))
+	t.Cleanup(list.Close)
+	ctx := context.Background()
+	first, _, err := b.cat.FetchManifest(ctx, list.URL+"/list.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.jobs.CreateBatch(ctx, jobs.BatchRequest{Recipe: catalog.RecipeRef{Inline: []byte(smallRecipe)}, Schedule: "not cron",
+		ManifestURL: list.URL + "/list.csv", Manifest: bytes.NewReader(first), Format: manifest.CSV}); !errors.Is(err, catalog.ErrInvalid) {
+		t.Errorf("bad cron: %v, want ErrInvalid", err)
+	}
+	bt, err := b.jobs.CreateBatch(ctx, jobs.BatchRequest{Recipe: catalog.RecipeRef{Inline: []byte(smallRecipe)}, Schedule: "0 * * * *",
+		ManifestURL: list.URL + "/list.csv", Manifest: bytes.NewReader(first), Format: manifest.CSV})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bt.NextRun == nil || bt.Schedule != "0 * * * *" {
+		t.Fatalf("scheduled batch = %+v", bt)
+	}
+	if _, err := b.jobs.StartBatch(ctx, bt.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitBatch(t, b, bt.ID, jobs.BatchDone)
+	// Not due yet: nothing changes even though the manifest grew.
+	mu.Lock()
+	rows = 7
+	mu.Unlock()
+	if err := b.jobs.RunSchedules(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := b.jobs.GetBatch(ctx, bt.ID); got.Total != 4 {
+		t.Fatalf("total before due = %d, want 4", got.Total)
+	}
+	if err := b.jobs.RunSchedules(ctx, time.Now().Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	done := waitBatch(t, b, bt.ID, jobs.BatchDone)
+	if done.Total != 7 || done.Counts[jobs.ItemSucceeded] != 7 {
+		t.Fatalf("after the scheduled run: total %d counts %v, want 7 succeeded", done.Total, done.Counts)
 	}
 }

@@ -42,4 +42,8 @@ CREATE TABLE batch_items (
 );
 CREATE INDEX batch_items_state ON batch_items (batch_id, state);
 CREATE INDEX batch_items_updated ON batch_items (batch_id, updated_at);`},
+	{Version: 2, Name: "scheduled batches", SQLite: `
+ALTER TABLE batches ADD COLUMN schedule TEXT NOT NULL DEFAULT '';
+ALTER TABLE batches ADD COLUMN manifest_url TEXT NOT NULL DEFAULT '';
+ALTER TABLE batches ADD COLUMN next_run BIGINT NOT NULL DEFAULT 0;`},
 }
