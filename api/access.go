@@ -48,40 +48,42 @@ func bearerToken(h string) (string, bool) {
 	return tok, tok != ""
 }
 
-// authorize guards the /v1 routes once API keys are configured: a missing or unknown key
-// is 401 unauthorized with WWW-Authenticate: Bearer, a key without the scope the request
-// needs (requiredScope) is 403 insufficient-scope. Keys are compared in constant time and
-// never logged; the access log names the key (its @name or key-N). With no keys configured
-// every request passes.
+// authorize guards the /v1 routes once API keys are configured. A request authenticates
+// with "Authorization: Bearer KEY" or, when it sends no Authorization header, with the
+// console's session cookie (session.go). A missing or unknown credential is 401
+// unauthorized with WWW-Authenticate: Bearer, a key without the scope the request needs
+// (requiredScope) is 403 insufficient-scope, and a cookie-authenticated request other than
+// GET or HEAD without "X-Requested-With: pictor-console" is 403 csrf-header-missing. Keys
+// are compared in constant time and never logged; the access log names the key (its @name
+// or key-N). The session routes check for themselves. With no keys every request passes.
 func (s *server) authorize(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if len(s.cfg.Keys) == 0 {
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, caller{key: -1})))
 			return
 		}
-		tok, ok := bearerToken(r.Header.Get("Authorization"))
-		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="pictor"`)
-			s.writeProblem(w, r, newProblem(http.StatusUnauthorized, "unauthorized", "Unauthorized",
-				"send an API key as Authorization: Bearer KEY"))
+		if r.URL.Path == sessionPath {
+			next.ServeHTTP(w, r)
 			return
 		}
-		i, ok := auth.Lookup(s.cfg.Keys, tok)
-		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="pictor", error="invalid_token"`)
-			s.writeProblem(w, r, newProblem(http.StatusUnauthorized, "unauthorized", "Unauthorized",
-				"the API key is not valid"))
+		cr, p := s.authenticate(w, r)
+		if p != nil {
+			s.writeProblem(w, r, *p)
 			return
 		}
-		c := caller{key: i, name: s.keyNames[i]}
+		c := cr.caller
 		if info := logInfoFrom(r.Context()); info != nil {
 			info.key = c.name
 		}
 		need := requiredScope(r.Method, r.URL.Path)
-		if !s.cfg.Keys[i].Scopes.Allows(need) {
+		if !cr.scopes.Allows(need) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pictor", error="insufficient_scope", scope="`+need.String()+`"`)
 			s.writeProblem(w, r, newProblem(http.StatusForbidden, "insufficient-scope", "Insufficient scope",
 				"this API key lacks the "+need.String()+" scope that "+r.Method+" "+r.URL.Path+" needs"))
+			return
+		}
+		if cr.cookie && !safeMethod(r.Method) && !hasConsoleHeader(r) {
+			s.writeProblem(w, r, csrfProblem(r))
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))

@@ -1,0 +1,328 @@
+package api
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/pictor/pictor/auth"
+)
+
+// Session cookies let a browser hold an API key's rights without keeping the key: the
+// console exchanges the key once (POST /v1/session) for an HttpOnly cookie. The token is
+//
+//	base64url(version, key index, scopes, expiry) "." base64url(HMAC-SHA256(secret, payload))
+//
+// and the secret is derived from every configured key hash with its scopes and from the URL
+// signing keys. So every replica with the same configuration accepts a session, and rotating
+// a key, changing its scopes or rotating a signing key signs every session out. Nothing is
+// stored on the server; signing out clears the cookie in the browser.
+const (
+	// SessionCookie is the name of the session cookie.
+	SessionCookie = "pictor_session"
+	// SessionTTL is how long a session lasts after sign-in: 12 hours, not extended by use.
+	SessionTTL = 12 * time.Hour
+	// ConsoleHeader and ConsoleHeaderValue ("X-Requested-With: pictor-console") must come
+	// with every request that a session cookie authenticates, except GET and HEAD, and with
+	// POST and DELETE /v1/session once keys are configured: a cross-site form cannot set
+	// the header, and a cross-site fetch that sets it needs a preflight, which fails. This
+	// is the console's defence against cross-site request forgery.
+	ConsoleHeader      = "X-Requested-With"
+	ConsoleHeaderValue = "pictor-console"
+)
+
+// sessionPath is the route of the session endpoints; authorize lets it through, and the
+// handlers check what they need themselves.
+const sessionPath = "/v1/session"
+
+// sessionVersion is the first byte of every token payload.
+const sessionVersion = 1
+
+// sessionPayloadLen is version (1) + key index (2) + scopes (1) + expiry in Unix seconds (8).
+const sessionPayloadLen = 12
+
+// Errors of session tokens: every one of them is answered 401 without saying which.
+var (
+	errSessionMalformed = errors.New("session token malformed")
+	errSessionSignature = errors.New("session token signature mismatch")
+	errSessionExpired   = errors.New("session expired")
+	errSessionUnknown   = errors.New("session names a key that is not configured")
+)
+
+// session is what a valid token carries.
+type session struct {
+	key     int
+	scopes  auth.Scope
+	expires time.Time
+}
+
+// sessionSecret derives the HMAC key of session tokens from the configured key hashes and
+// scopes and the URL signing keys, each length-prefixed so no two configurations collide.
+func sessionSecret(keys []auth.Key, signing [][]byte) []byte {
+	h := sha256.New()
+	h.Write([]byte("pictor session v1\x00"))
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], uint32(len(keys)))
+	h.Write(n[:])
+	for _, k := range keys {
+		h.Write(k.Hash[:])
+		h.Write([]byte{byte(k.Scopes)})
+	}
+	binary.BigEndian.PutUint32(n[:], uint32(len(signing)))
+	h.Write(n[:])
+	for _, k := range signing {
+		binary.BigEndian.PutUint32(n[:], uint32(len(k)))
+		h.Write(n[:])
+		h.Write(k)
+	}
+	return h.Sum(nil)
+}
+
+// signSession makes the token of a session.
+func signSession(secret []byte, s session) string {
+	var p [sessionPayloadLen]byte
+	p[0] = sessionVersion
+	binary.BigEndian.PutUint16(p[1:3], uint16(s.key))
+	p[3] = byte(s.scopes)
+	binary.BigEndian.PutUint64(p[4:12], uint64(s.expires.Unix()))
+	payload := base64.RawURLEncoding.EncodeToString(p[:])
+	return payload + "." + base64.RawURLEncoding.EncodeToString(sessionMAC(secret, payload))
+}
+
+func sessionMAC(secret []byte, payload string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(payload))
+	return m.Sum(nil)
+}
+
+// verifySession checks a token's signature first, then its expiry against now and its key
+// against keys. The scopes it grants are those it carries and the key still holds.
+func verifySession(secret []byte, keys []auth.Key, token string, now time.Time) (session, error) {
+	payload, sig, ok := strings.Cut(token, ".")
+	if !ok || len(token) > 128 {
+		return session{}, errSessionMalformed
+	}
+	gotMAC, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil {
+		return session{}, errSessionMalformed
+	}
+	if subtle.ConstantTimeCompare(gotMAC, sessionMAC(secret, payload)) != 1 {
+		return session{}, errSessionSignature
+	}
+	p, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil || len(p) != sessionPayloadLen || p[0] != sessionVersion {
+		return session{}, errSessionMalformed
+	}
+	s := session{
+		key:     int(binary.BigEndian.Uint16(p[1:3])),
+		scopes:  auth.Scope(p[3]),
+		expires: time.Unix(int64(binary.BigEndian.Uint64(p[4:12])), 0),
+	}
+	if !now.Before(s.expires) {
+		return session{}, errSessionExpired
+	}
+	if s.key >= len(keys) {
+		return session{}, errSessionUnknown
+	}
+	s.scopes &= keys[s.key].Scopes
+	if s.scopes == 0 {
+		return session{}, errSessionUnknown
+	}
+	return s, nil
+}
+
+// sessionCookie is the Set-Cookie of a session: HttpOnly, SameSite=Strict, Path=/, Secure
+// when the request came over TLS. A zero session clears the cookie.
+func sessionCookie(r *http.Request, value string, expires time.Time) *http.Cookie {
+	c := &http.Cookie{
+		Name:     SessionCookie,
+		Value:    value,
+		Path:     "/",
+		HttpOnly: true,
+		SameSite: http.SameSiteStrictMode,
+		Secure:   r.TLS != nil,
+	}
+	if value == "" {
+		c.MaxAge = -1
+	} else {
+		c.Expires = expires.UTC()
+		c.MaxAge = int(time.Until(expires).Seconds())
+	}
+	return c
+}
+
+// credentials is how a request authenticated.
+type credentials struct {
+	caller
+	scopes  auth.Scope
+	cookie  bool
+	expires time.Time // of the session; zero for a bearer key
+}
+
+// authenticate finds the request's credentials: the Authorization header when present
+// (a bearer key), else the session cookie. It returns the problem to answer when there is
+// none or it is not valid; an invalid cookie is also cleared.
+func (s *server) authenticate(w http.ResponseWriter, r *http.Request) (credentials, *Problem) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		tok, ok := bearerToken(h)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="pictor"`)
+			p := newProblem(http.StatusUnauthorized, "unauthorized", "Unauthorized",
+				"send an API key as Authorization: Bearer KEY")
+			return credentials{}, &p
+		}
+		i, ok := auth.Lookup(s.cfg.Keys, tok)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="pictor", error="invalid_token"`)
+			p := newProblem(http.StatusUnauthorized, "unauthorized", "Unauthorized", "the API key is not valid")
+			return credentials{}, &p
+		}
+		return credentials{caller: caller{key: i, name: s.keyNames[i]}, scopes: s.cfg.Keys[i].Scopes}, nil
+	}
+	ck, err := r.Cookie(SessionCookie)
+	if err != nil || ck.Value == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="pictor"`)
+		p := newProblem(http.StatusUnauthorized, "unauthorized", "Unauthorized",
+			"send an API key as Authorization: Bearer KEY, or sign in to the console (POST /v1/session)")
+		return credentials{}, &p
+	}
+	sess, err := verifySession(sessionSecret(s.cfg.Keys, s.cfg.SigningKeys), s.cfg.Keys, ck.Value, time.Now())
+	if err != nil {
+		http.SetCookie(w, sessionCookie(r, "", time.Time{}))
+		w.Header().Set("WWW-Authenticate", `Bearer realm="pictor", error="invalid_token"`)
+		p := newProblem(http.StatusUnauthorized, "unauthorized", "Unauthorized",
+			"the session has expired or is no longer valid; sign in again")
+		return credentials{}, &p
+	}
+	return credentials{
+		caller:  caller{key: sess.key, name: s.keyNames[sess.key]},
+		scopes:  sess.scopes,
+		cookie:  true,
+		expires: sess.expires,
+	}, nil
+}
+
+// safeMethod reports whether m only reads (no CSRF header needed).
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead
+}
+
+// csrfProblem is the answer to a cookie-authenticated change without ConsoleHeader.
+func csrfProblem(r *http.Request) Problem {
+	return newProblem(http.StatusForbidden, "csrf-header-missing", "Console header missing",
+		fmt.Sprintf("%s %s with a session cookie needs the header %s: %s", r.Method, r.URL.Path, ConsoleHeader, ConsoleHeaderValue))
+}
+
+// hasConsoleHeader reports whether r carries ConsoleHeader with its value.
+func hasConsoleHeader(r *http.Request) bool {
+	return r.Header.Get(ConsoleHeader) == ConsoleHeaderValue
+}
+
+// sessionAnswer is the body of GET /v1/session.
+type sessionAnswer struct {
+	// Open is true when no API keys are configured: every route is open.
+	Open bool `json:"open"`
+	// Key names the key (its @name or key-N); "" when open.
+	Key string `json:"key,omitempty"`
+	// Scopes are the effective scopes, implied ones included.
+	Scopes []string `json:"scopes"`
+	// Via is "cookie" or "bearer"; "" when open.
+	Via string `json:"via,omitempty"`
+	// ExpiresAt is when the session ends; absent for a bearer key and when open.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// scopeList lists the scopes s allows, implied ones included, in order read, write, admin.
+func scopeList(s auth.Scope) []string {
+	out := []string{}
+	for _, sc := range []auth.Scope{auth.ScopeRead, auth.ScopeWrite, auth.ScopeAdmin} {
+		if s.Allows(sc) {
+			out = append(out, sc.String())
+		}
+	}
+	return out
+}
+
+// handleGetSession serves GET /v1/session: who the request is (key name, scopes, expiry),
+// 200 with open true when no keys are configured, 401 when it carries no valid credential.
+func (s *server) handleGetSession() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if len(s.cfg.Keys) == 0 {
+			s.writeJSON(w, r, http.StatusOK, sessionAnswer{Open: true, Scopes: scopeList(auth.ScopeAdmin)})
+			return
+		}
+		cr, p := s.authenticate(w, r)
+		if p != nil {
+			s.writeProblem(w, r, *p)
+			return
+		}
+		out := sessionAnswer{Key: cr.name, Scopes: scopeList(cr.scopes), Via: "bearer"}
+		if cr.cookie {
+			out.Via = "cookie"
+			exp := cr.expires.UTC()
+			out.ExpiresAt = &exp
+		}
+		s.writeJSON(w, r, http.StatusOK, out)
+	}
+}
+
+// handleCreateSession serves POST /v1/session {"key": "pk_..."}: 204 with the session
+// cookie, 401 for a key that is not configured. With no keys configured it answers 204 and
+// sets nothing. Once keys are configured the request needs ConsoleHeader (403 without).
+func (s *server) handleCreateSession() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if len(s.cfg.Keys) == 0 {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		if !hasConsoleHeader(r) {
+			s.writeProblem(w, r, csrfProblem(r))
+			return
+		}
+		var in struct {
+			Key string `json:"key"`
+		}
+		if err := s.decodeJSON(w, r, &in); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		i, ok := auth.Lookup(s.cfg.Keys, strings.TrimSpace(in.Key))
+		if !ok || i > math.MaxUint16 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="pictor", error="invalid_token"`)
+			s.writeProblem(w, r, newProblem(http.StatusUnauthorized, "unauthorized", "Unauthorized",
+				"the API key is not valid"))
+			return
+		}
+		if info := logInfoFrom(r.Context()); info != nil {
+			info.key = s.keyNames[i]
+		}
+		exp := time.Now().Add(SessionTTL).Truncate(time.Second)
+		tok := signSession(sessionSecret(s.cfg.Keys, s.cfg.SigningKeys), session{key: i, scopes: s.cfg.Keys[i].Scopes, expires: exp})
+		http.SetCookie(w, sessionCookie(r, tok, exp))
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// handleDeleteSession serves DELETE /v1/session: 204, and the cookie is cleared. Once keys
+// are configured the request needs ConsoleHeader (403 without).
+func (s *server) handleDeleteSession() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if len(s.cfg.Keys) > 0 && !hasConsoleHeader(r) {
+			s.writeProblem(w, r, csrfProblem(r))
+			return
+		}
+		http.SetCookie(w, sessionCookie(r, "", time.Time{}))
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
