@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pictor/pictor/api"
+	"github.com/pictor/pictor/api/console"
 	"github.com/pictor/pictor/catalog"
 	"github.com/pictor/pictor/db"
 	"github.com/pictor/pictor/fetch"
@@ -169,7 +170,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := c.Access.apply(&ac); err != nil {
 		return err
 	}
-	deps := api.Deps{Catalog: a.catalog, Jobs: a.jobs, Batches: a.jobs, Logger: log, Registerer: a.reg, Gatherer: a.reg}
+	deps := api.Deps{Catalog: a.catalog, Jobs: a.jobs, Batches: a.jobs, Console: console.FS, Logger: log, Registerer: a.reg, Gatherer: a.reg}
 	if a.sd != nil {
 		deps.Backends = a.sd
 	}
