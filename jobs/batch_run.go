@@ -14,6 +14,8 @@ import (
 	"github.com/pictor/pictor/catalog"
 	"github.com/pictor/pictor/manifest"
 	"github.com/pictor/pictor/pipeline"
+	"github.com/pictor/pictor/sdclient"
+	"github.com/pictor/pictor/storage"
 )
 
 // BatchItemArgs processes one manifest row of a batch.
@@ -286,6 +288,13 @@ func (w *batchItemWorker) Work(ctx context.Context, job *river.Job[BatchItemArgs
 		if ctx.Err() != nil {
 			return err
 		}
+		if unavailable(err) {
+			// The store, database or backends are down: wait without spending attempts,
+			// however long the outage lasts.
+			s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batch_items SET state = ?, error = ?, updated_at = ? WHERE batch_id = ? AND row_number = ?`),
+				ItemQueued, err.Error(), time.Now().UTC().UnixNano(), a.BatchID, a.Row)
+			return river.JobSnooze(s.cfg.OutageRetry)
+		}
 		if !permanent(err) && job.Attempt < job.MaxAttempts {
 			// Retried with River's backoff; the item waits queued with its last error.
 			s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batch_items SET state = ?, error = ?, updated_at = ? WHERE batch_id = ? AND row_number = ?`),
@@ -472,4 +481,9 @@ func (s *Service) WriteResults(ctx context.Context, id string, w io.Writer, f ma
 		}
 	}
 	return mw.Close()
+}
+
+// unavailable tells errors that mean a dependency is down rather than that the item is bad.
+func unavailable(err error) bool {
+	return errors.Is(err, storage.ErrUnavailable) || errors.Is(err, catalog.ErrUnavailable) || errors.Is(err, sdclient.ErrUnavailable)
 }

@@ -56,16 +56,19 @@ type Config struct {
 	// JobTimeout bounds one attempt of a render or batch item (scenes have an hour);
 	// default 2m.
 	JobTimeout time.Duration
+	// OutageRetry is how soon a batch item tries again while the store, database or
+	// backends are unreachable (a snooze, not a spent attempt); default 5s.
+	OutageRetry time.Duration
 	// RescueAfter is how long a job may stay running before it is taken as orphaned by a
 	// crashed process and run again; it must exceed JobTimeout. Scenes get 9/10 of it.
-	// Default 10m.
+	// Default 5m.
 	RescueAfter time.Duration
 }
 
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
 	return Config{InteractiveWorkers: 16, BatchWorkers: 32, MaintenanceWorkers: 2, PollInterval: 100 * time.Millisecond, Work: true, CPUWorkers: 1,
-		JobTimeout: 2 * time.Minute, RescueAfter: 10 * time.Minute}
+		JobTimeout: 2 * time.Minute, RescueAfter: 5 * time.Minute, OutageRetry: 5 * time.Second}
 }
 
 // Validate reports settings the queues cannot run with.
