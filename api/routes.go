@@ -12,9 +12,10 @@ import (
 // documents each one (TestOpenAPICoversEveryRoute walks this router).
 //
 // Access: the operations routes, signed delivery (/img) and the console's files are open;
-// every /v1 route needs an API key once keys are configured, with the scope requiredScope
-// gives (read for GET and HEAD, write for other methods, admin for recipes and backends).
-// Ingest, render and analyze are rate limited per key.
+// every /v1 route needs an API key once keys are configured (a bearer key, or the console's
+// session cookie from POST /v1/session, see session.go), with the scope requiredScope gives
+// (read for GET and HEAD, write for other methods, admin for recipes and backends). The
+// session routes check for themselves. Ingest, render, analyze and sign-in are rate limited.
 func (s *server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.requestID, s.instrument, s.accessLog, s.recoverer, s.cors, middleware.GetHead)

@@ -35,7 +35,7 @@ export async function render(root, [batchID], ctx) {
   const stats = h('div', { class: 'stats' }, sItems, sOK, sFail, sSkip, sRate, sETA, sGPU);
 
   const actErr = errorSlot();
-  const sample = h('input', { type: 'number', name: 'sample', min: '1', max: '200', step: '1', value: '20' });
+  const sample = h('input', { type: 'number', name: 'sample', min: '1', max: '200', step: '1', value: '20', class: 'narrow' });
   const buttons = {};
   const action = (name, label, cls) => {
     const btn = h('button', { type: 'button', class: cls || '', dataset: { action: name } }, label);
@@ -49,10 +49,10 @@ export async function render(root, [batchID], ctx) {
     buttons[name] = btn;
     return btn;
   };
-  const controls = h('div', { class: 'actions' },
-    action('trial', 'Run trial'), action('start', 'Start', 'primary'), action('pause', 'Pause'),
+  const controls = h('div', { class: 'actions row bottom' },
+    field('Trial sample', sample), action('trial', 'Run trial'), action('start', 'Start', 'primary'), action('pause', 'Pause'),
     action('resume', 'Resume'), action('retry', 'Retry failed'), action('cancel', 'Cancel', 'danger'));
-  const results = h('div', { class: 'row' }, 'Results: ',
+  const results = h('div', { class: 'row results' }, 'Results: ',
     h('a', { class: 'button', href: `/v1/batches/${enc(b.id)}/results?format=csv`, download: `${b.id}-results.csv` }, 'CSV'),
     h('a', { class: 'button', href: `/v1/batches/${enc(b.id)}/results?format=jsonl`, download: `${b.id}-results.jsonl` }, 'JSONL'));
 
@@ -130,13 +130,12 @@ export async function render(root, [batchID], ctx) {
   }
 
   clear(root,
-    h('p', {}, h('a', { href: '#/batches' }, '← Batches')),
-    h('div', { class: 'spread' }, title, state),
-    h('p', { class: 'muted' }, h('code', {}, b.id)),
+    h('div', { class: 'spread page-head' },
+      h('div', { class: 'row' }, title, state, h('code', { class: 'muted' }, b.id)),
+      h('a', { href: '#/batches' }, 'All batches')),
     h('section', { class: 'panel', 'aria-labelledby': 'prog-h' },
-      h('h2', { id: 'prog-h' }, 'Progress'), bar, stats,
-      h('div', { class: 'row' }, field('Trial sample size', sample)),
-      controls, actErr, results, errors),
+      h('div', { class: 'spread' }, h('h2', { id: 'prog-h' }, 'Progress'), results), bar, stats,
+      controls, actErr, errors),
     h('div', { class: 'cols' },
       h('section', { class: 'panel', 'aria-labelledby': 'est-h' }, h('h2', { id: 'est-h' }, 'Cost estimate'), estimate),
       h('section', { class: 'panel', 'aria-labelledby': 'trial-h' }, h('h2', { id: 'trial-h' }, 'Trial run: before and after'), trial)));

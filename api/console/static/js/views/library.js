@@ -14,7 +14,7 @@ const PAGE = 48;
 
 export async function render(root, _params, ctx) {
   const params = new URLSearchParams(location.hash.split('?')[1] || '');
-  const sku = h('input', { type: 'search', name: 'sku', value: params.get('sku') || '', placeholder: 'e.g. SKU-1042' });
+  const sku = h('input', { type: 'search', name: 'filter_sku', value: params.get('sku') || '', placeholder: 'e.g. SKU-1042' });
   const filterErr = errorSlot();
   const filter = h('form', { role: 'search', onsubmit: (e) => { e.preventDefault(); load(true); } },
     h('div', { class: 'row bottom' }, field('Filter by SKU', sku), h('button', { type: 'submit' }, 'Filter')));
@@ -44,9 +44,9 @@ export async function render(root, _params, ctx) {
   }
 
   clear(root,
-    h('div', { class: 'spread' }, h('h1', {}, 'Library')),
+    h('div', { class: 'spread' }, h('h1', {}, 'Library'), filter),
+    filterErr,
     ctx.can('write') ? addPanel(ctx) : null,
-    h('div', { class: 'panel' }, filter, filterErr),
     count, grid, h('div', { class: 'actions' }, more), moreErr);
   await load(true);
 }
@@ -115,12 +115,12 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // addPanel uploads files (drop them or pick them) or adds an image by URL, with a SKU.
 function addPanel(ctx) {
-  const sku = h('input', { type: 'text', name: 'sku', autocomplete: 'off', placeholder: 'optional' });
+  const sku = h('input', { type: 'text', name: 'sku', autocomplete: 'off', placeholder: 'e.g. MUG-042' });
   const file = h('input', { type: 'file', name: 'file', accept: 'image/jpeg,image/png,image/webp,image/avif,image/gif,image/tiff', multiple: true });
   const upErr = errorSlot();
   const drop = h('div', { class: 'drop' },
-    h('p', {}, 'Drop product images here, or'),
-    field('Choose files', file));
+    h('p', {}, 'Drop product images here, or choose them:'), file);
+  file.setAttribute('aria-label', 'Choose image files to upload');
   const url = h('input', { type: 'url', name: 'url', placeholder: 'https://…', required: true });
   const urlErr = errorSlot();
   const addBtn = h('button', { type: 'submit', class: 'primary' }, 'Add by URL');
@@ -165,11 +165,12 @@ function addPanel(ctx) {
       const res = await post('/v1/images', body, { signal: ctx.signal });
       ctx.go(`#/images/${enc(res.image.id)}`);
     });
-  } }, field('Image URL', url), h('div', { class: 'actions' }, addBtn), urlErr);
+  } }, field('Or add by URL', url), h('div', { class: 'actions' }, addBtn), urlErr);
 
   return h('section', { class: 'panel', 'aria-labelledby': 'add-h' },
     h('h2', { id: 'add-h' }, 'Add images'),
-    h('div', { class: 'cols-2' },
-      h('div', {}, field('SKU for new images', sku), drop, upErr),
+    h('div', { class: 'cols-3' },
+      field('SKU for new images', sku, '(optional)'),
+      h('div', {}, drop, upErr),
       byURL));
 }

@@ -1,0 +1,10 @@
+// Package consoletest drives the designers' console (api/console) in Debian's headless
+// Chromium against a real `pictor serve` with cmd/sdstub as its WebUI: sign in, upload,
+// a 3-variant scene with live progress and approval, a batch from a CSV with a trial run,
+// and the backends page. It holds tests only.
+//
+// The tests need PICTOR_TEST_CHROMIUM (the path of a Chromium binary; `make test` sets it)
+// and skip without it, unless PICTOR_TEST_REQUIRE_SERVICES=1 makes that a failure. With
+// PICTOR_UPDATE_SCREENSHOTS=1 they write the README's screenshots to docs/screenshots;
+// otherwise the screenshots go to a temporary directory.
+package consoletest
