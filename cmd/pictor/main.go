@@ -40,6 +40,10 @@ Usage:
                            print a signed /img URL (PICTOR_URL_SIGNING_KEY)
   pictor keys new [-scopes read,write] [-name NAME]
                            make an API key; prints it once, and the PICTOR_API_KEYS value
+  pictor batch submit MANIFEST --recipe NAME [--trial N] [--detach]
+                           run a recipe over a manifest on a running service, with progress
+  pictor batch wait|status|pause|resume|cancel|retry|results ID, pictor batch list
+                           follow and steer batches (PICTOR_SERVER, PICTOR_API_KEY)
   pictor version           print the version
 
 Every flag has a PICTOR_ environment variable; see 'pictor serve -help'.
@@ -68,7 +72,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "worker":
 		return worker(ctx, args[1:], getenv, stdout, stderr)
 	case "batch":
-		return fmt.Errorf("%s: not implemented yet (see the open issues)", args[0])
+		return batch(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
