@@ -142,27 +142,39 @@ func (a *app) close() {
 	}
 }
 
-func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	c, _, err := loadConfig("serve", args, getenv, stderr)
+// boot loads a command's settings and wires the service with its job workers running
+// when work says so; done stops the workers, closes the stores and shuts libvips down.
+func boot(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer, work func(config) bool) (_ *app, done func(), err error) {
+	c, _, err := loadConfig(name, args, getenv, stderr)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	log, err := newLogger(c, stderr)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	imaging.Startup(imaging.StartupConfig{}, log)
-	defer imaging.Shutdown()
-	a, err := wire(ctx, c, log, c.ServeWorkers)
+	a, err := wire(ctx, c, log, work(c))
+	if err != nil {
+		imaging.Shutdown()
+		return nil, nil, err
+	}
+	stop, err := a.startWorkers(ctx)
+	if err != nil {
+		a.close()
+		imaging.Shutdown()
+		return nil, nil, err
+	}
+	return a, func() { stop(); a.close(); imaging.Shutdown() }, nil
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	a, done, err := boot(ctx, "serve", args, getenv, stderr, func(c config) bool { return c.ServeWorkers })
 	if err != nil {
 		return err
 	}
-	defer a.close()
-	stopWorkers, err := a.startWorkers(ctx)
-	if err != nil {
-		return err
-	}
-	defer stopWorkers()
+	defer done()
+	c, log := a.cfg, a.log
 
 	ac := api.DefaultConfig()
 	ac.MaxSourceBytes = c.MaxSourceBytes
@@ -218,19 +230,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 }
 
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	c, _, err := loadConfig("migrate", args, getenv, stderr)
+	_, done, err := boot(ctx, "migrate", args, getenv, stderr, func(config) bool { return false })
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(c, stderr)
-	if err != nil {
-		return err
-	}
-	a, err := wire(ctx, c, log, false)
-	if err != nil {
-		return err
-	}
-	defer a.close()
+	done()
 	fmt.Fprintln(stdout, "migrations applied")
 	return nil
 }
@@ -238,26 +242,12 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 // worker runs only the job workers, for scaled-out deployments sharing PostgreSQL. It
 // serves /healthz, /readyz and /metrics on PICTOR_ADDR for probes and scraping.
 func worker(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	c, _, err := loadConfig("worker", args, getenv, stderr)
+	a, done, err := boot(ctx, "worker", args, getenv, stderr, func(config) bool { return true })
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(c, stderr)
-	if err != nil {
-		return err
-	}
-	imaging.Startup(imaging.StartupConfig{}, log)
-	defer imaging.Shutdown()
-	a, err := wire(ctx, c, log, true)
-	if err != nil {
-		return err
-	}
-	defer a.close()
-	stop, err := a.startWorkers(ctx)
-	if err != nil {
-		return err
-	}
-	defer stop()
+	defer done()
+	c, log := a.cfg, a.log
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
