@@ -10,70 +10,22 @@ import (
 	"image/jpeg"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/pictor/pictor/catalog"
-	"github.com/pictor/pictor/db"
-	"github.com/pictor/pictor/fetch"
-	"github.com/pictor/pictor/imaging"
-	"github.com/pictor/pictor/internal/testenv"
 	"github.com/pictor/pictor/jobs"
 	"github.com/pictor/pictor/manifest"
-	"github.com/pictor/pictor/storage"
 )
 
 // setupBatch wires catalog and jobs with a fetcher allowed to reach loopback sources.
 func setupBatch(t *testing.T, dialect string) bundle {
-	t.Helper()
-	ctx := context.Background()
-	dc := db.DefaultConfig()
-	dc.DataDir = t.TempDir()
-	if dialect == "postgres" {
-		dc.URL = testenv.FreshPostgres(t)
-	}
-	d, err := db.Open(ctx, dc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	st, err := storage.NewLocal(storage.LocalConfig{Dir: filepath.Join(dc.DataDir, "objects")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fc := fetch.DefaultConfig()
-	fc.AllowedNets = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
-	f, _ := fetch.New(fc)
-	cat, err := catalog.New(catalog.DefaultConfig(), catalog.Deps{DB: d, Store: st, Fetcher: f, Gate: imaging.NewGate(2, 64)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cat.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
-	jc := jobs.DefaultConfig()
-	jc.CPUWorkers = 2
-	jc.Costs = jobs.Costs{CPUSecond: 0.5, GBMonth: 2}
-	js, err := jobs.New(jc, jobs.Deps{DB: d, Catalog: cat})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := js.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := js.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		js.Stop(sctx)
-	})
-	return bundle{cat: cat, jobs: js}
+	return setupWith(t, options{dialect: dialect, loopback: true, jobs: func(c *jobs.Config) {
+		c.CPUWorkers = 2
+		c.Costs = jobs.Costs{CPUSecond: 0.5, GBMonth: 2}
+	}})
 }
 
 // catalogImages serves n distinct JPEGs at /img/<i>.jpg; sizes alternate small and large.

@@ -8,6 +8,7 @@ import (
 	"image/color"
 	"image/png"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/pictor/pictor/imaging"
 	"github.com/pictor/pictor/internal/testenv"
 	"github.com/pictor/pictor/jobs"
+	"github.com/pictor/pictor/pipeline"
 	"github.com/pictor/pictor/storage"
 )
 
@@ -34,12 +36,26 @@ type bundle struct {
 	jobs *jobs.Service
 }
 
+// options vary what setup wires.
+type options struct {
+	dialect   string // "sqlite" (default) or "postgres"
+	loopback  bool   // the fetcher may reach 127.0.0.0/8 (source servers in tests)
+	blocklist []string
+	sd        *pipeline.SD
+	jobs      func(*jobs.Config)
+}
+
 func setup(t *testing.T, dialect string) bundle {
+	return setupWith(t, options{dialect: dialect})
+}
+
+// setupWith wires a catalog and a running job service on a fresh database.
+func setupWith(t *testing.T, o options) bundle {
 	t.Helper()
 	ctx := context.Background()
 	dc := db.DefaultConfig()
 	dc.DataDir = t.TempDir()
-	if dialect == "postgres" {
+	if o.dialect == "postgres" {
 		dc.URL = testenv.FreshPostgres(t)
 	}
 	d, err := db.Open(ctx, dc)
@@ -51,15 +67,28 @@ func setup(t *testing.T, dialect string) bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, _ := fetch.New(fetch.DefaultConfig())
-	cat, err := catalog.New(catalog.DefaultConfig(), catalog.Deps{DB: d, Store: st, Fetcher: f, Gate: imaging.NewGate(2, 16)})
+	fc := fetch.DefaultConfig()
+	if o.loopback {
+		fc.AllowedNets = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	}
+	f, err := fetch.New(fc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := catalog.DefaultConfig()
+	cc.PromptBlocklist = o.blocklist
+	cat, err := catalog.New(cc, catalog.Deps{DB: d, Store: st, Fetcher: f, Gate: imaging.NewGate(2, 64), SD: o.sd})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := cat.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
-	js, err := jobs.New(jobs.DefaultConfig(), jobs.Deps{DB: d, Catalog: cat})
+	jc := jobs.DefaultConfig()
+	if o.jobs != nil {
+		o.jobs(&jc)
+	}
+	js, err := jobs.New(jc, jobs.Deps{DB: d, Catalog: cat})
 	if err != nil {
 		t.Fatal(err)
 	}

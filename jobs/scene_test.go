@@ -9,21 +9,15 @@ import (
 	"image/draw"
 	"image/png"
 	"io"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pictor/pictor/catalog"
-	"github.com/pictor/pictor/db"
-	"github.com/pictor/pictor/fetch"
-	"github.com/pictor/pictor/imaging"
-	"github.com/pictor/pictor/jobs"
 	"github.com/pictor/pictor/pipeline"
 	"github.com/pictor/pictor/sdclient"
 	"github.com/pictor/pictor/sdclient/sdtest"
-	"github.com/pictor/pictor/storage"
 )
 
 // sdBundle is a catalog and job service wired to an in-process stand-in WebUI.
@@ -35,7 +29,6 @@ type sdBundle struct {
 
 func setupSD(t *testing.T, blocklist ...string) sdBundle {
 	t.Helper()
-	ctx := context.Background()
 	srv := sdtest.New(sdtest.Options{StepLatency: 2 * time.Millisecond, PreviewEvery: 2})
 	t.Cleanup(srv.Close)
 	pool, err := sdclient.NewPool([]sdclient.Backend{{URL: srv.URL}}, sdclient.DefaultPoolConfig(), nil, prometheus.NewRegistry())
@@ -43,44 +36,8 @@ func setupSD(t *testing.T, blocklist ...string) sdBundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	dc := db.DefaultConfig()
-	dc.DataDir = t.TempDir()
-	d, err := db.Open(ctx, dc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	st, err := storage.NewLocal(storage.LocalConfig{Dir: filepath.Join(dc.DataDir, "objects")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, _ := fetch.New(fetch.DefaultConfig())
-	cc := catalog.DefaultConfig()
-	cc.PromptBlocklist = blocklist
-	cat, err := catalog.New(cc, catalog.Deps{DB: d, Store: st, Fetcher: f, Gate: imaging.NewGate(2, 16),
-		SD: &pipeline.SD{Pool: pool, ProgressEvery: 20 * time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cat.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
-	js, err := jobs.New(jobs.DefaultConfig(), jobs.Deps{DB: d, Catalog: cat})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := js.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := js.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		js.Stop(sctx)
-	})
-	return sdBundle{bundle: bundle{cat: cat, jobs: js}, sd: srv, pool: pool}
+	b := setupWith(t, options{blocklist: blocklist, sd: &pipeline.SD{Pool: pool, ProgressEvery: 20 * time.Millisecond}})
+	return sdBundle{bundle: b, sd: srv, pool: pool}
 }
 
 // productShot is a red box with a blue band on white, 320x240, as PNG.
