@@ -95,6 +95,10 @@ func Run(ctx context.Context, env Env, src []byte, r *Recipe, opts RunOptions) (
 	if err := im.AutoOrient(); err != nil {
 		return nil, err
 	}
+	// Every output is sRGB: embedded profiles (and CMYK) are converted here, once.
+	if err := im.ToSRGB(); err != nil {
+		return nil, err
+	}
 	pc.Facts = Facts{Width: info.Width, Height: info.Height, Format: string(info.Format), HasAlpha: info.HasAlpha}
 	if oriented(info) {
 		pc.Facts.Width, pc.Facts.Height = info.Height, info.Width

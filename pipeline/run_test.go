@@ -227,3 +227,23 @@ func TestCutOutAndReplaceBackground(t *testing.T) {
 		t.Errorf("mask outside = %d, want 0", y>>8)
 	}
 }
+
+// A CMYK source comes out as an sRGB JPEG that any browser shows.
+func TestRunColourManagesToSRGB(t *testing.T) {
+	t.Parallel()
+	src, err := os.ReadFile("../imaging/testdata/cmyk.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Run(context.Background(), Env{}, src, mustRecipe(t, `{"outputs":[{"name":"a","format":"jpeg"}]}`), RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := jpeg.DecodeConfig(bytes.NewReader(out[0].Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ColorModel == color.CMYKModel {
+		t.Error("output is still CMYK, want sRGB")
+	}
+}
