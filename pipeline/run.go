@@ -130,10 +130,12 @@ func Run(ctx context.Context, env Env, src []byte, r *Recipe, opts RunOptions) (
 			return nil, fmt.Errorf("steps[%d] %s: %w", i, st.Op, err)
 		}
 	}
-	// Compute the steps once: libvips is lazy and uncached, so otherwise every output
-	// (and the source check before each encode) would decode the source again.
-	if err := pc.Image.Materialize(); err != nil {
-		return nil, err
+	// Compute the steps once when several outputs share them: libvips is lazy and
+	// uncached, so otherwise every output would decode the source again.
+	if len(r.Outputs) > 1 {
+		if err := pc.Image.Materialize(); err != nil {
+			return nil, err
+		}
 	}
 	out := make([]Rendered, 0, len(r.Outputs))
 	for i, o := range r.Outputs {

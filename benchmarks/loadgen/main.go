@@ -8,13 +8,16 @@
 // cache. It checks that every answer is 201 with fresh (not cached) renditions
 // of the expected size, and prints one line of key=value results:
 //
-//	result requests=200 ok=200 failed=0 seconds=4.100 rate=48.78 p50_ms=80.1 p95_ms=120.3 max_ms=150.0 cpu_s=7.9 cpu_ms_per_image=39.5 rss_mib=95.2 peak_rss_mib=180.4
+//	result requests=200 ok=200 failed=0 seconds=4.100 rate=48.78 p50_ms=80.1 p95_ms=120.3 max_ms=150.0 cpu_s=7.9 cpu_ms_per_image=39.5 loadgen_cpu_s=0.8 machine_busy_s=9.0 rss_mib=95.2 peak_rss_mib=180.4
 //
 // With -pid it reads the server's VmRSS and VmHWM from /proc at the end;
 // VmHWM is the peak resident set size of the process over its whole life. It
 // also reads the server's CPU time (utime+stime) before and after the measured
 // requests, so cpu_ms_per_image is the server's CPU cost of one request, which
-// other work on the machine disturbs far less than the wall-clock rate.
+// other work on the machine disturbs far less than the wall-clock rate. Over the
+// same span it reports its own CPU time (source server and clients) and the CPU
+// time the whole machine was busy (/proc/stat), so what other processes took is
+// machine_busy_s - cpu_s - loadgen_cpu_s.
 package main
 
 import (
@@ -33,6 +36,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -123,6 +127,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	busyBefore, err := machineBusy()
+	if err != nil {
+		return err
+	}
+	selfBefore := selfCPU()
 	start := time.Now()
 	for range o.c {
 		wg.Add(1)
@@ -147,11 +156,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 	wg.Wait()
 	elapsed := time.Since(start)
 
+	self := selfCPU() - selfBefore
+	busyAfter, err := machineBusy()
+	if err != nil {
+		return err
+	}
 	cpuAfter, err := procCPU(o.pid)
 	if err != nil {
 		return err
 	}
 	cpu := cpuAfter - cpuBefore
+	busy := busyAfter - busyBefore
 	var rss, hwm float64
 	if o.pid > 0 {
 		if rss, hwm, err = procMemory(o.pid); err != nil {
@@ -160,10 +175,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	slices.Sort(latencies)
 	ok := o.n - int(failed.Load())
-	fmt.Fprintf(stdout, "result requests=%d ok=%d failed=%d seconds=%.3f rate=%.2f p50_ms=%.1f p95_ms=%.1f max_ms=%.1f cpu_s=%.2f cpu_ms_per_image=%.1f rss_mib=%.1f peak_rss_mib=%.1f\n",
+	fmt.Fprintf(stdout, "result requests=%d ok=%d failed=%d seconds=%.3f rate=%.2f p50_ms=%.1f p95_ms=%.1f max_ms=%.1f cpu_s=%.2f cpu_ms_per_image=%.1f loadgen_cpu_s=%.2f machine_busy_s=%.2f rss_mib=%.1f peak_rss_mib=%.1f\n",
 		o.n, ok, failed.Load(), elapsed.Seconds(), float64(ok)/elapsed.Seconds(),
 		ms(percentile(latencies, 0.50)), ms(percentile(latencies, 0.95)), ms(latencies[len(latencies)-1]),
-		cpu, cpu*1000/float64(o.n), rss, hwm)
+		cpu, cpu*1000/float64(o.n), self, busy, rss, hwm)
 	if firstErr != nil {
 		fmt.Fprintln(stderr, "loadgen: first failure:", firstErr)
 		return fmt.Errorf("%d of %d requests failed", failed.Load(), o.n)
@@ -351,6 +366,41 @@ func procCPU(pid int) (float64, error) {
 		v, err := strconv.ParseFloat(s, 64)
 		if err != nil {
 			return 0, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
+		}
+		ticks += v
+	}
+	return ticks / 100, nil
+}
+
+// selfCPU returns the user plus system CPU seconds this process has used.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+// machineBusy returns the CPU seconds all cores have spent not idle since boot, from the
+// first line of /proc/stat (user nice system idle iowait irq softirq steal ...).
+func machineBusy() (float64, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, fmt.Errorf("parse /proc/stat: %q", line)
+	}
+	var ticks float64
+	for i, s := range f[1:9] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parse /proc/stat: %w", err)
 		}
 		ticks += v
 	}

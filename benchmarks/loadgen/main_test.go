@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// fakePictor answers POST /v1/images like Pictor: it fetches the source URL (which must be
+// the loopback source server) and returns one rendition per output, shaped by answer.
+func fakePictor(t *testing.T, answer func(out output, i int) (status int, w, h int, cached bool)) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var fetched atomic.Int64
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body ingestBody
+		if r.Method != http.MethodPost || r.URL.Path != "/v1/images" {
+			http.Error(w, "not found", http.StatusNotFound)
+			return
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if !strings.HasPrefix(body.URL, "http://127.0.0.1:") {
+			http.Error(w, "source not on loopback: "+body.URL, http.StatusBadRequest)
+			return
+		}
+		resp, err := http.Get(body.URL)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		src, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if _, err := jpeg.DecodeConfig(bytes.NewReader(src)); err != nil {
+			http.Error(w, "source is not a jpeg", http.StatusBadRequest)
+			return
+		}
+		fetched.Add(1)
+		i := int(n.Add(1))
+		type rendition struct {
+			Name   string `json:"name"`
+			Width  int    `json:"width"`
+			Height int    `json:"height"`
+			Cached bool   `json:"cached"`
+		}
+		var out struct {
+			Renditions []rendition `json:"renditions"`
+		}
+		status := http.StatusCreated
+		for _, o := range body.Recipe.Outputs {
+			s, rw, rh, cached := answer(o, i)
+			status = s
+			out.Renditions = append(out.Renditions, rendition{Name: o.Name, Width: rw, Height: rh, Cached: cached})
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(out) //nolint:errcheck // the client reports a short body
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &fetched
+}
+
+func sourceDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for i := range 3 {
+		var buf bytes.Buffer
+		if err := jpeg.Encode(&buf, image.NewGray(image.Rect(0, 0, 64, 40)), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("photo-%03d.jpg", i)), buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// fits answers what Pictor should: the main output 800 wide, the thumb 200 wide.
+func fits(o output, _ int) (int, int, int, bool) {
+	if o.Resize != nil {
+		return http.StatusCreated, o.Resize.Width, o.Resize.Width * 5 / 8, false
+	}
+	return http.StatusCreated, 800, 500, false
+}
+
+func TestRun(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		outputs int
+		answer  func(output, int) (int, int, int, bool)
+		wantErr string
+	}{
+		{"one output", 1, fits, ""},
+		{"two outputs", 2, fits, ""},
+		{"status not 201", 1, func(o output, i int) (int, int, int, bool) {
+			if i == 5 {
+				return http.StatusTooManyRequests, 800, 500, false
+			}
+			return fits(o, i)
+		}, "1 of 6 requests failed"},
+		{"served from cache", 1, func(o output, i int) (int, int, int, bool) {
+			s, w, h, _ := fits(o, i)
+			return s, w, h, true
+		}, "6 of 6 requests failed"},
+		{"wrong thumb size", 2, func(o output, i int) (int, int, int, bool) {
+			s, w, h, c := fits(o, i)
+			if o.Resize != nil {
+				w = 800
+			}
+			return s, w, h, c
+		}, "6 of 6 requests failed"},
+	}
+	dir := sourceDir(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv, fetched := fakePictor(t, tt.answer)
+			var stdout, stderr bytes.Buffer
+			args := []string{"-server", srv.URL, "-dir", dir, "-n", "6", "-c", "2", "-warmup", "0",
+				"-outputs", strconv.Itoa(tt.outputs), "-pid", strconv.Itoa(os.Getpid())}
+			err := run(args, &stdout, &stderr)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("run: got %v (stderr %q), want no error", err, stderr.String())
+				}
+				if !strings.Contains(stdout.String(), "ok=6 failed=0") {
+					t.Errorf("stdout: got %q, want ok=6 failed=0", stdout.String())
+				}
+				if !strings.Contains(stdout.String(), "peak_rss_mib=") || strings.Contains(stdout.String(), "peak_rss_mib=0.0") {
+					t.Errorf("stdout: got %q, want a non-zero peak_rss_mib", stdout.String())
+				}
+			} else if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("run: got %v, want an error containing %q", err, tt.wantErr)
+			}
+			if got := fetched.Load(); got != 6 {
+				t.Errorf("sources fetched: got %d, want 6", got)
+			}
+		})
+	}
+}
+
+func TestDistinctOutputNames(t *testing.T) {
+	t.Parallel()
+	seen := map[string]bool{}
+	srv, _ := fakePictor(t, func(o output, i int) (int, int, int, bool) {
+		if seen[o.Name] {
+			return http.StatusConflict, 0, 0, false
+		}
+		seen[o.Name] = true
+		return fits(o, i)
+	})
+	var stdout, stderr bytes.Buffer
+	// Run serially (-c 1) so the map needs no lock.
+	args := []string{"-server", srv.URL, "-dir", sourceDir(t), "-n", "10", "-c", "1", "-warmup", "2", "-outputs", "2"}
+	if err := run(args, &stdout, &stderr); err != nil {
+		t.Fatalf("run: got %v (stderr %q), want no error", err, stderr.String())
+	}
+	if got, want := len(seen), 2*(10+2); got != want {
+		t.Errorf("distinct output names: got %d, want %d", got, want)
+	}
+}
+
+func TestFlags(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"no server", []string{"-dir", "x"}},
+		{"no dir", []string{"-server", "http://127.0.0.1:1"}},
+		{"three outputs", []string{"-server", "http://127.0.0.1:1", "-dir", "x", "-outputs", "3"}},
+		{"long tag", []string{"-server", "http://127.0.0.1:1", "-dir", "x", "-tag", "waytoolong"}},
+		{"empty dir", []string{"-server", "http://127.0.0.1:1", "-dir", t.TempDir()}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if err := run(tt.args, io.Discard, io.Discard); err == nil {
+				t.Errorf("run(%q): got no error, want one", tt.args)
+			}
+		})
+	}
+}
+
+func TestProcReaders(t *testing.T) {
+	t.Parallel()
+	// Burn a little CPU so that the counters are above zero.
+	x := 0
+	for i := range 50_000_000 {
+		x += i
+	}
+	_ = x
+	cpu, err := procCPU(os.Getpid())
+	if err != nil || cpu <= 0 {
+		t.Errorf("procCPU: got %v, %v, want > 0 and no error", cpu, err)
+	}
+	rss, hwm, err := procMemory(os.Getpid())
+	if err != nil || rss <= 0 || hwm < rss {
+		t.Errorf("procMemory: got rss %v hwm %v err %v, want 0 < rss <= hwm", rss, hwm, err)
+	}
+	busy, err := machineBusy()
+	if err != nil || busy <= 0 {
+		t.Errorf("machineBusy: got %v, %v, want > 0 and no error", busy, err)
+	}
+	if got := selfCPU(); got <= 0 {
+		t.Errorf("selfCPU: got %v, want > 0", got)
+	}
+	if _, err := procCPU(1 << 30); err == nil {
+		t.Errorf("procCPU of a missing pid: got no error, want one")
+	}
+}
