@@ -100,3 +100,50 @@ func TestMetricsLint(t *testing.T) {
 	}
 	var _ prometheus.Gatherer = b.reg
 }
+
+// Batch work waits behind interactive work for libvips and never gets ErrBusy.
+func TestBatchLaneWaitsBehindInteractive(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	d, err := db.Open(ctx, db.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	st, _ := storage.NewLocal(storage.LocalConfig{Dir: dir + "/objects"})
+	f, _ := fetch.New(fetch.DefaultConfig())
+	gate := imaging.NewGate(1, 1)
+	svc, err := catalog.New(catalog.DefaultConfig(), catalog.Deps{DB: d, Store: st, Fetcher: f, Gate: gate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	release, _ := gate.Acquire(ctx)
+	done := make(chan string, 2)
+	go func() {
+		_, err := svc.Ingest(catalog.WithBatchLane(ctx), catalog.IngestRequest{Data: productJPEG(t, 120, 80), SKU: "batch"})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- "batch"
+	}()
+	time.Sleep(50 * time.Millisecond) // the batch ingest is waiting for the slot
+	go func() {
+		_, err := svc.Ingest(ctx, catalog.IngestRequest{Data: productJPEG(t, 100, 80), SKU: "api"})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- "api"
+	}()
+	for gate.Waiting() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	release()
+	if first := <-done; first != "api" {
+		t.Errorf("%s went first, want the interactive ingest", first)
+	}
+	<-done
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/pictor/pictor/fetch"
 	"github.com/pictor/pictor/imaging"
 	"github.com/pictor/pictor/pipeline"
+	"github.com/pictor/pictor/sdclient"
 	"github.com/pictor/pictor/storage"
 )
 
@@ -168,10 +169,15 @@ func (s *Service) analyze(ctx context.Context, data []byte) (QualityReport, erro
 	return QualityReport(r), nil
 }
 
-// acquire waits for a libvips slot and records how long that took.
+// acquire waits for a libvips slot and records how long that took. Batch work (a
+// context from WithBatchLane) waits behind interactive work and never gets ErrBusy.
 func (s *Service) acquire(ctx context.Context) (func(), error) {
 	t := time.Now()
-	release, err := s.gate.Acquire(ctx)
+	acquire := s.gate.Acquire
+	if laneFrom(ctx) == sdclient.Batch {
+		acquire = s.gate.AcquireLow
+	}
+	release, err := acquire(ctx)
 	s.m.gateWait.Observe(time.Since(t).Seconds())
 	return release, err
 }

@@ -369,7 +369,8 @@ func WithProgress(ctx context.Context, fn func(fraction, eta float64, preview []
 // laneKey marks a context whose renders wait in the batch lane for the GPU.
 type laneKey struct{}
 
-// WithBatchLane marks ctx so the renders it starts queue behind interactive work.
+// WithBatchLane marks ctx so the renders it starts queue behind interactive work, for
+// the GPU and for libvips slots alike.
 func WithBatchLane(ctx context.Context) context.Context {
 	return context.WithValue(ctx, laneKey{}, sdclient.Batch)
 }

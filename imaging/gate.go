@@ -23,6 +23,7 @@ type Gate struct {
 	mu       sync.Mutex
 	inFlight int
 	waiters  []chan struct{} // FIFO; a slot is handed over by closing the channel
+	low      []chan struct{} // background waiters (AcquireLow), served after waiters
 }
 
 // NewGate returns a Gate running at most size pipelines at once, default
@@ -46,23 +47,39 @@ func (g *Gate) Queue() int { return g.queue }
 // waiting. On success the caller must call release exactly once (further calls
 // do nothing).
 func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
+	return g.acquire(ctx, false)
+}
+
+// AcquireLow takes a slot for background work (batch items): it is served only when no
+// Acquire caller waits, so batches never delay interactive work, and it never fails with
+// ErrBusy (its waiters are bounded by the number of background workers) nor counts
+// toward Saturated.
+func (g *Gate) AcquireLow(ctx context.Context) (release func(), err error) {
+	return g.acquire(ctx, true)
+}
+
+func (g *Gate) acquire(ctx context.Context, low bool) (release func(), err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	start := time.Now()
 	g.mu.Lock()
-	if g.inFlight < g.size && len(g.waiters) == 0 {
+	if g.inFlight < g.size && len(g.waiters) == 0 && (low && len(g.low) == 0 || !low) {
 		g.inFlight++
 		g.mu.Unlock()
 		g.observe(0)
 		return g.releaser(), nil
 	}
-	if len(g.waiters) >= g.queue {
+	if !low && len(g.waiters) >= g.queue {
 		g.mu.Unlock()
 		return nil, fmt.Errorf("gate: %d running, %d waiting: %w", g.size, g.queue, ErrBusy)
 	}
 	ready := make(chan struct{})
-	g.waiters = append(g.waiters, ready)
+	if low {
+		g.low = append(g.low, ready)
+	} else {
+		g.waiters = append(g.waiters, ready)
+	}
 	g.mu.Unlock()
 
 	select {
@@ -71,9 +88,13 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 		return g.releaser(), nil
 	case <-ctx.Done():
 		g.mu.Lock()
-		for i, w := range g.waiters {
+		q := &g.waiters
+		if low {
+			q = &g.low
+		}
+		for i, w := range *q {
 			if w == ready {
-				g.waiters = append(g.waiters[:i], g.waiters[i+1:]...)
+				*q = append((*q)[:i], (*q)[i+1:]...)
 				g.mu.Unlock()
 				return nil, ctx.Err()
 			}
@@ -104,6 +125,12 @@ func (g *Gate) release() {
 		next := g.waiters[0]
 		g.waiters = g.waiters[1:]
 		close(next) // inFlight stays: the slot changes hands
+		return
+	}
+	if len(g.low) > 0 {
+		next := g.low[0]
+		g.low = g.low[1:]
+		close(next)
 		return
 	}
 	g.inFlight--

@@ -183,3 +183,58 @@ func TestGateBoundsConcurrency(t *testing.T) {
 		t.Errorf("in flight %d waiting %d at the end, want 0 0", g.InFlight(), g.Waiting())
 	}
 }
+
+// Background waiters are served after interactive ones and never make the gate busy.
+func TestGateLowPriority(t *testing.T) {
+	t.Parallel()
+	g := NewGate(1, 1)
+	ctx := context.Background()
+	hold, err := g.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := make(chan string, 4)
+	lowReady := make(chan struct{})
+	for range 2 {
+		go func() {
+			r, err := g.AcquireLow(ctx)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			order <- "low"
+			r()
+		}()
+	}
+	for {
+		g.mu.Lock()
+		n := len(g.low)
+		g.mu.Unlock()
+		if n == 2 {
+			close(lowReady)
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	<-lowReady
+	if g.Saturated() {
+		t.Error("saturated by background waiters alone")
+	}
+	go func() {
+		r, err := g.Acquire(ctx)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		order <- "high"
+		r()
+	}()
+	for g.Waiting() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	hold()
+	got := []string{<-order, <-order, <-order}
+	if got[0] != "high" {
+		t.Errorf("order %v: the interactive waiter, queued last, should go first", got)
+	}
+}
