@@ -101,7 +101,9 @@ func TestMetricsLint(t *testing.T) {
 	var _ prometheus.Gatherer = b.reg
 }
 
-// Batch work waits behind interactive work for libvips and never gets ErrBusy.
+// Batch work goes to the gate's background lane: with every slot taken and the
+// interactive queue full, an API ingest is refused with ErrBusy while a batch-lane
+// ingest waits and then succeeds. (Order between the lanes: imaging's TestGateLowPriority.)
 func TestBatchLaneWaitsBehindInteractive(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -122,28 +124,34 @@ func TestBatchLaneWaitsBehindInteractive(t *testing.T) {
 		t.Fatal(err)
 	}
 	release, _ := gate.Acquire(ctx)
-	done := make(chan string, 2)
-	go func() {
-		_, err := svc.Ingest(catalog.WithBatchLane(ctx), catalog.IngestRequest{Data: productJPEG(t, 120, 80), SKU: "batch"})
-		if err != nil {
-			t.Error(err)
+	waitCtx, cancelWait := context.WithCancel(ctx)
+	waiting := make(chan struct{})
+	go func() { // fills the interactive queue
+		defer close(waiting)
+		if r, err := gate.Acquire(waitCtx); err == nil {
+			r()
 		}
-		done <- "batch"
-	}()
-	time.Sleep(50 * time.Millisecond) // the batch ingest is waiting for the slot
-	go func() {
-		_, err := svc.Ingest(ctx, catalog.IngestRequest{Data: productJPEG(t, 100, 80), SKU: "api"})
-		if err != nil {
-			t.Error(err)
-		}
-		done <- "api"
 	}()
 	for gate.Waiting() != 1 {
 		time.Sleep(time.Millisecond)
 	}
-	release()
-	if first := <-done; first != "api" {
-		t.Errorf("%s went first, want the interactive ingest", first)
+	if _, err := svc.Ingest(ctx, catalog.IngestRequest{Data: productJPEG(t, 100, 80), SKU: "api"}); !errors.Is(err, imaging.ErrBusy) {
+		t.Fatalf("interactive ingest with a full queue: %v, want ErrBusy", err)
 	}
-	<-done
+	batchDone := make(chan error, 1)
+	go func() {
+		_, err := svc.Ingest(catalog.WithBatchLane(ctx), catalog.IngestRequest{Data: productJPEG(t, 120, 80), SKU: "batch"})
+		batchDone <- err
+	}()
+	select {
+	case err := <-batchDone:
+		t.Fatalf("batch ingest finished while every slot was taken: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	cancelWait()
+	<-waiting
+	release()
+	if err := <-batchDone; err != nil {
+		t.Errorf("batch ingest after release: %v", err)
+	}
 }
