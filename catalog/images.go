@@ -40,6 +40,11 @@ func (s *Service) GetImage(ctx context.Context, id string) (Image, error) {
 	return img, nil
 }
 
+// ImageByID returns an image as recorded, without computing a missing quality report.
+func (s *Service) ImageByID(ctx context.Context, id string) (Image, error) {
+	return s.getImage(ctx, id)
+}
+
 // ListImages pages images in creation order, optionally by SKU; it returns the next
 // cursor, "" at the end. Limit defaults to 50, at most 200.
 func (s *Service) ListImages(ctx context.Context, q ListImagesQuery) ([]Image, string, error) {

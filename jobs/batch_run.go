@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -164,9 +165,11 @@ func (s *Service) transition(ctx context.Context, id, to string, from ...string)
 
 // maybeFinish marks a running batch done when no item is left to run.
 func (s *Service) maybeFinish(ctx context.Context, id string) {
-	var left int
-	err := s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT count(*) FROM batch_items WHERE batch_id = ? AND state IN ('pending', 'queued', 'running')`), id).Scan(&left)
-	if err != nil || left > 0 {
+	// An existence check, not a count: this runs after every item, so a count would
+	// make a batch cost O(n²).
+	var one int
+	err := s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT 1 FROM batch_items WHERE batch_id = ? AND state IN ('pending', 'queued', 'running') LIMIT 1`), id).Scan(&one)
+	if !errors.Is(err, sql.ErrNoRows) {
 		return
 	}
 	s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET state = ?, finished_at = ?, updated_at = ? WHERE id = ? AND state = ?`),
@@ -204,7 +207,12 @@ func (s *Service) process(ctx context.Context, b batchRow, it item) (itemOutcome
 	recipe := catalog.RecipeRef{Inline: []byte(b.recipe)}
 	switch {
 	case it.imageID != "":
-		img, err := s.cat.GetImage(ctx, it.imageID)
+		// The quality report (a full decode) is only needed to check a filter.
+		get := s.cat.ImageByID
+		if filter != nil {
+			get = s.cat.GetImage
+		}
+		img, err := get(ctx, it.imageID)
 		if err != nil {
 			return out, err
 		}

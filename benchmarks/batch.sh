@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# Pictor batch benchmark (issue 4): `bash benchmarks/batch.sh`; results in benchmarks/BATCH.md.
+#
+# N distinct 640x480 JPEG q85 photographs (variants of BASES generated ones, each with
+# one 16x16 block changed, so every file has its own sha256 and no render is a cache
+# hit) are resized to fit 320x320, JPEG q80, CPU only:
+#   1. floor:  libvips' own vipsthumbnail, two processes in parallel, each given half
+#              of the N files in one invocation;
+#   2. render: one Pictor batch of N url rows (served from memory on a loopback port
+#              by benchmarks/batchload): fetch, store the original, render, store the
+#              rendition, complete the River job, per item;
+#   3. first:  a batch of N image_id rows of the images batch 2 stored, same recipe:
+#              nothing is fetched and every render is a cache hit, but the first read
+#              of an image by id computes its quality report (a full decode);
+#   4. queue:  the same image_id batch again: no fetch, no decode, no render. Its
+#              time per item is the queue and database overhead of one item.
+# Batch times are the server's started_at to finished_at. Runs 2 to 4 share one fresh
+# server (SQLite and the local-directory store in a temporary directory).
+#
+# Settings (environment):
+#   BATCH_N=2000            items per batch (and vipsthumbnail inputs)
+#   BATCH_BASES=200         distinct generated photographs the N files vary
+#   BATCH_WIDTH=640 BATCH_HEIGHT=480  size of the source photographs
+#   BATCH_VIPS_CONCURRENCY=1  VIPS_CONCURRENCY of each vipsthumbnail process
+#   BATCH_CACHE=~/.cache/pictor-bench  where generated photographs are kept between runs
+#   BATCH_PICTOR_BIN=       benchmark this pictor binary instead of building ./cmd/pictor
+#   BATCH_KEEP=0            1 keeps the work directory (server logs, data, outputs); a
+#                           failed batch keeps it too
+#   BATCH_PERF=0            1 records the render batch with `perf record -g` and prints the
+#                           hottest symbols and call paths (implies BATCH_KEEP=1)
+# PICTOR_* variables in the environment reach the server (e.g. PICTOR_WORKERS).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+N=${BATCH_N:-2000}
+BASES=${BATCH_BASES:-200}
+W=${BATCH_WIDTH:-640}
+H=${BATCH_HEIGHT:-480}
+VIPS_CONC=${BATCH_VIPS_CONCURRENCY:-1}
+CACHE=${BATCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pictor-bench}
+KEEP=${BATCH_KEEP:-0}
+PERF=${BATCH_PERF:-0}
+if [[ $PERF == 1 ]]; then
+	KEEP=1
+	command -v perf >/dev/null || { echo "BATCH_PERF=1 needs perf (Debian: linux-perf)" >&2; exit 1; }
+fi
+GO=${GO:-go}
+RECIPE='{"steps":[{"op":"resize","width":320,"height":320,"fit":"inside"}],"outputs":[{"name":"t","format":"jpeg","quality":80}]}'
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/pictor-batch.XXXXXX")
+server_pid=""
+cleanup() {
+	if [[ -n $server_pid ]]; then
+		kill "$server_pid" 2>/dev/null || true
+		wait "$server_pid" 2>/dev/null || true
+	fi
+	if [[ $KEEP == 1 ]]; then
+		echo "work directory kept: $work" >&2
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '== %s\n' "$*" >&2; }
+
+# vipsthumbnail is in Debian's libvips-tools.
+if ! command -v vipsthumbnail >/dev/null; then
+	log "installing libvips-tools for vipsthumbnail"
+	sudo=""
+	[[ $(id -u) == 0 ]] || sudo=sudo
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq libvips-tools >/dev/null
+fi
+
+mkdir -p "$work/bin"
+if [[ -n ${BATCH_PICTOR_BIN:-} ]]; then
+	log "using $BATCH_PICTOR_BIN; building gen and batchload"
+	cp "$BATCH_PICTOR_BIN" "$work/bin/pictor"
+else
+	log "building pictor, gen and batchload"
+	(cd "$root" && $GO build -o "$work/bin/pictor" ./cmd/pictor)
+fi
+(cd "$root" && $GO build -o "$work/bin/gen" ./benchmarks/gen &&
+	$GO build -o "$work/bin/batchload" ./benchmarks/batchload)
+
+# Source photographs: generated once and kept in the cache.
+src="$CACHE/batch-v1-${W}x${H}-q85-b$BASES-n$N"
+if [[ $(find "$src" -name 'variant-*.jpg' 2>/dev/null | wc -l) != "$N" ]]; then
+	log "generating $N distinct photographs ($BASES bases) into $src"
+	rm -rf "$src" "$src.tmp" "$src.bases"
+	"$work/bin/gen" -dir "$src.bases" -n "$BASES" -width "$W" -height "$H" -quality 85 >&2
+	"$work/bin/batchload" variants -from "$src.bases" -out "$src.tmp" -n "$N" -quality 85 >&2
+	rm -rf "$src.bases"
+	mv "$src.tmp" "$src"
+fi
+mapfile -t files < <(find "$src" -name 'variant-*.jpg' | sort)
+src_mib=$(du -sm "$src" | cut -f1)
+half=$((N / 2))
+
+# machine_busy prints the CPU seconds all cores have spent not idle since boot.
+machine_busy() { awk '$1 == "cpu" { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / 100; exit }' /proc/stat; }
+
+# --- 1. floor -----------------------------------------------------------------
+log "1/4 floor: 2 x vipsthumbnail, $N images, VIPS_CONCURRENCY=$VIPS_CONC"
+mkdir -p "$work/floor-out"
+out="$work/floor-out/%s.jpg[Q=80,strip]"
+busy0=$(machine_busy)
+{
+	TIMEFORMAT='%R %U %S'
+	time (
+		VIPS_CONCURRENCY=$VIPS_CONC vipsthumbnail --size 320x320 -o "$out" "${files[@]:0:half}" &
+		p1=$!
+		VIPS_CONCURRENCY=$VIPS_CONC vipsthumbnail --size 320x320 -o "$out" "${files[@]:half}" &
+		p2=$!
+		wait "$p1" && wait "$p2"
+	)
+} 2>"$work/floor-time"
+busy1=$(machine_busy)
+read -r floor_s floor_user floor_sys < <(tail -n 1 "$work/floor-time")
+floor_rate=$(awk -v n="$N" -v s="$floor_s" 'BEGIN { printf "%.1f", n / s }')
+floor_ms=$(awk -v n="$N" -v s="$floor_s" 'BEGIN { printf "%.2f", s * 1000 / n }')
+floor_cpu=$(awk -v n="$N" -v u="$floor_user" -v s="$floor_sys" 'BEGIN { printf "%.2f", (u + s) * 1000 / n }')
+floor_other=$(awk -v a="$busy0" -v b="$busy1" -v u="$floor_user" -v s="$floor_sys" 'BEGIN { printf "%.1f", b - a - u - s }')
+floor_made=$(find "$work/floor-out" -name '*.jpg' | wc -l)
+if ((floor_made != N)); then
+	echo "vipsthumbnail wrote $floor_made files, want $N" >&2
+	exit 1
+fi
+floor_dims=$(vipsheader "$work/floor-out/$(basename "${files[0]}")" | awk '{ print $2 }')
+
+# --- Pictor batches ------------------------------------------------------------
+log "starting pictor"
+dir="$work/server"
+mkdir -p "$dir/data"
+# The per-caller rate limit is off: the API is only polled, but keep it out of the way.
+PICTOR_DATA_DIR="$dir/data" PICTOR_FETCH_ALLOWED_NETS=127.0.0.0/8 PICTOR_LOG_LEVEL=warn PICTOR_RATE_LIMIT=0 \
+	"$work/bin/pictor" serve -addr 127.0.0.1:0 >"$dir/stdout" 2>"$dir/stderr" &
+server_pid=$!
+server_url=""
+for ((i = 0; i < 300; i++)); do
+	server_url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$dir/stdout" 2>/dev/null | head -1 || true)
+	[[ -n $server_url ]] && break
+	kill -0 "$server_pid" 2>/dev/null || break
+	sleep 0.1
+done
+if [[ -z $server_url ]]; then
+	echo "pictor did not start; its stderr:" >&2
+	cat "$dir/stderr" >&2
+	exit 1
+fi
+
+declare -A result
+batch_run() { # batch_run NAME MODE: runs one batch, keeps its figures in result[NAME.*]
+	local name=$1 mode=$2 line perf_pid=""
+	if [[ $PERF == 1 && $name == render ]]; then
+		perf record -q -F 499 -g -p "$server_pid" -o "$work/$name.perf" 2>/dev/null &
+		perf_pid=$!
+	fi
+	if ! line=$("$work/bin/batchload" run -server "$server_url" -pid "$server_pid" -mode "$mode" \
+		-dir "$src" -n "$N" -recipe "$RECIPE"); then
+		KEEP=1
+		echo "batchload failed in run $name; server stderr ($dir/stderr):" >&2
+		if grep -qE '^(SIGSEGV|SIGBUS|SIGABRT|fatal error|panic:)' "$dir/stderr"; then
+			grep -m 1 -A 40 -E '^(SIGSEGV|SIGBUS|SIGABRT|fatal error|panic:)' "$dir/stderr" >&2
+		else
+			tail -n 20 "$dir/stderr" >&2
+		fi
+		exit 1
+	fi
+	if [[ -n $perf_pid ]]; then
+		kill -INT "$perf_pid" && wait "$perf_pid" || true
+		echo "   hottest symbols of the server ($work/$name.perf):" >&2
+		perf report -i "$work/$name.perf" --no-children --sort dso,symbol --stdio -g none 2>/dev/null |
+			grep "%" | sed "s/[ -]*$//" | head -n 15 | sed 's/^/     /' >&2 || true
+		echo "   inclusive, Pictor and River frames:" >&2
+		perf report -i "$work/$name.perf" --children --sort symbol --stdio -g none 2>/dev/null | sed "s/[ -]*$//" |
+			grep -E '%.*(pictor/|riverqueue/river\.|riversqlite\.\(\*Executor\)|sql\.withLock$|sqlite3Prepare$|Fsync$|gcBgMarkWorker$|sysmon$)' |
+			head -n 40 | sed 's/^/     /' >&2 || true
+	fi
+	echo "   $line" >&2
+	for kv in ${line#result }; do result[$name.${kv%%=*}]=${kv#*=}; done
+	result[$name.other]=$(awk -v b="${result[$name.machine_busy_s]}" -v c="${result[$name.cpu_s]}" -v l="${result[$name.harness_cpu_s]}" \
+		'BEGIN { printf "%.1f", b - c - l }')
+}
+
+log "2/4 render batch: $N url rows"
+batch_run render url
+log "3/4 first image_id batch: $N rows, cache hits (computes each image's quality report)"
+batch_run first ids
+log "4/4 queue batch: $N image_id rows again, cache hits"
+batch_run queue ids
+
+kill "$server_pid" 2>/dev/null || true
+wait "$server_pid" 2>/dev/null || true
+server_pid=""
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == ">=") ? v >= t : v < t; print ok ? "met" : "MISSED" }'; }
+
+rate_ratio=$(ratio "${result[render.rate]}" "$floor_rate")
+cpu_ratio=$(ratio "$floor_cpu" "${result[render.cpu_ms_per_item]}")
+extra_ms=$(awk -v a="${result[render.ms_per_item]}" -v b="$floor_ms" 'BEGIN { printf "%.2f", a - b }')
+queue_ms=${result[queue.ms_per_item]}
+
+echo
+echo "Pictor batch benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r), vips $(vips --version | cut -d- -f2)"
+echo "input: $N distinct ${W}x${H} JPEG q85 photographs ($src_mib MiB); output fit 320x320 ($floor_dims), JPEG q80; SQLite + local store"
+echo
+row() { printf '%-34s %8s %8s %8s %10s %6s %9s %8s\n' "$@"; }
+cores() { awk -v c="$1" -v s="$2" 'BEGIN { printf "%.2f", c / s }'; }
+row run items/s seconds ms/item cpu_ms/item cores harness_s other_s
+row "floor: 2 x vipsthumbnail" "$floor_rate" "$floor_s" "$floor_ms" "$floor_cpu" \
+	"$(cores "$(awk -v u="$floor_user" -v s="$floor_sys" 'BEGIN { print u + s }')" "$floor_s")" - "$floor_other"
+for r in render first queue; do
+	case $r in
+	render) label="render: url rows" ;;
+	first) label="first: image_id rows, analyze" ;;
+	queue) label="queue: image_id rows, cache hits" ;;
+	esac
+	row "$label" "${result[$r.rate]}" "${result[$r.seconds]}" "${result[$r.ms_per_item]}" "${result[$r.cpu_ms_per_item]}" \
+		"$(cores "${result[$r.cpu_s]}" "${result[$r.seconds]}")" "${result[$r.harness_cpu_s]}" "${result[$r.other]}"
+done
+echo
+echo "seconds: the batch's started_at to finished_at (server clock), or vipsthumbnail's wall time."
+echo "cpu_ms/item: CPU of the Pictor server (or both vipsthumbnail processes) per item; cores: that CPU"
+echo "over the wall time. harness_s: CPU seconds of batchload (source server, polling). other_s: CPU"
+echo "seconds every other process took meanwhile; well above 0 means other work disturbed the figures."
+echo
+printf 'batch / floor items per second:     %5sx  (target >= 0.80: %s)\n' "$rate_ratio" "$(verdict "$rate_ratio" 0.8 '>=')"
+printf 'queue overhead per item (run 4):    %5s ms (target < 5 ms: %s)\n' "$queue_ms" "$(verdict "$queue_ms" 5 '<')"
+printf 'CPU per item, floor / batch:        %5sx  wall per item, batch - floor: %s ms\n' "$cpu_ratio" "$extra_ms"
