@@ -47,43 +47,8 @@ fi
 GO=${GO:-go}
 RECIPE='{"steps":[{"op":"resize","width":320,"height":320,"fit":"inside"}],"outputs":[{"name":"t","format":"jpeg","quality":80}]}'
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/pictor-batch.XXXXXX")
-server_pid=""
-cleanup() {
-	if [[ -n $server_pid ]]; then
-		kill "$server_pid" 2>/dev/null || true
-		wait "$server_pid" 2>/dev/null || true
-	fi
-	if [[ $KEEP == 1 ]]; then
-		echo "work directory kept: $work" >&2
-	else
-		rm -rf "$work"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { printf '== %s\n' "$*" >&2; }
-
-# vipsthumbnail is in Debian's libvips-tools.
-if ! command -v vipsthumbnail >/dev/null; then
-	log "installing libvips-tools for vipsthumbnail"
-	sudo=""
-	[[ $(id -u) == 0 ]] || sudo=sudo
-	$sudo apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq libvips-tools >/dev/null
-fi
-
-mkdir -p "$work/bin"
-if [[ -n ${BATCH_PICTOR_BIN:-} ]]; then
-	log "using $BATCH_PICTOR_BIN; building gen and batchload"
-	cp "$BATCH_PICTOR_BIN" "$work/bin/pictor"
-else
-	log "building pictor, gen and batchload"
-	(cd "$root" && $GO build -o "$work/bin/pictor" ./cmd/pictor)
-fi
-(cd "$root" && $GO build -o "$work/bin/gen" ./benchmarks/gen &&
-	$GO build -o "$work/bin/batchload" ./benchmarks/batchload)
+. "$root/benchmarks/lib.sh"
+bench_setup batch "${BATCH_PICTOR_BIN:-}" gen batchload
 
 # Source photographs: generated once and kept in the cache.
 src="$CACHE/batch-v1-${W}x${H}-q85-b$BASES-n$N"

@@ -42,43 +42,8 @@ if [[ $PERF == 1 ]]; then
 fi
 GO=${GO:-go}
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/pictor-bench.XXXXXX")
-server_pid=""
-cleanup() {
-	if [[ -n $server_pid ]]; then
-		kill "$server_pid" 2>/dev/null || true
-		wait "$server_pid" 2>/dev/null || true
-	fi
-	if [[ $KEEP == 1 ]]; then
-		echo "work directory kept: $work" >&2
-	else
-		rm -rf "$work"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { printf '== %s\n' "$*" >&2; }
-
-# vipsthumbnail is in Debian's libvips-tools.
-if ! command -v vipsthumbnail >/dev/null; then
-	log "installing libvips-tools for vipsthumbnail"
-	sudo=""
-	[[ $(id -u) == 0 ]] || sudo=sudo
-	$sudo apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq libvips-tools >/dev/null
-fi
-
-mkdir -p "$work/bin"
-if [[ -n ${BENCH_PICTOR_BIN:-} ]]; then
-	log "using $BENCH_PICTOR_BIN; building loadgen and gen"
-	cp "$BENCH_PICTOR_BIN" "$work/bin/pictor"
-else
-	log "building pictor, loadgen and gen"
-	(cd "$root" && $GO build -o "$work/bin/pictor" ./cmd/pictor)
-fi
-(cd "$root" && $GO build -o "$work/bin/loadgen" ./benchmarks/loadgen &&
-	$GO build -o "$work/bin/gen" ./benchmarks/gen)
+. "$root/benchmarks/lib.sh"
+bench_setup bench "${BENCH_PICTOR_BIN:-}" loadgen gen
 
 # Source photographs: generated once (about 1 MB each) and kept in the cache.
 src="$CACHE/photos-v1-2560x1600-q90-n$FILES"
