@@ -144,10 +144,11 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("db: create dir for %s: %w", path, err)
 	}
-	sqldb, err := sql.Open("sqlite", path+"?"+sqlitePragmas)
+	conn, err := sqlite.NewConnector(path + "?" + sqlitePragmas)
 	if err != nil {
 		return nil, fmt.Errorf("db: open sqlite %s: %w", path, err)
 	}
+	sqldb := sql.OpenDB(sqliteConnector{conn})
 	// One connection: SQLite has one writer anyway, and River on SQLite
 	// is known to work this way (see docs/DESIGN.md).
 	sqldb.SetMaxOpenConns(1)

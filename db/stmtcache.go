@@ -1,0 +1,205 @@
+package db
+
+import (
+	"container/list"
+	"context"
+	"database/sql/driver"
+	"errors"
+	"reflect"
+	"sync"
+)
+
+// stmtCacheSize bounds the prepared statements kept per SQLite connection. Pictor and
+// River together run a few dozen distinct statements; the rest are one-offs.
+const stmtCacheSize = 256
+
+// sqliteConnector opens SQLite connections that keep their prepared statements.
+// modernc's driver parses every statement given to Exec or Query afresh, and the
+// single SQLite connection is what every worker waits for: parsing was a sixth of the
+// server's CPU in a batch, all of it while holding that connection.
+type sqliteConnector struct {
+	driver.Connector
+}
+
+func (c sqliteConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return newCachingConn(conn)
+}
+
+// innerConn is what the wrapped driver connection must offer (modernc's does).
+type innerConn interface {
+	driver.Conn
+	driver.ConnBeginTx
+	driver.ConnPrepareContext
+	driver.ExecerContext
+	driver.QueryerContext
+	driver.Pinger
+	driver.SessionResetter
+	driver.Validator
+}
+
+// cachingConn runs Exec and Query through prepared statements it keeps, least
+// recently used first out. A statement still reading rows is busy: the same query
+// meanwhile (a nested query) runs unprepared.
+type cachingConn struct {
+	innerConn
+	mu    sync.Mutex
+	stmts map[string]*list.Element // of *cachedStmt
+	lru   list.List                // front: most recently used
+}
+
+type cachedStmt struct {
+	query string
+	st    driver.Stmt
+	busy  bool
+}
+
+func newCachingConn(c driver.Conn) (*cachingConn, error) {
+	ic, ok := c.(innerConn)
+	if !ok {
+		c.Close()
+		return nil, errors.New("db: sqlite connection lacks the context interfaces")
+	}
+	return &cachingConn{innerConn: ic, stmts: map[string]*list.Element{}}, nil
+}
+
+// take returns the query's cached statement, marked busy, preparing it if needed; nil
+// when it is busy. A script (statements with a tail) is kept too: the driver prepares
+// its statements on each run, as it would unkept.
+func (c *cachingConn) take(ctx context.Context, query string) (*cachedStmt, error) {
+	c.mu.Lock()
+	if el, ok := c.stmts[query]; ok {
+		cs := el.Value.(*cachedStmt)
+		if cs.busy {
+			c.mu.Unlock()
+			return nil, nil
+		}
+		cs.busy = true
+		c.lru.MoveToFront(el)
+		c.mu.Unlock()
+		return cs, nil
+	}
+	c.mu.Unlock()
+	st, err := c.innerConn.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	cs := &cachedStmt{query: query, st: st, busy: true}
+	c.mu.Lock()
+	c.stmts[query] = c.lru.PushFront(cs)
+	var evict []driver.Stmt
+	for el := c.lru.Back(); el != nil && c.lru.Len() > stmtCacheSize; {
+		prev := el.Prev()
+		if old := el.Value.(*cachedStmt); !old.busy {
+			c.lru.Remove(el)
+			delete(c.stmts, old.query)
+			evict = append(evict, old.st)
+		}
+		el = prev
+	}
+	c.mu.Unlock()
+	for _, st := range evict {
+		st.Close()
+	}
+	return cs, nil
+}
+
+func (c *cachingConn) give(cs *cachedStmt) {
+	c.mu.Lock()
+	cs.busy = false
+	c.mu.Unlock()
+}
+
+func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	cs, err := c.take(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if cs == nil {
+		return c.innerConn.ExecContext(ctx, query, args)
+	}
+	defer c.give(cs)
+	return cs.st.(driver.StmtExecContext).ExecContext(ctx, args)
+}
+
+func (c *cachingConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	cs, err := c.take(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if cs == nil {
+		return c.innerConn.QueryContext(ctx, query, args)
+	}
+	rows, err := cs.st.(driver.StmtQueryContext).QueryContext(ctx, args)
+	if err != nil {
+		c.give(cs)
+		return nil, err
+	}
+	return &cachedRows{Rows: rows, release: func() { c.give(cs) }}, nil
+}
+
+// Close finalizes the kept statements and closes the connection.
+func (c *cachingConn) Close() error {
+	c.mu.Lock()
+	var errs []error
+	for el := c.lru.Front(); el != nil; el = el.Next() {
+		errs = append(errs, el.Value.(*cachedStmt).st.Close())
+	}
+	c.lru.Init()
+	clear(c.stmts)
+	c.mu.Unlock()
+	errs = append(errs, c.innerConn.Close())
+	return errors.Join(errs...)
+}
+
+// cachedRows gives its statement back when closed. The column-type methods serve
+// sql.Rows.ColumnTypes from the driver's rows when they offer them.
+type cachedRows struct {
+	driver.Rows
+	release func()
+	once    sync.Once
+}
+
+func (r *cachedRows) Close() error {
+	err := r.Rows.Close()
+	r.once.Do(r.release)
+	return err
+}
+
+func (r *cachedRows) ColumnTypeDatabaseTypeName(i int) string {
+	if x, ok := r.Rows.(driver.RowsColumnTypeDatabaseTypeName); ok {
+		return x.ColumnTypeDatabaseTypeName(i)
+	}
+	return ""
+}
+
+func (r *cachedRows) ColumnTypeLength(i int) (int64, bool) {
+	if x, ok := r.Rows.(driver.RowsColumnTypeLength); ok {
+		return x.ColumnTypeLength(i)
+	}
+	return 0, false
+}
+
+func (r *cachedRows) ColumnTypeNullable(i int) (bool, bool) {
+	if x, ok := r.Rows.(driver.RowsColumnTypeNullable); ok {
+		return x.ColumnTypeNullable(i)
+	}
+	return false, false
+}
+
+func (r *cachedRows) ColumnTypePrecisionScale(i int) (int64, int64, bool) {
+	if x, ok := r.Rows.(driver.RowsColumnTypePrecisionScale); ok {
+		return x.ColumnTypePrecisionScale(i)
+	}
+	return 0, 0, false
+}
+
+func (r *cachedRows) ColumnTypeScanType(i int) reflect.Type {
+	if x, ok := r.Rows.(driver.RowsColumnTypeScanType); ok {
+		return x.ColumnTypeScanType(i)
+	}
+	return reflect.TypeFor[any]()
+}

@@ -1,0 +1,184 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"testing"
+)
+
+func openTestSQLite(t *testing.T) *DB {
+	t.Helper()
+	d, err := Open(context.Background(), Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if _, err := d.SQL.Exec(`CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// cached returns the statements the one SQLite connection keeps.
+func cached(t *testing.T, d *DB) []string {
+	t.Helper()
+	conn, err := d.SQL.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var out []string
+	err = conn.Raw(func(dc any) error {
+		cc, ok := dc.(*cachingConn)
+		if !ok {
+			return fmt.Errorf("connection is %T, not *cachingConn", dc)
+		}
+		cc.mu.Lock()
+		defer cc.mu.Unlock()
+		for el := cc.lru.Front(); el != nil; el = el.Next() {
+			out = append(out, el.Value.(*cachedStmt).query)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestStmtCacheReusesStatements(t *testing.T) {
+	d := openTestSQLite(t)
+	const ins = `INSERT INTO t (id, v) VALUES (?, ?)`
+	const sel = `SELECT v FROM t WHERE id = ?`
+	for i := range 50 {
+		if _, err := d.SQL.Exec(ins, i, fmt.Sprint("v", i)); err != nil {
+			t.Fatal(err)
+		}
+		var v string
+		if err := d.SQL.QueryRow(sel, i).Scan(&v); err != nil || v != fmt.Sprint("v", i) {
+			t.Fatalf("row %d: %q, %v", i, v, err)
+		}
+	}
+	got := cached(t, d)
+	n := 0
+	for _, q := range got {
+		if q == ins || q == sel {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("cache holds %q; want each statement once", got)
+	}
+	// A script (here with a ';' in a comment too, as River's SQL has) runs whole, each
+	// time, from the cache.
+	const script = `-- first; then second
+UPDATE t SET v = v || 'a' WHERE id = ?; UPDATE t SET v = v || 'b' WHERE id = 2`
+	for range 2 {
+		if _, err := d.SQL.Exec(script, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var a, b string
+	if err := d.SQL.QueryRow(`SELECT (SELECT v FROM t WHERE id = 1), (SELECT v FROM t WHERE id = 2)`).Scan(&a, &b); err != nil || a != "v1aa" || b != "v2bb" {
+		t.Fatalf("script ran to %q %q, %v", a, b, err)
+	}
+}
+
+// The same query while its statement still has rows open (in one transaction) runs
+// on a statement of its own and sees its own arguments.
+func TestStmtCacheNestedSameQuery(t *testing.T) {
+	d := openTestSQLite(t)
+	for i := range 5 {
+		if _, err := d.SQL.Exec(`INSERT INTO t (id, v) VALUES (?, ?)`, i, fmt.Sprint("v", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const q = `SELECT id, v FROM t WHERE id >= ? ORDER BY id`
+	tx, err := d.SQL.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	outer, err := tx.Query(q, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []int
+	for outer.Next() {
+		var id int
+		var v string
+		if err := outer.Scan(&id, &v); err != nil {
+			t.Fatal(err)
+		}
+		seen = append(seen, id)
+		inner, err := tx.Query(q, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !inner.Next() {
+			t.Fatalf("inner query for %d found nothing", id)
+		}
+		var iid int
+		var iv string
+		if err := inner.Scan(&iid, &iv); err != nil || iid != id {
+			t.Fatalf("inner query for %d read %d, %v", id, iid, err)
+		}
+		inner.Close()
+	}
+	if err := outer.Err(); err != nil {
+		t.Fatal(err)
+	}
+	outer.Close()
+	if fmt.Sprint(seen) != "[0 1 2 3 4]" {
+		t.Fatalf("outer rows %v", seen)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	// Closed rows gave the statement back: it runs again, with new arguments.
+	var n int
+	rows, err := d.SQL.Query(q, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		n++
+	}
+	rows.Close()
+	if n != 2 {
+		t.Fatalf("query from 3 read %d rows, want 2", n)
+	}
+	cols, err := func() ([]*sql.ColumnType, error) {
+		rows, err := d.SQL.Query(q, 0)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		return rows.ColumnTypes()
+	}()
+	if err != nil || len(cols) != 2 || cols[0].DatabaseTypeName() != "INTEGER" {
+		t.Fatalf("column types %v, %v", cols, err)
+	}
+}
+
+func TestStmtCacheEvictsLeastRecentlyUsed(t *testing.T) {
+	d := openTestSQLite(t)
+	first := `SELECT 0 FROM t WHERE id = ?`
+	for i := range stmtCacheSize + 10 {
+		var n int
+		err := d.SQL.QueryRow(fmt.Sprintf(`SELECT %d FROM t WHERE id = ?`, i), 1).Scan(&n)
+		if err != sql.ErrNoRows {
+			t.Fatal(err)
+		}
+	}
+	got := cached(t, d)
+	if len(got) > stmtCacheSize {
+		t.Fatalf("cache holds %d statements, limit %d", len(got), stmtCacheSize)
+	}
+	for _, q := range got {
+		if q == first {
+			t.Fatalf("least recently used statement still kept")
+		}
+	}
+}
