@@ -335,6 +335,11 @@ func (s *Service) finishItem(ctx context.Context, job *river.Job[BatchItemArgs],
 	if err := s.completeTx(ctx, tx, job); err != nil {
 		return fmt.Errorf("complete item job: %w", err)
 	}
+	// Last, so that concurrent items wait for the batch row's lock as briefly as can be.
+	if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET gpu_seconds = gpu_seconds + ?, cpu_seconds = cpu_seconds + ?,
+		bytes = bytes + ? WHERE id = ?`), out.gpu, out.cpu, out.bytes, job.Args.BatchID); err != nil {
+		return dbError("add item spend", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return dbError("commit item", err)
 	}

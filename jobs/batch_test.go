@@ -128,6 +128,11 @@ func TestBatchEndToEnd(t *testing.T) {
 			if done.Counts[jobs.ItemSucceeded] != 40 || done.Counts[jobs.ItemFailed] != 1 || done.Counts[jobs.ItemQueued] != 0 {
 				t.Fatalf("counts = %v, want 40 succeeded and 1 failed", done.Counts)
 			}
+			// The spend is added up as items finish; the trial's renders were cache hits
+			// for the batch but 40 originals and renditions were still stored.
+			if done.CPUSeconds <= 0 || done.Bytes <= 0 || done.GPUSeconds != 0 {
+				t.Errorf("spend so far: cpu %v s, %d bytes, gpu %v s; want CPU and bytes, no GPU", done.CPUSeconds, done.Bytes, done.GPUSeconds)
+			}
 			var out bytes.Buffer
 			if err := b.jobs.WriteResults(ctx, bt.ID, &out, manifest.CSV); err != nil {
 				t.Fatal(err)
