@@ -79,6 +79,9 @@ func (e *ValidationError) Error() string {
 // Is reports whether target is ErrInvalidRecipe.
 func (e *ValidationError) Is(target error) bool { return target == ErrInvalidRecipe }
 
+// MaskOutput names the mask a remove_background step with store_mask keeps.
+const MaskOutput = "mask"
+
 // Op names an operation of a recipe step.
 type Op string
 
@@ -269,7 +272,8 @@ type RemoveBackgroundParams struct {
 	// Model is the segmentation model of engine sd: u2net (default), u2netp, u2net_human_seg,
 	// u2net_cloth_seg, silueta, isnet-general-use, isnet-anime or sam.
 	Model string `json:"model"`
-	// StoreMask keeps the mask as an extra stored object; default false.
+	// StoreMask keeps the mask as an extra stored object, the output MaskOutput;
+	// default false.
 	StoreMask bool `json:"store_mask"`
 	// Threshold of the classic matting, 0..255; default 0 (automatic).
 	Threshold float64 `json:"threshold"`
@@ -620,6 +624,16 @@ func ParseRecipe(data []byte) (*Recipe, error) {
 				}
 				seen[out.Name] = i
 				r.Outputs = append(r.Outputs, out)
+			}
+			// A stored mask is kept as an extra output named "mask": an output of that
+			// name would be overwritten by it.
+			if i, named := seen[MaskOutput]; named {
+				for j, st := range r.Steps {
+					if p, ok := st.Params.(*RemoveBackgroundParams); ok && p.StoreMask {
+						errs.add(fmt.Sprintf("outputs[%d].name", i), "%q is the mask steps[%d] stores (store_mask); give this output another name", MaskOutput, j)
+						break
+					}
+				}
 			}
 		}
 	}

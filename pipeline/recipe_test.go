@@ -420,6 +420,8 @@ func TestParseRecipeFieldErrors(t *testing.T) {
 		{"empty outputs", `{"outputs":[]}`, "outputs", "at least one output is required"},
 		{"too many outputs", `{"outputs":[` + strings.Join(manyOutputs, ",") + `]}`, "outputs", "9 outputs, at most 8 allowed"},
 		{"duplicate output names", `{"outputs":[{"name":"a"},{"name":"a","format":"png"}]}`, "outputs[1].name", `duplicate output name "a" (also outputs[0])`},
+		{"output named like the stored mask", `{"steps":[{"op":"strip"},{"op":"remove_background","store_mask":true}],"outputs":[{"name":"a"},{"name":"mask"}]}`,
+			"outputs[1].name", `"mask" is the mask steps[1] stores (store_mask)`},
 		{"output missing name", `{"outputs":[{"format":"png"}]}`, "outputs[0].name", "required"},
 		{"output bad name", `{"outputs":[{"name":"Main"}]}`, "outputs[0].name", "must match"},
 		{"output name with dot", `{"outputs":[{"name":"a.b"}]}`, "outputs[0].name", "must match"},

@@ -168,7 +168,7 @@ func removeBackground(c *Context, p *RemoveBackgroundParams) error {
 		if err != nil {
 			return err
 		}
-		c.extra = append(c.extra, Rendered{Output: "mask", Format: imaging.PNG, Data: data, Width: mask.Width(), Height: mask.Height()})
+		c.extra = append(c.extra, Rendered{Output: MaskOutput, Format: imaging.PNG, Data: data, Width: mask.Width(), Height: mask.Height()})
 	}
 	return c.Image.ApplyMask(mask)
 }
