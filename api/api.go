@@ -5,6 +5,7 @@ package api
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -76,6 +77,12 @@ type Config struct {
 	// auth.MinSigningKeyLen bytes; all verify, the first is the one to sign with (rotation).
 	// Default none: delivery is off and /img answers 404.
 	SigningKeys [][]byte
+	// SessionSecret keys the console's session cookies, at least auth.MinSigningKeyLen
+	// bytes; replicas that share it accept each other's sessions. Default none: the
+	// SigningKeys key sessions when set, and otherwise a random secret made by New (sessions
+	// then end with the process and do not reach other replicas). Never derived from
+	// the API key hashes alone, which configuration files carry.
+	SessionSecret []byte
 	// DeliveryWidths are the widths a delivery URL may ask for with ?w=, each 1 to
 	// MaxDeliveryWidth. Default 320, 640, 960, 1280, 1920. Empty: ?w= is refused.
 	DeliveryWidths []int
@@ -135,6 +142,9 @@ func (c Config) Validate() error {
 		if len(k) < auth.MinSigningKeyLen {
 			errs = append(errs, fmt.Errorf("%w: signing key %d is %d bytes, want at least %d", ErrInvalidConfig, i+1, len(k), auth.MinSigningKeyLen))
 		}
+	}
+	if len(c.SessionSecret) > 0 && len(c.SessionSecret) < auth.MinSigningKeyLen {
+		errs = append(errs, fmt.Errorf("%w: session secret is %d bytes, want at least %d", ErrInvalidConfig, len(c.SessionSecret), auth.MinSigningKeyLen))
 	}
 	for _, w := range c.DeliveryWidths {
 		if w < 1 || w > MaxDeliveryWidth {
@@ -236,6 +246,21 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 	if cfg.RateLimit.PerSecond > 0 {
 		s.limiter = newLimiter(cfg.RateLimit)
 	}
+	material := cfg.SigningKeys
+	switch {
+	case len(cfg.SessionSecret) > 0:
+		material = [][]byte{cfg.SessionSecret}
+	case len(material) == 0:
+		random := make([]byte, 32)
+		if _, err := rand.Read(random); err != nil {
+			return nil, fmt.Errorf("session secret: %w", err)
+		}
+		material = [][]byte{random}
+		if len(cfg.Keys) > 0 {
+			logger.Info("console sessions are keyed by a random secret of this process: they end when it stops and other replicas do not accept them; set PICTOR_SESSION_SECRET")
+		}
+	}
+	s.sessionKey = sessionSecret(cfg.Keys, material)
 	if len(cfg.Keys) == 0 {
 		logger.Warn("no API keys configured: every route is open to anyone who can reach the service; set PICTOR_API_KEYS (see pictor keys new)")
 	}
@@ -272,4 +297,6 @@ type server struct {
 	keyNames []string
 	origins  map[string]bool
 	limiter  *limiter // nil when rate limiting is off
+	// sessionKey is the HMAC key of session tokens (see sessionSecret).
+	sessionKey []byte
 }

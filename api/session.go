@@ -21,9 +21,11 @@ import (
 //
 //	base64url(version, key index, scopes, expiry) "." base64url(HMAC-SHA256(secret, payload))
 //
-// and the secret is derived from every configured key hash with its scopes and from the URL
-// signing keys. So every replica with the same configuration accepts a session, and rotating
-// a key, changing its scopes or rotating a signing key signs every session out. Nothing is
+// and the secret is derived from every configured key hash with its scopes and from secret
+// material: the session secret, else the URL signing keys, else random bytes of this process
+// (see Config.SessionSecret). So every replica with the same configuration accepts a
+// session, and rotating a key, changing its scopes or rotating the material signs every
+// session out. Nothing is
 // stored on the server; signing out clears the cookie in the browser.
 const (
 	// SessionCookie is the name of the session cookie.
@@ -65,7 +67,7 @@ type session struct {
 }
 
 // sessionSecret derives the HMAC key of session tokens from the configured key hashes and
-// scopes and the URL signing keys, each length-prefixed so no two configurations collide.
+// scopes and the secret material, each length-prefixed so no two configurations collide.
 func sessionSecret(keys []auth.Key, signing [][]byte) []byte {
 	h := sha256.New()
 	h.Write([]byte("pictor session v1\x00"))
@@ -194,7 +196,7 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) (credentia
 			"send an API key as Authorization: Bearer KEY, or sign in to the console (POST /v1/session)")
 		return credentials{}, &p
 	}
-	sess, err := verifySession(sessionSecret(s.cfg.Keys, s.cfg.SigningKeys), s.cfg.Keys, ck.Value, time.Now())
+	sess, err := verifySession(s.sessionKey, s.cfg.Keys, ck.Value, time.Now())
 	if err != nil {
 		http.SetCookie(w, sessionCookie(r, "", time.Time{}))
 		w.Header().Set("WWW-Authenticate", `Bearer realm="pictor", error="invalid_token"`)
@@ -307,7 +309,7 @@ func (s *server) handleCreateSession() http.HandlerFunc {
 			info.key = s.keyNames[i]
 		}
 		exp := time.Now().Add(SessionTTL).Truncate(time.Second)
-		tok := signSession(sessionSecret(s.cfg.Keys, s.cfg.SigningKeys), session{key: i, scopes: s.cfg.Keys[i].Scopes, expires: exp})
+		tok := signSession(s.sessionKey, session{key: i, scopes: s.cfg.Keys[i].Scopes, expires: exp})
 		http.SetCookie(w, sessionCookie(r, tok, exp))
 		w.WriteHeader(http.StatusNoContent)
 	}

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -401,5 +402,58 @@ func TestVerifySession(t *testing.T) {
 				t.Errorf("session: got %+v, want key 2, admin, expiring in an hour", s)
 			}
 		})
+	}
+}
+
+// TestSessionSecretNotFromKeyHashes: without a session secret or signing keys, a token
+// made from the key hashes alone (which config files carry) is refused; with a session
+// secret, replicas sharing it accept each other's sessions and nobody else's.
+func TestSessionSecretNotFromKeyHashes(t *testing.T) {
+	t.Parallel()
+	tk := newTestKeys(t)
+	forged := signSession(sessionSecret(tk.keys, nil), session{key: 2, scopes: auth.ScopeAdmin, expires: time.Now().Add(time.Hour)})
+	get := func(b *bundle, cookie string) int {
+		req := httptest.NewRequest("GET", "/v1/backends", nil)
+		req.AddCookie(&http.Cookie{Name: SessionCookie, Value: cookie})
+		rec := httptest.NewRecorder()
+		b.h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	signedIn := func(b *bundle) string {
+		_, c := signIn(t, b, "/v1/session", tk.admin, consoleHdr)
+		if c == nil {
+			t.Fatal("sign in: got no cookie")
+		}
+		return c.Value
+	}
+
+	bare := DefaultConfig()
+	bare.Keys = tk.keys
+	one, two := setup(t, okCatalog(), &bare), setup(t, okCatalog(), &bare)
+	if code := get(one, forged); code != http.StatusUnauthorized {
+		t.Errorf("token from the key hashes alone: status %d, want 401", code)
+	}
+	own := signedIn(one)
+	if code := get(one, own); code != http.StatusOK {
+		t.Errorf("own session: status %d, want 200", code)
+	}
+	if code := get(two, own); code != http.StatusUnauthorized {
+		t.Errorf("another process without a shared secret: status %d, want 401", code)
+	}
+
+	shared := bare
+	shared.SessionSecret = []byte(strings.Repeat("s", auth.MinSigningKeyLen))
+	three, four := setup(t, okCatalog(), &shared), setup(t, okCatalog(), &shared)
+	if code := get(four, signedIn(three)); code != http.StatusOK {
+		t.Errorf("replica with the same session secret: status %d, want 200", code)
+	}
+	if code := get(three, forged); code != http.StatusUnauthorized {
+		t.Errorf("token from the key hashes alone, secret set: status %d, want 401", code)
+	}
+
+	short := shared
+	short.SessionSecret = []byte("short")
+	if err := short.Validate(); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("a short session secret: Validate = %v, want ErrInvalidConfig", err)
 	}
 }

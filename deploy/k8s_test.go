@@ -316,7 +316,7 @@ func checkBundle(t *testing.T, b *bundle) {
 			t.Errorf("settings: %s is in neither pictor-config nor pictor-secrets", want)
 		}
 	}
-	for _, secret := range []string{"PICTOR_DATABASE_URL", "PICTOR_S3_ACCESS_KEY", "PICTOR_S3_SECRET_KEY", "PICTOR_API_KEYS", "PICTOR_URL_SIGNING_KEY"} {
+	for _, secret := range []string{"PICTOR_DATABASE_URL", "PICTOR_S3_ACCESS_KEY", "PICTOR_S3_SECRET_KEY", "PICTOR_API_KEYS", "PICTOR_URL_SIGNING_KEY", "PICTOR_SESSION_SECRET"} {
 		if _, ok := sec.StringData[secret]; !ok {
 			t.Errorf("Secret pictor-secrets: %s missing", secret)
 		}

@@ -98,6 +98,7 @@ func (c *config) settings() []setting {
 		{"PICTOR_PROMPT_BLOCKLIST", "prompt-blocklist", "terms scene prompts may not contain, comma separated", "", str(&c.PromptBlocklist)},
 		{"PICTOR_API_KEYS", "api-keys", "API keys, sha256hex:scope+scope[@name] comma separated (pictor keys new); empty = open", "", str(&c.Access.APIKeys)},
 		{"PICTOR_URL_SIGNING_KEY", "url-signing-key", "keys of 32+ bytes for /img URLs, comma separated, first signs; empty = /img off", "", str(&c.Access.URLSigningKey)},
+		{"PICTOR_SESSION_SECRET", "session-secret", "key of 32+ bytes for console session cookies, the same on every replica; empty = the URL signing key, else a random one per process", "", str(&c.Access.SessionSecret)},
 		{"PICTOR_DELIVERY_WIDTHS", "delivery-widths", "widths /img ?w= may ask for, comma separated, or none", "320,640,960,1280,1920", str(&c.Access.DeliveryWidths)},
 		{"PICTOR_CORS_ORIGINS", "cors-origins", "browser origins allowed to call the API, comma separated", "", str(&c.Access.CORSOrigins)},
 		{"PICTOR_RATE_LIMIT", "rate-limit", "ingest/render/analyze requests a second per API key (per IP when open); 0 = off", "20", str(&c.Access.RateLimit)},

@@ -68,6 +68,9 @@ type accessSettings struct {
 	// URLSigningKey is PICTOR_URL_SIGNING_KEY: keys of 32+ bytes, comma separated, the first
 	// signs. Default "": signed delivery off.
 	URLSigningKey string
+	// SessionSecret is PICTOR_SESSION_SECRET: 32+ bytes keying console session cookies.
+	// Default "": the URL signing keys, else a random secret per process.
+	SessionSecret string
 	// DeliveryWidths is PICTOR_DELIVERY_WIDTHS: widths ?w= may ask for, comma separated, or
 	// "none". Default "": api.DefaultConfig's widths.
 	DeliveryWidths string
@@ -91,6 +94,12 @@ func (s accessSettings) apply(ac *api.Config) error {
 	}
 	if ac.SigningKeys, err = auth.ParseSigningKeys(s.URLSigningKey); err != nil {
 		errs = append(errs, fmt.Errorf("PICTOR_URL_SIGNING_KEY: %w", err))
+	}
+	if v := strings.TrimSpace(s.SessionSecret); v != "" {
+		if len(v) < auth.MinSigningKeyLen {
+			errs = append(errs, fmt.Errorf("PICTOR_SESSION_SECRET: %d bytes, want at least %d (try: openssl rand -base64 48)", len(v), auth.MinSigningKeyLen))
+		}
+		ac.SessionSecret = []byte(v)
 	}
 	if s.DeliveryWidths != "" {
 		if ac.DeliveryWidths, err = parseWidths(s.DeliveryWidths); err != nil {

@@ -132,12 +132,15 @@ func TestAccessSettingsApply(t *testing.T) {
 	}{
 		{"empty keeps the defaults", accessSettings{}, func(t *testing.T, c api.Config) {
 			d := api.DefaultConfig()
-			if len(c.Keys) != 0 || len(c.SigningKeys) != 0 || len(c.DeliveryWidths) != 5 || c.RateLimit != d.RateLimit {
+			if len(c.Keys) != 0 || len(c.SigningKeys) != 0 || len(c.SessionSecret) != 0 || len(c.DeliveryWidths) != 5 || c.RateLimit != d.RateLimit {
 				t.Errorf("config: got %+v, want the defaults", c)
 			}
 		}, ""},
-		{"everything", accessSettings{APIKeys: auth.FormatKey(k), URLSigningKey: long + "1, " + long + "2", DeliveryWidths: "100, 200",
+		{"everything", accessSettings{APIKeys: auth.FormatKey(k), URLSigningKey: long + "1, " + long + "2", SessionSecret: " " + long + "3 ", DeliveryWidths: "100, 200",
 			CORSOrigins: "https://a.example.com, http://localhost:3000", RateLimit: "2.5", RateBurst: "5"}, func(t *testing.T, c api.Config) {
+			if string(c.SessionSecret) != long+"3" {
+				t.Errorf("session secret: got %d bytes, want the setting trimmed", len(c.SessionSecret))
+			}
 			if len(c.Keys) != 1 || c.Keys[0] != k {
 				t.Errorf("keys: got %+v, want [%+v]", c.Keys, k)
 			}
@@ -166,6 +169,7 @@ func TestAccessSettingsApply(t *testing.T) {
 		}, ""},
 		{"bad keys", accessSettings{APIKeys: "abc:read"}, nil, "PICTOR_API_KEYS"},
 		{"short signing key", accessSettings{URLSigningKey: "tiny-secret"}, nil, "PICTOR_URL_SIGNING_KEY"},
+		{"short session secret", accessSettings{SessionSecret: "tiny-secret"}, nil, "PICTOR_SESSION_SECRET"},
 		{"bad width", accessSettings{DeliveryWidths: "320,wide"}, nil, "PICTOR_DELIVERY_WIDTHS"},
 		{"bad origin", accessSettings{CORSOrigins: "https://a.example.com/path"}, nil, "cors origin"},
 		{"bad rate", accessSettings{RateLimit: "fast"}, nil, "PICTOR_RATE_LIMIT"},
