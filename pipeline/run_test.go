@@ -247,3 +247,29 @@ func TestRunColourManagesToSRGB(t *testing.T) {
 		t.Error("output is still CMYK, want sRGB")
 	}
 }
+
+// An RGB source with an embedded wide-gamut profile (Display P3) is converted to sRGB
+// through it: the output's pixels are the colour the source shows, not its raw values.
+// The encoder strips the profile, so without the conversion the raw values would show.
+func TestRunConvertsEmbeddedProfileToSRGB(t *testing.T) {
+	t.Parallel()
+	src, err := os.ReadFile("../imaging/testdata/display-p3.jpg") // sRGB (200, 30, 40) in P3: about (184, 50, 47)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Run(context.Background(), Env{}, src, mustRecipe(t, `{"outputs":[{"name":"a","format":"png"}]}`), RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(out[0].Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, g, b, _ := img.At(8, 8).RGBA()
+	got := [3]int{int(r >> 8), int(g >> 8), int(b >> 8)}
+	for i, want := range [3]int{200, 30, 40} {
+		if d := got[i] - want; d < -6 || d > 6 {
+			t.Fatalf("centre pixel %v, want about (200, 30, 40): the embedded P3 profile was not applied", got)
+		}
+	}
+}

@@ -13,6 +13,9 @@
 //	photo.webp     640x400 lossy WebP of the same picture
 //	huge.png       PNG header claiming 20000x20000 RGB, then a truncated IDAT (a few bytes)
 //	cmyk.jpg       160x100 CMYK JPEG (converted with libvips' built-in CMYK profile, none embedded)
+//	display-p3.jpg 16x16 JPEG (q95) of the flat sRGB colour (200, 30, 40) converted to Display P3
+//	               with libvips' built-in P3 profile, which is embedded: its pixel values are
+//	               about (184, 50, 47), and only a colour-managed reader sees (200, 30, 40)
 //	image.svg      a small SVG
 //	doc.pdf        the start of a PDF
 package main
@@ -67,6 +70,18 @@ func main() {
 	cmyk, _, err := ref.ExportJpeg(&vips.JpegExportParams{Quality: 90, StripMetadata: true})
 	check(err)
 	write("cmyk.jpg", cmyk)
+	ref.Close()
+
+	flat := image.NewRGBA(image.Rect(0, 0, 16, 16))
+	for i := 0; i < len(flat.Pix); i += 4 {
+		copy(flat.Pix[i:], []uint8{200, 30, 40, 255})
+	}
+	ref, err = vips.NewImageFromBuffer(encodePNG(flat))
+	check(err)
+	check(ref.TransformICCProfileWithFallback("p3", "srgb"))
+	p3, _, err := ref.ExportJpeg(&vips.JpegExportParams{Quality: 95})
+	check(err)
+	write("display-p3.jpg", p3)
 	ref.Close()
 }
 
