@@ -43,7 +43,7 @@ type Catalog interface {
 	Deliver(ctx context.Context, imageID, recipeName, ext, accept string, width int) (io.ReadCloser, catalog.ObjectMeta, error)
 	PurgeRenditions(ctx context.Context, imageID string) (int, error)
 	RecipeNeedsSD(ctx context.Context, ref catalog.RecipeRef) (bool, []byte, error)
-	FetchManifest(ctx context.Context, url string) ([]byte, string, error)
+	FetchManifest(ctx context.Context, url string) (*catalog.ManifestFile, error)
 	GetScene(ctx context.Context, id string) (catalog.Scene, error)
 	ApproveScene(ctx context.Context, id string, k int) (catalog.Scene, error)
 	OpenScenePreview(ctx context.Context, id string) (io.ReadCloser, catalog.ObjectMeta, error)

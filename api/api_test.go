@@ -602,6 +602,6 @@ func (f *fakeCatalog) ListTemplates(context.Context) ([]catalog.PromptTemplate, 
 }
 func (f *fakeCatalog) DeleteTemplate(context.Context, string) error { return errUnexpectedCall }
 
-func (f *fakeCatalog) FetchManifest(context.Context, string) ([]byte, string, error) {
-	return nil, "", errUnexpectedCall
+func (f *fakeCatalog) FetchManifest(context.Context, string) (*catalog.ManifestFile, error) {
+	return nil, errUnexpectedCall
 }

@@ -38,7 +38,7 @@ type Batches interface {
 var _ Batches = (*jobs.Service)(nil)
 
 // maxManifestBytes bounds an uploaded manifest; it is spooled to disk, never held in memory.
-const maxManifestBytes = 2 << 30
+const maxManifestBytes = catalog.MaxManifestBytes
 
 // batchJSON is the JSON form of POST /v1/batches.
 type batchJSON struct {
@@ -86,7 +86,13 @@ func (s *server) handleCreateBatch() http.HandlerFunc {
 				s.writeError(w, r, err)
 				return
 			}
-			data, ct, err := s.catalog.FetchManifest(r.Context(), in.ManifestURL)
+			mf, err := s.catalog.FetchManifest(r.Context(), in.ManifestURL)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			defer mf.Close()
+			head, err := mf.Head()
 			if err != nil {
 				s.writeError(w, r, err)
 				return
@@ -96,11 +102,11 @@ func (s *server) handleCreateBatch() http.HandlerFunc {
 			if u != nil {
 				name = path.Base(u.Path)
 			}
-			if req.Format, err = manifest.Detect(name, ct, data); err != nil {
+			if req.Format, err = manifest.Detect(name, mf.ContentType, head); err != nil {
 				s.writeError(w, r, err)
 				return
 			}
-			req.Name, req.Recipe, req.Filter, req.Manifest = in.Name, ref, in.Filter, bytes.NewReader(data)
+			req.Name, req.Recipe, req.Filter, req.Manifest = in.Name, ref, in.Filter, mf.File
 			req.Schedule, req.ManifestURL = in.Schedule, in.ManifestURL
 		default:
 			s.writeError(w, r, fmt.Errorf("%w: send multipart/form-data with a manifest file, or JSON with manifest_url", catalog.ErrInvalid))

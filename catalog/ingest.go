@@ -8,6 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"os"
 	"strconv"
 	"time"
 
@@ -266,12 +269,57 @@ func imageID(sha, sku string) string {
 
 func originalKey(sha string) string { return "sha256/" + sha[:2] + "/" + sha }
 
-// FetchManifest downloads a batch manifest through the SSRF-safe fetcher, within the
-// source byte limit.
-func (s *Service) FetchManifest(ctx context.Context, url string) ([]byte, string, error) {
-	r, err := s.fetcher.Fetch(ctx, url)
-	if err != nil {
-		return nil, "", err
+// MaxManifestBytes bounds a batch manifest, uploaded or fetched by URL: it is spooled to a
+// temporary file, never held in memory (a million-row CSV is about 100 MB).
+const MaxManifestBytes = 2 << 30
+
+// manifestFetchTimeout bounds fetching a manifest by URL.
+const manifestFetchTimeout = 10 * time.Minute
+
+// ManifestFile is a fetched manifest in a temporary file, read from its start; Close removes
+// the file.
+type ManifestFile struct {
+	*os.File
+	// ContentType is the response's Content-Type as sent.
+	ContentType string
+}
+
+// Close closes and removes the temporary file.
+func (m *ManifestFile) Close() error {
+	err := m.File.Close()
+	if rerr := os.Remove(m.File.Name()); err == nil && !errors.Is(rerr, fs.ErrNotExist) {
+		err = rerr
 	}
-	return r.Body, r.ContentType, nil
+	return err
+}
+
+// Head returns up to the first 4 KiB of the manifest, for format detection, leaving the
+// read position at the start.
+func (m *ManifestFile) Head() ([]byte, error) {
+	head := make([]byte, 4096)
+	n, err := m.File.ReadAt(head, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read manifest: %w", err)
+	}
+	return head[:n], nil
+}
+
+// FetchManifest downloads a batch manifest through the SSRF-safe fetcher into a temporary
+// file, within MaxManifestBytes and manifestFetchTimeout. The caller closes it.
+func (s *Service) FetchManifest(ctx context.Context, url string) (*ManifestFile, error) {
+	f, err := os.CreateTemp("", "pictor-manifest-*")
+	if err != nil {
+		return nil, fmt.Errorf("spool manifest: %w", err)
+	}
+	m := &ManifestFile{File: f}
+	ct, _, err := s.fetcher.Download(ctx, url, f, MaxManifestBytes, manifestFetchTimeout)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	m.ContentType = ct
+	return m, nil
 }

@@ -44,6 +44,8 @@ var (
 // Fetcher gets source images by URL; fetch.Fetcher is the SSRF-safe one.
 type Fetcher interface {
 	Fetch(ctx context.Context, rawURL string) (*fetch.Result, error)
+	// Download streams a large body (a batch manifest) to w within its own limits.
+	Download(ctx context.Context, rawURL string, w io.Writer, maxBytes int64, timeout time.Duration) (contentType string, n int64, err error)
 }
 
 // Config holds the catalog's settings.

@@ -92,34 +92,13 @@ func (f *Fetcher) CloseIdleConnections() { f.transport.CloseIdleConnections() }
 // *BlockedError when an address was refused), ErrTooLarge, ErrTooManyRedirects, ErrTimeout,
 // ErrUpstream (as a *StatusError for a non-2xx answer), or ctx's error when ctx is cancelled.
 func (f *Fetcher) Fetch(ctx context.Context, rawURL string) (*Result, error) {
-	if len(rawURL) > maxURLLength {
-		return nil, fmt.Errorf("fetch: url of %d bytes is longer than %d: %w", len(rawURL), maxURLLength, ErrBadURL)
-	}
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	resp, where, err := f.get(ctx, rawURL, f.cfg.MaxBytes)
 	if err != nil {
-		return nil, fmt.Errorf("fetch: %w: %w", ErrBadURL, err)
-	}
-	where := req.URL.Redacted()
-	if err := f.checkURL(req.URL); err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", where, err)
-	}
-	req.Header.Set("User-Agent", f.cfg.UserAgent)
-	req.Header.Set("Accept", acceptHeader)
-
-	resp, err := f.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", where, classify(ctx, err))
+		return nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		_, _ = io.CopyN(io.Discard, resp.Body, maxErrorDrain)
-		return nil, fmt.Errorf("fetch %s: %w", where, &StatusError{StatusCode: resp.StatusCode})
-	}
-	if resp.ContentLength > f.cfg.MaxBytes {
-		return nil, fmt.Errorf("fetch %s: content length %d over %d bytes: %w", where, resp.ContentLength, f.cfg.MaxBytes, ErrTooLarge)
-	}
 	body, err := readBody(resp.Body, resp.ContentLength, f.cfg.MaxBytes)
 	if err != nil {
 		if !errors.Is(err, ErrTooLarge) {
@@ -132,6 +111,64 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string) (*Result, error) {
 		ContentType: resp.Header.Get("Content-Type"),
 		FinalURL:    resp.Request.URL.String(),
 	}, nil
+}
+
+// Download GETs rawURL like Fetch and copies the body to w instead of holding it: for large
+// documents such as batch manifests. maxBytes and timeout replace the Config's MaxBytes and
+// Timeout for this call (each must be positive). It returns the Content-Type as sent and
+// the bytes written; errors are Fetch's.
+func (f *Fetcher) Download(ctx context.Context, rawURL string, w io.Writer, maxBytes int64, timeout time.Duration) (string, int64, error) {
+	if maxBytes <= 0 || timeout <= 0 {
+		return "", 0, fmt.Errorf("download: max bytes %d and timeout %v must be positive: %w", maxBytes, timeout, ErrBadURL)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp, where, err := f.get(ctx, rawURL, maxBytes)
+	if err != nil {
+		return "", 0, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(w, io.LimitReader(resp.Body, maxBytes+1))
+	switch {
+	case err != nil:
+		return "", n, fmt.Errorf("download %s: read body: %w", where, classify(ctx, err))
+	case n > maxBytes:
+		return "", n, fmt.Errorf("download %s: body over %d bytes: %w", where, maxBytes, ErrTooLarge)
+	}
+	return resp.Header.Get("Content-Type"), n, nil
+}
+
+// get sends the checked GET and returns a 2xx response whose announced length is within
+// maxBytes, with the URL as errors name it; the caller closes the body.
+func (f *Fetcher) get(ctx context.Context, rawURL string, maxBytes int64) (*http.Response, string, error) {
+	if len(rawURL) > maxURLLength {
+		return nil, "", fmt.Errorf("fetch: url of %d bytes is longer than %d: %w", len(rawURL), maxURLLength, ErrBadURL)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("fetch: %w: %w", ErrBadURL, err)
+	}
+	where := req.URL.Redacted()
+	if err := f.checkURL(req.URL); err != nil {
+		return nil, where, fmt.Errorf("fetch %s: %w", where, err)
+	}
+	req.Header.Set("User-Agent", f.cfg.UserAgent)
+	req.Header.Set("Accept", acceptHeader)
+
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return nil, where, fmt.Errorf("fetch %s: %w", where, classify(ctx, err))
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		_, _ = io.CopyN(io.Discard, resp.Body, maxErrorDrain)
+		resp.Body.Close()
+		return nil, where, fmt.Errorf("fetch %s: %w", where, &StatusError{StatusCode: resp.StatusCode})
+	}
+	if resp.ContentLength > maxBytes {
+		resp.Body.Close()
+		return nil, where, fmt.Errorf("fetch %s: content length %d over %d bytes: %w", where, resp.ContentLength, maxBytes, ErrTooLarge)
+	}
+	return resp, where, nil
 }
 
 // checkRedirect enforces MaxRedirects and re-checks each redirect target like the first URL.

@@ -8,8 +8,11 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -203,9 +206,17 @@ func TestScheduledBatchRunsNewRows(t *testing.T) {
 	}))
 	t.Cleanup(list.Close)
 	ctx := context.Background()
-	first, _, err := b.cat.FetchManifest(ctx, list.URL+"/list.csv")
+	mf, err := b.cat.FetchManifest(ctx, list.URL+"/list.csv")
 	if err != nil {
 		t.Fatal(err)
+	}
+	first, err := io.ReadAll(mf)
+	mf.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(mf.Name()); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the fetched manifest's temporary file is left after Close: %v", err)
 	}
 	if _, err := b.jobs.CreateBatch(ctx, jobs.BatchRequest{Recipe: catalog.RecipeRef{Inline: []byte(smallRecipe)}, Schedule: "not cron",
 		ManifestURL: list.URL + "/list.csv", Manifest: bytes.NewReader(first), Format: manifest.CSV}); !errors.Is(err, catalog.ErrInvalid) {

@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/url"
@@ -90,7 +89,12 @@ func (s *Service) RunSchedules(ctx context.Context, now time.Time) error {
 
 // refresh adds the manifest's new rows to a batch and queues them if it was started.
 func (s *Service) refresh(ctx context.Context, id, manifestURL string) error {
-	data, ct, err := s.cat.FetchManifest(ctx, manifestURL)
+	mf, err := s.cat.FetchManifest(ctx, manifestURL)
+	if err != nil {
+		return err
+	}
+	defer mf.Close()
+	head, err := mf.Head()
 	if err != nil {
 		return err
 	}
@@ -98,12 +102,12 @@ func (s *Service) refresh(ctx context.Context, id, manifestURL string) error {
 	if u, err := url.Parse(manifestURL); err == nil {
 		name = path.Base(u.Path)
 	}
-	f, err := manifest.Detect(name, ct, data)
+	f, err := manifest.Detect(name, mf.ContentType, head)
 	if err != nil {
 		return err
 	}
 	var chunk []manifest.Row
-	_, _, err = manifest.Read(ctx, bytes.NewReader(data), f, manifest.DefaultLimits(), func(r manifest.Row) error {
+	_, _, err = manifest.Read(ctx, mf.File, f, manifest.DefaultLimits(), func(r manifest.Row) error {
 		chunk = append(chunk, r)
 		if len(chunk) == 500 {
 			err := s.insertItems(ctx, id, chunk)
