@@ -48,7 +48,8 @@ func deliveryWidth(q url.Values) (int, error) {
 // query parameters (cache busters, tracking) are ignored and not signed.
 //
 // The first hit renders and stores; later hits stream from storage with a strong ETag,
-// If-None-Match -> 304, Content-Length and a year-long immutable Cache-Control.
+// If-None-Match -> 304, Content-Length and deliveryCache: a day, then revalidation (the URL
+// names the recipe, whose outputs may change; rendition content URLs are immutable).
 func (s *server) handleDeliver() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if len(s.cfg.SigningKeys) == 0 {
@@ -76,7 +77,7 @@ func (s *server) handleDeliver() http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		s.serveContent(w, r, rc, meta, immutableCache)
+		s.serveContent(w, r, rc, meta, deliveryCache)
 	}
 }
 

@@ -13,6 +13,11 @@ import (
 // immutableCache is the Cache-Control of rendition bytes: their URLs are content addressed.
 const immutableCache = "public, max-age=31536000, immutable"
 
+// deliveryCache is the Cache-Control of /img delivery URLs. They name a recipe, not its
+// hash, so their image changes when the recipe does: caches keep it a day, then revalidate
+// with the ETag (a 304 while unchanged) and serve the stale copy meanwhile for up to a week.
+const deliveryCache = "public, max-age=86400, stale-while-revalidate=604800"
+
 // renderRequest is the body of POST /v1/images/{id}/renditions.
 type renderRequest struct {
 	Recipe json.RawMessage `json:"recipe"`
