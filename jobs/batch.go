@@ -273,6 +273,16 @@ func dbError(op string, err error) error {
 }
 
 func (s *Service) setBatchState(ctx context.Context, id, state string) error {
+	return s.setBatchStateTx(ctx, s.db.SQL, id, state)
+}
+
+// execer is a *sql.DB or *sql.Tx.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// setBatchStateTx sets the batch's state (and its start or finish time) through ex.
+func (s *Service) setBatchStateTx(ctx context.Context, ex execer, id, state string) error {
 	now := time.Now().UTC().UnixNano()
 	extra := ""
 	switch state {
@@ -286,7 +296,7 @@ func (s *Service) setBatchState(ctx context.Context, id, state string) error {
 		args = append(args, now)
 	}
 	args = append(args, id)
-	_, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET state = ?, updated_at = ?`+extra+` WHERE id = ?`), args...)
+	_, err := ex.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET state = ?, updated_at = ?`+extra+` WHERE id = ?`), args...)
 	return dbError("set batch state", err)
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -36,8 +37,13 @@ func (BatchItemArgs) InsertOpts() river.InsertOpts {
 // enqueueChunk is how many items go to the queue per transaction.
 const enqueueChunk = 1000
 
-// StartBatch queues every pending item (in chunks, each with its state change in one
-// transaction) and marks the batch running.
+// enqueueSlice bounds one run of the hand-off job: it snoozes (briefly) to go on, so the
+// maintenance queue is never held long and a rescue after a crash redoes nothing.
+const enqueueSlice = 20 * time.Second
+
+// StartBatch marks the batch running and hands its pending items to the queue. The
+// hand-off is a job (BatchEnqueueArgs) inserted in the same transaction as the state
+// change: the call answers at once even for a million rows, and a crash mid-way resumes.
 func (s *Service) StartBatch(ctx context.Context, id string) (Batch, error) {
 	b, err := s.loadBatch(ctx, id)
 	if err != nil {
@@ -46,60 +52,136 @@ func (s *Service) StartBatch(ctx context.Context, id string) (Batch, error) {
 	if b.state != BatchDraft && b.state != BatchReady {
 		return Batch{}, fmt.Errorf("start a %s batch: %w", b.state, ErrBatchState)
 	}
-	if err := s.setBatchState(ctx, id, BatchRunning); err != nil {
+	if err := s.runPending(ctx, id, ""); err != nil {
 		return Batch{}, err
 	}
-	if err := s.enqueuePending(ctx, id, ItemPending); err != nil {
-		return Batch{}, err
-	}
-	s.maybeFinish(ctx, id)
 	return s.GetBatch(ctx, id)
 }
 
-// enqueuePending hands items in state from to the queue.
-func (s *Service) enqueuePending(ctx context.Context, id, from string) error {
-	for {
-		tx, err := s.db.SQL.BeginTx(ctx, nil)
-		if err != nil {
-			return dbError("begin", err)
-		}
-		rows, err := tx.QueryContext(ctx, s.db.Rebind(`SELECT row_number FROM batch_items WHERE batch_id = ? AND state = ?
-			ORDER BY row_number LIMIT ?`), id, from, enqueueChunk)
-		if err != nil {
-			tx.Rollback()
-			return dbError("select pending", err)
-		}
-		var params []river.InsertManyParams
-		var last int
-		for rows.Next() {
-			var n int
-			if err := rows.Scan(&n); err != nil {
-				rows.Close()
-				tx.Rollback()
-				return dbError("select pending", err)
-			}
-			params = append(params, river.InsertManyParams{Args: BatchItemArgs{BatchID: id, Row: n}})
-			last = n
-		}
-		rows.Close()
-		if len(params) == 0 {
-			tx.Rollback()
-			return nil
-		}
-		if _, err := s.client.InsertManyTx(ctx, tx, params); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("queue items: %w", err)
-		}
-		first := params[0].Args.(BatchItemArgs).Row
+// runPending marks the batch running and inserts the job that queues its pending items,
+// in one transaction. With from set, items in that state become pending first, in the
+// same transaction (a retry of failed items).
+func (s *Service) runPending(ctx context.Context, id, from string) error {
+	tx, err := s.db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		return dbError("begin", err)
+	}
+	defer tx.Rollback()
+	if from != "" {
 		if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE batch_items SET state = ?, error = '', updated_at = ?
-			WHERE batch_id = ? AND state = ? AND row_number BETWEEN ? AND ?`), ItemQueued, time.Now().UTC().UnixNano(), id, from, first, last); err != nil {
-			tx.Rollback()
-			return dbError("mark queued", err)
-		}
-		if err := tx.Commit(); err != nil {
-			return dbError("commit queued", err)
+			WHERE batch_id = ? AND state = ?`), ItemPending, time.Now().UTC().UnixNano(), id, from); err != nil {
+			return dbError("mark pending", err)
 		}
 	}
+	if err := s.setBatchStateTx(ctx, tx, id, BatchRunning); err != nil {
+		return err
+	}
+	if _, err := s.client.InsertTx(ctx, tx, BatchEnqueueArgs{BatchID: id}, nil); err != nil {
+		return fmt.Errorf("queue the hand-off of batch %s: %w", id, err)
+	}
+	return dbError("commit start", tx.Commit())
+}
+
+// BatchEnqueueArgs hands a running batch's pending items to the batch queue, a chunk per
+// transaction.
+type BatchEnqueueArgs struct {
+	BatchID string `json:"batch_id"`
+}
+
+// Kind never changes: it is stored on every job row.
+func (BatchEnqueueArgs) Kind() string { return "batch_enqueue" }
+
+// InsertOpts runs the hand-off on the maintenance queue.
+func (BatchEnqueueArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueMaintenance, MaxAttempts: 25}
+}
+
+type batchEnqueueWorker struct {
+	river.WorkerDefaults[BatchEnqueueArgs]
+	s *Service
+}
+
+func (w *batchEnqueueWorker) Work(ctx context.Context, job *river.Job[BatchEnqueueArgs]) error {
+	s, id := w.s, job.Args.BatchID
+	until := time.Now().Add(enqueueSlice)
+	for {
+		b, err := s.loadBatch(ctx, id)
+		if errors.Is(err, catalog.ErrNotFound) {
+			return river.JobCancel(err)
+		}
+		if err != nil {
+			return err
+		}
+		if b.state != BatchRunning && b.state != BatchPaused {
+			return nil // cancelled: its pending items were skipped
+		}
+		n, err := s.enqueueChunk(ctx, id)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			// Another hand-off may have taken the rows this one chose: done only when none
+			// is left.
+			var one int
+			err := s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT 1 FROM batch_items WHERE batch_id = ? AND state = ? LIMIT 1`), id, ItemPending).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				s.maybeFinish(ctx, id)
+				return nil
+			}
+			if err != nil {
+				return dbError("pending left", err)
+			}
+		}
+		if time.Now().After(until) {
+			return river.JobSnooze(time.Millisecond)
+		}
+	}
+}
+
+// enqueueChunk moves up to enqueueChunk pending items to queued and inserts their jobs, in
+// one transaction, and returns how many it moved. The update picks and claims the rows in
+// one statement, so two hand-offs at once (PostgreSQL) never queue an item twice.
+func (s *Service) enqueueChunk(ctx context.Context, id string) (int, error) {
+	tx, err := s.db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, dbError("begin", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, s.db.Rebind(`UPDATE batch_items SET state = ?, error = '', updated_at = ?
+		WHERE batch_id = ? AND state = ? AND row_number IN (
+			SELECT row_number FROM batch_items WHERE batch_id = ? AND state = ? ORDER BY row_number LIMIT ?)
+		RETURNING row_number`), ItemQueued, time.Now().UTC().UnixNano(), id, ItemPending, id, ItemPending, enqueueChunk)
+	if err != nil {
+		return 0, dbError("claim pending", err)
+	}
+	var claimed []int
+	for rows.Next() {
+		var n int
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return 0, dbError("claim pending", err)
+		}
+		claimed = append(claimed, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, dbError("claim pending", err)
+	}
+	if len(claimed) == 0 {
+		return 0, nil
+	}
+	slices.Sort(claimed)
+	params := make([]river.InsertManyParams, len(claimed))
+	for i, n := range claimed {
+		params[i] = river.InsertManyParams{Args: BatchItemArgs{BatchID: id, Row: n}}
+	}
+	if _, err := s.client.InsertManyTx(ctx, tx, params); err != nil {
+		return 0, fmt.Errorf("queue items: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, dbError("commit queued", err)
+	}
+	return len(claimed), nil
 }
 
 // PauseBatch makes the batch's items wait; running ones finish.
@@ -135,13 +217,9 @@ func (s *Service) RetryBatch(ctx context.Context, id string) (Batch, error) {
 	if b.state == BatchCancelled || b.state == BatchDraft || b.state == BatchReady {
 		return Batch{}, fmt.Errorf("retry a %s batch: %w", b.state, ErrBatchState)
 	}
-	if err := s.setBatchState(ctx, id, BatchRunning); err != nil {
+	if err := s.runPending(ctx, id, ItemFailed); err != nil {
 		return Batch{}, err
 	}
-	if err := s.enqueuePending(ctx, id, ItemFailed); err != nil {
-		return Batch{}, err
-	}
-	s.maybeFinish(ctx, id)
 	return s.GetBatch(ctx, id)
 }
 

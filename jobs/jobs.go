@@ -137,6 +137,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		river.AddWorker(workers, &renderWorker{cat: d.Catalog})
 		river.AddWorker(workers, &sceneWorker{cat: d.Catalog, cancelPoll: 200 * time.Millisecond, timeout: cfg.RescueAfter * 9 / 10})
 		river.AddWorker(workers, &batchItemWorker{s: s})
+		river.AddWorker(workers, &batchEnqueueWorker{s: s})
 		river.AddWorker(workers, &scheduleWorker{s: s})
 		rc.PeriodicJobs = []*river.PeriodicJob{periodicSchedules()}
 		rc.Workers = workers

@@ -136,10 +136,7 @@ func (s *Service) refresh(ctx context.Context, id, manifestURL string) error {
 		if pending == 0 {
 			return nil
 		}
-		if err := s.setBatchState(ctx, id, BatchRunning); err != nil {
-			return err
-		}
-		return s.enqueuePending(ctx, id, ItemPending)
+		return s.runPending(ctx, id, "")
 	}
 	return nil
 }

@@ -1,0 +1,132 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pictor/pictor/catalog"
+	"github.com/pictor/pictor/db"
+	"github.com/pictor/pictor/fetch"
+	"github.com/pictor/pictor/imaging"
+	"github.com/pictor/pictor/internal/testenv"
+	"github.com/pictor/pictor/manifest"
+	"github.com/pictor/pictor/storage"
+)
+
+// idleService is a Service that inserts jobs but runs none (Work false), on a fresh
+// database of the dialect.
+func idleService(t *testing.T, dialect string) *Service {
+	t.Helper()
+	ctx := context.Background()
+	dc := db.DefaultConfig()
+	dc.DataDir = t.TempDir()
+	if dialect == "postgres" {
+		dc.URL = testenv.FreshPostgres(t)
+	}
+	d, err := db.Open(ctx, dc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	st, err := storage.NewLocal(storage.LocalConfig{Dir: filepath.Join(dc.DataDir, "objects")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := fetch.New(fetch.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := catalog.New(catalog.DefaultConfig(), catalog.Deps{DB: d, Store: st, Fetcher: f, Gate: imaging.NewGate(1, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	jc := DefaultConfig()
+	jc.Work = false
+	s, err := New(jc, Deps{DB: d, Catalog: cat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Starting a batch answers before its items are queued (a hand-off job does that), and
+// hand-offs running at once queue every item exactly once.
+func TestEnqueueHandOff(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range []string{"sqlite", "postgres"} {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			s := idleService(t, dialect)
+			ctx := context.Background()
+			const items = 2*enqueueChunk + 500
+			var csv strings.Builder
+			csv.WriteString("url\n")
+			for i := range items {
+				fmt.Fprintf(&csv, "https://cdn.example.com/%d.jpg\n", i)
+			}
+			b, err := s.CreateBatch(ctx, BatchRequest{Recipe: catalog.RecipeRef{Inline: []byte(`{"outputs":[{"name":"a"}]}`)},
+				Manifest: strings.NewReader(csv.String()), Format: manifest.CSV})
+			if err != nil {
+				t.Fatal(err)
+			}
+			started, err := s.StartBatch(ctx, b.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if started.State != BatchRunning || started.Counts[ItemQueued] != items {
+				t.Fatalf("started = %s %v, want running with %d waiting", started.State, started.Counts, items)
+			}
+			count := func(q string, args ...any) int {
+				var n int
+				if err := s.db.SQL.QueryRowContext(ctx, s.db.Rebind(q), args...).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			if n := count(`SELECT count(*) FROM batch_items WHERE batch_id = ? AND state = ?`, b.ID, ItemPending); n != items {
+				t.Fatalf("%d items pending after start, want all %d (the hand-off job queues them)", n, items)
+			}
+			if n := count(`SELECT count(*) FROM river_job WHERE kind = 'batch_enqueue'`); n != 1 {
+				t.Fatalf("%d hand-off jobs, want 1", n)
+			}
+
+			var wg sync.WaitGroup
+			errs := make(chan error, 4)
+			for range 4 {
+				wg.Go(func() {
+					for {
+						n, err := s.enqueueChunk(ctx, b.ID)
+						if err != nil {
+							errs <- err
+							return
+						}
+						if n == 0 {
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+			if n := count(`SELECT count(*) FROM batch_items WHERE batch_id = ? AND state = ?`, b.ID, ItemQueued); n != items {
+				t.Errorf("%d items queued, want %d", n, items)
+			}
+			if n := count(`SELECT count(*) FROM river_job WHERE kind = 'batch_item'`); n != items {
+				t.Errorf("%d item jobs for %d items: an item was queued twice or not at all", n, items)
+			}
+		})
+	}
+}
