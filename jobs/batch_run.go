@@ -41,6 +41,14 @@ const enqueueChunk = 1000
 // maintenance queue is never held long and a rescue after a crash redoes nothing.
 const enqueueSlice = 20 * time.Second
 
+// enqueueAhead is how many of a batch's items may wait in the queue; the hand-off waits
+// (enqueueWait) while more do. So batches started later are not stuck behind millions of
+// queued jobs, and pausing or cancelling a huge batch leaves only this many to go round.
+const (
+	enqueueAhead = 10 * enqueueChunk
+	enqueueWait  = time.Second
+)
+
 // StartBatch marks the batch running and hands its pending items to the queue. The
 // hand-off is a job (BatchEnqueueArgs) inserted in the same transaction as the state
 // change: the call answers at once even for a million rows, and a crash mid-way resumes.
@@ -114,6 +122,14 @@ func (w *batchEnqueueWorker) Work(ctx context.Context, job *river.Job[BatchEnque
 		}
 		if b.state != BatchRunning && b.state != BatchPaused {
 			return nil // cancelled: its pending items were skipped
+		}
+		var waiting int
+		if err := s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT count(*) FROM (SELECT 1 FROM batch_items
+			WHERE batch_id = ? AND state = ? LIMIT ?) AS w`), id, ItemQueued, enqueueAhead).Scan(&waiting); err != nil {
+			return dbError("count queued", err)
+		}
+		if waiting >= enqueueAhead {
+			return river.JobSnooze(enqueueWait)
 		}
 		n, err := s.enqueueChunk(ctx, id)
 		if err != nil {

@@ -2,11 +2,15 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/pictor/pictor/catalog"
 	"github.com/pictor/pictor/db"
@@ -128,5 +132,54 @@ func TestEnqueueHandOff(t *testing.T) {
 				t.Errorf("%d item jobs for %d items: an item was queued twice or not at all", n, items)
 			}
 		})
+	}
+}
+
+// The hand-off keeps at most enqueueAhead of a batch's items in the queue, then waits;
+// once they are taken it goes on, and it finishes a batch with nothing left.
+func TestEnqueueKeepsAhead(t *testing.T) {
+	t.Parallel()
+	s := idleService(t, "sqlite")
+	ctx := context.Background()
+	const items = enqueueAhead + 2500
+	var csv strings.Builder
+	csv.WriteString("url\n")
+	for i := range items {
+		fmt.Fprintf(&csv, "https://cdn.example.com/%d.jpg\n", i)
+	}
+	b, err := s.CreateBatch(ctx, BatchRequest{Recipe: catalog.RecipeRef{Inline: []byte(`{"outputs":[{"name":"a"}]}`)},
+		Manifest: strings.NewReader(csv.String()), Format: manifest.CSV})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.StartBatch(ctx, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	w := &batchEnqueueWorker{s: s}
+	job := &river.Job[BatchEnqueueArgs]{JobRow: &rivertype.JobRow{ID: 1, Attempt: 1}, Args: BatchEnqueueArgs{BatchID: b.ID}}
+	count := func(state string) int {
+		var n int
+		if err := s.db.SQL.QueryRowContext(ctx, `SELECT count(*) FROM batch_items WHERE batch_id = ? AND state = ?`, b.ID, state).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	var snooze *rivertype.JobSnoozeError
+	if err := w.Work(ctx, job); !errors.As(err, &snooze) || snooze.Duration != enqueueWait {
+		t.Fatalf("first hand-off run = %v, want a snooze of %v", err, enqueueWait)
+	}
+	if q, p := count(ItemQueued), count(ItemPending); q != enqueueAhead || p != items-enqueueAhead {
+		t.Fatalf("after the first run: %d queued, %d pending; want %d and %d", q, p, enqueueAhead, items-enqueueAhead)
+	}
+	// Workers took most of them.
+	if _, err := s.db.SQL.ExecContext(ctx, `UPDATE batch_items SET state = ? WHERE batch_id = ? AND state = ? AND row_number <= 9000`,
+		ItemSucceeded, b.ID, ItemQueued); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Work(ctx, job); err != nil {
+		t.Fatalf("second hand-off run = %v, want done", err)
+	}
+	if p := count(ItemPending); p != 0 {
+		t.Fatalf("%d items still pending after the hand-off finished", p)
 	}
 }
