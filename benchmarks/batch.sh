@@ -63,10 +63,7 @@ if [[ $(find "$src" -name 'variant-*.jpg' 2>/dev/null | wc -l) != "$N" ]]; then
 fi
 mapfile -t files < <(find "$src" -name 'variant-*.jpg' | sort)
 src_mib=$(du -sm "$src" | cut -f1)
-half=$((N / 2))
 
-# machine_busy prints the CPU seconds all cores have spent not idle since boot.
-machine_busy() { awk '$1 == "cpu" { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / 100; exit }' /proc/stat; }
 
 # --- floor ---------------------------------------------------------------------
 # floor_run NAME: vipsthumbnail over all N files, two processes in parallel; keeps
@@ -76,29 +73,15 @@ machine_busy() { awk '$1 == "cpu" { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9)
 # side cancels a drift that is steady over the few seconds between them.
 declare -A floor
 floor_run() {
-	local name=$1 busy0 busy1 s u sy made
-	rm -rf "$work/floor-out"
-	mkdir -p "$work/floor-out"
-	local out="$work/floor-out/%s.jpg[Q=80,strip]"
-	busy0=$(machine_busy)
-	{
-		TIMEFORMAT='%R %U %S'
-		time (
-			VIPS_CONCURRENCY=$VIPS_CONC vipsthumbnail --size 320x320 -o "$out" "${files[@]:0:half}" &
-			p1=$!
-			VIPS_CONCURRENCY=$VIPS_CONC vipsthumbnail --size 320x320 -o "$out" "${files[@]:half}" &
-			p2=$!
-			wait "$p1" && wait "$p2"
-		)
-	} 2>"$work/floor-time"
-	busy1=$(machine_busy)
-	read -r s u sy < <(tail -n 1 "$work/floor-time")
+	local name=$1 s u sy made
+	vips_floor 320x320 "${files[@]}"
+	s=$floor_secs u=$floor_user sy=$floor_sys
 	floor[$name.seconds]=$s
 	floor[$name.rate]=$(awk -v n="$N" -v s="$s" 'BEGIN { printf "%.1f", n / s }')
 	floor[$name.ms]=$(awk -v n="$N" -v s="$s" 'BEGIN { printf "%.2f", s * 1000 / n }')
 	floor[$name.cpu]=$(awk -v n="$N" -v u="$u" -v s="$sy" 'BEGIN { printf "%.2f", (u + s) * 1000 / n }')
 	floor[$name.cores]=$(awk -v t="$s" -v u="$u" -v s="$sy" 'BEGIN { printf "%.2f", (u + s) / t }')
-	floor[$name.other]=$(awk -v a="$busy0" -v b="$busy1" -v u="$u" -v s="$sy" 'BEGIN { printf "%.1f", b - a - u - s }')
+	floor[$name.other]=$(awk -v b="$floor_busy" -v u="$u" -v s="$sy" 'BEGIN { printf "%.1f", b - u - s }')
 	made=$(find "$work/floor-out" -name '*.jpg' | wc -l)
 	if ((made != N)); then
 		echo "vipsthumbnail wrote $made files, want $N" >&2

@@ -47,3 +47,33 @@ bench_cleanup() {
 		rm -rf "$work"
 	fi
 }
+
+# machine_busy prints the CPU seconds all cores have spent not idle since boot.
+machine_busy() { awk '$1 == "cpu" { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / 100; exit }' /proc/stat; }
+
+# vips_floor SIZE FILE...: libvips' own thumbnailer over the files, two processes in parallel
+# each given half of them in one invocation (VIPS_CONCURRENCY=$VIPS_CONC), writing
+# $work/floor-out/NAME.jpg (q80, stripped; emptied first). Sets floor_secs, floor_user and
+# floor_sys (wall, user and system seconds of both processes) and floor_busy (CPU seconds
+# the whole machine spent meanwhile).
+vips_floor() {
+	local size=$1 busy0 busy1
+	shift
+	local half=$(($# / 2)) out="$work/floor-out/%s.jpg[Q=80,strip]"
+	rm -rf "$work/floor-out"
+	mkdir -p "$work/floor-out"
+	busy0=$(machine_busy)
+	{
+		TIMEFORMAT='%R %U %S'
+		time (
+			VIPS_CONCURRENCY=$VIPS_CONC vipsthumbnail --size "$size" -o "$out" "${@:1:half}" &
+			p1=$!
+			VIPS_CONCURRENCY=$VIPS_CONC vipsthumbnail --size "$size" -o "$out" "${@:half+1}" &
+			p2=$!
+			wait "$p1" && wait "$p2"
+		)
+	} 2>"$work/floor-time"
+	busy1=$(machine_busy)
+	read -r floor_secs floor_user floor_sys < <(tail -n 1 "$work/floor-time")
+	floor_busy=$(awk -v a="$busy0" -v b="$busy1" 'BEGIN { printf "%.2f", b - a }')
+}

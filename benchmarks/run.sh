@@ -59,10 +59,6 @@ src_mib=$(du -sm "$src" | cut -f1)
 # The same N paths for vipsthumbnail as Pictor gets requests: the files in turn.
 paths=()
 for ((i = 0; i < N; i++)); do paths+=("${photos[i % FILES]}"); done
-half=$((N / 2))
-
-# machine_busy prints the CPU seconds all cores have spent not idle since boot.
-machine_busy() { awk '$1 == "cpu" { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / 100; exit }' /proc/stat; }
 
 # Every run leaves key=value pairs in result[NAME.KEY]; with BENCH_ROUNDS > 1 the
 # sample with the highest rate is kept (the one other processes disturbed least).
@@ -80,22 +76,9 @@ keep_best() { # keep_best NAME "k=v k=v ..."
 }
 
 floor_run() {
-	rm -rf "$work/floor-out"
-	mkdir -p "$work/floor-out"
-	local out="$work/floor-out/%s.jpg[Q=80,strip]" busy0 busy1 secs user sys
-	busy0=$(machine_busy)
-	{
-		TIMEFORMAT='%R %U %S'
-		time (
-			VIPS_CONCURRENCY=$VIPS_CONC vipsthumbnail --size 800x800 -o "$out" "${paths[@]:0:half}" &
-			p1=$!
-			VIPS_CONCURRENCY=$VIPS_CONC vipsthumbnail --size 800x800 -o "$out" "${paths[@]:half}" &
-			p2=$!
-			wait "$p1" && wait "$p2"
-		)
-	} 2>"$work/floor-time"
-	busy1=$(machine_busy)
-	read -r secs user sys < <(tail -n 1 "$work/floor-time")
+	local secs user sys
+	vips_floor 800x800 "${paths[@]}"
+	secs=$floor_secs user=$floor_user sys=$floor_sys
 	local made want=$((N < FILES ? N : FILES))
 	made=$(find "$work/floor-out" -name '*.jpg' | wc -l)
 	if ((made != want)); then
@@ -103,8 +86,8 @@ floor_run() {
 		exit 1
 	fi
 	local line
-	line=$(awk -v n="$N" -v s="$secs" -v u="$user" -v y="$sys" -v a="$busy0" -v b="$busy1" 'BEGIN {
-		printf "rate=%.2f seconds=%.3f cpu_s=%.2f cpu_ms_per_image=%.1f other=%.2f", n / s, s, u + y, (u + y) * 1000 / n, b - a - u - y }')
+	line=$(awk -v n="$N" -v s="$secs" -v u="$user" -v y="$sys" -v b="$floor_busy" 'BEGIN {
+		printf "rate=%.2f seconds=%.3f cpu_s=%.2f cpu_ms_per_image=%.1f other=%.2f", n / s, s, u + y, (u + y) * 1000 / n, b - u - y }')
 	echo "   floor $line" >&2
 	keep_best floor "$line"
 }
