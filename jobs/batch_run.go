@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/pictor/pictor/catalog"
+	"github.com/pictor/pictor/db"
 	"github.com/pictor/pictor/manifest"
 	"github.com/pictor/pictor/pipeline"
 	"github.com/pictor/pictor/sdclient"
@@ -120,8 +121,8 @@ func (w *batchEnqueueWorker) Work(ctx context.Context, job *river.Job[BatchEnque
 		if err != nil {
 			return err
 		}
-		if b.state != BatchRunning && b.state != BatchPaused {
-			return nil // cancelled: its pending items were skipped
+		if b.state != BatchRunning {
+			return nil // paused (resume hands off again) or cancelled (pending items skipped)
 		}
 		var waiting int
 		if err := s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT count(*) FROM (SELECT 1 FROM batch_items
@@ -200,14 +201,57 @@ func (s *Service) enqueueChunk(ctx context.Context, id string) (int, error) {
 	return len(claimed), nil
 }
 
-// PauseBatch makes the batch's items wait; running ones finish.
+// PauseBatch makes the batch's items wait; running ones finish. The hand-off stops, and each
+// queued item, when a worker takes it, goes back to pending and its job completes (it is
+// parked), so a paused batch costs nothing after that.
 func (s *Service) PauseBatch(ctx context.Context, id string) (Batch, error) {
 	return s.transition(ctx, id, BatchPaused, BatchRunning)
 }
 
-// ResumeBatch lets a paused batch go on.
+// ResumeBatch lets a paused batch go on: a new hand-off queues its parked items.
 func (s *Service) ResumeBatch(ctx context.Context, id string) (Batch, error) {
-	return s.transition(ctx, id, BatchRunning, BatchPaused)
+	b, err := s.loadBatch(ctx, id)
+	if err != nil {
+		return Batch{}, err
+	}
+	if b.state != BatchPaused {
+		return Batch{}, fmt.Errorf("%s batch cannot become %s: %w", b.state, BatchRunning, ErrBatchState)
+	}
+	if err := s.runPending(ctx, id, ""); err != nil {
+		return Batch{}, err
+	}
+	return s.GetBatch(ctx, id)
+}
+
+// parkItem puts a queued item of a paused batch back to pending and completes its job, in
+// one transaction that holds the batch row: a resume committed first is seen (the item is
+// then run, not parked), and one committed after finds the item pending for its hand-off.
+// It tells whether the item was parked.
+func (s *Service) parkItem(ctx context.Context, job *river.Job[BatchItemArgs]) (bool, error) {
+	tx, err := s.db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		return false, dbError("begin", err)
+	}
+	defer tx.Rollback()
+	lock := ""
+	if s.db.Dialect == db.Postgres {
+		lock = " FOR UPDATE"
+	}
+	var state string
+	if err := tx.QueryRowContext(ctx, s.db.Rebind(`SELECT state FROM batches WHERE id = ?`+lock), job.Args.BatchID).Scan(&state); err != nil {
+		return false, dbError("lock batch", err)
+	}
+	if state != BatchPaused {
+		return false, nil
+	}
+	if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE batch_items SET state = ?, updated_at = ? WHERE batch_id = ? AND row_number = ?
+		AND state IN ('queued', 'running')`), ItemPending, time.Now().UTC().UnixNano(), job.Args.BatchID, job.Args.Row); err != nil {
+		return false, dbError("park item", err)
+	}
+	if err := s.completeTx(ctx, tx, job); err != nil {
+		return false, fmt.Errorf("complete parked item job: %w", err)
+	}
+	return true, dbError("commit parked item", tx.Commit())
 }
 
 // CancelBatch stops a batch: items not yet done are skipped as they come up.
@@ -373,7 +417,11 @@ func (w *batchItemWorker) Work(ctx context.Context, job *river.Job[BatchItemArgs
 	}
 	switch b.state {
 	case BatchPaused:
-		return river.JobSnooze(2 * time.Second)
+		parked, err := s.parkItem(ctx, job)
+		if err != nil || parked {
+			return err
+		}
+		// Resumed meanwhile: run it.
 	case BatchCancelled:
 		return s.finishItem(ctx, job, ItemSkipped, itemOutcome{}, "batch cancelled")
 	}

@@ -34,6 +34,7 @@ func TestMain(m *testing.M) {
 type bundle struct {
 	cat  *catalog.Service
 	jobs *jobs.Service
+	db   *db.DB
 }
 
 // options vary what setup wires.
@@ -103,7 +104,7 @@ func setupWith(t *testing.T, o options) bundle {
 		defer cancel()
 		js.Stop(sctx)
 	})
-	return bundle{cat: cat, jobs: js}
+	return bundle{cat: cat, jobs: js, db: d}
 }
 
 func pngBytes(t *testing.T) []byte {
