@@ -152,15 +152,11 @@ func TestBatchFilterPauseCancel(t *testing.T) {
 	t.Parallel()
 	b := setupBatch(t, "sqlite")
 	src := catalogImages(t, 12)
-	var csv strings.Builder
-	csv.WriteString("url\n")
-	for i := range 12 {
-		fmt.Fprintf(&csv, "%s/img/%d.jpg\n", src.URL, i)
-	}
+	csv := jobs.URLManifest(src.URL, 12)
 	ctx := context.Background()
 	// Only the small images (shorter side 200) pass the filter.
 	bt, err := b.jobs.CreateBatch(ctx, jobs.BatchRequest{Recipe: catalog.RecipeRef{Inline: []byte(smallRecipe)},
-		Filter: []byte(`{"shorter_side_below": 500}`), Manifest: strings.NewReader(csv.String()), Format: manifest.CSV})
+		Filter: []byte(`{"shorter_side_below": 500}`), Manifest: strings.NewReader(csv), Format: manifest.CSV})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +169,7 @@ func TestBatchFilterPauseCancel(t *testing.T) {
 	}
 	// Pause holds items back; cancel skips what is left.
 	bt2, err := b.jobs.CreateBatch(ctx, jobs.BatchRequest{Recipe: catalog.RecipeRef{Inline: []byte(smallRecipe)},
-		Manifest: strings.NewReader(csv.String()), Format: manifest.CSV})
+		Manifest: strings.NewReader(csv), Format: manifest.CSV})
 	if err != nil {
 		t.Fatal(err)
 	}

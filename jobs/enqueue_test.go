@@ -3,7 +3,6 @@ package jobs
 import (
 	"context"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -63,6 +62,17 @@ func idleService(t *testing.T, dialect string) *Service {
 	return s
 }
 
+// createIdleBatch makes a draft batch of n url rows on s.
+func createIdleBatch(t *testing.T, s *Service, n int) Batch {
+	t.Helper()
+	b, err := s.CreateBatch(context.Background(), BatchRequest{Recipe: catalog.RecipeRef{Inline: []byte(`{"outputs":[{"name":"a"}]}`)},
+		Manifest: strings.NewReader(URLManifest("https://cdn.example.com", n)), Format: manifest.CSV})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // Starting a batch answers before its items are queued (a hand-off job does that), and
 // hand-offs running at once queue every item exactly once.
 func TestEnqueueHandOff(t *testing.T) {
@@ -73,16 +83,7 @@ func TestEnqueueHandOff(t *testing.T) {
 			s := idleService(t, dialect)
 			ctx := context.Background()
 			const items = 2*enqueueChunk + 500
-			var csv strings.Builder
-			csv.WriteString("url\n")
-			for i := range items {
-				fmt.Fprintf(&csv, "https://cdn.example.com/%d.jpg\n", i)
-			}
-			b, err := s.CreateBatch(ctx, BatchRequest{Recipe: catalog.RecipeRef{Inline: []byte(`{"outputs":[{"name":"a"}]}`)},
-				Manifest: strings.NewReader(csv.String()), Format: manifest.CSV})
-			if err != nil {
-				t.Fatal(err)
-			}
+			b := createIdleBatch(t, s, items)
 			started, err := s.StartBatch(ctx, b.ID)
 			if err != nil {
 				t.Fatal(err)
@@ -142,16 +143,7 @@ func TestEnqueueKeepsAhead(t *testing.T) {
 	s := idleService(t, "sqlite")
 	ctx := context.Background()
 	const items = enqueueAhead + 2500
-	var csv strings.Builder
-	csv.WriteString("url\n")
-	for i := range items {
-		fmt.Fprintf(&csv, "https://cdn.example.com/%d.jpg\n", i)
-	}
-	b, err := s.CreateBatch(ctx, BatchRequest{Recipe: catalog.RecipeRef{Inline: []byte(`{"outputs":[{"name":"a"}]}`)},
-		Manifest: strings.NewReader(csv.String()), Format: manifest.CSV})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := createIdleBatch(t, s, items)
 	if _, err := s.StartBatch(ctx, b.ID); err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package jobs_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -50,14 +49,9 @@ func TestBatchPauseParksAndResumes(t *testing.T) {
 			}
 			t.Cleanup(release)
 
-			var csv strings.Builder
-			csv.WriteString("url\n")
-			for i := range 20 {
-				fmt.Fprintf(&csv, "%s/img/%d.jpg\n", src.URL, i)
-			}
 			ctx := context.Background()
 			bt, err := b.jobs.CreateBatch(ctx, jobs.BatchRequest{Recipe: catalog.RecipeRef{Inline: []byte(smallRecipe)},
-				Manifest: strings.NewReader(csv.String()), Format: manifest.CSV})
+				Manifest: strings.NewReader(jobs.URLManifest(src.URL, 20)), Format: manifest.CSV})
 			if err != nil {
 				t.Fatal(err)
 			}
