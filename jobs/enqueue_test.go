@@ -3,7 +3,6 @@ package jobs
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,44 +11,15 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/pictor/pictor/catalog"
-	"github.com/pictor/pictor/db"
-	"github.com/pictor/pictor/fetch"
-	"github.com/pictor/pictor/imaging"
-	"github.com/pictor/pictor/internal/testenv"
 	"github.com/pictor/pictor/manifest"
-	"github.com/pictor/pictor/storage"
 )
 
 // idleService is a Service that inserts jobs but runs none (Work false), on a fresh
 // database of the dialect.
 func idleService(t *testing.T, dialect string) *Service {
 	t.Helper()
+	d, cat := OpenTestCatalog(t, dialect, false, catalog.DefaultConfig(), nil)
 	ctx := context.Background()
-	dc := db.DefaultConfig()
-	dc.DataDir = t.TempDir()
-	if dialect == "postgres" {
-		dc.URL = testenv.FreshPostgres(t)
-	}
-	d, err := db.Open(ctx, dc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	st, err := storage.NewLocal(storage.LocalConfig{Dir: filepath.Join(dc.DataDir, "objects")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := fetch.New(fetch.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := catalog.New(catalog.DefaultConfig(), catalog.Deps{DB: d, Store: st, Fetcher: f, Gate: imaging.NewGate(1, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cat.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
 	jc := DefaultConfig()
 	jc.Work = false
 	s, err := New(jc, Deps{DB: d, Catalog: cat})

@@ -8,20 +8,15 @@ import (
 	"image/color"
 	"image/png"
 	"log/slog"
-	"net/netip"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/pictor/pictor/catalog"
 	"github.com/pictor/pictor/db"
-	"github.com/pictor/pictor/fetch"
 	"github.com/pictor/pictor/imaging"
-	"github.com/pictor/pictor/internal/testenv"
 	"github.com/pictor/pictor/jobs"
 	"github.com/pictor/pictor/pipeline"
-	"github.com/pictor/pictor/storage"
 )
 
 func TestMain(m *testing.M) {
@@ -54,37 +49,9 @@ func setup(t *testing.T, dialect string) bundle {
 func setupWith(t *testing.T, o options) bundle {
 	t.Helper()
 	ctx := context.Background()
-	dc := db.DefaultConfig()
-	dc.DataDir = t.TempDir()
-	if o.dialect == "postgres" {
-		dc.URL = testenv.FreshPostgres(t)
-	}
-	d, err := db.Open(ctx, dc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	st, err := storage.NewLocal(storage.LocalConfig{Dir: filepath.Join(dc.DataDir, "objects")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fc := fetch.DefaultConfig()
-	if o.loopback {
-		fc.AllowedNets = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
-	}
-	f, err := fetch.New(fc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cc := catalog.DefaultConfig()
 	cc.PromptBlocklist = o.blocklist
-	cat, err := catalog.New(cc, catalog.Deps{DB: d, Store: st, Fetcher: f, Gate: imaging.NewGate(2, 64), SD: o.sd})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cat.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
+	d, cat := jobs.OpenTestCatalog(t, o.dialect, o.loopback, cc, o.sd)
 	jc := jobs.DefaultConfig()
 	if o.jobs != nil {
 		o.jobs(&jc)
