@@ -41,14 +41,11 @@ VIPS_CONC=${BATCH_VIPS_CONCURRENCY:-1}
 CACHE=${BATCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pictor-bench}
 KEEP=${BATCH_KEEP:-0}
 PERF=${BATCH_PERF:-0}
-if [[ $PERF == 1 ]]; then
-	KEEP=1
-	command -v perf >/dev/null || { echo "BATCH_PERF=1 needs perf (Debian: linux-perf)" >&2; exit 1; }
-fi
 GO=${GO:-go}
 RECIPE='{"steps":[{"op":"resize","width":320,"height":320,"fit":"inside"}],"outputs":[{"name":"t","format":"jpeg","quality":80}]}'
 
 . "$root/benchmarks/lib.sh"
+need_perf BATCH_PERF
 bench_setup batch "${BATCH_PICTOR_BIN:-}" gen batchload
 
 # Source photographs: generated once and kept in the cache.
@@ -95,24 +92,8 @@ floor_run before
 
 # --- Pictor batches ------------------------------------------------------------
 log "starting pictor"
+start_server server
 dir="$work/server"
-mkdir -p "$dir/data"
-# The per-caller rate limit is off: the API is only polled, but keep it out of the way.
-PICTOR_DATA_DIR="$dir/data" PICTOR_FETCH_ALLOWED_NETS=127.0.0.0/8 PICTOR_LOG_LEVEL=warn PICTOR_RATE_LIMIT=0 \
-	"$work/bin/pictor" serve -addr 127.0.0.1:0 >"$dir/stdout" 2>"$dir/stderr" &
-server_pid=$!
-server_url=""
-for ((i = 0; i < 300; i++)); do
-	server_url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$dir/stdout" 2>/dev/null | head -1 || true)
-	[[ -n $server_url ]] && break
-	kill -0 "$server_pid" 2>/dev/null || break
-	sleep 0.1
-done
-if [[ -z $server_url ]]; then
-	echo "pictor did not start; its stderr:" >&2
-	cat "$dir/stderr" >&2
-	exit 1
-fi
 
 declare -A result
 batch_run() { # batch_run NAME MODE: runs one batch, keeps its figures in result[NAME.*]
@@ -160,9 +141,7 @@ batch_run first ids
 log "5/5 queue batch: $N image_id rows again, cache hits"
 batch_run queue ids
 
-kill "$server_pid" 2>/dev/null || true
-wait "$server_pid" 2>/dev/null || true
-server_pid=""
+stop_server
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == ">=") ? v >= t : v < t; print ok ? "met" : "MISSED" }'; }

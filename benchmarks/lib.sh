@@ -1,4 +1,5 @@
-# Shared set-up of the benchmark scripts (sourced by run.sh and batch.sh).
+# Shared set-up of the benchmark scripts (sourced by run.sh and batch.sh): bench_setup,
+# need_perf, machine_busy, vips_floor, start_server and stop_server.
 # bench_setup NAME PICTOR_BIN TOOLS...: makes $work (removed at exit unless KEEP=1, and the
 # server $server_pid is stopped), installs vipsthumbnail if missing, and builds pictor
 # (or copies PICTOR_BIN) and each ./benchmarks/TOOL into $work/bin. Needs root, GO, KEEP.
@@ -76,4 +77,41 @@ vips_floor() {
 	busy1=$(machine_busy)
 	read -r floor_secs floor_user floor_sys < <(tail -n 1 "$work/floor-time")
 	floor_busy=$(awk -v a="$busy0" -v b="$busy1" 'BEGIN { printf "%.2f", b - a }')
+}
+
+# need_perf VAR: with perf requested (PERF=1), keeps the work directory (KEEP=1) and fails
+# when perf is missing; VAR names the setting in the message.
+need_perf() {
+	[[ $PERF == 1 ]] || return 0
+	KEEP=1
+	command -v perf >/dev/null || { echo "$1=1 needs perf (Debian: linux-perf)" >&2; exit 1; }
+}
+
+# start_server NAME: starts ./pictor serve on a loopback port with a fresh data directory
+# $work/NAME/data (SQLite and the local store; PICTOR_* variables of the environment reach
+# it) and sets server_pid and server_url. The per-caller rate limit is off: the benchmarks
+# measure capacity, from one address.
+start_server() {
+	local dir="$work/$1"
+	rm -rf "$dir"
+	mkdir -p "$dir/data"
+	PICTOR_DATA_DIR="$dir/data" PICTOR_FETCH_ALLOWED_NETS=127.0.0.0/8 PICTOR_LOG_LEVEL=warn PICTOR_RATE_LIMIT=0 \
+		"$work/bin/pictor" serve -addr 127.0.0.1:0 >"$dir/stdout" 2>"$dir/stderr" &
+	server_pid=$!
+	server_url=""
+	for ((i = 0; i < 300; i++)); do
+		server_url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$dir/stdout" 2>/dev/null | head -1 || true)
+		[[ -n $server_url ]] && return 0
+		if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
+		sleep 0.1
+	done
+	echo "pictor did not start; its stderr:" >&2
+	cat "$dir/stderr" >&2
+	exit 1
+}
+
+stop_server() {
+	kill "$server_pid" 2>/dev/null || true
+	wait "$server_pid" 2>/dev/null || true
+	server_pid=""
 }

@@ -36,13 +36,10 @@ VIPS_CONC=${BENCH_VIPS_CONCURRENCY:-1}
 CACHE=${BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pictor-bench}
 KEEP=${BENCH_KEEP:-0}
 PERF=${BENCH_PERF:-0}
-if [[ $PERF == 1 ]]; then
-	KEEP=1
-	command -v perf >/dev/null || { echo "BENCH_PERF=1 needs perf (Debian: linux-perf)" >&2; exit 1; }
-fi
 GO=${GO:-go}
 
 . "$root/benchmarks/lib.sh"
+need_perf BENCH_PERF
 bench_setup bench "${BENCH_PICTOR_BIN:-}" loadgen gen
 
 # Source photographs: generated once (about 1 MB each) and kept in the cache.
@@ -93,32 +90,6 @@ floor_run() {
 }
 
 # --- Pictor runs -------------------------------------------------------------
-start_server() { # start_server NAME: sets server_pid and server_url
-	local dir="$work/$1"
-	rm -rf "$dir"
-	mkdir -p "$dir/data"
-	# The per-caller rate limit (default 20/s) is off: this measures capacity, from one IP.
-	PICTOR_DATA_DIR="$dir/data" PICTOR_FETCH_ALLOWED_NETS=127.0.0.0/8 PICTOR_LOG_LEVEL=warn PICTOR_RATE_LIMIT=0 \
-		"$work/bin/pictor" serve -addr 127.0.0.1:0 >"$dir/stdout" 2>"$dir/stderr" &
-	server_pid=$!
-	server_url=""
-	for ((i = 0; i < 300; i++)); do
-		server_url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$dir/stdout" 2>/dev/null | head -1 || true)
-		[[ -n $server_url ]] && return 0
-		if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
-		sleep 0.1
-	done
-	echo "pictor did not start; its stderr:" >&2
-	cat "$dir/stderr" >&2
-	exit 1
-}
-
-stop_server() {
-	kill "$server_pid" 2>/dev/null || true
-	wait "$server_pid" 2>/dev/null || true
-	server_pid=""
-}
-
 pictor_run() { # pictor_run NAME OUTPUTS CLIENTS
 	local name=$1 outputs=$2 clients=$3 line
 	start_server "$name"
