@@ -25,8 +25,8 @@ import (
 // material: the session secret, else the URL signing keys, else random bytes of this process
 // (see Config.SessionSecret). So every replica with the same configuration accepts a
 // session, and rotating a key, changing its scopes or rotating the material signs every
-// session out. Nothing is
-// stored on the server; signing out clears the cookie in the browser.
+// session out. Nothing is stored on the server; signing out clears the cookie in the
+// browser.
 const (
 	// SessionCookie is the name of the session cookie.
 	SessionCookie = "pictor_session"

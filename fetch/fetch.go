@@ -119,7 +119,7 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string) (*Result, error) {
 // the bytes written; errors are Fetch's.
 func (f *Fetcher) Download(ctx context.Context, rawURL string, w io.Writer, maxBytes int64, timeout time.Duration) (string, int64, error) {
 	if maxBytes <= 0 || timeout <= 0 {
-		return "", 0, fmt.Errorf("download: max bytes %d and timeout %v must be positive: %w", maxBytes, timeout, ErrBadURL)
+		return "", 0, fmt.Errorf("download: max bytes %d and timeout %v must be positive", maxBytes, timeout)
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
