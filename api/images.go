@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -105,27 +106,11 @@ func (s *server) handleListImages() http.HandlerFunc {
 }
 
 // handleGetImage serves GET /v1/images/{id}.
-func (s *server) handleGetImage() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		img, err := s.catalog.GetImage(r.Context(), chi.URLParam(r, "id"))
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		s.writeJSON(w, r, http.StatusOK, img)
-	}
-}
+func (s *server) handleGetImage() http.HandlerFunc { return serveGet(s, "id", s.catalog.GetImage) }
 
 // handleImageContent serves GET /v1/images/{id}/content: the original bytes.
 func (s *server) handleImageContent() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		rc, meta, err := s.catalog.OpenOriginal(r.Context(), chi.URLParam(r, "id"))
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		s.serveContent(w, r, rc, meta, "")
-	}
+	return s.serveOpened(s.catalog.OpenOriginal, "")
 }
 
 // quoteETag makes a strong entity tag of an opaque value: quoted, never weak.
@@ -150,6 +135,32 @@ func etagMatches(header, etag string) bool {
 		}
 	}
 	return false
+}
+
+// serveGet answers GET of one resource named by the URL parameter param: 200 with what get
+// returns, or its error as a problem.
+func serveGet[T any](s *server, param string, get func(context.Context, string) (T, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := get(r.Context(), chi.URLParam(r, param))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.writeJSON(w, r, http.StatusOK, v)
+	}
+}
+
+// serveOpened answers GET of the bytes open returns for the URL parameter id, with
+// serveContent's headers and cacheControl.
+func (s *server) serveOpened(open func(context.Context, string) (io.ReadCloser, catalog.ObjectMeta, error), cacheControl string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		rc, meta, err := open(r.Context(), chi.URLParam(r, "id"))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.serveContent(w, r, rc, meta, cacheControl)
+	}
 }
 
 // serveContent streams stored bytes with Content-Type, Content-Length and a strong ETag;

@@ -82,12 +82,5 @@ func (s *server) handleRender() http.HandlerFunc {
 // handleRenditionContent serves GET /v1/renditions/{id}/content: the rendition bytes,
 // cacheable for a year.
 func (s *server) handleRenditionContent() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		rc, meta, err := s.catalog.OpenRendition(r.Context(), chi.URLParam(r, "id"))
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		s.serveContent(w, r, rc, meta, immutableCache)
-	}
+	return s.serveOpened(s.catalog.OpenRendition, immutableCache)
 }

@@ -162,27 +162,11 @@ func (s *server) handleCreateScene() http.HandlerFunc {
 }
 
 // handleGetScene serves GET /v1/scenes/{id}.
-func (s *server) handleGetScene() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		sc, err := s.catalog.GetScene(r.Context(), chi.URLParam(r, "id"))
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		s.writeJSON(w, r, http.StatusOK, sc)
-	}
-}
+func (s *server) handleGetScene() http.HandlerFunc { return serveGet(s, "id", s.catalog.GetScene) }
 
 // handleScenePreview serves GET /v1/scenes/{id}/preview: the latest live preview.
 func (s *server) handleScenePreview() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		rc, meta, err := s.catalog.OpenScenePreview(r.Context(), chi.URLParam(r, "id"))
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		s.serveContent(w, r, rc, meta, "no-store")
-	}
+	return s.serveOpened(s.catalog.OpenScenePreview, "no-store")
 }
 
 // handleApproveScene serves POST /v1/scenes/{id}/approve {"variant": k}.
@@ -319,14 +303,7 @@ func (s *server) handleListTemplates() http.HandlerFunc {
 
 // handleGetTemplate serves GET /v1/templates/{name}.
 func (s *server) handleGetTemplate() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		t, err := s.catalog.GetTemplate(r.Context(), chi.URLParam(r, "name"))
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		s.writeJSON(w, r, http.StatusOK, t)
-	}
+	return serveGet(s, "name", s.catalog.GetTemplate)
 }
 
 // handlePutTemplate serves PUT /v1/templates/{name} {"prompt", "negative_prompt"}: 201
