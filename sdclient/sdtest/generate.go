@@ -391,41 +391,32 @@ func expandCropRegion(r image.Rectangle, pw, ph, iw, ih int) image.Rectangle {
 	ratioCrop := float64(x2-x1) / float64(y2-y1)
 	ratioProc := float64(pw) / float64(ph)
 	if ratioCrop > ratioProc {
-		desired := float64(x2-x1) / ratioProc
-		diff := int(desired - float64(y2-y1))
-		y1 -= diff / 2
-		y2 += diff - diff/2
-		if y2 >= ih {
-			d := y2 - ih
-			y2 -= d
-			y1 -= d
-		}
-		if y1 < 0 {
-			y2 -= y1
-			y1 = 0
-		}
-		if y2 >= ih {
-			y2 = ih
-		}
+		y1, y2 = widen(y1, y2, float64(x2-x1)/ratioProc, ih)
 	} else {
-		desired := float64(y2-y1) * ratioProc
-		diff := int(desired - float64(x2-x1))
-		x1 -= diff / 2
-		x2 += diff - diff/2
-		if x2 >= iw {
-			d := x2 - iw
-			x2 -= d
-			x1 -= d
-		}
-		if x1 < 0 {
-			x2 -= x1
-			x1 = 0
-		}
-		if x2 >= iw {
-			x2 = iw
-		}
+		x1, x2 = widen(x1, x2, float64(y2-y1)*ratioProc, iw)
 	}
 	return image.Rect(x1, y1, x2, y2)
+}
+
+// widen grows [lo, hi) to length want about its centre, then shifts it back inside
+// [0, limit) and clips it there, on one axis.
+func widen(lo, hi int, want float64, limit int) (int, int) {
+	diff := int(want - float64(hi-lo))
+	lo -= diff / 2
+	hi += diff - diff/2
+	if hi >= limit {
+		d := hi - limit
+		hi -= d
+		lo -= d
+	}
+	if lo < 0 {
+		hi -= lo
+		lo = 0
+	}
+	if hi >= limit {
+		hi = limit
+	}
+	return lo, hi
 }
 
 // makePlan follows StableDiffusionProcessingImg2Img.init for one init image.

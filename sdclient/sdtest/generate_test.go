@@ -524,3 +524,27 @@ func TestCheckpointRoutes(t *testing.T) {
 		t.Errorf("refresh-checkpoints call: got %+v, want a locked call", last)
 	}
 }
+
+// expandCropRegion grows the masked crop to the processing aspect ratio about its centre,
+// shifted back inside the image at its edges, as the WebUI's expand_crop_region does.
+func TestExpandCropRegion(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name           string
+		crop           image.Rectangle
+		pw, ph, iw, ih int
+		want           image.Rectangle
+	}{
+		{"wider about the centre", image.Rect(20, 20, 30, 30), 512, 256, 100, 100, image.Rect(15, 20, 35, 30)},
+		{"shifted in from the right", image.Rect(90, 0, 100, 10), 512, 256, 100, 100, image.Rect(80, 0, 100, 10)},
+		{"shifted in from the left", image.Rect(0, 0, 10, 10), 512, 256, 100, 100, image.Rect(0, 0, 20, 10)},
+		{"taller, from the top", image.Rect(0, 0, 20, 10), 512, 512, 100, 100, image.Rect(0, 0, 20, 20)},
+		{"taller than the image: clipped", image.Rect(0, 40, 100, 50), 256, 512, 100, 100, image.Rect(0, 0, 100, 100)},
+		{"already the ratio", image.Rect(10, 10, 30, 20), 512, 256, 100, 100, image.Rect(10, 10, 30, 20)},
+	}
+	for _, tt := range tests {
+		if got := expandCropRegion(tt.crop, tt.pw, tt.ph, tt.iw, tt.ih); got != tt.want {
+			t.Errorf("%s: expandCropRegion(%v) = %v, want %v", tt.name, tt.crop, got, tt.want)
+		}
+	}
+}
