@@ -34,17 +34,8 @@ func URLManifest(base string, n int) string {
 func OpenTestCatalog(t *testing.T, dialect string, loopback bool, cfg catalog.Config, sd *pipeline.SD) (*db.DB, *catalog.Service) {
 	t.Helper()
 	ctx := context.Background()
-	dc := db.DefaultConfig()
-	dc.DataDir = t.TempDir()
-	if dialect == "postgres" {
-		dc.URL = testenv.FreshPostgres(t)
-	}
-	d, err := db.Open(ctx, dc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	st, err := storage.NewLocal(storage.LocalConfig{Dir: filepath.Join(dc.DataDir, "objects")})
+	d, dir := openTestDB(t, dialect)
+	st, err := storage.NewLocal(storage.LocalConfig{Dir: filepath.Join(dir, "objects")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,4 +55,21 @@ func OpenTestCatalog(t *testing.T, dialect string, loopback bool, cfg catalog.Co
 		t.Fatal(err)
 	}
 	return d, cat
+}
+
+// openTestDB opens a fresh, unmigrated database of the dialect, closed with the test, and
+// returns it with a temporary directory for the test's files.
+func openTestDB(t *testing.T, dialect string) (*db.DB, string) {
+	t.Helper()
+	dc := db.DefaultConfig()
+	dc.DataDir = t.TempDir()
+	if dialect == "postgres" {
+		dc.URL = testenv.FreshPostgres(t)
+	}
+	d, err := db.Open(context.Background(), dc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d, dc.DataDir
 }

@@ -3,9 +3,6 @@ package jobs
 import (
 	"context"
 	"testing"
-
-	"github.com/pictor/pictor/db"
-	"github.com/pictor/pictor/internal/testenv"
 )
 
 // Migration 3 backfills each batch's spend totals from the items a database already holds.
@@ -15,16 +12,7 @@ func TestMigrationBackfillsSpend(t *testing.T) {
 		t.Run(dialect, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			dc := db.DefaultConfig()
-			dc.DataDir = t.TempDir()
-			if dialect == "postgres" {
-				dc.URL = testenv.FreshPostgres(t)
-			}
-			d, err := db.Open(ctx, dc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer d.Close()
+			d, _ := openTestDB(t, dialect)
 			if err := d.Migrate(ctx, "jobs", migrations[:2]); err != nil {
 				t.Fatal(err)
 			}
