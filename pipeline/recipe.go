@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/pictor/pictor/checks"
 )
 
 // ErrInvalidRecipe is matched (errors.Is) by every error that ParseRecipe, ParseWhen and
@@ -127,6 +129,9 @@ type Recipe struct {
 	Steps []Step
 	// Outputs are the named renditions encoded from the result (1..MaxOutputs, unique names).
 	Outputs []Output
+	// Checks override the default thresholds of the output checks (see package checks)
+	// for every output; default nil (the defaults).
+	Checks *checks.Thresholds
 }
 
 // Step is one operation of a recipe.
@@ -341,6 +346,9 @@ type Output struct {
 	KeepICC bool `json:"keep_icc"`
 	// Resize, when set, resizes this output only (validated as the resize step); default nil.
 	Resize *ResizeParams `json:"resize,omitempty"`
+	// Checks override the recipe's check thresholds for this output, and set its
+	// marketplace rules (background colour, product fill); default nil.
+	Checks *checks.Thresholds `json:"checks,omitempty"`
 }
 
 // MarshalJSON writes the step as one flat object: "op", the op's params, and "when" if set.
@@ -381,9 +389,10 @@ func (r *Recipe) canonical() ([]byte, error) {
 		outputs = []Output{}
 	}
 	b, err := json.Marshal(struct {
-		Steps   []Step   `json:"steps"`
-		Outputs []Output `json:"outputs"`
-	}{steps, outputs})
+		Steps   []Step             `json:"steps"`
+		Outputs []Output           `json:"outputs"`
+		Checks  *checks.Thresholds `json:"checks,omitempty"`
+	}{steps, outputs, r.Checks})
 	if err != nil {
 		return nil, fmt.Errorf("marshal recipe: %w", err)
 	}
@@ -473,6 +482,44 @@ func (r *Recipe) NeedsSD() bool {
 		}
 	}
 	return false
+}
+
+// HasAIStep reports whether any step is AI-class, whose outputs are checked: upscale with
+// engine sd, remove_background with any engine, replace_background. Conditions are not
+// considered.
+func (r *Recipe) HasAIStep() bool {
+	for _, s := range r.Steps {
+		switch p := s.Params.(type) {
+		case *UpscaleParams:
+			if p.Engine == EngineSD {
+				return true
+			}
+		case *RemoveBackgroundParams, *ReplaceBackgroundParams:
+			return true
+		}
+	}
+	return false
+}
+
+// Generative reports whether a step paints new pixels from a prompt (replace_background
+// with a prompt): such outputs go to the safety classifier.
+func (r *Recipe) Generative() bool {
+	for _, s := range r.Steps {
+		if p, ok := s.Params.(*ReplaceBackgroundParams); ok && p.Prompt != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// Thresholds returns the check thresholds for output name: the defaults, then the recipe's
+// checks, then the output's.
+func (r *Recipe) Thresholds(name string) checks.Thresholds {
+	t := checks.DefaultThresholds().Over(r.Checks)
+	if o, ok := r.Output(name); ok {
+		t = t.Over(o.Checks)
+	}
+	return t
 }
 
 // Output returns the output called name, and whether there is one.
@@ -637,11 +684,45 @@ func ParseRecipe(data []byte) (*Recipe, error) {
 			}
 		}
 	}
+	if raw, ok := o.take("checks"); ok {
+		r.Checks = parseChecks(errs, "checks", raw)
+	}
 	o.unknown()
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// parseChecks reads a "checks" object strictly: known threshold names, numbers in range, a
+// valid colour (normalised).
+func parseChecks(errs *errList, path string, raw json.RawMessage) *checks.Thresholds {
+	if kind(raw) != '{' {
+		errs.add(path, "must be an object, got %s", kindName(raw))
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var t checks.Thresholds
+	if err := dec.Decode(&t); err != nil {
+		errs.add(path, "%s", strings.TrimPrefix(err.Error(), "json: "))
+		return nil
+	}
+	if err := t.Validate(); err != nil {
+		for _, e := range strings.Split(err.Error(), "\n") {
+			errs.add(path, "%s", strings.TrimSuffix(e, ": "+checks.ErrInvalidThreshold.Error()))
+		}
+		return nil
+	}
+	if t.BackgroundColor != nil {
+		c, ok := normalizeColor(*t.BackgroundColor)
+		if !ok {
+			errs.add(path+".background_color", "must be a colour like #ffffff, got %q", *t.BackgroundColor)
+			return nil
+		}
+		t.BackgroundColor = &c
+	}
+	return &t
 }
 
 func parseStep(errs *errList, path string, raw json.RawMessage) (Step, bool) {
@@ -909,6 +990,9 @@ func parseOutput(errs *errList, path string, raw json.RawMessage) (Output, bool)
 			out.Resize = parseResize(ro)
 			ro.unknown()
 		}
+	}
+	if raw, ok := o.take("checks"); ok {
+		out.Checks = parseChecks(errs, o.field("checks"), raw)
 	}
 	o.unknown()
 	return out, errs.len() == before

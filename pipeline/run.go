@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/pictor/pictor/checks"
 	"github.com/pictor/pictor/imaging"
 )
 
@@ -34,6 +35,9 @@ type RunOptions struct {
 	// Formats, when it names an output, fixes that output's format (settled by the caller
 	// beforehand, e.g. to build cache keys); default nil.
 	Formats map[string]imaging.Format
+	// NoChecks skips measuring the outputs of recipes with AI steps (for benchmarks that
+	// price the checks); default false.
+	NoChecks bool
 }
 
 // Rendered is one encoded output of a run.
@@ -46,6 +50,9 @@ type Rendered struct {
 	// Lineage records how generative steps made it: prompt, seed, model, sampler,
 	// steps, upscaler; empty for classic-only runs.
 	Lineage map[string]string
+	// Checks is what the output checks found, for recipes with AI steps; nil otherwise
+	// (and for the stored mask).
+	Checks *checks.Report
 }
 
 // Context carries one run's state from step to step.
@@ -57,6 +64,10 @@ type Context struct {
 
 	extra   []Rendered        // outputs a step adds (a stored mask)
 	lineage map[string]string // what generative steps record
+
+	m          *measures         // what the checks measured; nil when the run is not checked
+	probe      *maskProbe        // the running masking step's input
+	thresholds checks.Thresholds // the recipe's thresholds (erosion, tolerance)
 }
 
 // note records one fact of the run's lineage.
@@ -111,6 +122,11 @@ func Run(ctx context.Context, env Env, src []byte, r *Recipe, opts RunOptions) (
 			return nil, err
 		}
 	}
+	if r.HasAIStep() && !opts.NoChecks {
+		pc.m = &measures{}
+		pc.thresholds = checks.DefaultThresholds().Over(r.Checks)
+	}
+	ran := make([]bool, len(r.Steps))
 	for i, st := range r.Steps {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -122,13 +138,28 @@ func Run(ctx context.Context, env Env, src []byte, r *Recipe, opts RunOptions) (
 				continue
 			}
 		}
+		ran[i] = true
 		fn, err := stepFunc(st)
 		if err != nil {
 			return nil, fmt.Errorf("steps[%d] %s: %w", i, st.Op, err)
 		}
+		masking := st.Op == OpRemoveBackground || st.Op == OpReplaceBackground
+		if masking && pc.checking() {
+			// The step's input is read by the step and by its check: decode it once.
+			if err := pc.Image.Materialize(); err != nil {
+				return nil, err
+			}
+		}
 		if err := fn(pc); err != nil {
 			return nil, fmt.Errorf("steps[%d] %s: %w", i, st.Op, err)
 		}
+		if err := pc.finishProbe(); err != nil {
+			return nil, fmt.Errorf("steps[%d] %s: %w", i, st.Op, err)
+		}
+	}
+	var want *sizeWant
+	if pc.checking() {
+		want = expectSize(r, pc.Facts.Width, pc.Facts.Height, ran)
 	}
 	// Compute the steps once when several outputs share them: libvips is lazy and
 	// uncached, so otherwise every output would decode the source again.
@@ -162,11 +193,17 @@ func Run(ctx context.Context, env Env, src []byte, r *Recipe, opts RunOptions) (
 				return nil, fmt.Errorf("outputs[%d]: %w", i, err)
 			}
 		}
+		var rep *checks.Report
+		if pc.checking() {
+			if rep, err = pc.report(r, o, img, outputSize(o, want)); err != nil {
+				return nil, fmt.Errorf("outputs[%d] checks: %w", i, err)
+			}
+		}
 		data, err := img.Encode(imaging.EncodeOptions{Format: f, Quality: o.Quality, Lossless: o.Lossless, KeepICC: o.KeepICC})
 		if err != nil {
 			return nil, fmt.Errorf("outputs[%d] encode: %w", i, err)
 		}
-		out = append(out, Rendered{Output: o.Name, Format: f, Data: data, Width: img.Width(), Height: img.Height(), Lineage: pc.lineage})
+		out = append(out, Rendered{Output: o.Name, Format: f, Data: data, Width: img.Width(), Height: img.Height(), Lineage: pc.lineage, Checks: rep})
 	}
 	return append(out, pc.extra...), nil
 }

@@ -134,6 +134,10 @@ func sdUpscale(c *Context, p *UpscaleParams) error {
 	if err != nil {
 		return fmt.Errorf("upscaled image: %w", err)
 	}
+	if err := c.measureUpscale(c.Image, next); err != nil {
+		next.Close()
+		return err
+	}
 	if alpha != nil {
 		if err := alpha.Resize(imaging.ResizeOptions{Width: next.Width(), Height: next.Height(), Fit: imaging.FitFill}); err != nil {
 			next.Close()
@@ -163,6 +167,9 @@ func removeBackground(c *Context, p *RemoveBackgroundParams) error {
 		return err
 	}
 	defer mask.Close()
+	if err := c.probeMask(mask, p.Engine == EngineSD); err != nil {
+		return err
+	}
 	if p.StoreMask {
 		data, err := mask.Encode(imaging.EncodeOptions{Format: imaging.PNG})
 		if err != nil {
@@ -247,16 +254,24 @@ func sdReplaceBackground(c *Context, p *ReplaceBackgroundParams) error {
 	var err error
 	if c.Image.HasAlpha() {
 		mask, err = c.Image.Alpha()
+		if err == nil {
+			err = c.probeMask(mask, false)
+		}
 	} else {
 		mask, err = c.Image.Matte(imaging.MatteOptions{})
+		if err == nil {
+			err = c.probeMask(mask, false)
+		}
 		if err == nil {
 			err = c.Image.ApplyMask(mask)
 		}
 	}
+	if mask != nil {
+		defer mask.Close()
+	}
 	if err != nil {
 		return err
 	}
-	defer mask.Close()
 	// The init image: the product flattened on white, as the WebUI would do anyway.
 	flat, err := c.Image.Copy()
 	if err != nil {

@@ -148,6 +148,16 @@ func replaceBackgroundStep(p *ReplaceBackgroundParams) StepFunc {
 			if err := removeBackground(c, &RemoveBackgroundParams{Engine: EngineClassic}); err != nil {
 				return err
 			}
+		} else if c.checking() {
+			a, err := c.Image.Alpha()
+			if err != nil {
+				return err
+			}
+			err = c.probeMask(a, false)
+			a.Close()
+			if err != nil {
+				return err
+			}
 		}
 		switch {
 		case p.Color != "":

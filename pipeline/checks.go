@@ -1,0 +1,411 @@
+package pipeline
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/pictor/pictor/checks"
+	"github.com/pictor/pictor/imaging"
+)
+
+// Check settings that are not thresholds.
+const (
+	// distinctTolerance is how far (0..255, any channel) from a plain background's colour
+	// a source pixel must be to count as clearly product when a backend's mask is checked
+	// against the source: soft shadows and anti-aliased edges stay below it.
+	distinctTolerance = 48
+	// distinctErode is how many pixels more than the mask erosion the clearly-product
+	// region is eroded by, so its own edge is never judged.
+	distinctErode = 2
+	// fillTolerance is the colour distance (0..255) from the border's colour that the
+	// marketplace rules still call background when finding the product in an output.
+	fillTolerance = 24
+	// sharpnessMaxPixels bounds the images upscale sharpness is measured on; larger
+	// upscales are measured on a downsample of both images to this size.
+	sharpnessMaxPixels = 2 << 20
+)
+
+// measures are what the steps of one run measured, before any threshold is applied:
+// each output judges them by its own thresholds.
+type measures struct {
+	// product pixels: the worst share over the masking steps, and what it was compared in.
+	productShare   float64
+	productCounted int
+	productDetail  string
+	productDone    bool
+	// the first mask's statistics, and whether its source had a plain background.
+	mask      *checks.MaskStat
+	maskPlain bool
+	// upscale: sharpness ratio against Lanczos, and SSIM of the content.
+	upscaled       bool
+	upSharpness    float64
+	upContent      float64
+	upscaleDetail  string
+	geometryTarget *sizeWant // the size the recipe's steps ask, nil when unknown
+}
+
+// sizeWant is a size the recipe asks for, with the slack its rounding allows.
+type sizeWant struct {
+	w, h  int
+	slack int
+}
+
+// maskProbe is a masking step's input, kept until the step is done.
+type maskProbe struct {
+	w, h    int
+	src     []byte // RGBA of the step's input
+	mask    []byte // the mask the step used (255 = product)
+	ref     []byte // clearly-product pixels of a plain source, when the mask came from a backend; nil otherwise
+	erode   int
+	refNote string
+}
+
+// checking tells whether this run measures its outputs.
+func (c *Context) checking() bool { return c.m != nil }
+
+// probeMask records a masking step's input and mask; the step's result is compared with it
+// when the step returns (finishProbe). backend says the mask came from a backend model,
+// so it is also held against the source's clearly-product pixels when the background is
+// plain.
+func (c *Context) probeMask(mask *imaging.Image, backend bool) error {
+	if !c.checking() || c.probe != nil {
+		return nil
+	}
+	w, h, src, err := c.Image.RGBA()
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	_, _, mpix, err := mask.Gray()
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	if len(mpix) != w*h {
+		return fmt.Errorf("check: mask is %dx%d, image %dx%d", mask.Width(), mask.Height(), w, h)
+	}
+	plain, bg, err := c.Image.PlainBackground()
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	p := &maskProbe{w: w, h: h, src: src, mask: mpix, erode: int(checks.Get(c.thresholds.MaskErode))}
+	if c.m.mask == nil {
+		st, err := checks.MaskStats(mpix, w, h)
+		if err != nil {
+			return fmt.Errorf("check: %w", err)
+		}
+		c.m.mask, c.m.maskPlain = &st, plain && bg.A > 0
+	}
+	p.refNote = "inside the eroded mask"
+	if backend && plain && bg.A > 0 {
+		p.ref = distinct(src, w, h, [3]uint8{bg.R, bg.G, bg.B}, distinctTolerance)
+		p.refNote = "inside the eroded mask and the source's clearly-product pixels"
+	}
+	c.probe = p
+	return nil
+}
+
+// finishProbe compares the working image, after a masking step, with the step's input.
+func (c *Context) finishProbe() error {
+	p := c.probe
+	c.probe = nil
+	if p == nil {
+		return nil
+	}
+	if c.Image.Width() != p.w || c.Image.Height() != p.h {
+		return fmt.Errorf("check: the step changed the size from %dx%d to %dx%d", p.w, p.h, c.Image.Width(), c.Image.Height())
+	}
+	// The result is read now and again by later steps: compute it once.
+	if err := c.Image.Materialize(); err != nil {
+		return err
+	}
+	_, _, out, err := c.Image.RGBA()
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	tol := int(checks.Get(c.thresholds.ProductPixelsTolerance))
+	share, n, err := checks.ProductPixelsChanged(p.src, out, 4, p.mask, p.w, p.h, p.erode, tol)
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	if p.ref != nil {
+		s2, n2, err := checks.ProductPixelsChanged(p.src, out, 4, p.ref, p.w, p.h, p.erode+distinctErode, tol)
+		if err != nil {
+			return fmt.Errorf("check: %w", err)
+		}
+		if n2 > 0 && (n == 0 || s2 > share) {
+			share, n = s2, n2
+		}
+	}
+	if !c.m.productDone || share > c.m.productShare {
+		c.m.productShare, c.m.productCounted = share, n
+		c.m.productDetail = fmt.Sprintf("%d product pixels compared %s (eroded %d px)", n, p.refNote, p.erode)
+	}
+	c.m.productDone = true
+	return nil
+}
+
+// distinct marks the pixels of rgba (4 bands) farther than tol from bg in some channel.
+func distinct(rgba []byte, w, h int, bg [3]uint8, tol int) []byte {
+	out := make([]byte, w*h)
+	for i := range out {
+		px := rgba[i*4 : i*4+3]
+		for k := 0; k < 3; k++ {
+			d := int(px[k]) - int(bg[k])
+			if d > tol || -d > tol {
+				out[i] = 255
+				break
+			}
+		}
+	}
+	return out
+}
+
+// measureUpscale compares an AI upscale (up) of in with a Lanczos upscale of in to the same
+// size (sharpness) and, downscaled back to in's size, with in itself (structure).
+func (c *Context) measureUpscale(in, up *imaging.Image) error {
+	if !c.checking() {
+		return nil
+	}
+	lz, err := in.Copy()
+	if err != nil {
+		return err
+	}
+	defer lz.Close()
+	w, h := up.Width(), up.Height()
+	if err := lz.Resize(imaging.ResizeOptions{Width: w, Height: h, Fit: imaging.FitFill}); err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	aiSharp, err := sharpnessOf(up)
+	if err != nil {
+		return err
+	}
+	lzSharp, err := sharpnessOf(lz)
+	if err != nil {
+		return err
+	}
+	down, err := up.Copy()
+	if err != nil {
+		return err
+	}
+	defer down.Close()
+	if err := down.Resize(imaging.ResizeOptions{Width: in.Width(), Height: in.Height(), Fit: imaging.FitFill}); err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	_, _, a, err := in.Gray()
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	_, _, b, err := down.Gray()
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	ssim, err := checks.SSIM(a, b, in.Width(), in.Height())
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	ratio := 0.0
+	switch {
+	case lzSharp > 0:
+		ratio = aiSharp / lzSharp
+	case aiSharp > 0:
+		ratio = math.Inf(1)
+	default:
+		ratio = 1 // a flat picture: neither can be sharper
+	}
+	c.m.upscaled, c.m.upSharpness, c.m.upContent = true, math.Min(ratio, 1e6), ssim
+	c.m.upscaleDetail = fmt.Sprintf("sharpness %.1f against Lanczos %.1f at %dx%d", aiSharp, lzSharp, w, h)
+	return nil
+}
+
+// sharpnessOf measures im's Laplacian variance at full size, or on a downsample when it
+// is larger than sharpnessMaxPixels.
+func sharpnessOf(im *imaging.Image) (float64, error) {
+	src := im
+	if px := im.Width() * im.Height(); px > sharpnessMaxPixels {
+		s := math.Sqrt(float64(sharpnessMaxPixels) / float64(px))
+		cp, err := im.Copy()
+		if err != nil {
+			return 0, err
+		}
+		defer cp.Close()
+		if err := cp.Resize(imaging.ResizeOptions{Width: max(1, int(float64(im.Width())*s)), Height: max(1, int(float64(im.Height())*s)), Fit: imaging.FitFill}); err != nil {
+			return 0, fmt.Errorf("check: %w", err)
+		}
+		src = cp
+	}
+	w, h, g, err := src.Gray()
+	if err != nil {
+		return 0, fmt.Errorf("check: %w", err)
+	}
+	return checks.Sharpness(g, w, h)
+}
+
+// report judges the run's measures, and the output image img, by the output's thresholds.
+func (c *Context) report(r *Recipe, o Output, img *imaging.Image, want *sizeWant) (*checks.Report, error) {
+	t := r.Thresholds(o.Name)
+	rep := &checks.Report{}
+	m := c.m
+	if m.productDone {
+		rep.Add(checks.Result{Name: checks.ProductPixels, Value: m.productShare, Op: checks.AtMost,
+			Threshold: checks.Get(t.ProductPixelsMax), Detail: m.productDetail})
+	}
+	if m.mask != nil {
+		cov := checks.Result{Name: checks.MaskCoverage, Value: m.mask.Coverage, Op: checks.AtLeast, Threshold: checks.Get(t.MaskCoverageMin)}
+		if m.mask.Coverage > checks.Get(t.MaskCoverageMax) {
+			cov.Op, cov.Threshold = checks.AtMost, checks.Get(t.MaskCoverageMax)
+		}
+		rep.Add(cov)
+		rep.Add(checks.Result{Name: checks.MaskSpeckle, Value: m.mask.Speckle, Op: checks.AtMost, Threshold: checks.Get(t.MaskSpeckleMax)})
+		if m.maskPlain {
+			rep.Add(checks.Result{Name: checks.MaskBorder, Value: m.mask.Border, Op: checks.AtMost, Threshold: checks.Get(t.MaskBorderMax),
+				Detail: "the source's background was plain"})
+		}
+	}
+	if m.upscaled {
+		rep.Add(checks.Result{Name: checks.UpscaleSharpness, Value: m.upSharpness, Op: checks.AtLeast,
+			Threshold: checks.Get(t.UpscaleSharpnessMin), Detail: m.upscaleDetail})
+		rep.Add(checks.Result{Name: checks.UpscaleContent, Value: m.upContent, Op: checks.AtLeast,
+			Threshold: checks.Get(t.UpscaleContentMin), Detail: "SSIM of the upscale, downscaled to the source's size, against the source"})
+	}
+	if want != nil {
+		dev := max(abs(img.Width()-want.w), abs(img.Height()-want.h))
+		rep.Add(checks.Result{Name: checks.Geometry, Value: float64(dev), Op: checks.AtMost, Threshold: float64(want.slack),
+			Detail: fmt.Sprintf("got %dx%d, the recipe asks %dx%d", img.Width(), img.Height(), want.w, want.h)})
+	}
+	if t.BackgroundColor != nil || t.ProductFillMin != nil {
+		if err := c.marketplaceRules(rep, t, img); err != nil {
+			return nil, err
+		}
+	}
+	return rep, nil
+}
+
+// marketplaceRules checks an output's background colour and how much of the frame the
+// product fills, finding the product as what is not reachable from the border through
+// the border's colour.
+func (c *Context) marketplaceRules(rep *checks.Report, t checks.Thresholds, img *imaging.Image) error {
+	w, h, pix, err := img.RGBA()
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	mask, err := checks.BorderFlood(pix, 4, w, h, fillTolerance)
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	if t.BackgroundColor != nil {
+		col, err := imaging.ParseColor(*t.BackgroundColor)
+		if err != nil {
+			return fmt.Errorf("check: %w", err)
+		}
+		tol := int(checks.Get(t.BackgroundTolerance))
+		share, n, err := checks.Background(pix, 4, mask, w, h, [3]uint8{col.R, col.G, col.B}, tol, 2)
+		if err != nil {
+			return fmt.Errorf("check: %w", err)
+		}
+		detail := fmt.Sprintf("%d background pixels within %d of %s", n, tol, *t.BackgroundColor)
+		if n < w*h/100 {
+			share, detail = 0, "no plain background found around the product"
+		}
+		rep.Add(checks.Result{Name: checks.BackgroundWhite, Value: share, Op: checks.AtLeast,
+			Threshold: checks.Get(t.BackgroundMinShare), Detail: detail})
+	}
+	if t.ProductFillMin != nil {
+		fill, err := checks.Fill(mask, w, h)
+		if err != nil {
+			return fmt.Errorf("check: %w", err)
+		}
+		rep.Add(checks.Result{Name: checks.ProductFill, Value: fill, Op: checks.AtLeast, Threshold: *t.ProductFillMin,
+			Detail: "the product's box over the frame, on its longer side"})
+	}
+	return nil
+}
+
+func abs(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+// expectSize follows the sizes a recipe's steps ask for from a w x h input; nil when a
+// step's result size cannot be known beforehand (trim, a free rotation, a skipped
+// condition, without_enlargement).
+func expectSize(r *Recipe, w, h int, ran []bool) *sizeWant {
+	cur := &sizeWant{w: w, h: h}
+	for i, st := range r.Steps {
+		if !ran[i] {
+			continue
+		}
+		cur = stepSize(st, cur)
+		if cur == nil {
+			return nil
+		}
+	}
+	return cur
+}
+
+// outputSize applies an output's own resize to the steps' size.
+func outputSize(o Output, cur *sizeWant) *sizeWant {
+	if cur == nil || o.Resize == nil {
+		return cur
+	}
+	return resizeSize(o.Resize, cur)
+}
+
+func stepSize(st Step, cur *sizeWant) *sizeWant {
+	switch p := st.Params.(type) {
+	case *ResizeParams:
+		return resizeSize(p, cur)
+	case *UpscaleParams:
+		switch {
+		case p.Width == 0 && p.Height == 0:
+			return &sizeWant{w: roundInt(float64(cur.w) * p.Factor), h: roundInt(float64(cur.h) * p.Factor), slack: 1}
+		case p.Width > 0 && p.Height > 0:
+			if p.Engine == EngineSD {
+				return &sizeWant{w: p.Width, h: p.Height}
+			}
+			return nil
+		case p.Width > 0:
+			return &sizeWant{w: p.Width, h: roundInt(float64(cur.h) * float64(p.Width) / float64(cur.w)), slack: 1}
+		default:
+			return &sizeWant{w: roundInt(float64(cur.w) * float64(p.Height) / float64(cur.h)), h: p.Height, slack: 1}
+		}
+	case *CropParams:
+		if p.Width > cur.w || p.Height > cur.h {
+			return nil
+		}
+		return &sizeWant{w: p.Width, h: p.Height, slack: cur.slack}
+	case *PadParams:
+		return &sizeWant{w: cur.w + p.Left + p.Right, h: cur.h + p.Top + p.Bottom, slack: cur.slack}
+	case *RotateParams:
+		a := math.Mod(p.Angle, 360)
+		if a < 0 {
+			a += 360
+		}
+		q := math.Round(a / 90)
+		if math.Abs(a-q*90) > 1e-9 {
+			return nil
+		}
+		if int(q)%2 == 1 {
+			return &sizeWant{w: cur.h, h: cur.w, slack: cur.slack}
+		}
+		return cur
+	case *TrimParams:
+		return nil
+	}
+	return cur
+}
+
+func resizeSize(p *ResizeParams, cur *sizeWant) *sizeWant {
+	if p.WithoutEnlargement {
+		return nil
+	}
+	sx, sy := scaleFor(cur.w, cur.h, p)
+	switch {
+	case p.Width > 0 && p.Height > 0 && (p.Fit == "cover" || p.Fit == "contain" || p.Fit == "fill"):
+		return &sizeWant{w: p.Width, h: p.Height}
+	default:
+		return &sizeWant{w: roundInt(float64(cur.w) * sx), h: roundInt(float64(cur.h) * sy), slack: 1}
+	}
+}
+
+func roundInt(v float64) int { return max(1, int(math.Round(v))) }
