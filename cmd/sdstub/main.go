@@ -2,10 +2,19 @@
 // Stable Diffusion WebUI (AUTOMATIC1111 or Forge API), as a standalone
 // server for demos and end-to-end tests:
 //
-//	sdstub -addr 127.0.0.1:7861 -step-latency 20ms -flavor a1111 [-auth u:p]
+//	sdstub -addr 127.0.0.1:7861 -step-latency 20ms -flavor a1111 [-auth u:p] [-faults mask=shift]
 //
 // It prints "sdstub listening on http://ADDR" once it accepts connections
 // and stops on SIGINT or SIGTERM.
+//
+// -faults makes it answer wrong pictures on purpose (see sdtest.ParseFaults:
+// "mask=full|empty|shift,mask_shift=N,upscale=blurry,background=offwhite"),
+// to test output checks. They can be changed at run time without a restart:
+//
+//	curl -X PUT --data-binary 'upscale=blurry' http://127.0.0.1:7861/sdtest/faults
+//	curl http://127.0.0.1:7861/sdtest/faults
+//
+// A bad -faults value is an error: sdstub prints it and exits with status 2.
 package main
 
 import (
@@ -47,6 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	previews := fs.Int("preview-every", 1, "live preview every N steps; 0 = off (as --medvram)")
 	checkpoints := fs.String("checkpoints", strings.Join(def.Checkpoints, ","), "comma-separated sd-models titles")
 	logLevel := fs.String("log-level", "info", `request log level: "debug", "info", "warn" or "error"`)
+	faultsFlag := fs.String("faults", "", `wrong pictures on purpose, e.g. "mask=shift,mask_shift=6,upscale=blurry,background=offwhite"; "" = none; PUT `+sdtest.FaultsPath+` changes them`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -57,6 +67,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("log level %q: %w", *logLevel, err)
 	}
+	faults, err := sdtest.ParseFaults(*faultsFlag)
+	if err != nil {
+		return fmt.Errorf("-faults: %w", err)
+	}
 	opts := sdtest.Options{
 		StepLatency:  *latency,
 		Flavor:       *flavor,
@@ -64,6 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		PreviewEvery: *previews,
 		Checkpoints:  splitList(*checkpoints),
 		Logger:       slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		Faults:       faults,
 	}
 	stub, err := sdtest.NewUnstarted(opts)
 	if err != nil {

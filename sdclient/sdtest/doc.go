@@ -10,12 +10,24 @@
 // Pictures are not diffused, they are painted: the area an img2img mask
 // selects for regeneration gets a smooth pattern derived from the prompt and
 // the seed, and every pixel outside it drifts by 2 to 4 levels per channel,
-// as a VAE round trip would. Sampler steps take Options.StepLatency each, so
-// progress, previews, interrupts and the lock can be observed. Background
-// removal and segmentation flood-fill the plain background from the border.
+// as a VAE round trip would. A prompt that contains "pure white background"
+// (in any case) makes img2img paint the regenerated region white instead,
+// with the same drift (every channel 250..255), whatever the denoising
+// strength and inpainting fill; without a mask, white stands in for the
+// pattern. Sampler steps take Options.StepLatency each, so progress,
+// previews, interrupts and the lock can be observed. Background removal and
+// segmentation flood-fill the plain background from the border.
 //
 // A Server is safe for concurrent use. Failures can be injected with FailNext,
 // and Calls and MaxConcurrent expose what happened for assertions.
+//
+// Faults (Options.Faults, SetFaults) make it answer wrong pictures on
+// purpose, to test checks on a client's outputs: full, empty or shifted
+// masks from rembg and SAM, blurry upscales, an off-white img2img
+// background that overrides the white-background prompt. They never change
+// the protocol. The stand-in's own control route, GET and PUT
+// /sdtest/faults (FaultsPath), reads and sets them as a ParseFaults string
+// at run time; it lies outside the WebUI's namespaces and needs no auth.
 //
 // The stand-in behaves like a WebUI started with --api --nowebui: the UI-only
 // routes (/internal/*) answer 404, and http(s) URLs given as images are

@@ -22,8 +22,10 @@ func rembgFields() []field {
 }
 
 // handleRembg is the rembg extension's POST /rembg: no lock, no auth. A
-// model of "" or "None" answers null; any other name acts as u2net.
+// model of "" or "None" answers null; any other name acts as u2net. The
+// Mask fault changes the mask, and so the cut-out's alpha.
 func (s *Server) handleRembg(w http.ResponseWriter, r *http.Request, c *Call) {
+	faults := s.Faults()
 	body, ok := s.readBody(w, r)
 	if !ok {
 		return
@@ -45,7 +47,7 @@ func (s *Server) handleRembg(w http.ResponseWriter, r *http.Request, c *Call) {
 		writeJSON(w, http.StatusServiceUnavailable, detailBody{Detail: "sdtest: server closed"})
 		return
 	}
-	mask := foreground(p.img)
+	mask := faults.faultyMask(foreground(p.img))
 	var out image.Image
 	if v.bool("return_mask") {
 		out = mask
@@ -192,7 +194,9 @@ func (s *Server) handleSAMModels(w http.ResponseWriter, r *http.Request, c *Call
 // (foreground parts, or the background) that contain them; a DINO text
 // prompt selects the foreground. It answers three masks (tight, as is,
 // grown), their overlays and their cutouts, or only msg without a prompt.
+// The Mask fault changes each mask, and so its overlay and cutout.
 func (s *Server) handleSAMPredict(w http.ResponseWriter, r *http.Request, c *Call) {
+	faults := s.Faults()
 	body, ok := s.readBody(w, r)
 	if !ok {
 		return
@@ -239,6 +243,9 @@ func (s *Server) handleSAMPredict(w http.ResponseWriter, r *http.Request, c *Cal
 	}
 	msg := fmt.Sprintf("SAM inference with %d box, %d positive prompts, %d negative prompts done.", boxes, len(posPts), len(negPts))
 	masks := []*image.Gray{morph(sel, 2, false), sel, morph(sel, 2, true)}
+	for i, m := range masks {
+		masks[i] = faults.faultyMask(m)
+	}
 	var blended, bits, masked []string
 	for _, m := range masks {
 		blended = append(blended, b64(s.encodeOutput(tint(img, m))))

@@ -51,6 +51,7 @@ type extrasInput struct {
 }
 
 func (s *Server) handleExtraSingle(w http.ResponseWriter, r *http.Request, c *Call) {
+	faults := s.Faults()
 	body, ok := s.readBody(w, r)
 	if !ok {
 		return
@@ -64,7 +65,7 @@ func (s *Server) handleExtraSingle(w http.ResponseWriter, r *http.Request, c *Ca
 		s.writeErr(w, err)
 		return
 	}
-	out, info, ok := s.runExtrasLocked(w, r, c, v, []extrasInput{{img: p.img}})
+	out, info, ok := s.runExtrasLocked(w, r, c, v, []extrasInput{{img: p.img}}, faults)
 	if !ok {
 		return
 	}
@@ -76,6 +77,7 @@ func (s *Server) handleExtraSingle(w http.ResponseWriter, r *http.Request, c *Ca
 }
 
 func (s *Server) handleExtraBatch(w http.ResponseWriter, r *http.Request, c *Call) {
+	faults := s.Faults()
 	body, ok := s.readBody(w, r)
 	if !ok {
 		return
@@ -95,7 +97,7 @@ func (s *Server) handleExtraBatch(w http.ResponseWriter, r *http.Request, c *Cal
 		}
 		inputs = append(inputs, extrasInput{img: p.img, name: item.str("name")})
 	}
-	out, info, ok := s.runExtrasLocked(w, r, c, v, inputs)
+	out, info, ok := s.runExtrasLocked(w, r, c, v, inputs, faults)
 	if !ok {
 		return
 	}
@@ -106,13 +108,14 @@ func (s *Server) handleExtraBatch(w http.ResponseWriter, r *http.Request, c *Cal
 	writeJSON(w, http.StatusOK, object{{"html_info", info}, {"images", images}})
 }
 
-// runExtrasLocked takes the queue lock and runs the upscale job. It answers
-// errors itself and returns false then.
-func (s *Server) runExtrasLocked(w http.ResponseWriter, r *http.Request, c *Call, v values, inputs []extrasInput) ([]*image.NRGBA, string, bool) {
+// runExtrasLocked takes the queue lock and runs the upscale job with the
+// faults the request arrived under. It answers errors itself and returns
+// false then.
+func (s *Server) runExtrasLocked(w http.ResponseWriter, r *http.Request, c *Call, v values, inputs []extrasInput, faults Faults) ([]*image.NRGBA, string, bool) {
 	if !s.acquire(w, c) {
 		return nil, "", false
 	}
-	out, info, outcome, err := s.runExtras(r.Context(), v, inputs)
+	out, info, outcome, err := s.runExtras(r.Context(), v, inputs, faults)
 	s.release(c, outcome == stopInterrupted)
 	switch {
 	case outcome == stopClosed:
@@ -129,7 +132,8 @@ func (s *Server) runExtrasLocked(w http.ResponseWriter, r *http.Request, c *Call
 
 // runExtras is run_postprocessing with the upscale script: job "extras",
 // one job_no per picture, one step per 192-pixel tile for model upscalers.
-func (s *Server) runExtras(ctx context.Context, v values, inputs []extrasInput) ([]*image.NRGBA, string, stop, *apiError) {
+// The Upscale fault blurs what the upscalers answer.
+func (s *Server) runExtras(ctx context.Context, v values, inputs []extrasInput, faults Faults) ([]*image.NRGBA, string, stop, *apiError) {
 	s.beginJob("extras")
 	defer s.endJob()
 	s.mu.Lock()
@@ -202,7 +206,7 @@ func (s *Server) runExtras(ctx context.Context, v values, inputs []extrasInput) 
 				up = lerpImage(up, second, vis)
 				info = append(info, "Postprocess upscaler 2: "+up2.name)
 			}
-			img = up
+			img = faults.blurryUpscale(up, img.Rect.Dx(), img.Rect.Dy())
 		}
 		out = append(out, img)
 		s.nextJob()

@@ -181,6 +181,7 @@ type gen struct {
 	hr             bool
 	hrW, hrH       int
 	hrSteps        int
+	faults         Faults // as the request arrived
 }
 
 func (g *gen) n() int { return g.batch * g.iter }
@@ -302,6 +303,7 @@ func (s *Server) newGen(v values, img2img bool) (*gen, *apiError) {
 		g.opts[k] = x
 	}
 	g.model = s.models[s.model]
+	g.faults = s.faults
 	s.mu.Unlock()
 	if ov, ok := v["override_settings"].(map[string]any); ok {
 		g.overrides = map[string]any{}
@@ -725,7 +727,13 @@ func (s *Server) runGeneration(ctx context.Context, g *gen, mask *picture) (*gen
 			if g.img2img {
 				pl := plans[b%len(plans)]
 				starts[b] = pl.start
-				targets[b] = pl.target(pat, g.denoise, g.v.int("inpainting_fill"))
+				fill := g.v.int("inpainting_fill")
+				if c, ok := g.faults.flatBackground(g.prompts[idx]); ok {
+					// A flat background replaces the regenerated region
+					// outright, whatever the fill.
+					pat, fill = flatPicture(g.w, g.h, c, g.seeds[idx]), 0
+				}
+				targets[b] = pl.target(pat, g.denoise, fill)
 			} else {
 				starts[b] = grey(g.w, g.h)
 				targets[b] = pat

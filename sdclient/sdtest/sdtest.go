@@ -71,6 +71,9 @@ type Options struct {
 	Checkpoints []string
 	// Logger receives one record per request (default: discard).
 	Logger *slog.Logger
+	// Faults are the wrong pictures the server starts returning on
+	// purpose (default: none); SetFaults and PUT FaultsPath change them.
+	Faults Faults
 }
 
 // DefaultCheckpoints are the checkpoint titles a Server lists by default: an
@@ -118,6 +121,9 @@ func (o Options) Validate() error {
 		if strings.TrimSpace(c) == "" {
 			errs = append(errs, fmt.Errorf("checkpoint title is empty: %w", ErrInvalidOptions))
 		}
+	}
+	if err := o.Faults.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -237,6 +243,7 @@ type Server struct {
 	model     int
 	ooms      int
 	leaked    int64
+	faults    Faults
 }
 
 // New starts a Server on 127.0.0.1 with opts. It panics when opts are
@@ -265,6 +272,7 @@ func NewUnstarted(opts Options) (*Server, error) {
 		closed: make(chan struct{}),
 		wake:   make(chan struct{}, 1),
 		models: makeCheckpoints(opts.Checkpoints),
+		faults: opts.Faults,
 	}
 	if opts.Auth != "" {
 		s.creds, _ = parseAuth(opts.Auth)
@@ -380,6 +388,8 @@ func (s *Server) routeTable() map[string][]route {
 		"/sam/heartbeat":                {ext(http.MethodGet, s.handleSAMHeartbeat)},
 		"/sam/sam-model":                {ext(http.MethodGet, s.handleSAMModels)},
 		"/sam/sam-predict":              {ext(http.MethodPost, s.handleSAMPredict)},
+		// The stand-in's own control route, not part of the WebUI.
+		FaultsPath: {ext(http.MethodGet, s.handleGetFaults), ext(http.MethodPut, s.handlePutFaults)},
 	}
 }
 
