@@ -10,16 +10,32 @@ import (
 	"github.com/pictor/pictor/pipeline"
 )
 
-// resolveRecipe loads a named recipe or parses an inline one.
+// resolveRecipe loads a named recipe or parses an inline one, and holds its prompts to the
+// prompt policy: every use of a recipe (ingest, render, delivery, batches, scenes) comes
+// through here, so a named recipe stored before a term was blocked is refused at use.
 func (s *Service) resolveRecipe(ctx context.Context, ref RecipeRef) (*pipeline.Recipe, error) {
 	if len(ref.Inline) > 0 {
-		return pipeline.ParseRecipe(ref.Inline)
+		r, err := pipeline.ParseRecipe(ref.Inline)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.checkRecipe(r); err != nil {
+			return nil, fmt.Errorf("recipe: %w", err)
+		}
+		return r, nil
 	}
 	sr, err := s.GetRecipe(ctx, ref.Name)
 	if err != nil {
 		return nil, err
 	}
-	return pipeline.ParseRecipe(sr.Recipe)
+	r, err := pipeline.ParseRecipe(sr.Recipe)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkRecipe(r); err != nil {
+		return nil, fmt.Errorf("recipe %q: %w", ref.Name, err)
+	}
+	return r, nil
 }
 
 // PutRecipe stores a named recipe in canonical form; the bool reports whether it was created.
@@ -29,6 +45,9 @@ func (s *Service) PutRecipe(ctx context.Context, name string, body []byte) (Stor
 	}
 	r, err := pipeline.ParseRecipe(body)
 	if err != nil {
+		return StoredRecipe{}, false, err
+	}
+	if err := s.checkRecipe(r); err != nil {
 		return StoredRecipe{}, false, err
 	}
 	_, err = s.GetRecipe(ctx, name)

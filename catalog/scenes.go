@@ -178,8 +178,8 @@ func (s *Service) PrepareScene(ctx context.Context, req SceneRequest) (Scene, er
 	if sc.Steps < 1 || sc.Steps > 150 {
 		return Scene{}, fmt.Errorf("steps must be 1..150: %w", ErrInvalid)
 	}
-	if term := s.blocked(sc.Prompt); term != "" {
-		return Scene{}, fmt.Errorf("the prompt contains %q: %w", term, ErrPromptBlocked)
+	if err := s.checkPrompts(scenePrompts(sc, req)...); err != nil {
+		return Scene{}, err
 	}
 	if req.Seed != nil {
 		if *req.Seed < 0 || *req.Seed > 0xffffffff {
@@ -197,15 +197,17 @@ func (s *Service) PrepareScene(ctx context.Context, req SceneRequest) (Scene, er
 	return sc, nil
 }
 
-// blocked returns the first blocklist term the prompt contains, case-insensitively.
-func (s *Service) blocked(prompt string) string {
-	p := strings.ToLower(prompt)
-	for _, term := range s.cfg.PromptBlocklist {
-		if t := strings.ToLower(strings.TrimSpace(term)); t != "" && strings.Contains(p, t) {
-			return term
+// scenePrompts lists a settled scene's prompts for the policy, named by where they came
+// from: the request's own fields, or the template they were filled from.
+func scenePrompts(sc Scene, req SceneRequest) []promptField {
+	prompt, negative := "prompt", "negative_prompt"
+	if req.Template != "" {
+		prompt = "template.prompt"
+		if req.NegativePrompt == "" {
+			negative = "template.negative_prompt"
 		}
 	}
-	return ""
+	return []promptField{{prompt, sc.Prompt}, {negative, sc.NegativePrompt}}
 }
 
 // InsertSceneTx records a prepared scene in tx, with the job that will make it.
@@ -256,16 +258,9 @@ func (s *Service) GetScene(ctx context.Context, id string) (Scene, error) {
 	sc.Results = []SceneVariant{}
 	for rows.Next() {
 		var v SceneVariant
-		var rd Rendition
-		var lineage sql.NullString
-		var cr int64
-		if err := rows.Scan(&v.Index, &v.Seed, &rd.ID, &rd.SourceSHA, &rd.RecipeHash, &rd.Name, &rd.Format, &rd.Width, &rd.Height,
-			&rd.Bytes, &lineage, &rd.GPUSeconds, &cr); err != nil {
+		rd, err := scanRendition(leading{rows, []any{&v.Index, &v.Seed}})
+		if err != nil {
 			return Scene{}, dbErr("scene variants", err)
-		}
-		rd.CreatedAt = time.Unix(0, cr).UTC()
-		if lineage.Valid {
-			json.Unmarshal([]byte(lineage.String), &rd.Lineage)
 		}
 		if rd.URL, err = s.renditionURL(ctx, rd); err != nil {
 			return Scene{}, err
@@ -275,6 +270,15 @@ func (s *Service) GetScene(ctx context.Context, id string) (Scene, error) {
 	}
 	return sc, dbErr("scene variants", rows.Err())
 }
+
+// leading scans its own destinations first, then the caller's: a row with columns before
+// the ones a scan function knows.
+type leading struct {
+	r     scanner
+	first []any
+}
+
+func (l leading) Scan(dest ...any) error { return l.r.Scan(append(l.first, dest...)...) }
 
 func prefixed(p, cols string) string {
 	parts := strings.Split(cols, ",")
@@ -399,6 +403,9 @@ func (s *Service) PutTemplate(ctx context.Context, t PromptTemplate) (PromptTemp
 	}
 	if strings.TrimSpace(t.Prompt) == "" || len(t.Prompt) > 2000 || len(t.NegativePrompt) > 2000 {
 		return PromptTemplate{}, false, fmt.Errorf("a template needs a prompt of at most 2000 characters: %w", ErrInvalid)
+	}
+	if err := s.checkPrompts(promptField{"prompt", t.Prompt}, promptField{"negative_prompt", t.NegativePrompt}); err != nil {
+		return PromptTemplate{}, false, err
 	}
 	_, err := s.GetTemplate(ctx, t.Name)
 	created := errors.Is(err, ErrNotFound)

@@ -16,6 +16,7 @@ import (
 	"github.com/pictor/pictor/fetch"
 	"github.com/pictor/pictor/imaging"
 	"github.com/pictor/pictor/pipeline"
+	"github.com/pictor/pictor/promptpolicy"
 	"github.com/pictor/pictor/storage"
 )
 
@@ -64,7 +65,11 @@ type Config struct {
 	// PresignExpiry, when above zero and the store can presign, makes rendition URLs presigned
 	// for that long; default 0 (off).
 	PresignExpiry time.Duration
-	// PromptBlocklist are terms a scene prompt may not contain (case-insensitive); they
+	// NoChecks turns the output checks of AI recipes off (benchmarks that price them);
+	// default false.
+	NoChecks bool
+	// PromptBlocklist are terms no prompt may contain (scene prompts, negative prompts,
+	// template and recipe prompts), matched ignoring case, width and whitespace; they
 	// are refused before any GPU time is spent. Default none.
 	PromptBlocklist []string
 }
@@ -108,6 +113,9 @@ type Deps struct {
 	// SD reaches Stable Diffusion WebUI backends; nil when none is configured, and
 	// recipes that need one fail with ErrSDRequired.
 	SD *pipeline.SD
+	// Safety classifies generated images; nil when no classifier is configured (the
+	// safety check is then not run).
+	Safety Safety
 }
 
 // Service is the application core: ingest, render with the rendition cache, named recipes.
@@ -118,6 +126,8 @@ type Service struct {
 	fetcher Fetcher
 	gate    *imaging.Gate
 	sd      *pipeline.SD
+	safety  Safety
+	policy  *promptpolicy.Policy
 	log     *slog.Logger
 	m       *metrics
 	flight  singleflight.Group
@@ -132,6 +142,10 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if d.DB == nil || d.Store == nil || d.Fetcher == nil || d.Gate == nil {
 		return nil, errors.New("catalog: DB, Store, Fetcher and Gate are required")
 	}
+	policy, err := promptpolicy.New(cfg.PromptBlocklist)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: PromptBlocklist: %w", err)
+	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -142,7 +156,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, db: d.DB, store: d.Store, fetcher: d.Fetcher, gate: d.Gate, sd: d.SD, log: d.Logger, m: m, now: time.Now}, nil
+	return &Service{cfg: cfg, db: d.DB, store: d.Store, fetcher: d.Fetcher, gate: d.Gate, sd: d.SD, safety: d.Safety, policy: policy, log: d.Logger, m: m, now: time.Now}, nil
 }
 
 // Init runs the catalog's migrations and creates the buckets when missing.

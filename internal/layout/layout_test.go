@@ -17,12 +17,12 @@ const module = "github.com/pictor/pictor/"
 var allowed = map[string][]string{
 	"cmd/pictor":       {"*"},
 	"cmd/sdstub":       {"sdclient/sdtest"},
-	"api":              {"catalog", "jobs", "pipeline", "imaging", "fetch", "storage", "sdclient", "auth", "api/console", "manifest"},
-	"jobs":             {"catalog", "pipeline", "imaging", "db", "storage", "fetch", "sdclient", "manifest"},
-	"catalog":          {"pipeline", "imaging", "sdclient", "storage", "fetch", "db"},
-	"pipeline":         {"imaging", "sdclient"},
+	"api":              {"catalog", "jobs", "pipeline", "imaging", "fetch", "storage", "sdclient", "auth", "api/console", "manifest", "checks"},
+	"jobs":             {"catalog", "pipeline", "imaging", "db", "storage", "fetch", "sdclient", "manifest", "checks"},
+	"catalog":          {"pipeline", "imaging", "sdclient", "storage", "fetch", "db", "checks", "safety", "promptpolicy"},
+	"pipeline":         {"imaging", "sdclient", "checks"},
 	"internal/testenv": {},
-	// Leaves: imaging, sdclient, sdclient/sdtest, storage, fetch, db, auth, manifest, api/console.
+	// Leaves: imaging, sdclient, sdclient/sdtest, storage, fetch, db, auth, manifest, api/console, promptpolicy.
 }
 
 func TestImportsFlowOneWay(t *testing.T) {
