@@ -14,8 +14,16 @@ type callerKey struct{}
 // caller is who made a request: the index of the API key it presented, or -1 when no keys
 // are configured (open service).
 type caller struct {
-	key  int
-	name string
+	key    int
+	name   string
+	scopes auth.Scope
+}
+
+// mayReview tells whether the request's caller may see and decide renditions held for
+// review: write scope or more, or any caller of an open service.
+func mayReview(r *http.Request) bool {
+	c, ok := callerFrom(r.Context())
+	return ok && (c.key < 0 || c.scopes.Allows(auth.ScopeWrite))
 }
 
 func callerFrom(ctx context.Context) (caller, bool) {
@@ -59,7 +67,7 @@ func bearerToken(h string) (string, bool) {
 func (s *server) authorize(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if len(s.cfg.Keys) == 0 {
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, caller{key: -1})))
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, caller{key: -1, scopes: auth.ScopeAdmin})))
 			return
 		}
 		if r.URL.Path == sessionPath {
@@ -72,6 +80,7 @@ func (s *server) authorize(next http.Handler) http.Handler {
 			return
 		}
 		c := cr.caller
+		c.scopes = cr.scopes
 		if info := logInfoFrom(r.Context()); info != nil {
 			info.key = c.name
 		}

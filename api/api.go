@@ -195,6 +195,8 @@ type Deps struct {
 	Backends Backends
 	// Batches runs batches. Default (nil): batch routes answer 501 or 404.
 	Batches Batches
+	// Reviews is the review queue. Default (nil): the review routes answer 501.
+	Reviews Reviews
 	// Console holds the designers' console files, served under /console/ with the console's
 	// security headers. Default (nil): /console/ answers 404.
 	Console fs.FS
@@ -237,6 +239,7 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 		jobs:     deps.Jobs,
 		backends: deps.Backends,
 		batches:  deps.Batches,
+		reviews:  deps.Reviews,
 		keyNames: keyNames(cfg.Keys),
 		origins:  map[string]bool{},
 	}
@@ -294,6 +297,7 @@ type server struct {
 	jobs     Jobs
 	backends Backends
 	batches  Batches
+	reviews  Reviews
 	keyNames []string
 	origins  map[string]bool
 	limiter  *limiter // nil when rate limiting is off

@@ -77,6 +77,12 @@ func (s *server) handleDeliver() http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
+		if meta.Held {
+			// Signed URLs are public: a held rendition is never delivered through them.
+			rc.Close()
+			s.heldForReview(w, r)
+			return
+		}
 		s.serveContent(w, r, rc, meta, deliveryCache)
 	}
 }

@@ -159,6 +159,15 @@ func (s *server) serveOpened(open func(context.Context, string) (io.ReadCloser, 
 			s.writeError(w, r, err)
 			return
 		}
+		if meta.Held {
+			if !mayReview(r) {
+				rc.Close()
+				s.heldForReview(w, r)
+				return
+			}
+			// A reviewer's copy: the decision may change, so nothing keeps it.
+			cacheControl = "private, no-store"
+		}
 		s.serveContent(w, r, rc, meta, cacheControl)
 	}
 }

@@ -81,6 +81,9 @@ func (s *server) routes() http.Handler {
 		}
 		r.Get("/batches/{id}/results", s.handleBatchResults())
 
+		r.Get("/reviews", s.needReviews(s.handleListReviews()))
+		idem.Post("/reviews/decide", s.needReviews(s.handleDecideReviews()))
+
 		r.Get("/templates", s.handleListTemplates())
 		r.Get("/templates/{name}", s.handleGetTemplate())
 		idem.Put("/templates/{name}", s.handlePutTemplate())

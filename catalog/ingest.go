@@ -85,6 +85,7 @@ func (s *Service) Ingest(ctx context.Context, req IngestRequest) (res *IngestRes
 		if plan, err = s.planRender(ctx, sha, recipe, req.Accept, info.HasAlpha); err != nil {
 			return nil, err
 		}
+		plan.imageID, plan.opts = img.ID, RenderOptions{Accept: req.Accept, Review: req.Review}
 		if !plan.cached {
 			if err := s.runPlan(ctx, plan, data); err != nil {
 				return nil, err

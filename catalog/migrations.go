@@ -98,5 +98,15 @@ CREATE TABLE prompt_templates (
 	created_at BIGINT NOT NULL,
 	updated_at BIGINT NOT NULL
 );
-ALTER TABLE images ADD COLUMN scene_rendition_id TEXT;`},
+ALTER TABLE images ADD COLUMN scene_rendition_id TEXT;`}, {Version: 4, Name: "rendition checks and review", SQLite: `
+ALTER TABLE renditions ADD COLUMN checks TEXT;
+ALTER TABLE renditions ADD COLUMN failed_checks TEXT NOT NULL DEFAULT '';
+ALTER TABLE renditions ADD COLUMN review TEXT NOT NULL DEFAULT '';
+ALTER TABLE renditions ADD COLUMN reviewer TEXT NOT NULL DEFAULT '';
+ALTER TABLE renditions ADD COLUMN review_reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE renditions ADD COLUMN reviewed_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE renditions ADD COLUMN image_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE renditions ADD COLUMN batch_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE renditions ADD COLUMN scene_id TEXT NOT NULL DEFAULT '';
+CREATE INDEX renditions_review ON renditions (review, created_at, id);`},
 }

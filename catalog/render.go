@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pictor/pictor/checks"
 	"github.com/pictor/pictor/imaging"
 	"github.com/pictor/pictor/pipeline"
 	"github.com/pictor/pictor/sdclient"
@@ -31,11 +32,23 @@ type renderPlan struct {
 	outputs []Rendition // in recipe order; filled from the cache or the run
 	cached  bool
 	flight  string // singleflight key
+	imageID string
+	opts    RenderOptions
 }
 
 // Render runs a recipe on a stored image and returns its renditions; renditions already
-// stored are returned without decoding anything.
+// stored are returned without decoding anything. It is RenderFor with only an Accept header.
 func (s *Service) Render(ctx context.Context, imageID string, ref RecipeRef, accept string) ([]Rendition, error) {
+	return s.RenderFor(ctx, imageID, ref, RenderOptions{Accept: accept})
+}
+
+// RenderFor runs a recipe on a stored image as o asks: outputs of AI steps are checked, and
+// held for review as o.Review says; renditions already stored are returned as they are.
+func (s *Service) RenderFor(ctx context.Context, imageID string, ref RecipeRef, o RenderOptions) ([]Rendition, error) {
+	accept := o.Accept
+	if !ValidReview(o.Review) {
+		return nil, fmt.Errorf("review %q: want none, failed or all: %w", o.Review, ErrInvalid)
+	}
 	if ref.IsZero() {
 		return nil, fmt.Errorf("no recipe given: %w", ErrInvalid)
 	}
@@ -51,6 +64,7 @@ func (s *Service) Render(ctx context.Context, imageID string, ref RecipeRef, acc
 	if err != nil {
 		return nil, err
 	}
+	plan.imageID, plan.opts = img.ID, o
 	if !plan.cached {
 		data, err := s.readOriginal(ctx, img.SHA256)
 		if err != nil {
@@ -155,7 +169,7 @@ func (s *Service) renderAndStore(ctx context.Context, p *renderPlan, data []byte
 		sd.Yield = sl.yield
 		env.SD = &sd
 	}
-	out, err := pipeline.Run(ctx, env, data, p.recipe, pipeline.RunOptions{Formats: p.formats})
+	out, err := pipeline.Run(ctx, env, data, p.recipe, pipeline.RunOptions{Formats: p.formats, NoChecks: s.cfg.NoChecks})
 	s.m.stage.WithLabelValues("transform").Observe(time.Since(t).Seconds())
 	sl.give()
 	if err != nil {
@@ -165,6 +179,10 @@ func (s *Service) renderAndStore(ctx context.Context, p *renderPlan, data []byte
 	s.m.renders.WithLabelValues("ok").Inc()
 	canonical := string(p.recipe.Canonical())
 	now := s.now().UTC()
+	if err := s.classify(ctx, p, out); err != nil {
+		return nil, err
+	}
+	policy := p.reviewPolicy()
 	rends := make([]Rendition, 0, len(out))
 	for _, o := range out {
 		key := renditionKey(p.sha, p.hash, o.Output, o.Format)
@@ -184,7 +202,7 @@ func (s *Service) renderAndStore(ctx context.Context, p *renderPlan, data []byte
 		rends = append(rends, Rendition{
 			ID: renditionID(key), Name: o.Output, Width: o.Width, Height: o.Height, Format: string(o.Format),
 			Bytes: int64(len(o.Data)), RecipeHash: p.hash, SourceSHA: p.sha, CreatedAt: now,
-			Lineage: o.Lineage, GPUSeconds: gpu,
+			Lineage: o.Lineage, GPUSeconds: gpu, Checks: o.Checks, Review: reviewState(policy, o),
 		})
 	}
 	// Rows only after every object is stored: a failed store leaves no half-made record.
@@ -193,11 +211,17 @@ func (s *Service) renderAndStore(ctx context.Context, p *renderPlan, data []byte
 		if err != nil {
 			return nil, err
 		}
+		report, err := marshalReport(rd.Checks)
+		if err != nil {
+			return nil, err
+		}
 		_, err = s.db.SQL.ExecContext(ctx, s.db.Rebind(`INSERT INTO renditions
-			(id, source_sha256, recipe_hash, output, format, object_key, width, height, bytes, recipe, lineage, gpu_seconds, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
+			(id, source_sha256, recipe_hash, output, format, object_key, width, height, bytes, recipe, lineage, gpu_seconds, created_at,
+			 checks, failed_checks, review, image_id, batch_id, scene_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
 			rd.ID, rd.SourceSHA, rd.RecipeHash, rd.Name, rd.Format,
-			rd.key(), rd.Width, rd.Height, rd.Bytes, canonical, lineage, rd.GPUSeconds, now.UnixNano())
+			rd.key(), rd.Width, rd.Height, rd.Bytes, canonical, lineage, rd.GPUSeconds, now.UnixNano(),
+			report, failedList(rd.Checks), rd.Review, p.imageID, p.opts.BatchID, p.opts.SceneID)
 		if err != nil {
 			return nil, dbErr("insert rendition", err)
 		}
@@ -222,8 +246,12 @@ func (s *Service) finishPlan(ctx context.Context, p *renderPlan) ([]Rendition, e
 }
 
 // renditionURL is presigned, under the public base URL, or the service's own content route.
+// A rendition held for review always gets the content route, which checks the caller.
 func (s *Service) renditionURL(ctx context.Context, rd Rendition) (string, error) {
 	key := rd.key()
+	if rd.Held() {
+		return "/v1/renditions/" + url.PathEscape(rd.ID) + "/content", nil
+	}
 	if s.cfg.PublicBaseURL != "" {
 		return strings.TrimRight(s.cfg.PublicBaseURL, "/") + "/" + s.cfg.BucketRenditions + "/" + key, nil
 	}
@@ -292,18 +320,23 @@ func (s *Service) lookupRenditions(ctx context.Context, sha, hash string) (map[s
 	return out, dbErr("lookup renditions", rows.Err())
 }
 
-const renditionColumns = `id, source_sha256, recipe_hash, output, format, width, height, bytes, lineage, gpu_seconds, created_at`
+const renditionColumns = `id, source_sha256, recipe_hash, output, format, width, height, bytes, lineage, gpu_seconds, created_at, checks, review`
 
 func scanRendition(r scanner) (Rendition, error) {
 	var (
-		rd      Rendition
-		lineage sql.NullString
-		created int64
+		rd             Rendition
+		lineage, check sql.NullString
+		created        int64
 	)
-	err := r.Scan(&rd.ID, &rd.SourceSHA, &rd.RecipeHash, &rd.Name, &rd.Format, &rd.Width, &rd.Height, &rd.Bytes, &lineage, &rd.GPUSeconds, &created)
+	err := r.Scan(&rd.ID, &rd.SourceSHA, &rd.RecipeHash, &rd.Name, &rd.Format, &rd.Width, &rd.Height, &rd.Bytes, &lineage, &rd.GPUSeconds, &created,
+		&check, &rd.Review)
 	rd.CreatedAt = time.Unix(0, created).UTC()
 	if err == nil && lineage.Valid && lineage.String != "" {
 		err = json.Unmarshal([]byte(lineage.String), &rd.Lineage)
+	}
+	if err == nil && check.Valid && check.String != "" {
+		rd.Checks = &checks.Report{}
+		err = json.Unmarshal([]byte(check.String), rd.Checks)
 	}
 	return rd, err
 }
@@ -402,6 +435,7 @@ func (s *Service) OpenRendition(ctx context.Context, id string) (io.ReadCloser, 
 	}
 	return rc, ObjectMeta{
 		ContentType: imaging.Format(rd.Format).ContentType(), Size: info.Size, ETag: `"` + rd.ID + `"`, Modified: rd.CreatedAt,
+		Held: rd.Held(),
 	}, nil
 }
 

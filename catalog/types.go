@@ -3,6 +3,8 @@ package catalog
 import (
 	"errors"
 	"time"
+
+	"github.com/pictor/pictor/checks"
 )
 
 // Errors the catalog returns; api maps them to HTTP statuses. Errors from the leaves
@@ -54,6 +56,41 @@ type Rendition struct {
 	Lineage map[string]string `json:"lineage,omitempty"`
 	// GPUSeconds is the backend time the render took, for cost.
 	GPUSeconds float64 `json:"gpu_seconds,omitempty"`
+	// Checks is the check report of an output made by AI steps; nil for classic recipes.
+	Checks *checks.Report `json:"checks,omitempty"`
+	// Review is the rendition's review state: "" (published, no review asked),
+	// ReviewPending, ReviewApproved or ReviewRejected. Only "" and approved are delivered
+	// to read-scope callers.
+	Review string `json:"review,omitempty"`
+}
+
+// Held reports whether the rendition is kept from delivery: awaiting review or rejected.
+func (rd Rendition) Held() bool { return rd.Review == ReviewPending || rd.Review == ReviewRejected }
+
+// Review states of a rendition.
+const (
+	ReviewPending  = "pending"
+	ReviewApproved = "approved"
+	ReviewRejected = "rejected"
+)
+
+// Review policies: which outputs are held for a person to look at before delivery.
+const (
+	ReviewNone   = "none"   // nothing is held
+	ReviewFailed = "failed" // outputs failing a check (or unclassified by the safety check) are held
+	ReviewAll    = "all"    // every output of an AI recipe is held
+)
+
+// RenderOptions say how a render is asked for: the Accept header for "auto" outputs, the
+// review policy, and what it belongs to (for the review queue's filters).
+type RenderOptions struct {
+	// Accept is the client's Accept header; default "" (auto picks JPEG or PNG).
+	Accept string
+	// Review is ReviewNone, ReviewFailed or ReviewAll; default "" means ReviewFailed for
+	// recipes with AI steps and ReviewNone otherwise.
+	Review string
+	// BatchID and SceneID tie the renditions to a batch or scene in the review queue.
+	BatchID, SceneID string
 }
 
 // QualityReport describes a source image for triage: size, sharpness, JPEG quality, background.
@@ -77,6 +114,8 @@ type IngestRequest struct {
 	SKU    string
 	Recipe RecipeRef
 	Accept string
+	// Review is the review policy for the recipe's outputs; default "" (see RenderOptions).
+	Review string
 }
 
 // RecipeRef is a recipe given by name or inline; the zero value means no recipe.
@@ -116,6 +155,9 @@ type ObjectMeta struct {
 	Size        int64
 	ETag        string
 	Modified    time.Time
+	// Held is true for a rendition awaiting review or rejected: only callers allowed to
+	// review may read it.
+	Held bool
 }
 
 // IdempotentResponse is a stored first answer for an Idempotency-Key.

@@ -37,6 +37,7 @@ type config struct {
 	SDCheckpoint     string
 	SDSampler        string
 	PromptBlocklist  string
+	SafetyURL        string
 	JobTimeout       time.Duration
 	JobRescueAfter   time.Duration
 	CostGPUSecond    float64
@@ -95,7 +96,8 @@ func (c *config) settings() []setting {
 		{"PICTOR_SD_URLS", "sd-urls", "Stable Diffusion WebUI backends, comma separated (http://user:pass@host:7860); empty = no GPU", "", str(&c.SDURLs)},
 		{"PICTOR_SD_CHECKPOINT", "sd-checkpoint", "inpainting checkpoint title for background replacement (empty = the loaded one)", "", str(&c.SDCheckpoint)},
 		{"PICTOR_SD_SAMPLER", "sd-sampler", "sampler for background replacement", "DPM++ 2M", str(&c.SDSampler)},
-		{"PICTOR_PROMPT_BLOCKLIST", "prompt-blocklist", "terms scene prompts may not contain, comma separated", "", str(&c.PromptBlocklist)},
+		{"PICTOR_PROMPT_BLOCKLIST", "prompt-blocklist", "terms no prompt may contain (scenes, templates, recipes, negative prompts; ignoring case, width and whitespace), comma separated", "", str(&c.PromptBlocklist)},
+		{"PICTOR_SAFETY_URL", "safety-url", "image safety classifier (docs/safety-api.md) every generated image is sent to; flagged or unclassified outputs are held for review; empty = no safety check", "", str(&c.SafetyURL)},
 		{"PICTOR_API_KEYS", "api-keys", "API keys, sha256hex:scope+scope[@name] comma separated (pictor keys new); empty = open", "", str(&c.Access.APIKeys)},
 		{"PICTOR_URL_SIGNING_KEY", "url-signing-key", "keys of 32+ bytes for /img URLs, comma separated, first signs; empty = /img off", "", str(&c.Access.URLSigningKey)},
 		{"PICTOR_SESSION_SECRET", "session-secret", "key of 32+ bytes for console session cookies, the same on every replica; empty = the URL signing key, else a random one per process", "", str(&c.Access.SessionSecret)},

@@ -23,6 +23,7 @@ import (
 	"github.com/pictor/pictor/imaging"
 	"github.com/pictor/pictor/jobs"
 	"github.com/pictor/pictor/pipeline"
+	"github.com/pictor/pictor/safety"
 	"github.com/pictor/pictor/sdclient"
 	"github.com/pictor/pictor/storage"
 )
@@ -85,6 +86,14 @@ func wire(ctx context.Context, c config, log *slog.Logger, work bool) (_ *app, e
 		a.sd.Start(context.WithoutCancel(ctx))
 		sd = &pipeline.SD{Pool: a.sd, Checkpoint: c.SDCheckpoint, Sampler: c.SDSampler}
 	}
+	var classifier catalog.Safety
+	if c.SafetyURL != "" {
+		sc := safety.DefaultConfig()
+		sc.URL = c.SafetyURL
+		if classifier, err = safety.New(sc, nil); err != nil {
+			return nil, fmt.Errorf("PICTOR_SAFETY_URL: %w", err)
+		}
+	}
 	cc := catalog.DefaultConfig()
 	cc.PromptBlocklist = splitList(c.PromptBlocklist)
 	cc.BucketOriginals, cc.BucketRenditions = c.BucketOriginals, c.BucketRenditions
@@ -92,7 +101,7 @@ func wire(ctx context.Context, c config, log *slog.Logger, work bool) (_ *app, e
 	cc.PublicBaseURL, cc.PresignExpiry = c.PublicBaseURL, c.PresignExpiry
 	a.catalog, err = catalog.New(cc, catalog.Deps{
 		DB: a.db, Store: a.store, Fetcher: fetcher, Gate: imaging.NewGate(c.Workers, c.QueueSize),
-		Logger: log, Registerer: a.reg, SD: sd,
+		Logger: log, Registerer: a.reg, SD: sd, Safety: classifier,
 	})
 	if err != nil {
 		return nil, err
@@ -182,7 +191,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := c.Access.apply(&ac); err != nil {
 		return err
 	}
-	deps := api.Deps{Catalog: a.catalog, Jobs: a.jobs, Batches: a.jobs, Console: console.FS, Logger: log, Registerer: a.reg, Gatherer: a.reg}
+	deps := api.Deps{Catalog: a.catalog, Jobs: a.jobs, Batches: a.jobs, Reviews: a.catalog, Console: console.FS, Logger: log, Registerer: a.reg, Gatherer: a.reg}
 	if a.sd != nil {
 		deps.Backends = a.sd
 	}
