@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/pictor/pictor/checks"
 	"github.com/pictor/pictor/imaging"
@@ -20,9 +21,6 @@ const (
 	// fillTolerance is the colour distance (0..255) from the border's colour that the
 	// marketplace rules still call background when finding the product in an output.
 	fillTolerance = 24
-	// sharpnessMaxPixels bounds the images upscale sharpness is measured on; larger
-	// upscales are measured on a downsample of both images to this size.
-	sharpnessMaxPixels = 2 << 20
 )
 
 // measures are what the steps of one run measured, before any threshold is applied:
@@ -50,14 +48,27 @@ type sizeWant struct {
 	slack int
 }
 
-// maskProbe is a masking step's input, kept until the step is done.
+// maskProbe is a masking step's input, kept until the step is done. Pixels are sampled
+// every step-th pixel in both directions (see imaging.Image.Sample).
 type maskProbe struct {
-	w, h    int
-	src     []byte // RGBA of the step's input
-	mask    []byte // the mask the step used (255 = product)
-	ref     []byte // clearly-product pixels of a plain source, when the mask came from a backend; nil otherwise
-	erode   int
-	refNote string
+	w, h   int // the working image's size
+	step   int
+	sw, sh int    // the sampled size
+	src    []byte // RGBA samples of the step's input
+	mask   []byte // samples of the mask the step used (255 = product)
+	ref    []byte // clearly-product samples of a plain source, when the mask came from a backend; nil otherwise
+	erode  int    // in sampled pixels
+	// refErode is the erosion of ref, in sampled pixels.
+	refErode int
+	refNote  string
+}
+
+// checkMaxSide is the longest side checks look at: larger images are sampled every
+// step-th pixel, step the smallest integer that brings them to this size.
+const checkMaxSide = 800
+
+func sampleStep(w, h int) int {
+	return max(1, (max(w, h)+checkMaxSide-1)/checkMaxSide)
 }
 
 // checking tells whether this run measures its outputs.
@@ -71,36 +82,84 @@ func (c *Context) probeMask(mask *imaging.Image, backend bool) error {
 	if !c.checking() || c.probe != nil {
 		return nil
 	}
-	w, h, src, err := c.Image.RGBA()
-	if err != nil {
-		return fmt.Errorf("check: %w", err)
-	}
-	_, _, mpix, err := mask.Gray()
-	if err != nil {
-		return fmt.Errorf("check: %w", err)
-	}
-	if len(mpix) != w*h {
+	w, h := c.Image.Width(), c.Image.Height()
+	if mask.Width() != w || mask.Height() != h {
 		return fmt.Errorf("check: mask is %dx%d, image %dx%d", mask.Width(), mask.Height(), w, h)
 	}
-	plain, bg, err := c.Image.PlainBackground()
+	step := sampleStep(w, h)
+	sw, sh, src, err := c.Image.Sample(step, false)
 	if err != nil {
 		return fmt.Errorf("check: %w", err)
 	}
-	p := &maskProbe{w: w, h: h, src: src, mask: mpix, erode: int(checks.Get(c.thresholds.MaskErode))}
+	mw, mh, mpix, err := mask.Sample(step, true)
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	if mw != sw || mh != sh {
+		return fmt.Errorf("check: mask sampled to %dx%d, image to %dx%d", mw, mh, sw, sh)
+	}
+	plain, bg := plainBorder(src, sw, sh)
+	erode := int(math.Ceil(checks.Get(c.thresholds.MaskErode) / float64(step)))
+	refErode := int(math.Ceil((checks.Get(c.thresholds.MaskErode) + distinctErode) / float64(step)))
+	p := &maskProbe{w: w, h: h, step: step, sw: sw, sh: sh, src: src, mask: mpix, erode: erode, refErode: refErode}
 	if c.m.mask == nil {
-		st, err := checks.MaskStats(mpix, w, h)
+		st, err := checks.MaskStats(mpix, sw, sh)
 		if err != nil {
 			return fmt.Errorf("check: %w", err)
 		}
-		c.m.mask, c.m.maskPlain = &st, plain && bg.A > 0
+		c.m.mask, c.m.maskPlain = &st, plain
 	}
 	p.refNote = "inside the eroded mask"
-	if backend && plain && bg.A > 0 {
-		p.ref = distinct(src, w, h, [3]uint8{bg.R, bg.G, bg.B}, distinctTolerance)
+	if backend && plain {
+		p.ref = distinct(src, sw, sh, bg, distinctTolerance)
 		p.refNote = "inside the eroded mask and the source's clearly-product pixels"
 	}
 	c.probe = p
 	return nil
+}
+
+// plainBorder tells whether the outermost ring of rgba (4 bands, opaque pixels only) is
+// near-uniform, and its median colour.
+func plainBorder(rgba []byte, w, h int) (bool, [3]uint8) {
+	var ring [3][]int
+	add := func(x, y int) {
+		i := (y*w + x) * 4
+		if rgba[i+3] < 255 {
+			return
+		}
+		for k := 0; k < 3; k++ {
+			ring[k] = append(ring[k], int(rgba[i+k]))
+		}
+	}
+	for x := 0; x < w; x++ {
+		add(x, 0)
+		add(x, h-1)
+	}
+	for y := 1; y < h-1; y++ {
+		add(0, y)
+		add(w-1, y)
+	}
+	var med [3]uint8
+	if len(ring[0]) < max(4, (w+h)) {
+		return false, med // mostly transparent: no plain colour to learn
+	}
+	plain := true
+	for k := 0; k < 3; k++ {
+		v := ring[k]
+		sum, sq := 0.0, 0.0
+		for _, x := range v {
+			sum += float64(x)
+			sq += float64(x) * float64(x)
+		}
+		n := float64(len(v))
+		mean := sum / n
+		if math.Sqrt(math.Max(0, sq/n-mean*mean)) > imaging.PlainBackgroundMaxStdDev {
+			plain = false
+		}
+		slices.Sort(v)
+		med[k] = uint8(v[len(v)/2])
+	}
+	return plain, med
 }
 
 // finishProbe compares the working image, after a masking step, with the step's input.
@@ -113,21 +172,20 @@ func (c *Context) finishProbe() error {
 	if c.Image.Width() != p.w || c.Image.Height() != p.h {
 		return fmt.Errorf("check: the step changed the size from %dx%d to %dx%d", p.w, p.h, c.Image.Width(), c.Image.Height())
 	}
-	// The result is read now and again by later steps: compute it once.
-	if err := c.Image.Materialize(); err != nil {
-		return err
-	}
-	_, _, out, err := c.Image.RGBA()
+	_, _, out, err := c.Image.Sample(p.step, false)
 	if err != nil {
 		return fmt.Errorf("check: %w", err)
 	}
+	if len(out) != len(p.src) {
+		return fmt.Errorf("check: sampled %d bytes after the step, %d before", len(out), len(p.src))
+	}
 	tol := int(checks.Get(c.thresholds.ProductPixelsTolerance))
-	share, n, err := checks.ProductPixelsChanged(p.src, out, 4, p.mask, p.w, p.h, p.erode, tol)
+	share, n, err := checks.ProductPixelsChanged(p.src, out, 4, p.mask, p.sw, p.sh, p.erode, tol)
 	if err != nil {
 		return fmt.Errorf("check: %w", err)
 	}
 	if p.ref != nil {
-		s2, n2, err := checks.ProductPixelsChanged(p.src, out, 4, p.ref, p.w, p.h, p.erode+distinctErode, tol)
+		s2, n2, err := checks.ProductPixelsChanged(p.src, out, 4, p.ref, p.sw, p.sh, p.refErode, tol)
 		if err != nil {
 			return fmt.Errorf("check: %w", err)
 		}
@@ -137,7 +195,8 @@ func (c *Context) finishProbe() error {
 	}
 	if !c.m.productDone || share > c.m.productShare {
 		c.m.productShare, c.m.productCounted = share, n
-		c.m.productDetail = fmt.Sprintf("%d product pixels compared %s (eroded %d px)", n, p.refNote, p.erode)
+		c.m.productDetail = fmt.Sprintf("%d product pixels compared %s (every %d px, eroded %g px)", n, p.refNote, p.step,
+			checks.Get(c.thresholds.MaskErode))
 	}
 	c.m.productDone = true
 	return nil
@@ -159,88 +218,116 @@ func distinct(rgba []byte, w, h int, bg [3]uint8, tol int) []byte {
 	return out
 }
 
-// measureUpscale compares an AI upscale (up) of in with a Lanczos upscale of in to the same
-// size (sharpness) and, downscaled back to in's size, with in itself (structure).
+// Upscale measurement sizes.
+const (
+	// sharpnessCrop is the side of the central square, in output pixels, where an AI
+	// upscale's sharpness is compared with a Lanczos upscale's.
+	sharpnessCrop = 768
+	// contentSide is the longest side at which an upscale's content is compared with
+	// its source.
+	contentSide = 512
+)
+
+// measureUpscale compares an AI upscale (up) of in with a Lanczos upscale of in (sharpness,
+// on a central crop) and, both brought to the same small size, with in itself (structure).
 func (c *Context) measureUpscale(in, up *imaging.Image) error {
 	if !c.checking() {
 		return nil
 	}
-	lz, err := in.Copy()
+	iw, ih, uw, uh := in.Width(), in.Height(), up.Width(), up.Height()
+	fx, fy := float64(uw)/float64(iw), float64(uh)/float64(ih)
+	// The crop in the source, and the same region in the upscale.
+	cw, ch := min(iw, max(1, int(sharpnessCrop/fx))), min(ih, max(1, int(sharpnessCrop/fy)))
+	cx, cy := (iw-cw)/2, (ih-ch)/2
+	ox, oy, ow, oh := int(float64(cx)*fx), int(float64(cy)*fy), max(1, int(float64(cw)*fx)), max(1, int(float64(ch)*fy))
+	ow, oh = min(ow, uw-ox), min(oh, uh-oy)
+	aiSharp, err := regionSharpness(up, ox, oy, ow, oh, 0, 0)
 	if err != nil {
 		return err
 	}
-	defer lz.Close()
-	w, h := up.Width(), up.Height()
-	if err := lz.Resize(imaging.ResizeOptions{Width: w, Height: h, Fit: imaging.FitFill}); err != nil {
-		return fmt.Errorf("check: %w", err)
-	}
-	aiSharp, err := sharpnessOf(up)
+	lzSharp, err := regionSharpness(in, cx, cy, cw, ch, ow, oh)
 	if err != nil {
 		return err
 	}
-	lzSharp, err := sharpnessOf(lz)
+	tw, th := contentSize(iw, ih)
+	a, err := grayAt(in, tw, th)
 	if err != nil {
 		return err
 	}
-	down, err := up.Copy()
+	b, err := grayAt(up, tw, th)
 	if err != nil {
 		return err
 	}
-	defer down.Close()
-	if err := down.Resize(imaging.ResizeOptions{Width: in.Width(), Height: in.Height(), Fit: imaging.FitFill}); err != nil {
-		return fmt.Errorf("check: %w", err)
-	}
-	_, _, a, err := in.Gray()
+	ssim, err := checks.SSIM(a, b, tw, th)
 	if err != nil {
 		return fmt.Errorf("check: %w", err)
 	}
-	_, _, b, err := down.Gray()
-	if err != nil {
-		return fmt.Errorf("check: %w", err)
-	}
-	ssim, err := checks.SSIM(a, b, in.Width(), in.Height())
-	if err != nil {
-		return fmt.Errorf("check: %w", err)
-	}
-	ratio := 0.0
+	ratio := 1.0 // a flat picture: neither can be sharper
 	switch {
 	case lzSharp > 0:
 		ratio = aiSharp / lzSharp
 	case aiSharp > 0:
-		ratio = math.Inf(1)
-	default:
-		ratio = 1 // a flat picture: neither can be sharper
+		ratio = 1e6
 	}
 	c.m.upscaled, c.m.upSharpness, c.m.upContent = true, math.Min(ratio, 1e6), ssim
-	c.m.upscaleDetail = fmt.Sprintf("sharpness %.1f against Lanczos %.1f at %dx%d", aiSharp, lzSharp, w, h)
+	c.m.upscaleDetail = fmt.Sprintf("sharpness %.1f against Lanczos %.1f on the central %dx%d", aiSharp, lzSharp, ow, oh)
 	return nil
 }
 
-// sharpnessOf measures im's Laplacian variance at full size, or on a downsample when it
-// is larger than sharpnessMaxPixels.
-func sharpnessOf(im *imaging.Image) (float64, error) {
-	src := im
-	if px := im.Width() * im.Height(); px > sharpnessMaxPixels {
-		s := math.Sqrt(float64(sharpnessMaxPixels) / float64(px))
-		cp, err := im.Copy()
-		if err != nil {
-			return 0, err
-		}
-		defer cp.Close()
-		if err := cp.Resize(imaging.ResizeOptions{Width: max(1, int(float64(im.Width())*s)), Height: max(1, int(float64(im.Height())*s)), Fit: imaging.FitFill}); err != nil {
+// contentSize is w x h brought within contentSide, keeping the aspect ratio.
+func contentSize(w, h int) (int, int) {
+	s := math.Min(1, float64(contentSide)/float64(max(w, h)))
+	return max(1, int(math.Round(float64(w)*s))), max(1, int(math.Round(float64(h)*s)))
+}
+
+// regionSharpness crops im to (x, y, w, h), resizes it to tw x th with Lanczos when tw > 0,
+// and measures its Laplacian variance.
+func regionSharpness(im *imaging.Image, x, y, w, h, tw, th int) (float64, error) {
+	cp, err := im.Copy()
+	if err != nil {
+		return 0, err
+	}
+	defer cp.Close()
+	if err := cp.Crop(x, y, w, h); err != nil {
+		return 0, fmt.Errorf("check: %w", err)
+	}
+	if tw > 0 && (tw != w || th != h) {
+		if err := cp.Resize(imaging.ResizeOptions{Width: tw, Height: th, Fit: imaging.FitFill}); err != nil {
 			return 0, fmt.Errorf("check: %w", err)
 		}
-		src = cp
 	}
-	w, h, g, err := src.Gray()
+	gw, gh, g, err := cp.Gray()
 	if err != nil {
 		return 0, fmt.Errorf("check: %w", err)
 	}
-	return checks.Sharpness(g, w, h)
+	return checks.Sharpness(g, gw, gh)
+}
+
+// grayAt is im resized to w x h, as luminance.
+func grayAt(im *imaging.Image, w, h int) ([]byte, error) {
+	cp, err := im.Copy()
+	if err != nil {
+		return nil, err
+	}
+	defer cp.Close()
+	if cp.Width() != w || cp.Height() != h {
+		if err := cp.Resize(imaging.ResizeOptions{Width: w, Height: h, Fit: imaging.FitFill}); err != nil {
+			return nil, fmt.Errorf("check: %w", err)
+		}
+	}
+	_, _, g, err := cp.Gray()
+	if err != nil {
+		return nil, fmt.Errorf("check: %w", err)
+	}
+	return g, nil
 }
 
 // report judges the run's measures, and the output image img, by the output's thresholds.
-func (c *Context) report(r *Recipe, o Output, img *imaging.Image, want *sizeWant) (*checks.Report, error) {
+func (c *Context) report(r *Recipe, o Output, data []byte, want *sizeWant) (*checks.Report, error) {
+	info, err := imaging.Probe(data)
+	if err != nil {
+		return nil, fmt.Errorf("check: %w", err)
+	}
 	t := r.Thresholds(o.Name)
 	rep := &checks.Report{}
 	m := c.m
@@ -267,12 +354,12 @@ func (c *Context) report(r *Recipe, o Output, img *imaging.Image, want *sizeWant
 			Threshold: checks.Get(t.UpscaleContentMin), Detail: "SSIM of the upscale, downscaled to the source's size, against the source"})
 	}
 	if want != nil {
-		dev := max(abs(img.Width()-want.w), abs(img.Height()-want.h))
+		dev := max(abs(info.Width-want.w), abs(info.Height-want.h))
 		rep.Add(checks.Result{Name: checks.Geometry, Value: float64(dev), Op: checks.AtMost, Threshold: float64(want.slack),
-			Detail: fmt.Sprintf("got %dx%d, the recipe asks %dx%d", img.Width(), img.Height(), want.w, want.h)})
+			Detail: fmt.Sprintf("got %dx%d, the recipe asks %dx%d", info.Width, info.Height, want.w, want.h)})
 	}
 	if t.BackgroundColor != nil || t.ProductFillMin != nil {
-		if err := c.marketplaceRules(rep, t, img); err != nil {
+		if err := c.marketplaceRules(rep, t, data, info); err != nil {
 			return nil, err
 		}
 	}
@@ -282,8 +369,16 @@ func (c *Context) report(r *Recipe, o Output, img *imaging.Image, want *sizeWant
 // marketplaceRules checks an output's background colour and how much of the frame the
 // product fills, finding the product as what is not reachable from the border through
 // the border's colour.
-func (c *Context) marketplaceRules(rep *checks.Report, t checks.Thresholds, img *imaging.Image) error {
-	w, h, pix, err := img.RGBA()
+func (c *Context) marketplaceRules(rep *checks.Report, t checks.Thresholds, data []byte, info imaging.Info) error {
+	step := sampleStep(info.Width, info.Height)
+	// The decoder may shrink on load to the sampled size: the rules need no more.
+	img, err := imaging.Load(data, imaging.LoadOptions{MaxPixels: c.Env.MaxPixels,
+		ShrinkTo: imaging.Size{Width: (info.Width + step - 1) / step, Height: (info.Height + step - 1) / step}})
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	defer img.Close()
+	w, h, pix, err := img.Sample(sampleStep(img.Width(), img.Height()), false)
 	if err != nil {
 		return fmt.Errorf("check: %w", err)
 	}
@@ -297,7 +392,7 @@ func (c *Context) marketplaceRules(rep *checks.Report, t checks.Thresholds, img 
 			return fmt.Errorf("check: %w", err)
 		}
 		tol := int(checks.Get(t.BackgroundTolerance))
-		share, n, err := checks.Background(pix, 4, mask, w, h, [3]uint8{col.R, col.G, col.B}, tol, 2)
+		share, n, err := checks.Background(pix, 4, mask, w, h, [3]uint8{col.R, col.G, col.B}, tol, 1)
 		if err != nil {
 			return fmt.Errorf("check: %w", err)
 		}

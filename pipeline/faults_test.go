@@ -33,6 +33,7 @@ type faultCase struct {
 	faults string // sdtest.ParseFaults form; "" for a correct backend
 	recipe string
 	caught string // the check named for the wrong output; "" for a correct case
+	width  int    // the source's width (height 4/5 of it); 0 for 640
 }
 
 var (
@@ -43,14 +44,16 @@ var (
 )
 
 var faultCases = []faultCase{
-	{"cut-out, correct", "", cutoutRecipe, ""},
-	{"cut-out, full-frame mask", "mask=full", cutoutRecipe, checks.MaskCoverage},
-	{"cut-out, empty mask", "mask=empty", cutoutRecipe, checks.MaskCoverage},
-	{"cut-out, mask shifted 8 px", "mask=shift,mask_shift=8", cutoutRecipe, checks.ProductPixels},
-	{"upscale, correct", "", upscaleRecipe, ""},
-	{"upscale, blurry", "upscale=blurry", upscaleRecipe, checks.UpscaleSharpness},
-	{"white scene, correct", "", sceneRecipe, ""},
-	{"white scene, off-white background", "background=offwhite", sceneRecipe, checks.BackgroundWhite},
+	{"cut-out, correct", "", cutoutRecipe, "", 0},
+	{"cut-out, full-frame mask", "mask=full", cutoutRecipe, checks.MaskCoverage, 0},
+	{"cut-out, empty mask", "mask=empty", cutoutRecipe, checks.MaskCoverage, 0},
+	{"cut-out, mask shifted 8 px", "mask=shift,mask_shift=8", cutoutRecipe, checks.ProductPixels, 0},
+	{"cut-out, 2000 px source (checked every 3rd pixel), correct", "", cutoutRecipe, "", 2000},
+	{"cut-out, 2000 px source, mask shifted 8 px", "mask=shift,mask_shift=8", cutoutRecipe, checks.ProductPixels, 2000},
+	{"upscale, correct", "", upscaleRecipe, "", 0},
+	{"upscale, blurry", "upscale=blurry", upscaleRecipe, checks.UpscaleSharpness, 0},
+	{"white scene, correct", "", sceneRecipe, "", 0},
+	{"white scene, off-white background", "background=offwhite", sceneRecipe, checks.BackgroundWhite, 0},
 }
 
 // TestChecksCatchWrongOutputs runs every fault of the stand-in WebUI, and every correct
@@ -65,7 +68,7 @@ func TestChecksCatchWrongOutputs(t *testing.T) {
 	}
 	t.Cleanup(pool.Close)
 	env := Env{SD: &SD{Pool: pool}}
-	src := productShot(t, 640, 512)
+	sources := map[int][]byte{}
 	results := map[string]map[string]string{}
 	for _, tc := range faultCases {
 		f, err := sdtest.ParseFaults(tc.faults)
@@ -73,7 +76,14 @@ func TestChecksCatchWrongOutputs(t *testing.T) {
 			t.Fatal(err)
 		}
 		srv.SetFaults(f)
-		out, err := Run(context.Background(), env, src, mustRecipe(t, tc.recipe), RunOptions{})
+		w := tc.width
+		if w == 0 {
+			w = 640
+		}
+		if sources[w] == nil {
+			sources[w] = productShot(t, w, w*4/5)
+		}
+		out, err := Run(context.Background(), env, sources[w], mustRecipe(t, tc.recipe), RunOptions{})
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}

@@ -143,13 +143,6 @@ func Run(ctx context.Context, env Env, src []byte, r *Recipe, opts RunOptions) (
 		if err != nil {
 			return nil, fmt.Errorf("steps[%d] %s: %w", i, st.Op, err)
 		}
-		masking := st.Op == OpRemoveBackground || st.Op == OpReplaceBackground
-		if masking && pc.checking() {
-			// The step's input is read by the step and by its check: decode it once.
-			if err := pc.Image.Materialize(); err != nil {
-				return nil, err
-			}
-		}
 		if err := fn(pc); err != nil {
 			return nil, fmt.Errorf("steps[%d] %s: %w", i, st.Op, err)
 		}
@@ -193,15 +186,16 @@ func Run(ctx context.Context, env Env, src []byte, r *Recipe, opts RunOptions) (
 				return nil, fmt.Errorf("outputs[%d]: %w", i, err)
 			}
 		}
-		var rep *checks.Report
-		if pc.checking() {
-			if rep, err = pc.report(r, o, img, outputSize(o, want)); err != nil {
-				return nil, fmt.Errorf("outputs[%d] checks: %w", i, err)
-			}
-		}
 		data, err := img.Encode(imaging.EncodeOptions{Format: f, Quality: o.Quality, Lossless: o.Lossless, KeepICC: o.KeepICC})
 		if err != nil {
 			return nil, fmt.Errorf("outputs[%d] encode: %w", i, err)
+		}
+		var rep *checks.Report
+		if pc.checking() {
+			// Judged on the encoded bytes: what is delivered, not what was meant.
+			if rep, err = pc.report(r, o, data, outputSize(o, want)); err != nil {
+				return nil, fmt.Errorf("outputs[%d] checks: %w", i, err)
+			}
 		}
 		out = append(out, Rendered{Output: o.Name, Format: f, Data: data, Width: img.Width(), Height: img.Height(), Lineage: pc.lineage, Checks: rep})
 	}
