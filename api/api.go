@@ -45,7 +45,7 @@ type Catalog interface {
 	RecipeNeedsSD(ctx context.Context, ref catalog.RecipeRef) (bool, []byte, error)
 	FetchManifest(ctx context.Context, url string) (*catalog.ManifestFile, error)
 	GetScene(ctx context.Context, id string) (catalog.Scene, error)
-	ApproveScene(ctx context.Context, id string, k int) (catalog.Scene, error)
+	ApproveScene(ctx context.Context, id string, k int, reviewer string) (catalog.Scene, error)
 	OpenScenePreview(ctx context.Context, id string) (io.ReadCloser, catalog.ObjectMeta, error)
 	PutTemplate(ctx context.Context, t catalog.PromptTemplate) (catalog.PromptTemplate, bool, error)
 	GetTemplate(ctx context.Context, name string) (catalog.PromptTemplate, error)

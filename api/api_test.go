@@ -585,7 +585,7 @@ func (f *fakeCatalog) RecipeNeedsSD(ctx context.Context, ref catalog.RecipeRef) 
 func (f *fakeCatalog) GetScene(context.Context, string) (catalog.Scene, error) {
 	return catalog.Scene{}, errUnexpectedCall
 }
-func (f *fakeCatalog) ApproveScene(context.Context, string, int) (catalog.Scene, error) {
+func (f *fakeCatalog) ApproveScene(context.Context, string, int, string) (catalog.Scene, error) {
 	return catalog.Scene{}, errUnexpectedCall
 }
 func (f *fakeCatalog) OpenScenePreview(context.Context, string) (io.ReadCloser, catalog.ObjectMeta, error) {

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -27,11 +29,11 @@ type Batches interface {
 	GetBatch(ctx context.Context, id string) (jobs.Batch, error)
 	ListBatches(ctx context.Context) ([]jobs.Batch, error)
 	TrialBatch(ctx context.Context, id string, sample int) (jobs.Batch, error)
-	StartBatch(ctx context.Context, id string) (jobs.Batch, error)
+	StartBatch(ctx context.Context, id string, o jobs.ActionOptions) (jobs.Batch, error)
 	PauseBatch(ctx context.Context, id string) (jobs.Batch, error)
-	ResumeBatch(ctx context.Context, id string) (jobs.Batch, error)
+	ResumeBatch(ctx context.Context, id string, o jobs.ActionOptions) (jobs.Batch, error)
 	CancelBatch(ctx context.Context, id string) (jobs.Batch, error)
-	RetryBatch(ctx context.Context, id string) (jobs.Batch, error)
+	RetryBatch(ctx context.Context, id string, o jobs.ActionOptions) (jobs.Batch, error)
 	WriteResults(ctx context.Context, id string, w io.Writer, f manifest.Format) error
 }
 
@@ -48,6 +50,12 @@ type batchJSON struct {
 	ManifestURL string          `json:"manifest_url"`
 	// Schedule is a cron expression: the manifest is re-read when due and new rows run.
 	Schedule string `json:"schedule"`
+	// MinAccuracy is the trial accuracy start asks for, 0..1; default 0.95.
+	MinAccuracy *float64 `json:"min_accuracy"`
+	// MaxCost caps the spend in the configured currency; default none.
+	MaxCost *float64 `json:"max_cost"`
+	// Review is none, failed or all; default failed for recipes with AI steps, else none.
+	Review string `json:"review"`
 }
 
 // handleCreateBatch serves POST /v1/batches: multipart (manifest file, recipe, name,
@@ -108,6 +116,7 @@ func (s *server) handleCreateBatch() http.HandlerFunc {
 			}
 			req.Name, req.Recipe, req.Filter, req.Manifest = in.Name, ref, in.Filter, mf.File
 			req.Schedule, req.ManifestURL = in.Schedule, in.ManifestURL
+			req.MinAccuracy, req.MaxCost, req.Review = in.MinAccuracy, in.MaxCost, in.Review
 		default:
 			s.writeError(w, r, fmt.Errorf("%w: send multipart/form-data with a manifest file, or JSON with manifest_url", catalog.ErrInvalid))
 			return
@@ -156,7 +165,7 @@ func (s *server) readBatchForm(w http.ResponseWriter, r *http.Request, req *jobs
 			if _, err := io.Copy(file, p); err != nil {
 				return file, err
 			}
-		case "recipe", "name", "filter":
+		case "recipe", "name", "filter", "min_accuracy", "max_cost", "review":
 			v, err := io.ReadAll(io.LimitReader(p, s.cfg.MaxJSONBytes+1))
 			if err != nil {
 				return file, err
@@ -173,9 +182,19 @@ func (s *server) readBatchForm(w http.ResponseWriter, r *http.Request, req *jobs
 				req.Name = strings.TrimSpace(string(v))
 			case "filter":
 				req.Filter = bytes.TrimSpace(v)
+			case "review":
+				req.Review = strings.TrimSpace(string(v))
+			case "min_accuracy":
+				if req.MinAccuracy, err = formNumber(p.FormName(), v); err != nil {
+					return file, err
+				}
+			case "max_cost":
+				if req.MaxCost, err = formNumber(p.FormName(), v); err != nil {
+					return file, err
+				}
 			}
 		default:
-			return file, fmt.Errorf("%w: unknown form field %q (want manifest, recipe, name, filter)", catalog.ErrInvalid, p.FormName())
+			return file, fmt.Errorf("%w: unknown form field %q (want manifest, recipe, name, filter, min_accuracy, max_cost, review)", catalog.ErrInvalid, p.FormName())
 		}
 	}
 	if file == nil {
@@ -194,6 +213,19 @@ func (s *server) readBatchForm(w http.ResponseWriter, r *http.Request, req *jobs
 	}
 	req.Manifest = file
 	return file, nil
+}
+
+// formNumber reads a number form field; an empty one is nil (the default).
+func formNumber(name string, v []byte) (*float64, error) {
+	t := strings.TrimSpace(string(v))
+	if t == "" {
+		return nil, nil
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil, fmt.Errorf("%w: field %s %q: want a number", catalog.ErrInvalid, name, t)
+	}
+	return &f, nil
 }
 
 // handleListBatches serves GET /v1/batches.
@@ -219,33 +251,65 @@ func (s *server) handleGetBatch() http.HandlerFunc {
 	}, http.StatusOK)
 }
 
-// handleBatchAction serves POST /v1/batches/{id}/{action}.
+// actionJSON is the optional body of POST /v1/batches/{id}/{action}.
+type actionJSON struct {
+	// Sample is the trial's row count, 1..200; default 20.
+	Sample int `json:"sample"`
+	// Force starts or retries below the trial's min_accuracy (or with no trial), and
+	// resumes a batch its max_cost paused with the cap lifted.
+	Force bool `json:"force"`
+	// MaxCost, on resume, raises the spend cap.
+	MaxCost *float64 `json:"max_cost"`
+}
+
+// handleBatchAction serves POST /v1/batches/{id}/{action}. trial answers 202 with the
+// batch trialling (the trial runs as a job; poll GET for trial.progress and the report).
+// start and retry answer 409 with the trial report (member "trial") when its accuracy is
+// below the batch's min_accuracy, unless the body says {"force": true}.
 func (s *server) handleBatchAction(action string) http.HandlerFunc {
+	status := http.StatusOK
+	if action == "trial" {
+		status = http.StatusAccepted
+	}
 	return s.batchAction(func(ctx context.Context, id string, r *http.Request) (jobs.Batch, error) {
-		switch action {
-		case "trial":
-			var in struct {
-				Sample int `json:"sample"`
+		var in actionJSON
+		if r.ContentLength != 0 {
+			b, err := io.ReadAll(io.LimitReader(r.Body, 1<<16))
+			if err != nil {
+				return jobs.Batch{}, fmt.Errorf("%w: %s", errMalformedJSON, err)
 			}
-			if r.ContentLength != 0 {
-				if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&in); err != nil && !errors.Is(err, io.EOF) {
-					return jobs.Batch{}, fmt.Errorf("%w: %s", errMalformedJSON, err)
+			if len(bytes.TrimSpace(b)) > 0 {
+				if err := unmarshalStrict(b, &in); err != nil {
+					return jobs.Batch{}, err
 				}
 			}
+		}
+		if in.Sample != 0 && action != "trial" {
+			return jobs.Batch{}, fmt.Errorf("%w: sample is for trial only", catalog.ErrInvalid)
+		}
+		if in.MaxCost != nil && action != "resume" {
+			return jobs.Batch{}, fmt.Errorf("%w: max_cost is set at create, or raised on resume", catalog.ErrInvalid)
+		}
+		if in.Force && action != "start" && action != "retry" && action != "resume" {
+			return jobs.Batch{}, fmt.Errorf("%w: force is for start, retry and resume", catalog.ErrInvalid)
+		}
+		o := jobs.ActionOptions{Force: in.Force, MaxCost: in.MaxCost}
+		switch action {
+		case "trial":
 			return s.batches.TrialBatch(ctx, id, in.Sample)
 		case "start":
-			return s.batches.StartBatch(ctx, id)
+			return s.batches.StartBatch(ctx, id, o)
 		case "pause":
 			return s.batches.PauseBatch(ctx, id)
 		case "resume":
-			return s.batches.ResumeBatch(ctx, id)
+			return s.batches.ResumeBatch(ctx, id, o)
 		case "cancel":
 			return s.batches.CancelBatch(ctx, id)
 		case "retry":
-			return s.batches.RetryBatch(ctx, id)
+			return s.batches.RetryBatch(ctx, id, o)
 		}
 		return jobs.Batch{}, fmt.Errorf("%w: unknown action %q", catalog.ErrInvalid, action)
-	}, http.StatusOK)
+	}, status)
 }
 
 func (s *server) batchAction(fn func(context.Context, string, *http.Request) (jobs.Batch, error), status int) http.HandlerFunc {
@@ -256,6 +320,17 @@ func (s *server) batchAction(fn func(context.Context, string, *http.Request) (jo
 			return
 		}
 		b, err := fn(r.Context(), id, r)
+		var gate *jobs.TrialGateError
+		if errors.As(err, &gate) {
+			// 409 as the table says, with the trial report beside the detail.
+			p := problemFor(err)
+			p.Extensions = map[string]any{"min_accuracy": gate.MinAccuracy}
+			if gate.Trial != nil {
+				p.Extensions["trial"] = gate.Trial
+			}
+			s.writeProblem(w, r, p)
+			return
+		}
 		if err != nil {
 			s.writeError(w, r, err)
 			return

@@ -41,6 +41,37 @@ type Problem struct {
 	RequestID string `json:"request_id,omitempty"`
 	// Errors lists the invalid fields of a recipe (type invalid-recipe).
 	Errors []FieldError `json:"errors,omitempty"`
+	// Extensions are further members of the body (RFC 9457 section 3.2), for example a
+	// batch's trial report; one named like a member above is left out. Default nil.
+	Extensions map[string]any `json:"-"`
+}
+
+// problemMembers are the names Extensions may not take.
+var problemMembers = map[string]bool{"type": true, "title": true, "status": true, "detail": true,
+	"instance": true, "request_id": true, "errors": true}
+
+// MarshalJSON writes the members above, then the Extensions.
+func (p Problem) MarshalJSON() ([]byte, error) {
+	type plain Problem
+	b, err := json.Marshal(plain(p))
+	if err != nil || len(p.Extensions) == 0 {
+		return b, err
+	}
+	members := map[string]json.RawMessage{}
+	if err := json.Unmarshal(b, &members); err != nil {
+		return nil, err
+	}
+	for k, v := range p.Extensions {
+		if problemMembers[k] {
+			continue
+		}
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("problem member %s: %w", k, err)
+		}
+		members[k] = raw
+	}
+	return json.Marshal(members)
 }
 
 // FieldError is one invalid field of a request.
@@ -107,6 +138,7 @@ var errorTable = []errorRow{
 
 	{is(catalog.ErrNotFound), http.StatusNotFound, "not-found", "Not found"},
 	{is(jobs.ErrNotFound), http.StatusNotFound, "not-found", "Not found"},
+	{is(jobs.ErrTrialGate), http.StatusConflict, "trial-gate", "The trial does not allow a start"},
 	{is(jobs.ErrBatchState), http.StatusConflict, "batch-state", "Not allowed in the batch's state"},
 	{is(manifest.ErrInvalidManifest), http.StatusBadRequest, "invalid-manifest", "Invalid manifest"},
 	{is(catalog.ErrPromptBlocked), http.StatusUnprocessableEntity, "prompt-blocked", "Prompt not allowed"},
@@ -210,7 +242,7 @@ func (s *server) writeProblem(w http.ResponseWriter, r *http.Request, p Problem)
 	p.Instance = r.URL.Path
 	p.RequestID = requestIDFrom(r.Context())
 	body, err := json.Marshal(p)
-	if err != nil { // cannot happen: Problem holds only strings and ints
+	if err != nil { // only an extension member that cannot be JSON
 		body = []byte(`{"type":"` + ProblemTypePrefix + `internal","title":"Internal server error","status":500}`)
 	}
 	h := w.Header()

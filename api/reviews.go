@@ -51,8 +51,8 @@ func reviewQuery(r *http.Request) (catalog.ReviewQuery, error) {
 	out := catalog.ReviewQuery{State: q.Get("state"), BatchID: q.Get("batch"), SceneID: q.Get("scene"), Check: q.Get("check"), Cursor: q.Get("cursor")}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
-		if err != nil {
-			return catalog.ReviewQuery{}, fmt.Errorf("%w: limit %q is not a number", catalog.ErrInvalid, l)
+		if err != nil || n < 1 {
+			return catalog.ReviewQuery{}, fmt.Errorf("%w: limit %q: want 1..200", catalog.ErrInvalid, l)
 		}
 		out.Limit = n
 	}

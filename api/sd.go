@@ -183,7 +183,7 @@ func (s *server) handleApproveScene() http.HandlerFunc {
 			s.writeError(w, r, fmt.Errorf("%w: variant is required", catalog.ErrInvalid))
 			return
 		}
-		sc, err := s.catalog.ApproveScene(r.Context(), chi.URLParam(r, "id"), *in.Variant)
+		sc, err := s.catalog.ApproveScene(r.Context(), chi.URLParam(r, "id"), *in.Variant, reviewerName(r))
 		if err != nil {
 			s.writeError(w, r, err)
 			return

@@ -108,5 +108,6 @@ ALTER TABLE renditions ADD COLUMN reviewed_at BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE renditions ADD COLUMN image_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE renditions ADD COLUMN batch_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE renditions ADD COLUMN scene_id TEXT NOT NULL DEFAULT '';
-CREATE INDEX renditions_review ON renditions (review, created_at, id);`},
+CREATE INDEX renditions_review ON renditions (review, created_at, id);
+ALTER TABLE scenes ADD COLUMN review TEXT NOT NULL DEFAULT 'failed';`},
 }

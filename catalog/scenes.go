@@ -40,6 +40,8 @@ type SceneRequest struct {
 	Seed           *int64            `json:"seed"`
 	Strength       float64           `json:"strength"`
 	Steps          int               `json:"steps"`
+	// Review is the variants' review policy: none, failed (the default) or all.
+	Review string `json:"review"`
 }
 
 // Scene is a regeneration of an image's background in N variants, with its progress.
@@ -61,6 +63,8 @@ type Scene struct {
 	JobID           int64          `json:"job_id"`
 	ApprovedVariant *int           `json:"approved_variant,omitempty"`
 	GPUSeconds      float64        `json:"gpu_seconds"`
+	// Review is the variants' review policy: none, failed or all.
+	Review string `json:"review"`
 	Results         []SceneVariant `json:"results"`
 	CreatedAt       time.Time      `json:"created_at"`
 	UpdatedAt       time.Time      `json:"updated_at"`
@@ -141,7 +145,13 @@ func (s *Service) PrepareScene(ctx context.Context, req SceneRequest) (Scene, er
 		return Scene{}, err
 	}
 	sc := Scene{ImageID: img.ID, Prompt: req.Prompt, NegativePrompt: req.NegativePrompt, Template: req.Template,
-		Variants: req.Variants, Strength: req.Strength, Steps: req.Steps, State: SceneQueued}
+		Variants: req.Variants, Strength: req.Strength, Steps: req.Steps, State: SceneQueued, Review: req.Review}
+	if !ValidReview(sc.Review) {
+		return Scene{}, fmt.Errorf("review %q: want none, failed or all: %w", sc.Review, ErrInvalid)
+	}
+	if sc.Review == "" {
+		sc.Review = ReviewFailed
+	}
 	if req.Template != "" {
 		t, err := s.GetTemplate(ctx, req.Template)
 		if err != nil {
@@ -214,14 +224,14 @@ func scenePrompts(sc Scene, req SceneRequest) []promptField {
 func (s *Service) InsertSceneTx(ctx context.Context, tx *sql.Tx, sc Scene, jobID int64) error {
 	now := s.now().UTC().UnixNano()
 	_, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO scenes
-		(id, image_id, prompt, negative_prompt, template, variants, seed, strength, steps, state, job_id, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		sc.ID, sc.ImageID, sc.Prompt, sc.NegativePrompt, sc.Template, sc.Variants, sc.Seed, sc.Strength, sc.Steps, SceneQueued, jobID, now, now)
+		(id, image_id, prompt, negative_prompt, template, variants, seed, strength, steps, state, job_id, created_at, updated_at, review)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		sc.ID, sc.ImageID, sc.Prompt, sc.NegativePrompt, sc.Template, sc.Variants, sc.Seed, sc.Strength, sc.Steps, SceneQueued, jobID, now, now, sc.Review)
 	return dbErr("insert scene", err)
 }
 
 const sceneColumns = `id, image_id, prompt, negative_prompt, template, variants, seed, strength, steps, state, progress, eta,
-	has_preview, error, job_id, cancel_requested, approved_variant, gpu_seconds, created_at, updated_at`
+	has_preview, error, job_id, cancel_requested, approved_variant, gpu_seconds, created_at, updated_at, review`
 
 // GetScene returns a scene with its finished variants.
 func (s *Service) GetScene(ctx context.Context, id string) (Scene, error) {
@@ -233,7 +243,7 @@ func (s *Service) GetScene(ctx context.Context, id string) (Scene, error) {
 	)
 	err := s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT `+sceneColumns+` FROM scenes WHERE id = ?`), id).Scan(
 		&sc.ID, &sc.ImageID, &sc.Prompt, &sc.NegativePrompt, &sc.Template, &sc.Variants, &sc.Seed, &sc.Strength, &sc.Steps,
-		&sc.State, &sc.Progress, &sc.ETASeconds, &preview, &sc.Error, &sc.JobID, &cancel, &approved, &sc.GPUSeconds, &created, &updated)
+		&sc.State, &sc.Progress, &sc.ETASeconds, &preview, &sc.Error, &sc.JobID, &cancel, &approved, &sc.GPUSeconds, &created, &updated, &sc.Review)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Scene{}, fmt.Errorf("scene %s: %w", id, ErrNotFound)
 	}
@@ -337,7 +347,11 @@ func (s *Service) RequestSceneCancel(ctx context.Context, id string) (Scene, err
 }
 
 // ApproveScene makes variant k the image's scene rendition.
-func (s *Service) ApproveScene(ctx context.Context, id string, k int) (Scene, error) {
+// reviewer names who approved (the API key's name); "" records "scene approval".
+func (s *Service) ApproveScene(ctx context.Context, id string, k int, reviewer string) (Scene, error) {
+	if reviewer == "" {
+		reviewer = "scene approval"
+	}
 	sc, err := s.GetScene(ctx, id)
 	if err != nil {
 		return Scene{}, err
@@ -361,6 +375,11 @@ func (s *Service) ApproveScene(ctx context.Context, id string, k int) (Scene, er
 		return Scene{}, dbErr("approve scene", err)
 	}
 	if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE images SET scene_rendition_id = ? WHERE id = ?`), chosen.Rendition.ID, sc.ImageID); err != nil {
+		return Scene{}, dbErr("approve scene", err)
+	}
+	// The designer looked at the variant and chose it: that is its review.
+	if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE renditions SET review = ?, reviewer = ?, review_reason = ?, reviewed_at = ?
+		WHERE id = ? AND review <> ''`), ReviewApproved, reviewer, "chosen as the scene's variant", now, chosen.Rendition.ID); err != nil {
 		return Scene{}, dbErr("approve scene", err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -21,6 +21,7 @@ import (
 // Batch states.
 const (
 	BatchDraft     = "draft"     // items read, nothing run
+	BatchTrialling = "trialling" // a trial job is running its sample
 	BatchReady     = "ready"     // trial done, estimate known
 	BatchRunning   = "running"   // items queued or running
 	BatchPaused    = "paused"    // items wait
@@ -41,7 +42,7 @@ const (
 // ErrBatchState is returned for an action the batch's state does not allow (409).
 var ErrBatchState = errors.New("not allowed in the batch's state")
 
-// Costs are the unit prices of the cost estimate.
+// Costs are the unit prices of the cost estimate and of a batch's spend.
 type Costs struct {
 	// GPUSecond is the price of one GPU-second; default 0.
 	GPUSecond float64
@@ -49,7 +50,13 @@ type Costs struct {
 	CPUSecond float64
 	// GBMonth is the price of storing one GB for a month; default 0.
 	GBMonth float64
+	// Currency names the prices' currency (an ISO 4217 code such as "EUR"); default "",
+	// which reads as "USD" once any price is set.
+	Currency string
 }
+
+// DefaultMinAccuracy is a batch's min_accuracy when its request names none.
+const DefaultMinAccuracy = 0.95
 
 // BatchRequest creates a batch: a manifest (a stream), a recipe and an optional filter.
 type BatchRequest struct {
@@ -61,71 +68,62 @@ type BatchRequest struct {
 	// Schedule, a cron expression, re-reads ManifestURL when due and runs its new rows.
 	Schedule    string
 	ManifestURL string
+	// MinAccuracy is the trial accuracy (0..1) below which start refuses without force;
+	// nil means DefaultMinAccuracy.
+	MinAccuracy *float64
+	// MaxCost caps the batch's spend in the configured currency: it pauses itself before
+	// an item would pass it. Nil (the default) means no cap; it needs prices configured.
+	MaxCost *float64
+	// Review is the review policy of its renders: catalog.ReviewNone, ReviewFailed or
+	// ReviewAll; default "" means failed for recipes with AI steps and none otherwise.
+	Review string
 }
 
 // Batch is a batch as the API shows it.
 type Batch struct {
-	ID          string          `json:"id"`
-	Name        string          `json:"name"`
-	State       string          `json:"state"`
-	Total       int             `json:"total"`
-	BadRows     int             `json:"bad_rows"`
-	BadRowList  []BadRow        `json:"bad_row_sample,omitempty"`
-	Counts      map[string]int  `json:"counts"`
-	Rate        float64         `json:"rate_per_second"`
-	ETASeconds  float64         `json:"eta_seconds"`
-	GPUSeconds  float64         `json:"gpu_seconds"`
-	CPUSeconds  float64         `json:"cpu_seconds"`
-	Bytes       int64           `json:"bytes"`
-	Estimate    *Estimate       `json:"estimate,omitempty"`
-	Trial       *Trial          `json:"trial,omitempty"`
-	Recipe      json.RawMessage `json:"recipe"`
-	Filter      json.RawMessage `json:"filter,omitempty"`
-	Schedule    string          `json:"schedule,omitempty"`
-	ManifestURL string          `json:"manifest_url,omitempty"`
-	NextRun     *time.Time      `json:"next_run,omitempty"`
-	Error       string          `json:"error,omitempty"`
-	CreatedAt   time.Time       `json:"created_at"`
-	UpdatedAt   time.Time       `json:"updated_at"`
-	StartedAt   *time.Time      `json:"started_at,omitempty"`
-	FinishedAt  *time.Time      `json:"finished_at,omitempty"`
+	ID         string         `json:"id"`
+	Name       string         `json:"name"`
+	State      string         `json:"state"`
+	Total      int            `json:"total"`
+	BadRows    int            `json:"bad_rows"`
+	BadRowList []BadRow       `json:"bad_row_sample,omitempty"`
+	Counts     map[string]int `json:"counts"`
+	Rate       float64        `json:"rate_per_second"`
+	ETASeconds float64        `json:"eta_seconds"`
+	GPUSeconds float64        `json:"gpu_seconds"`
+	CPUSeconds float64        `json:"cpu_seconds"`
+	Bytes      int64          `json:"bytes"`
+	// Spent is what the finished items cost in Currency; nil when no prices are configured.
+	Spent *float64 `json:"spent,omitempty"`
+	// Currency is the currency of Spent, MaxCost and the estimate's costs.
+	Currency string `json:"currency,omitempty"`
+	// MinAccuracy is the trial accuracy start asks for (default 0.95).
+	MinAccuracy float64 `json:"min_accuracy"`
+	// MaxCost is the spend cap in Currency; nil for none.
+	MaxCost *float64 `json:"max_cost,omitempty"`
+	// Review is the review policy of the batch's renders: none, failed or all.
+	Review string `json:"review"`
+	// PausedReason says why the batch paused itself (its max_cost); empty for a pause
+	// asked for.
+	PausedReason string          `json:"paused_reason,omitempty"`
+	Estimate     *Estimate       `json:"estimate,omitempty"`
+	Trial        *Trial          `json:"trial,omitempty"`
+	Recipe       json.RawMessage `json:"recipe"`
+	Filter       json.RawMessage `json:"filter,omitempty"`
+	Schedule     string          `json:"schedule,omitempty"`
+	ManifestURL  string          `json:"manifest_url,omitempty"`
+	NextRun      *time.Time      `json:"next_run,omitempty"`
+	Error        string          `json:"error,omitempty"`
+	CreatedAt    time.Time       `json:"created_at"`
+	UpdatedAt    time.Time       `json:"updated_at"`
+	StartedAt    *time.Time      `json:"started_at,omitempty"`
+	FinishedAt   *time.Time      `json:"finished_at,omitempty"`
 }
 
 // BadRow is a manifest row that could not become an item.
 type BadRow struct {
 	Row     int    `json:"row"`
 	Message string `json:"message"`
-}
-
-// Estimate is what the whole batch should cost, from its trial run.
-type Estimate struct {
-	Items       int     `json:"items"`
-	PassRate    float64 `json:"pass_rate"`
-	GPUSeconds  float64 `json:"gpu_seconds"`
-	CPUSeconds  float64 `json:"cpu_seconds"`
-	Bytes       int64   `json:"bytes"`
-	WallSeconds float64 `json:"wall_seconds"`
-	Cost        float64 `json:"cost"`
-	Workers     int     `json:"workers"`
-	Backends    int     `json:"backends"`
-}
-
-// Trial is a sample run: before and after for each sampled row.
-type Trial struct {
-	Samples []TrialSample `json:"samples"`
-}
-
-// TrialSample is one row of a trial run.
-type TrialSample struct {
-	Row        int     `json:"row"`
-	Source     string  `json:"source"`
-	Passed     bool    `json:"passed"`
-	BeforeURL  string  `json:"before_url,omitempty"`
-	AfterURL   string  `json:"after_url,omitempty"`
-	GPUSeconds float64 `json:"gpu_seconds"`
-	CPUSeconds float64 `json:"cpu_seconds"`
-	Bytes      int64   `json:"bytes"`
-	Error      string  `json:"error,omitempty"`
 }
 
 const maxBadRowSample = 100
@@ -143,6 +141,31 @@ func (s *Service) CreateBatch(ctx context.Context, req BatchRequest) (Batch, err
 		return Batch{}, fmt.Errorf("a recipe is required: %w", catalog.ErrInvalid)
 	}
 	_, canonical, err := s.cat.RecipeNeedsSD(ctx, req.Recipe)
+	if err != nil {
+		return Batch{}, err
+	}
+	ai, err := recipeHasAI(canonical)
+	if err != nil {
+		return Batch{}, err
+	}
+	minAcc := DefaultMinAccuracy
+	if req.MinAccuracy != nil {
+		minAcc = *req.MinAccuracy
+		if math.IsNaN(minAcc) || minAcc < 0 || minAcc > 1 {
+			return Batch{}, fmt.Errorf("min_accuracy %v: want 0 to 1: %w", minAcc, catalog.ErrInvalid)
+		}
+	}
+	var maxCost sql.NullFloat64
+	if req.MaxCost != nil {
+		if v := *req.MaxCost; math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			return Batch{}, fmt.Errorf("max_cost %v: want a number of at least 0: %w", v, catalog.ErrInvalid)
+		}
+		if !s.cfg.Costs.Priced() {
+			return Batch{}, fmt.Errorf("max_cost needs prices, and %s: %w", unpricedNote, catalog.ErrInvalid)
+		}
+		maxCost = sql.NullFloat64{Float64: *req.MaxCost, Valid: true}
+	}
+	review, err := reviewPolicy(req.Review, ai)
 	if err != nil {
 		return Batch{}, err
 	}
@@ -170,8 +193,10 @@ func (s *Service) CreateBatch(ctx context.Context, req BatchRequest) (Batch, err
 	rand.Read(idb[:])
 	id := "bat_" + hex.EncodeToString(idb[:])
 	now := time.Now().UTC().UnixNano()
-	if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`INSERT INTO batches (id, name, recipe, filter, state, schedule, manifest_url, next_run, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), id, req.Name, string(canonical), filter, BatchDraft, req.Schedule, req.ManifestURL, nextRun, now, now); err != nil {
+	if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`INSERT INTO batches (id, name, recipe, filter, state, schedule, manifest_url, next_run,
+		min_accuracy, max_cost, review, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), id, req.Name, string(canonical), filter, BatchDraft, req.Schedule, req.ManifestURL, nextRun,
+		minAcc, maxCost, review, now, now); err != nil {
 		return Batch{}, dbError("insert batch", err)
 	}
 	var (
@@ -311,16 +336,30 @@ type batchRow struct {
 	created, updated, started, done int64
 	gpuSeconds, cpuSeconds          float64 // spent by the batch's finished items
 	bytes                           int64
+	minAccuracy                     float64
+	maxCost                         sql.NullFloat64
+	review, pausedReason            string
+	costReserved                    float64 // max_cost: cost set aside for items in flight
+	itemsSpent                      int     // items whose spend is in the totals
+}
+
+// batchColumns are the columns loadBatch reads, in scan order.
+const batchColumns = `id, name, state, recipe, filter, total, bad_rows, bad_row_sample,
+		estimate, trial, error, created_at, updated_at, started_at, finished_at, schedule, manifest_url, next_run,
+		gpu_seconds, cpu_seconds, bytes, min_accuracy, max_cost, review, paused_reason, cost_reserved, items_spent`
+
+// scanBatch reads a row of batchColumns.
+func scanBatch(row interface{ Scan(...any) error }) (batchRow, error) {
+	var b batchRow
+	err := row.Scan(
+		&b.id, &b.name, &b.state, &b.recipe, &b.filter, &b.total, &b.badRows, &b.badSample, &b.estimate, &b.trial, &b.errText,
+		&b.created, &b.updated, &b.started, &b.done, &b.schedule, &b.manifestURL, &b.nextRun,
+		&b.gpuSeconds, &b.cpuSeconds, &b.bytes, &b.minAccuracy, &b.maxCost, &b.review, &b.pausedReason, &b.costReserved, &b.itemsSpent)
+	return b, err
 }
 
 func (s *Service) loadBatch(ctx context.Context, id string) (batchRow, error) {
-	var b batchRow
-	err := s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT id, name, state, recipe, filter, total, bad_rows, bad_row_sample,
-		estimate, trial, error, created_at, updated_at, started_at, finished_at, schedule, manifest_url, next_run,
-		gpu_seconds, cpu_seconds, bytes FROM batches WHERE id = ?`), id).Scan(
-		&b.id, &b.name, &b.state, &b.recipe, &b.filter, &b.total, &b.badRows, &b.badSample, &b.estimate, &b.trial, &b.errText,
-		&b.created, &b.updated, &b.started, &b.done, &b.schedule, &b.manifestURL, &b.nextRun,
-		&b.gpuSeconds, &b.cpuSeconds, &b.bytes)
+	b, err := scanBatch(s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT `+batchColumns+` FROM batches WHERE id = ?`), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return b, fmt.Errorf("batch %s: %w", id, catalog.ErrNotFound)
 	}
@@ -367,6 +406,15 @@ func (s *Service) GetBatch(ctx context.Context, id string) (Batch, error) {
 		json.Unmarshal([]byte(b.trial), out.Trial)
 	}
 	out.GPUSeconds, out.CPUSeconds, out.Bytes = b.gpuSeconds, b.cpuSeconds, b.bytes
+	out.MinAccuracy, out.Review, out.PausedReason = b.minAccuracy, b.review, b.pausedReason
+	if b.maxCost.Valid {
+		v := b.maxCost.Float64
+		out.MaxCost = &v
+	}
+	if c := s.cfg.Costs; c.Priced() {
+		spent := roundCents(c.of(b.gpuSeconds, b.cpuSeconds, b.bytes))
+		out.Spent, out.Currency = &spent, c.currency()
+	}
 	// Counted from the (batch_id, state) index alone: a poll of a million-row batch
 	// reads no item rows.
 	rows, err := s.db.SQL.QueryContext(ctx, s.db.Rebind(`SELECT state, count(*) FROM batch_items WHERE batch_id = ? GROUP BY state`), id)

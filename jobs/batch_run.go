@@ -9,11 +9,13 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
 
 	"github.com/pictor/pictor/catalog"
+	"github.com/pictor/pictor/checks"
 	"github.com/pictor/pictor/db"
 	"github.com/pictor/pictor/manifest"
 	"github.com/pictor/pictor/pipeline"
@@ -50,16 +52,81 @@ const (
 	enqueueWait  = time.Second
 )
 
+// ActionOptions steer start, retry and resume.
+type ActionOptions struct {
+	// Force starts (or retries) a batch whose trial is below min_accuracy, or that has
+	// none while its recipe has AI steps, and resumes a batch paused by its max_cost with
+	// the cap lifted; default false.
+	Force bool
+	// MaxCost, on resume, is the batch's new spend cap; it must be above what the batch
+	// has spent. Nil (the default) keeps the cap.
+	MaxCost *float64
+}
+
+// ErrTrialGate is wrapped by a *TrialGateError: start refused for want of a good trial.
+var ErrTrialGate = errors.New("the trial does not allow a start")
+
+// TrialGateError is why start or retry refused: the trial's accuracy is below the
+// batch's min_accuracy, or a recipe with AI steps has had no trial. It matches
+// ErrTrialGate and ErrBatchState (409).
+type TrialGateError struct {
+	// MinAccuracy is the batch's threshold.
+	MinAccuracy float64
+	// Trial is the report; nil when no trial was run.
+	Trial *Trial
+}
+
+func (e *TrialGateError) Error() string {
+	if e.Trial == nil {
+		return "a trial is required before starting a batch whose recipe has AI steps (run one, or start with force)"
+	}
+	return fmt.Sprintf("trial accuracy %.1f%% is below the batch's min_accuracy %.1f%% (look at the failing samples, or start with force)",
+		e.Trial.Accuracy*100, e.MinAccuracy*100)
+}
+
+// Unwrap makes the error match ErrTrialGate and ErrBatchState.
+func (e *TrialGateError) Unwrap() []error { return []error{ErrTrialGate, ErrBatchState} }
+
+// trialGate checks that b may run without force: its trial (when its recipe has AI
+// steps, one is required) reached min_accuracy.
+func trialGate(b batchRow) error {
+	var t *Trial
+	if b.trial != "" {
+		t = &Trial{}
+		if json.Unmarshal([]byte(b.trial), t) != nil || !t.Done {
+			t = nil
+		}
+	}
+	if t == nil {
+		ai, err := recipeHasAI([]byte(b.recipe))
+		if err != nil || !ai {
+			return nil
+		}
+		return &TrialGateError{MinAccuracy: b.minAccuracy}
+	}
+	if t.Accuracy < b.minAccuracy {
+		return &TrialGateError{MinAccuracy: b.minAccuracy, Trial: t}
+	}
+	return nil
+}
+
 // StartBatch marks the batch running and hands its pending items to the queue. The
 // hand-off is a job (BatchEnqueueArgs) inserted in the same transaction as the state
 // change: the call answers at once even for a million rows, and a crash mid-way resumes.
-func (s *Service) StartBatch(ctx context.Context, id string) (Batch, error) {
+// Without o.Force it refuses (TrialGateError) a trial below min_accuracy, or no trial
+// for a recipe with AI steps.
+func (s *Service) StartBatch(ctx context.Context, id string, o ActionOptions) (Batch, error) {
 	b, err := s.loadBatch(ctx, id)
 	if err != nil {
 		return Batch{}, err
 	}
 	if b.state != BatchDraft && b.state != BatchReady {
 		return Batch{}, fmt.Errorf("start a %s batch: %w", b.state, ErrBatchState)
+	}
+	if !o.Force {
+		if err := trialGate(b); err != nil {
+			return Batch{}, err
+		}
 	}
 	if err := s.runPending(ctx, id, ""); err != nil {
 		return Batch{}, err
@@ -84,6 +151,9 @@ func (s *Service) runPending(ctx context.Context, id, from string) error {
 	}
 	if err := s.setBatchStateTx(ctx, tx, id, BatchRunning); err != nil {
 		return err
+	}
+	if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET paused_reason = '' WHERE id = ?`), id); err != nil {
+		return dbError("clear pause reason", err)
 	}
 	if _, err := s.client.InsertTx(ctx, tx, BatchEnqueueArgs{BatchID: id}, nil); err != nil {
 		return fmt.Errorf("queue the hand-off of batch %s: %w", id, err)
@@ -208,14 +278,40 @@ func (s *Service) PauseBatch(ctx context.Context, id string) (Batch, error) {
 	return s.transition(ctx, id, BatchPaused, BatchRunning)
 }
 
-// ResumeBatch lets a paused batch go on: a new hand-off queues its parked items.
-func (s *Service) ResumeBatch(ctx context.Context, id string) (Batch, error) {
+// ResumeBatch lets a paused batch go on: a new hand-off queues its parked items. A batch
+// that paused itself at its max_cost resumes only with a higher o.MaxCost, or with
+// o.Force (which lifts the cap).
+func (s *Service) ResumeBatch(ctx context.Context, id string, o ActionOptions) (Batch, error) {
 	b, err := s.loadBatch(ctx, id)
 	if err != nil {
 		return Batch{}, err
 	}
 	if b.state != BatchPaused {
 		return Batch{}, fmt.Errorf("%s batch cannot become %s: %w", b.state, BatchRunning, ErrBatchState)
+	}
+	if o.MaxCost != nil {
+		v := *o.MaxCost
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			return Batch{}, fmt.Errorf("max_cost %v: want a number of at least 0: %w", v, catalog.ErrInvalid)
+		}
+		if !s.cfg.Costs.Priced() {
+			return Batch{}, fmt.Errorf("max_cost needs prices, and %s: %w", unpricedNote, catalog.ErrInvalid)
+		}
+		if spent := s.cfg.Costs.of(b.gpuSeconds, b.cpuSeconds, b.bytes); v <= spent {
+			return Batch{}, fmt.Errorf("max_cost %.2f is not above the %.2f %s spent: %w", v, spent, s.cfg.Costs.currency(), catalog.ErrInvalid)
+		}
+	}
+	switch {
+	case o.Force:
+		if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET max_cost = NULL WHERE id = ?`), id); err != nil {
+			return Batch{}, dbError("lift max_cost", err)
+		}
+	case o.MaxCost != nil:
+		if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET max_cost = ? WHERE id = ?`), *o.MaxCost, id); err != nil {
+			return Batch{}, dbError("raise max_cost", err)
+		}
+	case b.pausedReason != "":
+		return Batch{}, fmt.Errorf("the batch paused itself (%s): resume with a higher max_cost, or with force: %w", b.pausedReason, ErrBatchState)
 	}
 	if err := s.runPending(ctx, id, ""); err != nil {
 		return Batch{}, err
@@ -254,9 +350,10 @@ func (s *Service) parkItem(ctx context.Context, job *river.Job[BatchItemArgs]) (
 	return true, dbError("commit parked item", tx.Commit())
 }
 
-// CancelBatch stops a batch: items not yet done are skipped as they come up.
+// CancelBatch stops a batch: items not yet done are skipped as they come up, and a
+// trial in progress stops.
 func (s *Service) CancelBatch(ctx context.Context, id string) (Batch, error) {
-	b, err := s.transition(ctx, id, BatchCancelled, BatchDraft, BatchReady, BatchRunning, BatchPaused)
+	b, err := s.transition(ctx, id, BatchCancelled, BatchDraft, BatchTrialling, BatchReady, BatchRunning, BatchPaused)
 	if err != nil {
 		return b, err
 	}
@@ -268,14 +365,19 @@ func (s *Service) CancelBatch(ctx context.Context, id string) (Batch, error) {
 	return s.GetBatch(ctx, id)
 }
 
-// RetryBatch queues the failed items again and runs the batch.
-func (s *Service) RetryBatch(ctx context.Context, id string) (Batch, error) {
+// RetryBatch queues the failed items again and runs the batch; o.Force as for StartBatch.
+func (s *Service) RetryBatch(ctx context.Context, id string, o ActionOptions) (Batch, error) {
 	b, err := s.loadBatch(ctx, id)
 	if err != nil {
 		return Batch{}, err
 	}
-	if b.state == BatchCancelled || b.state == BatchDraft || b.state == BatchReady {
+	if b.state == BatchCancelled || b.state == BatchDraft || b.state == BatchReady || b.state == BatchTrialling {
 		return Batch{}, fmt.Errorf("retry a %s batch: %w", b.state, ErrBatchState)
+	}
+	if !o.Force {
+		if err := trialGate(b); err != nil {
+			return Batch{}, err
+		}
 	}
 	if err := s.runPending(ctx, id, ItemFailed); err != nil {
 		return Batch{}, err
@@ -321,6 +423,43 @@ type itemOutcome struct {
 	renditions []catalog.Rendition
 	gpu, cpu   float64
 	bytes      int64
+	held       float64 // the cost reserved for the item under a max_cost
+}
+
+// verdict is the item's check summary for the results: "" when no output was checked,
+// "pass", or "fail: name, name".
+func (o itemOutcome) verdict() string {
+	checked := false
+	for _, r := range o.renditions {
+		checked = checked || (r.Checks != nil && len(r.Checks.Results) > 0)
+	}
+	if !checked {
+		return ""
+	}
+	failed := failedChecks(o.renditions)
+	if len(failed) == 0 {
+		return checks.Pass
+	}
+	var names []string
+	for _, r := range failed {
+		if !slices.Contains(names, r.Name) {
+			names = append(names, r.Name)
+		}
+	}
+	return checks.Fail + ": " + strings.Join(names, ", ")
+}
+
+// review is the item's review state: the first held output's, else the first output's.
+func (o itemOutcome) review() string {
+	for _, r := range o.renditions {
+		if r.Review == catalog.ReviewPending || r.Review == catalog.ReviewRejected {
+			return r.Review
+		}
+	}
+	if len(o.renditions) > 0 {
+		return o.renditions[0].Review
+	}
+	return ""
 }
 
 type item struct {
@@ -343,6 +482,13 @@ func (s *Service) process(ctx context.Context, b batchRow, it item) (itemOutcome
 		filter = w
 	}
 	recipe := catalog.RecipeRef{Inline: []byte(b.recipe)}
+	opts := catalog.RenderOptions{Review: b.review, BatchID: b.id}
+	// A recipe with AI steps renders through RenderFor, which checks and holds outputs for
+	// review; one without renders in the ingest itself (one decode), where neither applies.
+	ai, err := recipeHasAI([]byte(b.recipe))
+	if err != nil {
+		return out, err
+	}
 	switch {
 	case it.imageID != "":
 		// The quality report (a full decode) is only needed to check a filter.
@@ -355,7 +501,7 @@ func (s *Service) process(ctx context.Context, b batchRow, it item) (itemOutcome
 			return out, err
 		}
 		out.image = img
-	case filter == nil:
+	case filter == nil && !ai:
 		// No filter: one decode renders straight from the fetched bytes.
 		res, err := s.cat.Ingest(ctx, catalog.IngestRequest{URL: it.url, SKU: it.sku, Recipe: recipe})
 		if err != nil {
@@ -381,7 +527,7 @@ func (s *Service) process(ctx context.Context, b batchRow, it item) (itemOutcome
 		}
 	}
 	if out.renditions == nil {
-		rends, err := s.cat.Render(ctx, out.image.ID, recipe, "")
+		rends, err := s.cat.RenderFor(ctx, out.image.ID, recipe, opts)
 		if err != nil {
 			return out, err
 		}
@@ -425,6 +571,14 @@ func (w *batchItemWorker) Work(ctx context.Context, job *river.Job[BatchItemArgs
 	case BatchCancelled:
 		return s.finishItem(ctx, job, ItemSkipped, itemOutcome{}, "batch cancelled")
 	}
+	var held float64
+	if b.maxCost.Valid {
+		ok, h, err := s.reserve(ctx, job)
+		if err != nil || !ok {
+			return err
+		}
+		held = h
+	}
 	var it item
 	err = s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT row_number, url, image_id, sku FROM batch_items WHERE batch_id = ? AND row_number = ?`),
 		a.BatchID, a.Row).Scan(&it.row, &it.url, &it.imageID, &it.sku)
@@ -434,6 +588,7 @@ func (w *batchItemWorker) Work(ctx context.Context, job *river.Job[BatchItemArgs
 	s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batch_items SET state = ?, attempts = ?, updated_at = ? WHERE batch_id = ? AND row_number = ?
 		AND state IN ('queued', 'running')`), ItemRunning, job.Attempt, time.Now().UTC().UnixNano(), a.BatchID, a.Row)
 	out, err := s.process(ctx, b, it)
+	out.held = held
 	if err != nil {
 		if ctx.Err() != nil {
 			return err
@@ -469,9 +624,12 @@ func (s *Service) finishItem(ctx context.Context, job *river.Job[BatchItemArgs],
 		return dbError("begin", err)
 	}
 	defer tx.Rollback()
+	// The item's cost reservation (max_cost) is cleared here: its real spend replaces it
+	// on the batch row below, in the same transaction.
 	if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE batch_items SET state = ?, result_image = ?, renditions = ?, error = ?,
-		gpu_seconds = ?, cpu_seconds = ?, bytes = ?, updated_at = ? WHERE batch_id = ? AND row_number = ?`),
-		state, out.image.ID, string(rj), msg, out.gpu, out.cpu, out.bytes, time.Now().UTC().UnixNano(), job.Args.BatchID, job.Args.Row); err != nil {
+		gpu_seconds = ?, cpu_seconds = ?, bytes = ?, review = ?, checks = ?, cost_reserved = 0, updated_at = ? WHERE batch_id = ? AND row_number = ?`),
+		state, out.image.ID, string(rj), msg, out.gpu, out.cpu, out.bytes, out.review(), out.verdict(), time.Now().UTC().UnixNano(),
+		job.Args.BatchID, job.Args.Row); err != nil {
 		return dbError("record item", err)
 	}
 	if err := s.completeTx(ctx, tx, job); err != nil {
@@ -479,7 +637,8 @@ func (s *Service) finishItem(ctx context.Context, job *river.Job[BatchItemArgs],
 	}
 	// Last, so that concurrent items wait for the batch row's lock as briefly as can be.
 	if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET gpu_seconds = gpu_seconds + ?, cpu_seconds = cpu_seconds + ?,
-		bytes = bytes + ? WHERE id = ?`), out.gpu, out.cpu, out.bytes, job.Args.BatchID); err != nil {
+		bytes = bytes + ?, items_spent = items_spent + 1, cost_reserved = cost_reserved - ? WHERE id = ?`),
+		out.gpu, out.cpu, out.bytes, out.held, job.Args.BatchID); err != nil {
 		return dbError("add item spend", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -487,102 +646,6 @@ func (s *Service) finishItem(ctx context.Context, job *river.Job[BatchItemArgs],
 	}
 	s.maybeFinish(ctx, job.Args.BatchID)
 	return nil
-}
-
-// TrialBatch runs the recipe on a random sample of rows, keeps before/after previews,
-// and estimates the whole batch's cost from them.
-func (s *Service) TrialBatch(ctx context.Context, id string, sample int) (Batch, error) {
-	if sample == 0 {
-		sample = 20
-	}
-	if sample < 1 || sample > 200 {
-		return Batch{}, fmt.Errorf("sample must be 1..200: %w", catalog.ErrInvalid)
-	}
-	b, err := s.loadBatch(ctx, id)
-	if err != nil {
-		return Batch{}, err
-	}
-	if b.state != BatchDraft && b.state != BatchReady {
-		return Batch{}, fmt.Errorf("trial of a %s batch: %w", b.state, ErrBatchState)
-	}
-	rows, err := s.db.SQL.QueryContext(ctx, s.db.Rebind(`SELECT row_number, url, image_id, sku FROM batch_items WHERE batch_id = ?
-		ORDER BY random() LIMIT ?`), id, sample)
-	if err != nil {
-		return Batch{}, dbError("sample items", err)
-	}
-	var items []item
-	for rows.Next() {
-		var it item
-		if err := rows.Scan(&it.row, &it.url, &it.imageID, &it.sku); err != nil {
-			rows.Close()
-			return Batch{}, dbError("sample items", err)
-		}
-		items = append(items, it)
-	}
-	rows.Close()
-	var (
-		trial             Trial
-		passed, processed int
-		gpu, cpu          float64
-		bytes             int64
-	)
-	for _, it := range items {
-		ts := TrialSample{Row: it.row, Source: it.url}
-		if ts.Source == "" {
-			ts.Source = it.imageID
-		}
-		out, err := s.process(ctx, b, it)
-		if out.image.ID != "" {
-			ts.BeforeURL = "/v1/images/" + out.image.ID + "/content"
-		}
-		if err != nil {
-			ts.Error = err.Error()
-		} else {
-			processed++
-			if out.state == ItemSucceeded {
-				passed++
-				ts.Passed = true
-				if len(out.renditions) > 0 {
-					ts.AfterURL = out.renditions[0].URL
-				}
-				// A repeated trial renders from the cache: count what the first made.
-				for _, r := range out.renditions {
-					ts.Bytes += r.Bytes
-				}
-				ts.GPUSeconds, ts.CPUSeconds = out.gpu, out.cpu
-				gpu += out.gpu
-				cpu += out.cpu
-				bytes += ts.Bytes
-			}
-		}
-		trial.Samples = append(trial.Samples, ts)
-	}
-	est := Estimate{Workers: s.cfg.CPUWorkers, Backends: s.cfg.GPUBackends}
-	if processed > 0 {
-		est.PassRate = float64(passed) / float64(processed)
-	}
-	est.Items = int(math.Round(est.PassRate * float64(b.total)))
-	if passed > 0 {
-		n := float64(est.Items)
-		est.GPUSeconds = gpu / float64(passed) * n
-		est.CPUSeconds = cpu / float64(passed) * n
-		est.Bytes = int64(float64(bytes) / float64(passed) * n)
-		wallCPU := est.CPUSeconds / float64(max(1, est.Workers))
-		wallGPU := 0.0
-		if est.GPUSeconds > 0 {
-			wallGPU = est.GPUSeconds / float64(max(1, est.Backends))
-		}
-		est.WallSeconds = math.Round(math.Max(wallCPU, wallGPU))
-		est.Cost = math.Round((est.GPUSeconds*s.cfg.Costs.GPUSecond+est.CPUSeconds*s.cfg.Costs.CPUSecond+
-			float64(est.Bytes)/1e9*s.cfg.Costs.GBMonth)*100) / 100
-	}
-	tj, _ := json.Marshal(trial)
-	ej, _ := json.Marshal(est)
-	if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET trial = ?, estimate = ?, state = ?, updated_at = ? WHERE id = ?`),
-		string(tj), string(ej), BatchReady, time.Now().UTC().UnixNano(), id); err != nil {
-		return Batch{}, dbError("save trial", err)
-	}
-	return s.GetBatch(ctx, id)
 }
 
 // WriteResults streams a batch's items, in row order, as CSV or JSONL.
@@ -596,7 +659,7 @@ func (s *Service) WriteResults(ctx context.Context, id string, w io.Writer, f ma
 	}
 	last := 0
 	for {
-		rows, err := s.db.SQL.QueryContext(ctx, s.db.Rebind(`SELECT row_number, url, image_id, sku, state, renditions, error
+		rows, err := s.db.SQL.QueryContext(ctx, s.db.Rebind(`SELECT row_number, url, image_id, sku, state, renditions, error, review, checks
 			FROM batch_items WHERE batch_id = ? AND row_number > ? ORDER BY row_number LIMIT 1000`), id, last)
 		if err != nil {
 			return dbError("results", err)
@@ -607,7 +670,7 @@ func (s *Service) WriteResults(ctx context.Context, id string, w io.Writer, f ma
 				r              manifest.Result
 				url, img, rend string
 			)
-			if err := rows.Scan(&r.Row, &url, &img, &r.SKU, &r.State, &rend, &r.Error); err != nil {
+			if err := rows.Scan(&r.Row, &url, &img, &r.SKU, &r.State, &rend, &r.Error, &r.Review, &r.Checks); err != nil {
 				rows.Close()
 				return dbError("results", err)
 			}

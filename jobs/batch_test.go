@@ -110,21 +110,33 @@ func TestBatchEndToEnd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if bt.State != jobs.BatchReady || bt.Trial == nil || len(bt.Trial.Samples) != 5 || bt.Estimate == nil {
+			if bt.State != jobs.BatchTrialling || bt.Trial == nil || bt.Trial.Progress.Total != 5 {
+				t.Fatalf("trial answered %s %+v, want trialling with 5 samples to run", bt.State, bt.Trial)
+			}
+			bt = waitBatch(t, b, bt.ID, jobs.BatchReady)
+			if bt.Trial == nil || len(bt.Trial.Samples) != 5 || bt.Trial.Progress.Done != 5 || !bt.Trial.Done || bt.Estimate == nil {
 				t.Fatalf("after trial = %+v", bt)
 			}
-			if e := bt.Estimate; e.Items == 0 || e.CPUSeconds <= 0 || e.Bytes <= 0 || e.WallSeconds < 0 || e.Cost <= 0 {
-				t.Errorf("estimate = %+v, want items, CPU, bytes and a cost", e)
+			// A classic recipe has no checks: every sample that ran passes; only the 404 row,
+			// when sampled, fails (as an error).
+			errored := bt.Trial.Failures[jobs.VerdictError]
+			if want := float64(5-errored) / 5; bt.Trial.Accuracy != want || bt.Trial.Judged != 5 || len(bt.Trial.Failing) != errored || len(bt.Trial.Failures) > 1 {
+				t.Errorf("trial report: accuracy %v over %d, failures %v; want %v over 5, errors only", bt.Trial.Accuracy, bt.Trial.Judged, bt.Trial.Failures, want)
+			}
+			if e := bt.Estimate; e.Items == 0 || e.CPUSeconds <= 0 || e.Bytes <= 0 || e.WallSeconds < 0 || !e.Priced ||
+				e.Currency != "USD" || e.Cost == nil || *e.Cost <= 0 || e.CostPerItem == nil || *e.CostPerItem <= 0 || e.Note != "" {
+				t.Errorf("estimate = %+v, want items, CPU, bytes and a cost in USD", e)
 			}
 			for _, s := range bt.Trial.Samples {
 				if s.Error == "" && (s.BeforeURL == "" || s.AfterURL == "") {
 					t.Errorf("trial sample %+v lacks before/after", s)
 				}
 			}
-			if _, err := b.jobs.StartBatch(ctx, bt.ID); err != nil {
+			// Forced: the sample may have drawn the 404 row.
+			if _, err := b.jobs.StartBatch(ctx, bt.ID, jobs.ActionOptions{Force: true}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := b.jobs.StartBatch(ctx, bt.ID); !errors.Is(err, jobs.ErrBatchState) {
+			if _, err := b.jobs.StartBatch(ctx, bt.ID, jobs.ActionOptions{Force: true}); !errors.Is(err, jobs.ErrBatchState) {
 				t.Errorf("second start: %v, want ErrBatchState", err)
 			}
 			done := waitBatch(t, b, bt.ID, jobs.BatchDone)
@@ -136,12 +148,16 @@ func TestBatchEndToEnd(t *testing.T) {
 			if done.CPUSeconds <= 0 || done.Bytes <= 0 || done.GPUSeconds != 0 {
 				t.Errorf("spend so far: cpu %v s, %d bytes, gpu %v s; want CPU and bytes, no GPU", done.CPUSeconds, done.Bytes, done.GPUSeconds)
 			}
+			if done.Spent == nil || *done.Spent <= 0 || done.Currency != "USD" {
+				t.Errorf("spent: got %v %q, want a cost in USD", done.Spent, done.Currency)
+			}
 			var out bytes.Buffer
 			if err := b.jobs.WriteResults(ctx, bt.ID, &out, manifest.CSV); err != nil {
 				t.Fatal(err)
 			}
 			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-			if len(lines) != 42 || !strings.HasPrefix(lines[1], "2,") || !strings.Contains(lines[1], "succeeded") || !strings.Contains(lines[41], "failed") {
+			if len(lines) != 42 || lines[0] != "row,source,sku,state,renditions,error,review,checks" ||
+				!strings.HasPrefix(lines[1], "2,") || !strings.Contains(lines[1], "succeeded") || !strings.Contains(lines[41], "failed") {
 				t.Errorf("results:\n%s", out.String())
 			}
 		})
@@ -160,7 +176,7 @@ func TestBatchFilterPauseCancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.jobs.StartBatch(ctx, bt.ID); err != nil {
+	if _, err := b.jobs.StartBatch(ctx, bt.ID, jobs.ActionOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	done := waitBatch(t, b, bt.ID, jobs.BatchDone)
@@ -226,7 +242,7 @@ func TestScheduledBatchRunsNewRows(t *testing.T) {
 	if bt.NextRun == nil || bt.Schedule != "0 * * * *" {
 		t.Fatalf("scheduled batch = %+v", bt)
 	}
-	if _, err := b.jobs.StartBatch(ctx, bt.ID); err != nil {
+	if _, err := b.jobs.StartBatch(ctx, bt.ID, jobs.ActionOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitBatch(t, b, bt.ID, jobs.BatchDone)

@@ -54,7 +54,7 @@ func TestEnqueueHandOff(t *testing.T) {
 			ctx := context.Background()
 			const items = 2*enqueueChunk + 500
 			b := createIdleBatch(t, s, items)
-			started, err := s.StartBatch(ctx, b.ID)
+			started, err := s.StartBatch(ctx, b.ID, ActionOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -114,7 +114,7 @@ func TestEnqueueKeepsAhead(t *testing.T) {
 	ctx := context.Background()
 	const items = enqueueAhead + 2500
 	b := createIdleBatch(t, s, items)
-	if _, err := s.StartBatch(ctx, b.ID); err != nil {
+	if _, err := s.StartBatch(ctx, b.ID, ActionOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	w := &batchEnqueueWorker{s: s}

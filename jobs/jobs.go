@@ -51,7 +51,8 @@ type Config struct {
 	// CPUWorkers and GPUBackends are what the cost estimate's wall time assumes; default
 	// 1 and 0.
 	CPUWorkers, GPUBackends int
-	// Costs are the unit prices of the cost estimate; default all 0.
+	// Costs are the unit prices (and currency) of the cost estimate and of each batch's
+	// spend; default all 0: costs are not shown, and the estimate says why.
 	Costs Costs
 	// JobTimeout bounds one attempt of a render or batch item (scenes have an hour);
 	// default 2m.
@@ -138,6 +139,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		river.AddWorker(workers, &sceneWorker{cat: d.Catalog, cancelPoll: 200 * time.Millisecond, timeout: cfg.RescueAfter * 9 / 10})
 		river.AddWorker(workers, &batchItemWorker{s: s})
 		river.AddWorker(workers, &batchEnqueueWorker{s: s})
+		river.AddWorker(workers, &batchTrialWorker{s: s, cancelPoll: 200 * time.Millisecond})
 		river.AddWorker(workers, &scheduleWorker{s: s})
 		rc.PeriodicJobs = []*river.PeriodicJob{periodicSchedules()}
 		rc.Workers = workers

@@ -57,4 +57,19 @@ UPDATE batches SET
 	gpu_seconds = (SELECT coalesce(sum(gpu_seconds), 0) FROM batch_items WHERE batch_id = batches.id),
 	cpu_seconds = (SELECT coalesce(sum(cpu_seconds), 0) FROM batch_items WHERE batch_id = batches.id),
 	bytes = (SELECT coalesce(sum(bytes), 0) FROM batch_items WHERE batch_id = batches.id);`},
+	// The quality gate: a trial's threshold, a spend cap and the review policy on the
+	// batch; what a cap sets aside for items in flight and how many items the spend
+	// totals hold (the mean cost of an item); each item's review state and check verdict.
+	{Version: 4, Name: "batch quality gate and spend cap", SQLite: `
+ALTER TABLE batches ADD COLUMN min_accuracy DOUBLE PRECISION NOT NULL DEFAULT 0.95;
+ALTER TABLE batches ADD COLUMN max_cost DOUBLE PRECISION;
+ALTER TABLE batches ADD COLUMN review TEXT NOT NULL DEFAULT '';
+ALTER TABLE batches ADD COLUMN paused_reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE batches ADD COLUMN cost_reserved DOUBLE PRECISION NOT NULL DEFAULT 0;
+ALTER TABLE batches ADD COLUMN items_spent INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE batch_items ADD COLUMN review TEXT NOT NULL DEFAULT '';
+ALTER TABLE batch_items ADD COLUMN checks TEXT NOT NULL DEFAULT '';
+ALTER TABLE batch_items ADD COLUMN cost_reserved DOUBLE PRECISION NOT NULL DEFAULT 0;
+UPDATE batches SET items_spent = (SELECT count(*) FROM batch_items
+	WHERE batch_id = batches.id AND state IN ('succeeded', 'failed', 'skipped'));`},
 }

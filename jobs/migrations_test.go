@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 )
 
@@ -45,6 +46,50 @@ func TestMigrationBackfillsSpend(t *testing.T) {
 				if gpu != want[0] || cpu != want[1] || float64(bytes) != want[2] {
 					t.Errorf("%s spend after migration: gpu %v cpu %v bytes %d, want %v", id, gpu, cpu, bytes, want)
 				}
+			}
+		})
+	}
+}
+
+// Migration 4 gives existing batches the default threshold, no cap, and the count of
+// items their spend totals already hold (the mean item cost a max_cost needs).
+func TestMigrationQualityGate(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range []string{"sqlite", "postgres"} {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			d, _ := openTestDB(t, dialect)
+			if err := d.Migrate(ctx, "jobs", migrations[:3]); err != nil {
+				t.Fatal(err)
+			}
+			exec := func(q string, args ...any) {
+				t.Helper()
+				if _, err := d.SQL.ExecContext(ctx, d.Rebind(q), args...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			exec(`INSERT INTO batches (id, name, recipe, state, created_at, updated_at) VALUES ('bat_a', 'a', '{}', 'running', 1, 1)`)
+			for i, state := range []string{"succeeded", "failed", "skipped", "queued", "pending"} {
+				exec(`INSERT INTO batch_items (batch_id, row_number, state, updated_at) VALUES ('bat_a', ?, ?, 1)`, i+2, state)
+			}
+			if err := d.Migrate(ctx, "jobs", migrations); err != nil {
+				t.Fatal(err)
+			}
+			var (
+				minAcc   float64
+				maxCost  sql.NullFloat64
+				review   string
+				spent    int
+				reserved float64
+			)
+			if err := d.SQL.QueryRowContext(ctx, `SELECT min_accuracy, max_cost, review, items_spent, cost_reserved FROM batches WHERE id = 'bat_a'`).Scan(
+				&minAcc, &maxCost, &review, &spent, &reserved); err != nil {
+				t.Fatal(err)
+			}
+			if minAcc != DefaultMinAccuracy || maxCost.Valid || review != "" || spent != 3 || reserved != 0 {
+				t.Errorf("after migration: min_accuracy %v max_cost %v review %q items_spent %d reserved %v; want %v, NULL, \"\", 3, 0",
+					minAcc, maxCost, review, spent, reserved, DefaultMinAccuracy)
 			}
 		})
 	}

@@ -55,7 +55,7 @@ func TestBatchPauseParksAndResumes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := b.jobs.StartBatch(ctx, bt.ID); err != nil {
+			if _, err := b.jobs.StartBatch(ctx, bt.ID, jobs.ActionOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			deadline := time.Now().Add(30 * time.Second)
@@ -100,10 +100,10 @@ func TestBatchPauseParksAndResumes(t *testing.T) {
 				t.Fatalf("a paused batch went on: %v then %v", paused.Counts, again.Counts)
 			}
 
-			if _, err := b.jobs.ResumeBatch(ctx, bt.ID); err != nil {
+			if _, err := b.jobs.ResumeBatch(ctx, bt.ID, jobs.ActionOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := b.jobs.ResumeBatch(ctx, bt.ID); err == nil {
+			if _, err := b.jobs.ResumeBatch(ctx, bt.ID, jobs.ActionOptions{}); err == nil {
 				t.Error("resuming a running batch succeeded")
 			}
 			done := waitBatch(t, b, bt.ID, jobs.BatchDone)

@@ -116,14 +116,14 @@ func TestSceneVariantsKeepProductPixels(t *testing.T) {
 		t.Error("variants 0 and 1 are the same rendition")
 	}
 	// Approval makes a variant the image's scene rendition.
-	if _, err := b.cat.ApproveScene(ctx, sc.ID, 2); err != nil {
+	if _, err := b.cat.ApproveScene(ctx, sc.ID, 2, ""); err != nil {
 		t.Fatal(err)
 	}
 	img, err := b.cat.GetImage(ctx, res.Image.ID)
 	if err != nil || img.SceneRenditionID != done.Results[2].Rendition.ID {
 		t.Errorf("image scene rendition = %q (%v), want %s", img.SceneRenditionID, err, done.Results[2].Rendition.ID)
 	}
-	if _, err := b.cat.ApproveScene(ctx, sc.ID, 7); !errors.Is(err, catalog.ErrInvalid) {
+	if _, err := b.cat.ApproveScene(ctx, sc.ID, 7, ""); !errors.Is(err, catalog.ErrInvalid) {
 		t.Errorf("approve missing variant: %v, want ErrInvalid", err)
 	}
 	if b.sd.MaxConcurrent() != 1 {

@@ -25,6 +25,12 @@ type Result struct {
 	RenditionURLs []string `json:"renditions"`
 	// Error is why the item failed; empty when it did not.
 	Error string `json:"error"`
+	// Review is the item's review state: "" (not held), "pending", "approved" or
+	// "rejected".
+	Review string `json:"review"`
+	// Checks is the item's check verdict: "" when no output was checked, "pass", or
+	// "fail: name, name" naming the failing checks.
+	Checks string `json:"checks"`
 	// Meta is the item's metadata from the manifest; nil when none.
 	Meta map[string]string `json:"meta,omitempty"`
 }
@@ -43,15 +49,15 @@ type Writer interface {
 var ErrWriterClosed = errors.New("manifest writer closed")
 
 // resultColumns is the CSV header, before any meta columns.
-var resultColumns = [...]string{"row", "source", "sku", "state", "renditions", "error"}
+var resultColumns = [...]string{"row", "source", "sku", "state", "renditions", "error", "review", "checks"}
 
 // NewWriter returns a Writer of results in format f, CSV or JSONL (XLSX is
 // ErrUnsupportedFormat). CSV starts with the header
-// row,source,sku,state,renditions,error, then one column for each of
+// row,source,sku,state,renditions,error,review,checks, then one column for each of
 // metaColumns (a result's Meta value under that name, empty when missing;
 // other Meta keys are left out); renditions are joined by a space.
 // JSONL writes one object a line with keys row, source, sku, state,
-// renditions (an array, never null), error, and meta (when not empty), and
+// renditions (an array, never null), error, review, checks, and meta (when not empty), and
 // ignores metaColumns.
 func NewWriter(w io.Writer, f Format, metaColumns ...string) (Writer, error) {
 	switch f {
@@ -93,7 +99,7 @@ func (c *csvWriter) Write(r Result) error {
 		return ErrWriterClosed
 	}
 	c.rec = append(c.rec[:0],
-		strconv.Itoa(r.Row), r.Source, r.SKU, r.State, strings.Join(r.RenditionURLs, " "), r.Error)
+		strconv.Itoa(r.Row), r.Source, r.SKU, r.State, strings.Join(r.RenditionURLs, " "), r.Error, r.Review, r.Checks)
 	for _, m := range c.meta {
 		c.rec = append(c.rec, r.Meta[m])
 	}

@@ -14,8 +14,9 @@ import (
 var sampleResults = []Result{
 	{Row: 2, Source: "https://a/1.jpg?w=1&h=2", SKU: "S1", State: "succeeded",
 		RenditionURLs: []string{"https://cdn/x/main.webp", "https://cdn/x/thumb.jpeg"},
-		Meta:          map[string]string{"colour": "red", "ignored": "x"}},
-	{Row: 3, Source: "img-7", State: "failed", Error: "fetch: status 404, \"Not Found\"\nsecond line"},
+		Review:        "pending", Checks: "fail: product_fill, background_white",
+		Meta: map[string]string{"colour": "red", "ignored": "x"}},
+	{Row: 3, Source: "img-7", State: "failed", Error: "fetch: status 404, \"Not Found\"\nsecond line", Checks: "pass"},
 	{Row: 10, Source: "https://a/3.jpg", SKU: "=cmd", State: "skipped", RenditionURLs: []string{}},
 }
 
@@ -29,20 +30,20 @@ func TestWriterCSV(t *testing.T) {
 		{
 			name: "fixed columns",
 			want: [][]string{
-				{"row", "source", "sku", "state", "renditions", "error"},
-				{"2", "https://a/1.jpg?w=1&h=2", "S1", "succeeded", "https://cdn/x/main.webp https://cdn/x/thumb.jpeg", ""},
-				{"3", "img-7", "", "failed", "", "fetch: status 404, \"Not Found\"\nsecond line"},
-				{"10", "https://a/3.jpg", "=cmd", "skipped", "", ""},
+				{"row", "source", "sku", "state", "renditions", "error", "review", "checks"},
+				{"2", "https://a/1.jpg?w=1&h=2", "S1", "succeeded", "https://cdn/x/main.webp https://cdn/x/thumb.jpeg", "", "pending", "fail: product_fill, background_white"},
+				{"3", "img-7", "", "failed", "", "fetch: status 404, \"Not Found\"\nsecond line", "", "pass"},
+				{"10", "https://a/3.jpg", "=cmd", "skipped", "", "", "", ""},
 			},
 		},
 		{
 			name: "meta columns",
 			meta: []string{"colour", "size"},
 			want: [][]string{
-				{"row", "source", "sku", "state", "renditions", "error", "colour", "size"},
-				{"2", "https://a/1.jpg?w=1&h=2", "S1", "succeeded", "https://cdn/x/main.webp https://cdn/x/thumb.jpeg", "", "red", ""},
-				{"3", "img-7", "", "failed", "", "fetch: status 404, \"Not Found\"\nsecond line", "", ""},
-				{"10", "https://a/3.jpg", "=cmd", "skipped", "", "", "", ""},
+				{"row", "source", "sku", "state", "renditions", "error", "review", "checks", "colour", "size"},
+				{"2", "https://a/1.jpg?w=1&h=2", "S1", "succeeded", "https://cdn/x/main.webp https://cdn/x/thumb.jpeg", "", "pending", "fail: product_fill, background_white", "red", ""},
+				{"3", "img-7", "", "failed", "", "fetch: status 404, \"Not Found\"\nsecond line", "", "pass", "", ""},
+				{"10", "https://a/3.jpg", "=cmd", "skipped", "", "", "", "", "", ""},
 			},
 		},
 	}
@@ -116,7 +117,7 @@ func TestWriterJSONL(t *testing.T) {
 			if err := json.Unmarshal([]byte(line), &keys); err != nil {
 				t.Fatalf("decode keys: %v", err)
 			}
-			for _, k := range []string{"row", "source", "sku", "state", "renditions", "error"} {
+			for _, k := range []string{"row", "source", "sku", "state", "renditions", "error", "review", "checks"} {
 				if _, ok := keys[k]; !ok {
 					t.Errorf("key %q: got missing, want present in %s", k, line)
 				}

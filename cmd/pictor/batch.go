@@ -7,12 +7,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -27,20 +30,26 @@ Runs and follows batches on a running Pictor service.
 
 Commands:
   submit MANIFEST --recipe NAME|@FILE.json|'{JSON}' [--name N] [--filter JSON|@FILE]
-         [--trial N] [--no-start] [--detach]
+         [--trial N] [--min-accuracy A] [--max-cost C] [--review none|failed|all]
+         [--force] [--no-start] [--detach]
                     upload a manifest (CSV, JSONL or XLSX), print the batch id on stdout,
-                    optionally run a trial of N rows and print the estimate, start the
+                    optionally run a trial of N rows and print its report (accuracy,
+                    failures per check, failing samples) and the estimate, start the
                     batch and show its progress until it ends (--detach: do not wait;
-                    --no-start: leave it a draft). Exit 1 when any item failed.
+                    --no-start: leave it a draft). A trial below --min-accuracy (default
+                    the server's, 0.95) does not start unless --force. Exit 1 when any
+                    item failed or the batch was not started.
   wait ID           show a started batch's progress until it ends (exit 1 on failures)
   status ID [--json]
                     counts, rate, ETA, spend and estimate (--json: the server's JSON)
   list [--json]     the latest batches
   trial ID [--sample N]
-                    run N sample rows (default 20) and print the estimate
-  start|pause|resume|cancel|retry ID [--wait]
+                    run N sample rows (default 20), wait for them, print the report
+  start|pause|resume|cancel|retry ID [--wait] [--force] [--max-cost C]
                     steer a batch (retry queues its failed items again; --wait, for
-                    start, resume and retry: then show its progress as submit does)
+                    start, resume and retry: then show its progress as submit does;
+                    --force: start or retry below the trial's min_accuracy, or resume
+                    past the batch's max_cost; --max-cost, for resume: raise the cap)
   results ID [--format csv|jsonl] [-o FILE]
                     stream the per-row results to stdout or FILE
 
@@ -63,6 +72,8 @@ const (
 	batchMaxPollFailures = 120
 	maxRecipeFileBytes   = 1 << 20
 	minProgressBytes     = 1 << 20 // smaller manifests upload without a progress line
+	// defaultTrialWait is how long the commands wait for a trial to finish.
+	defaultTrialWait = 30 * time.Minute
 )
 
 // batchDeps is what the batch commands take from the process; tests pass their own.
@@ -76,6 +87,8 @@ type batchDeps struct {
 	lineEvery int
 	// terminal is whether stderr is a terminal: a redrawn bar, or plain lines.
 	terminal bool
+	// trialWait bounds the wait for a trial's report; 0 means defaultTrialWait.
+	trialWait time.Duration
 }
 
 // batch runs "pictor batch".
@@ -224,7 +237,11 @@ func (b *batchCmd) submit(ctx context.Context, args []string) error {
 	recipe := fs.String("recipe", "", "recipe: a stored recipe's name, @FILE with the recipe JSON, or the JSON itself (required)")
 	name := fs.String("name", "", "name of the batch (default: the server names it by date)")
 	filter := fs.String("filter", "", "only items whose quality report matches this `when` condition: JSON or @FILE (default: all)")
-	trial := fs.Int("trial", 0, "run this many sample rows first (1-200) and print the estimate (default 0: no trial)")
+	trial := fs.Int("trial", 0, "run this many sample rows first (1-200) and print the report and estimate (default 0: no trial)")
+	minAccuracy := fs.String("min-accuracy", "", "trial accuracy (0-1) the batch needs to start (default: the server's, 0.95)")
+	maxCost := fs.String("max-cost", "", "pause the batch before its spend would pass this, in the server's currency (default: no cap)")
+	review := fs.String("review", "", "review policy: none, failed or all (default: failed for recipes with AI steps, else none)")
+	force := fs.Bool("force", false, "start even when the trial's accuracy is below min-accuracy, or no trial was run")
 	noStart := fs.Bool("no-start", false, "create (and trial) the batch but do not start it")
 	detach := fs.Bool("detach", false, "start the batch and exit without waiting for it")
 	pos, err := b.parse(fs, args, 1, "submit MANIFEST --recipe NAME|@FILE.json|'{JSON}' [flags]")
@@ -237,6 +254,24 @@ func (b *batchCmd) submit(ctx context.Context, args []string) error {
 	}
 	if *trial < 0 || *trial > 200 {
 		fmt.Fprintf(b.stderr, "pictor batch submit: --trial %d: want 1 to 200 rows, or 0 for none\n", *trial)
+		return errUsage
+	}
+	for _, n := range []struct {
+		flag, v, want string
+		max           float64
+	}{{"min-accuracy", *minAccuracy, "a number from 0 to 1", 1}, {"max-cost", *maxCost, "a number from 0 up", math.MaxFloat64}} {
+		if n.v == "" {
+			continue
+		}
+		if f, err := strconv.ParseFloat(n.v, 64); err != nil || math.IsNaN(f) || f < 0 || f > n.max {
+			fmt.Fprintf(b.stderr, "pictor batch submit: --%s %q: want %s\n", n.flag, n.v, n.want)
+			return errUsage
+		}
+	}
+	switch *review {
+	case "", "none", "failed", "all":
+	default:
+		fmt.Fprintf(b.stderr, "pictor batch submit: --review %q: want none, failed or all\n", *review)
 		return errUsage
 	}
 	recipeText, err := jsonArg("recipe", *recipe, false)
@@ -255,6 +290,11 @@ func (b *batchCmd) submit(ctx context.Context, args []string) error {
 	}
 	if filterText != "" {
 		fields = append(fields, [2]string{"filter", filterText})
+	}
+	for _, kv := range [][2]string{{"min_accuracy", *minAccuracy}, {"max_cost", *maxCost}, {"review", *review}} {
+		if kv[1] != "" {
+			fields = append(fields, kv)
+		}
 	}
 
 	bt, err := b.c.upload(ctx, pos[0], fields, b.uploadProgress())
@@ -277,17 +317,22 @@ func (b *batchCmd) submit(ctx context.Context, args []string) error {
 	}
 	if *trial > 0 {
 		fmt.Fprintf(b.stderr, "running a trial of %d rows...\n", *trial)
-		if bt, err = b.c.trial(ctx, bt.ID, *trial); err != nil {
+		if bt, err = b.runTrial(ctx, bt.ID, *trial); err != nil {
 			return notStarted(err)
 		}
-		printTrial(b.stderr, bt)
+		b.printTrial(b.stderr, bt)
 	}
 	if *noStart {
 		fmt.Fprintf(b.stderr, "batch %s is not started; start it with: pictor batch start %s\n", bt.ID, bt.ID)
 		return nil
 	}
-	if bt, err = b.c.act(ctx, bt.ID, "start"); err != nil {
-		return notStarted(err)
+	if t := bt.Trial; t != nil && t.Done && t.Accuracy < bt.MinAccuracy && !*force {
+		return fmt.Errorf("batch %s not started: trial accuracy %.1f%% is below min_accuracy %.1f%% (see the failing samples above; start anyway with: pictor batch start %s --force)",
+			bt.ID, t.Accuracy*100, bt.MinAccuracy*100, bt.ID)
+	}
+	id := bt.ID
+	if bt, err = b.c.act(ctx, id, "start", actionBody(*force, nil)); err != nil {
+		return notStarted(b.gateError(id, err))
 	}
 	if *detach {
 		fmt.Fprintf(b.stderr, "batch %s started; follow it with: pictor batch wait %s\n", bt.ID, bt.ID)
@@ -389,35 +434,50 @@ func printBadRows(w io.Writer, bt jobs.Batch, max int) {
 	}
 }
 
-// printTrial prints a trial's samples (the first few) and the estimate.
-func printTrial(w io.Writer, bt jobs.Batch) {
-	if bt.Trial != nil {
-		passed, failed := 0, 0
-		for _, s := range bt.Trial.Samples {
+// printTrial prints a trial's report (accuracy, failures per check, the failing samples
+// with before/after, the first few) and the estimate with its cost or why there is none.
+func (b *batchCmd) printTrial(w io.Writer, bt jobs.Batch) {
+	if t := bt.Trial; t != nil {
+		skipped, errored := 0, 0
+		for _, s := range t.Samples {
 			switch {
 			case s.Error != "":
-				failed++
-			case s.Passed:
-				passed++
+				errored++
+			case !s.Passed:
+				skipped++
 			}
 		}
-		fmt.Fprintf(w, "trial: %d rows sampled, %d processed, %d did not pass the filter, %d failed\n",
-			len(bt.Trial.Samples), passed, len(bt.Trial.Samples)-passed-failed, failed)
-		shown := 0
-		for _, s := range bt.Trial.Samples {
-			if shown == 10 {
-				fmt.Fprintf(w, "  ... (every sample: pictor batch status %s --json)\n", bt.ID)
+		fmt.Fprintf(w, "trial: %d rows sampled, %d judged, %d did not pass the filter, %d failed to process\n",
+			len(t.Samples), t.Judged, skipped, errored)
+		fmt.Fprintf(w, "accuracy: %.1f%% (%d of %d judged samples passed every check; min_accuracy %.1f%%)\n",
+			t.Accuracy*100, t.Judged-len(t.Failing), t.Judged, bt.MinAccuracy*100)
+		if len(t.Failures) > 0 {
+			names := make([]string, 0, len(t.Failures))
+			for n := range t.Failures {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			fmt.Fprint(w, "failures per check:")
+			for _, n := range names {
+				fmt.Fprintf(w, " %s %d", printable(n), t.Failures[n])
+			}
+			fmt.Fprintln(w)
+		}
+		for i, s := range t.Failing {
+			if i == 10 {
+				fmt.Fprintf(w, "  ... %d more failing samples (pictor batch status %s --json)\n", len(t.Failing)-i, bt.ID)
 				break
 			}
-			switch {
-			case s.Error != "":
-				fmt.Fprintf(w, "  row %d %s: failed: %s\n", s.Row, printable(s.Source), printable(s.Error))
-			case s.Passed && s.AfterURL != "":
-				fmt.Fprintf(w, "  row %d %s: after %s\n", s.Row, printable(s.Source), printable(s.AfterURL))
-			default:
+			if s.Error != "" {
+				fmt.Fprintf(w, "  row %d %s: error: %s\n", s.Row, printable(s.Source), printable(s.Error))
 				continue
 			}
-			shown++
+			var why []string
+			for _, r := range s.FailedChecks {
+				why = append(why, fmt.Sprintf("%s=%g (%s %g)", printable(r.Name), r.Value, printable(r.Op), r.Threshold))
+			}
+			fmt.Fprintf(w, "  row %d %s: fail: %s\n    before %s\n    after  %s\n", s.Row, printable(s.Source), strings.Join(why, ", "),
+				b.absURL(s.BeforeURL), b.absURL(s.AfterURL))
 		}
 	}
 	if e := bt.Estimate; e != nil {
@@ -425,9 +485,101 @@ func printTrial(w io.Writer, bt jobs.Batch) {
 	}
 }
 
+// absURL makes a service-relative URL absolute, so it can be opened from the terminal.
+func (b *batchCmd) absURL(u string) string {
+	if strings.HasPrefix(u, "/") && b.c != nil {
+		return printable(b.c.base + u)
+	}
+	return printable(u)
+}
+
 func estimateText(e jobs.Estimate) string {
-	return fmt.Sprintf("%d items, %.0f%% pass the filter, %.0f GPU-s, %.0f CPU-s, %s stored, about %s with %d workers and %d backends, cost %.2f",
-		e.Items, e.PassRate*100, e.GPUSeconds, e.CPUSeconds, formatBytes(e.Bytes), formatSeconds(e.WallSeconds), e.Workers, e.Backends, e.Cost)
+	s := fmt.Sprintf("%d items, %.0f%% pass the filter, %.0f GPU-s, %.0f CPU-s, %s stored, about %s with %d workers and %d backends",
+		e.Items, e.PassRate*100, e.GPUSeconds, e.CPUSeconds, formatBytes(e.Bytes), formatSeconds(e.WallSeconds), e.Workers, e.Backends)
+	switch {
+	case e.Cost != nil:
+		s += fmt.Sprintf(", cost %.2f %s", *e.Cost, e.Currency)
+		if e.CostPerItem != nil {
+			s += fmt.Sprintf(" (%.4f %s an item)", *e.CostPerItem, e.Currency)
+		}
+	case e.Note != "":
+		s += "; cost unknown: " + printable(e.Note)
+	}
+	return s
+}
+
+// runTrial starts a trial and waits for its report, showing its progress.
+func (b *batchCmd) runTrial(ctx context.Context, id string, sample int) (jobs.Batch, error) {
+	bt, err := b.c.trial(ctx, id, sample)
+	if err != nil {
+		return bt, err
+	}
+	return b.waitTrial(ctx, bt)
+}
+
+// waitTrial polls a trialling batch until its trial is done, for at most trialWait.
+func (b *batchCmd) waitTrial(ctx context.Context, bt jobs.Batch) (jobs.Batch, error) {
+	limit := b.trialWait
+	if limit <= 0 {
+		limit = defaultTrialWait
+	}
+	wctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	tick := time.NewTicker(b.poll)
+	defer tick.Stop()
+	last, failures := -1, 0
+	for bt.State == jobs.BatchTrialling {
+		if t := bt.Trial; t != nil && t.Progress.Done != last {
+			last = t.Progress.Done
+			fmt.Fprintf(b.stderr, "trial %d/%d\n", t.Progress.Done, t.Progress.Total)
+		}
+		select {
+		case <-wctx.Done():
+			if ctx.Err() != nil {
+				return bt, ctx.Err()
+			}
+			return bt, fmt.Errorf("the trial of batch %s did not finish within %s; it goes on on the server (see it with: pictor batch status %s)", bt.ID, limit, bt.ID)
+		case <-tick.C:
+		}
+		pctx, pcancel := context.WithTimeout(wctx, batchPollTimeout)
+		next, _, err := b.c.get(pctx, bt.ID)
+		pcancel()
+		switch {
+		case err == nil:
+			bt, failures = next, 0
+		case wctx.Err() != nil:
+		case !transient(err):
+			return bt, err
+		default:
+			if failures++; failures >= batchMaxPollFailures {
+				return bt, fmt.Errorf("gave up waiting for the trial of batch %s after %d failed polls: %w", bt.ID, failures, err)
+			}
+		}
+	}
+	if bt.State != jobs.BatchReady {
+		msg := fmt.Sprintf("the trial of batch %s ended with the batch %s", bt.ID, bt.State)
+		if bt.Error != "" {
+			msg += ": " + printable(bt.Error)
+		}
+		return bt, errors.New(msg)
+	}
+	return bt, nil
+}
+
+// gateError prints the trial report a 409 carries and says how to start anyway.
+func (b *batchCmd) gateError(id string, err error) error {
+	var pe *batchProblemError
+	if !errors.As(err, &pe) || pe.Status != http.StatusConflict || (pe.Trial == nil && pe.MinAccuracy == nil) {
+		return err
+	}
+	if pe.Trial != nil {
+		bt := jobs.Batch{ID: id, Trial: pe.Trial}
+		if pe.MinAccuracy != nil {
+			bt.MinAccuracy = *pe.MinAccuracy
+		}
+		b.printTrial(b.stderr, bt)
+	}
+	return fmt.Errorf("batch %s not started: %s (start anyway with: pictor batch start %s --force)", id, printable(pe.Detail), id)
 }
 
 // waitCmd runs "pictor batch wait".
@@ -441,7 +593,7 @@ func (b *batchCmd) waitCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if bt.State == jobs.BatchDraft || bt.State == jobs.BatchReady {
+	if bt.State == jobs.BatchDraft || bt.State == jobs.BatchReady || bt.State == jobs.BatchTrialling {
 		return fmt.Errorf("batch %s is a %s, not started (start it with: pictor batch start %s)", bt.ID, bt.State, bt.ID)
 	}
 	return b.follow(ctx, bt)
@@ -667,7 +819,28 @@ func (b *batchCmd) status(ctx context.Context, args []string) error {
 		}
 		row("eta", "%s", eta)
 	}
-	row("spent", "%.1f GPU-s, %.1f CPU-s, %s stored", bt.GPUSeconds, bt.CPUSeconds, formatBytes(bt.Bytes))
+	spent := fmt.Sprintf("%.1f GPU-s, %.1f CPU-s, %s stored", bt.GPUSeconds, bt.CPUSeconds, formatBytes(bt.Bytes))
+	if bt.Spent != nil {
+		spent = fmt.Sprintf("%.2f %s (%s)", *bt.Spent, bt.Currency, spent)
+	}
+	row("spent", "%s", spent)
+	if bt.MaxCost != nil {
+		row("max cost", "%.2f %s", *bt.MaxCost, bt.Currency)
+	}
+	if bt.PausedReason != "" {
+		row("paused", "%s", printable(bt.PausedReason))
+	}
+	if bt.Review != "" {
+		row("review", "%s", printable(bt.Review))
+	}
+	switch t := bt.Trial; {
+	case t == nil:
+		row("trial", "none (min accuracy %.1f%%)", bt.MinAccuracy*100)
+	case t.Done:
+		row("trial", "accuracy %.1f%% over %d samples, %d failing (min accuracy %.1f%%)", t.Accuracy*100, t.Judged, len(t.Failing), bt.MinAccuracy*100)
+	default:
+		row("trial", "%d/%d samples run (min accuracy %.1f%%)", t.Progress.Done, t.Progress.Total, bt.MinAccuracy*100)
+	}
 	if bt.Estimate != nil {
 		row("estimate", "%s", estimateText(*bt.Estimate))
 	}
@@ -732,27 +905,43 @@ func (b *batchCmd) trial(ctx context.Context, args []string) error {
 		fmt.Fprintf(b.stderr, "pictor batch trial: --sample %d: want 1 to 200\n", *sample)
 		return errUsage
 	}
-	bt, err := b.c.trial(ctx, pos[0], *sample)
+	bt, err := b.runTrial(ctx, pos[0], *sample)
 	if err != nil {
 		return err
 	}
-	printTrial(b.stdout, bt)
+	b.printTrial(b.stdout, bt)
 	return nil
 }
 
 // action runs "pictor batch start|pause|resume|cancel|retry".
 func (b *batchCmd) action(ctx context.Context, name string, args []string) error {
 	fs := flag.NewFlagSet("pictor batch "+name, flag.ContinueOnError)
-	wait, usage := new(bool), name+" ID"
+	wait, force, maxCost, usage := new(bool), new(bool), new(string), name+" ID"
 	if name == "start" || name == "resume" || name == "retry" {
-		wait, usage = fs.Bool("wait", false, "then show the progress until the batch ends, as submit does"), name+" ID [--wait]"
+		wait, usage = fs.Bool("wait", false, "then show the progress until the batch ends, as submit does"), name+" ID [--wait] [--force]"
+		force = fs.Bool("force", false, "start or retry below the trial's min_accuracy (or with no trial); resume past the batch's max_cost, lifting it")
+	}
+	if name == "resume" {
+		maxCost, usage = fs.String("max-cost", "", "raise the batch's max_cost to this before resuming"), usage+" [--max-cost C]"
 	}
 	pos, err := b.parse(fs, args, 1, usage)
 	if err != nil {
 		return helpOK(err)
 	}
-	bt, err := b.c.act(ctx, pos[0], name)
+	var cost *float64
+	if *maxCost != "" {
+		f, err := strconv.ParseFloat(*maxCost, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+			fmt.Fprintf(b.stderr, "pictor batch %s: --max-cost %q: want a number from 0 up\n", name, *maxCost)
+			return errUsage
+		}
+		cost = &f
+	}
+	bt, err := b.c.act(ctx, pos[0], name, actionBody(*force, cost))
 	if err != nil {
+		if name == "start" || name == "retry" {
+			return b.gateError(pos[0], err)
+		}
 		return err
 	}
 	fmt.Fprintf(b.stdout, "batch %s %s %s\n", bt.ID, bt.State, progressLine(bt, 20))
@@ -832,6 +1021,9 @@ type batchProblemError struct {
 	Title  string
 	Detail string
 	Errors []api.FieldError
+	// Trial and MinAccuracy are the report a refused start carries (409).
+	Trial       *jobs.Trial
+	MinAccuracy *float64
 }
 
 // Error is "title: detail", then one line per invalid field.
@@ -879,6 +1071,13 @@ func (c *batchClient) do(ctx context.Context, method, path, contentType string, 
 	var p api.Problem
 	if (mt == api.ProblemContentType || mt == "application/json") && json.Unmarshal(data, &p) == nil && p.Title != "" {
 		pe.Title, pe.Detail, pe.Errors = p.Title, p.Detail, p.Errors
+		var ext struct {
+			Trial       *jobs.Trial `json:"trial"`
+			MinAccuracy *float64    `json:"min_accuracy"`
+		}
+		if json.Unmarshal(data, &ext) == nil {
+			pe.Trial, pe.MinAccuracy = ext.Trial, ext.MinAccuracy
+		}
 	} else {
 		pe.Title = fmt.Sprintf("%s %s answered %s", method, path, resp.Status)
 		pe.Detail = strings.Join(strings.Fields(string(data[:min(len(data), 200)])), " ")
@@ -930,9 +1129,32 @@ func (c *batchClient) get(ctx context.Context, id string) (jobs.Batch, []byte, e
 	return c.callBatch(ctx, http.MethodGet, batchPath(id), "", nil)
 }
 
-// act posts one of start, pause, resume, cancel, retry.
-func (c *batchClient) act(ctx context.Context, id, action string) (jobs.Batch, error) {
-	bt, _, err := c.callBatch(ctx, http.MethodPost, batchPath(id)+"/"+action, "", nil)
+// actionBody is the JSON body of an action: "" when it has nothing to say.
+func actionBody(force bool, maxCost *float64) string {
+	in := map[string]any{}
+	if force {
+		in["force"] = true
+	}
+	if maxCost != nil {
+		in["max_cost"] = *maxCost
+	}
+	if len(in) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(in)
+	return string(b)
+}
+
+// act posts one of start, pause, resume, cancel, retry, with body (JSON) when not "".
+func (c *batchClient) act(ctx context.Context, id, action string, body ...string) (jobs.Batch, error) {
+	var (
+		rd io.Reader
+		ct string
+	)
+	if len(body) > 0 && body[0] != "" {
+		rd, ct = strings.NewReader(body[0]), "application/json"
+	}
+	bt, _, err := c.callBatch(ctx, http.MethodPost, batchPath(id)+"/"+action, ct, rd)
 	return bt, err
 }
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pictor/pictor/api"
+	"github.com/pictor/pictor/checks"
 	"github.com/pictor/pictor/jobs"
 )
 
@@ -42,15 +43,24 @@ type fakeBatches struct {
 	onPoll  func(n int) int
 	results map[string]string // format -> body
 
-	once    sync.Once
-	mu      sync.Mutex
-	state   string
-	step    fakeStep
-	trial   bool
-	polls   int
-	calls   []string // "METHOD /path"
-	upload  fakeUpload
-	trialIn string // the body of the trial POST
+	// accuracy is the trial's accuracy (of 4 judged samples: 1, 0.75, 0.5, 0.25 or 0);
+	// minAccuracy the batch's threshold (0.95 unless the upload says); unpriced leaves
+	// the estimate's cost out, with the note.
+	accuracy    float64
+	minAccuracy float64
+	unpriced    bool
+
+	once     sync.Once
+	mu       sync.Mutex
+	state    string
+	step     fakeStep
+	trial    bool
+	trialGet int // GETs of the trialling batch: each runs one more sample
+	polls    int
+	calls    []string // "METHOD /path"
+	upload   fakeUpload
+	trialIn  string            // the body of the trial POST
+	actionIn map[string]string // the body of each other action POST
 }
 
 // fakeUpload is what POST /v1/batches carried.
@@ -66,7 +76,7 @@ type fakeUpload struct {
 
 func newFakeBatches(t *testing.T, total int, script ...fakeStep) *fakeBatches {
 	t.Helper()
-	f := &fakeBatches{t: t, total: total, script: script, results: map[string]string{
+	f := &fakeBatches{t: t, total: total, script: script, accuracy: 1, minAccuracy: 0.95, actionIn: map[string]string{}, results: map[string]string{
 		"csv":   "row,url,state,error\n1,https://example.com/1.jpg,succeeded,\n2,https://example.com/2.jpg,failed,boom\n",
 		"jsonl": `{"row":1,"state":"succeeded"}` + "\n" + `{"row":2,"state":"failed"}` + "\n",
 	}}
@@ -130,15 +140,47 @@ func (f *fakeBatches) batchLocked() jobs.Batch {
 		b.Rate = 2.5
 		b.ETASeconds = float64(b.Counts[jobs.ItemQueued]+s.running) / 2.5
 	}
+	b.MinAccuracy = f.minAccuracy
 	if f.trial {
-		b.Trial = &jobs.Trial{Samples: []jobs.TrialSample{
-			{Row: 1, Source: "https://example.com/1.jpg", Passed: true, AfterURL: "/v1/renditions/r1/content"},
-			{Row: 2, Source: "https://example.com/2.jpg", Error: "source answered 404"},
-		}}
-		b.Estimate = &jobs.Estimate{Items: f.total, PassRate: 0.5, GPUSeconds: 120, CPUSeconds: 30, Bytes: 2_500_000,
-			WallSeconds: 3700, Cost: 1.25, Workers: 4, Backends: 2}
+		b.Trial = f.trialLocked()
+		if b.Trial.Done {
+			b.Estimate = &jobs.Estimate{Items: f.total, PassRate: 0.8, GPUSeconds: 120, CPUSeconds: 30, Bytes: 2_500_000,
+				WallSeconds: 3700, Workers: 4, Backends: 2}
+			if f.unpriced {
+				b.Estimate.Note = "no prices configured: set PICTOR_COST_GPU_SECOND, PICTOR_COST_CPU_SECOND or PICTOR_COST_GB_MONTH (and PICTOR_COST_CURRENCY)"
+			} else {
+				cost, per := 1.25, 0.125
+				b.Estimate.Priced, b.Estimate.Currency, b.Estimate.Cost, b.Estimate.CostPerItem = true, "EUR", &cost, &per
+			}
+		}
 	}
 	return b
+}
+
+// trialLocked is the trial as far as it has run: 5 samples, row 2 left out by the
+// filter, the other 4 judged, the first int(4*(1-accuracy)) of them failing product_fill.
+func (f *fakeBatches) trialLocked() *jobs.Trial {
+	t := &jobs.Trial{Progress: jobs.TrialProgress{Done: min(f.trialGet, 5), Total: 5}, Failures: map[string]int{}, Failing: []jobs.TrialSample{}}
+	failing := int(4*(1-f.accuracy) + 0.5)
+	for i := range t.Progress.Done {
+		s := jobs.TrialSample{Row: i + 1, Source: fmt.Sprintf("https://example.com/%d.jpg", i+1), Passed: true,
+			BeforeURL: fmt.Sprintf("/v1/images/img_%d/content", i+1), AfterURL: fmt.Sprintf("/v1/renditions/r%d/content", i+1), Verdict: jobs.VerdictPass}
+		switch {
+		case i == 1:
+			s.Passed, s.Verdict, s.AfterURL = false, jobs.VerdictSkipped, ""
+		case failing > 0:
+			failing--
+			s.Verdict = jobs.VerdictFail
+			s.FailedChecks = []checks.Result{{Name: "product_fill", Value: 0.42, Op: ">=", Threshold: 0.99, Verdict: "fail"}}
+			t.Failures["product_fill"]++
+			t.Failing = append(t.Failing, s)
+		}
+		t.Samples = append(t.Samples, s)
+	}
+	if t.Progress.Done == 5 {
+		t.Done, t.Judged, t.Accuracy = true, 4, f.accuracy
+	}
+	return t
 }
 
 func (f *fakeBatches) writeBatch(w http.ResponseWriter, status int) {
@@ -174,12 +216,12 @@ func (f *fakeBatches) create(w http.ResponseWriter, r *http.Request) {
 			up.size, _ = io.Copy(h, p)
 			copy(up.sum[:], h.Sum(nil))
 			up.fileName = p.FileName()
-		case "recipe", "name", "filter":
+		case "recipe", "name", "filter", "min_accuracy", "max_cost", "review":
 			v, _ := io.ReadAll(p)
 			up.fields[p.FormName()] = string(v)
 		default:
 			writeFakeProblem(w, http.StatusBadRequest, "invalid-request", "Invalid request",
-				fmt.Sprintf("unknown form field %q (want manifest, recipe, name, filter)", p.FormName()))
+				fmt.Sprintf("unknown form field %q (want manifest, recipe, name, filter, min_accuracy, max_cost, review)", p.FormName()))
 			return
 		}
 	}
@@ -193,6 +235,9 @@ func (f *fakeBatches) create(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	f.upload, f.state = up, jobs.BatchDraft
+	if v, ok := up.fields["min_accuracy"]; ok {
+		fmt.Sscanf(v, "%g", &f.minAccuracy)
+	}
 	f.mu.Unlock()
 	w.Header().Set("Location", "/v1/batches/bat_1")
 	f.writeBatch(w, http.StatusCreated)
@@ -229,6 +274,11 @@ func (f *fakeBatches) get(w http.ResponseWriter, r *http.Request) {
 		f.polls++
 		n = f.polls
 	}
+	if f.state == jobs.BatchTrialling {
+		if f.trialGet++; f.trialGet >= 5 {
+			f.state = jobs.BatchReady
+		}
+	}
 	f.mu.Unlock()
 	if n > 0 && f.onPoll != nil {
 		if status := f.onPoll(n); status != 0 {
@@ -252,12 +302,26 @@ func (f *fakeBatches) action(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	action := r.PathValue("action")
+	body, _ := io.ReadAll(r.Body)
 	f.mu.Lock()
 	from, to := f.state, ""
+	status := http.StatusOK
+	if action != "trial" {
+		f.actionIn[action] = string(body)
+	}
 	switch {
 	case action == "trial" && (from == jobs.BatchDraft || from == jobs.BatchReady):
-		body, _ := io.ReadAll(r.Body)
-		f.trialIn, f.trial, to = string(body), true, jobs.BatchReady
+		f.trialIn, f.trial, f.trialGet, to, status = string(body), true, 0, jobs.BatchTrialling, http.StatusAccepted
+	case action == "start" && (from == jobs.BatchDraft || from == jobs.BatchReady) && f.trial && f.accuracy < f.minAccuracy &&
+		!strings.Contains(string(body), `"force":true`):
+		tr := f.trialLocked()
+		f.mu.Unlock()
+		w.Header().Set("Content-Type", api.ProblemContentType)
+		w.WriteHeader(http.StatusConflict)
+		json.NewEncoder(w).Encode(api.Problem{Type: api.ProblemTypePrefix + "batch-state", Title: "Not allowed in the batch's state", Status: 409,
+			Detail:     "trial accuracy 50.0% is below the batch's min_accuracy 95.0% (look at the failing samples, or start with force)",
+			Extensions: map[string]any{"trial": tr, "min_accuracy": f.minAccuracy}})
+		return
 	case action == "start" && (from == jobs.BatchDraft || from == jobs.BatchReady):
 		to = jobs.BatchRunning
 	case action == "pause" && from == jobs.BatchRunning:
@@ -278,7 +342,7 @@ func (f *fakeBatches) action(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("%s batch cannot %s: not allowed in the batch's state", from, action))
 		return
 	}
-	f.writeBatch(w, http.StatusOK)
+	f.writeBatch(w, status)
 }
 
 func (f *fakeBatches) resultsRoute(w http.ResponseWriter, r *http.Request) {
@@ -513,31 +577,49 @@ func TestBatchSubmitTrial(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name      string
+		accuracy  float64
+		unpriced  bool
 		extra     []string
+		wantErr   string // "" for success
 		wantStart int
-		wantMsg   string
+		wantForce bool
+		want      []string // in stderr
 	}{
-		{"trial then start", []string{"--trial", "5", "--detach"}, 1, "started"},
-		{"trial without starting", []string{"--trial", "5", "--no-start"}, 0, "not started; start it with: pictor batch start bat_1"},
+		{name: "trial then start", accuracy: 1, extra: []string{"--detach"}, wantStart: 1,
+			want: []string{"accuracy: 100.0% (4 of 4 judged samples passed every check; min_accuracy 95.0%)",
+				"cost 1.25 EUR (0.1250 EUR an item)", "started"}},
+		{name: "trial without starting", accuracy: 1, extra: []string{"--no-start"},
+			want: []string{"not started; start it with: pictor batch start bat_1"}},
+		{name: "below the threshold does not start", accuracy: 0.5, wantErr: "batch bat_1 not started: trial accuracy 50.0% is below min_accuracy 95.0%",
+			want: []string{"accuracy: 50.0% (2 of 4 judged samples passed every check; min_accuracy 95.0%)",
+				"failures per check: product_fill 2",
+				"row 1 https://example.com/1.jpg: fail: product_fill=0.42 (>= 0.99)",
+				"/v1/images/img_1/content", "/v1/renditions/r1/content"}},
+		{name: "a lower min-accuracy lets it start", accuracy: 0.5, extra: []string{"--min-accuracy", "0.5", "--detach"}, wantStart: 1,
+			want: []string{"min_accuracy 50.0%", "started"}},
+		{name: "force starts below the threshold", accuracy: 0.25, extra: []string{"--force", "--detach"}, wantStart: 1, wantForce: true,
+			want: []string{"accuracy: 25.0%", "started"}},
+		{name: "unpriced says so", accuracy: 1, unpriced: true, extra: []string{"--detach"}, wantStart: 1,
+			want: []string{"cost unknown: no prices configured: set PICTOR_COST_GPU_SECOND"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			manifest, _ := writeManifest(t, 10)
 			f := newFakeBatches(t, 10)
-			_, stderr, err := runBatchTest(context.Background(), f, testBatchDeps(), nil, append([]string{"submit", manifest, "--recipe", "r"}, tt.extra...)...)
-			if err != nil {
+			f.accuracy, f.unpriced = tt.accuracy, tt.unpriced
+			_, stderr, err := runBatchTest(context.Background(), f, testBatchDeps(), nil,
+				append([]string{"submit", manifest, "--recipe", "r", "--trial", "5"}, tt.extra...)...)
+			switch {
+			case tt.wantErr == "" && err != nil:
 				t.Fatalf("submit: got %v, want nil (stderr %s)", err, stderr)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("submit: got %v, want an error containing %q (stderr %s)", err, tt.wantErr, stderr)
 			}
 			if _, trialIn := f.got(); trialIn != `{"sample":5}` {
 				t.Errorf("trial body: got %q, want %q", trialIn, `{"sample":5}`)
 			}
-			for _, want := range []string{
-				"trial: 2 rows sampled, 1 processed, 0 did not pass the filter, 1 failed",
-				"row 2 https://example.com/2.jpg: failed: source answered 404",
-				"estimate: 10 items, 50% pass the filter, 120 GPU-s, 30 CPU-s, 2.5 MB stored, about 1h01m with 4 workers and 2 backends, cost 1.25",
-				tt.wantMsg,
-			} {
+			for _, want := range append([]string{"trial 0/5", "trial: 5 rows sampled, 4 judged, 1 did not pass the filter, 0 failed to process"}, tt.want...) {
 				if !strings.Contains(stderr, want) {
 					t.Errorf("stderr: got %q, want it to contain %q", stderr, want)
 				}
@@ -545,7 +627,65 @@ func TestBatchSubmitTrial(t *testing.T) {
 			if got := f.count("POST /v1/batches/bat_1/start"); got != tt.wantStart {
 				t.Errorf("start requests: got %d, want %d", got, tt.wantStart)
 			}
+			f.mu.Lock()
+			startIn := f.actionIn["start"]
+			f.mu.Unlock()
+			if gotForce := strings.Contains(startIn, `"force":true`); gotForce != tt.wantForce {
+				t.Errorf("start body: got %q, want force %v", startIn, tt.wantForce)
+			}
 		})
+	}
+}
+
+// The server has the last word: a start it refuses (409 with the report) prints the
+// report and exits non-zero; start --force goes through.
+func TestBatchStartRefusedPrintsReport(t *testing.T) {
+	t.Parallel()
+	manifest, _ := writeManifest(t, 10)
+	f := newFakeBatches(t, 10)
+	f.accuracy = 0.5
+	ctx := context.Background()
+	if _, stderr, err := runBatchTest(ctx, f, testBatchDeps(), nil, "submit", manifest, "--recipe", "r", "--trial", "5", "--no-start"); err != nil {
+		t.Fatalf("submit: %v (stderr %s)", err, stderr)
+	}
+	_, stderr, err := runBatchTest(ctx, f, testBatchDeps(), nil, "start", "bat_1")
+	if err == nil || !strings.Contains(err.Error(), "batch bat_1 not started: trial accuracy 50.0% is below") ||
+		!strings.Contains(err.Error(), "pictor batch start bat_1 --force") {
+		t.Fatalf("start below the threshold: got %v, want a refusal naming --force", err)
+	}
+	if !strings.Contains(stderr, "failures per check: product_fill 2") || !strings.Contains(stderr, f.url()+"/v1/renditions/r1/content") {
+		t.Errorf("stderr: got %q, want the report with absolute after URLs", stderr)
+	}
+	out, stderr, err := runBatchTest(ctx, f, testBatchDeps(), nil, "start", "bat_1", "--force")
+	if err != nil || !strings.Contains(out, "batch bat_1 running") {
+		t.Fatalf("start --force: got %v %q (stderr %s), want it running", err, out, stderr)
+	}
+}
+
+// The create flags travel as form fields; bad values are usage errors before any upload.
+func TestBatchSubmitQualityFlags(t *testing.T) {
+	t.Parallel()
+	manifest, _ := writeManifest(t, 3)
+	f := newFakeBatches(t, 3)
+	if _, stderr, err := runBatchTest(context.Background(), f, testBatchDeps(), nil, "submit", manifest, "--recipe", "r",
+		"--min-accuracy", "0.8", "--max-cost", "12.5", "--review", "all", "--no-start"); err != nil {
+		t.Fatalf("submit: %v (stderr %s)", err, stderr)
+	}
+	up, _ := f.got()
+	for k, want := range map[string]string{"min_accuracy": "0.8", "max_cost": "12.5", "review": "all"} {
+		if up.fields[k] != want {
+			t.Errorf("field %s: got %q, want %q", k, up.fields[k], want)
+		}
+	}
+	for _, bad := range [][]string{{"--min-accuracy", "1.5"}, {"--min-accuracy", "most"}, {"--max-cost", "-1"}, {"--review", "some"}} {
+		g := newFakeBatches(t, 3)
+		_, stderr, err := runBatchTest(context.Background(), g, testBatchDeps(), nil, append([]string{"submit", manifest, "--recipe", "r"}, bad...)...)
+		if !errors.Is(err, errUsage) || !strings.Contains(stderr, bad[0]) {
+			t.Errorf("%v: got %v (stderr %q), want a usage error naming the flag", bad, err, stderr)
+		}
+		if n := g.count("POST /v1/batches"); n != 0 {
+			t.Errorf("%v: %d uploads, want none", bad, n)
+		}
 	}
 }
 

@@ -43,6 +43,7 @@ type config struct {
 	CostGPUSecond    float64
 	CostCPUSecond    float64
 	CostGBMonth      float64
+	CostCurrency     string
 	Access           accessSettings
 	LogFormat        string
 	LogLevel         string
@@ -69,6 +70,16 @@ func (c *config) settings() []setting {
 	}
 	float := func(p *float64) func(string) error {
 		return func(v string) (err error) { *p, err = strconv.ParseFloat(v, 64); return err }
+	}
+	currency := func(p *string) func(string) error {
+		return func(v string) error {
+			v = strings.ToUpper(strings.TrimSpace(v))
+			if v != "" && (len(v) != 3 || strings.Trim(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "") {
+				return fmt.Errorf("currency %q: want a three-letter code such as USD or EUR", v)
+			}
+			*p = v
+			return nil
+		}
 	}
 	boolean := func(p *bool) func(string) error {
 		return func(v string) (err error) { *p, err = strconv.ParseBool(v); return err }
@@ -110,6 +121,7 @@ func (c *config) settings() []setting {
 		{"PICTOR_COST_GPU_SECOND", "cost-gpu-second", "price of one GPU-second, for batch estimates", "0", float(&c.CostGPUSecond)},
 		{"PICTOR_COST_CPU_SECOND", "cost-cpu-second", "price of one CPU-second, for batch estimates", "0", float(&c.CostCPUSecond)},
 		{"PICTOR_COST_GB_MONTH", "cost-gb-month", "price of storing one GB for a month, for batch estimates", "0", float(&c.CostGBMonth)},
+		{"PICTOR_COST_CURRENCY", "cost-currency", "currency of the prices, e.g. EUR (empty = USD once a price is set)", "", currency(&c.CostCurrency)},
 		{"PICTOR_LOG_FORMAT", "log-format", "text or json", "text", str(&c.LogFormat)},
 		{"PICTOR_LOG_LEVEL", "log-level", "debug, info, warn or error", "info", str(&c.LogLevel)},
 		{"PICTOR_SHUTDOWN_TIMEOUT", "shutdown-timeout", "time to finish requests on SIGTERM", "20s", dur(&c.ShutdownTimeout)},

@@ -15,6 +15,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -630,5 +634,79 @@ func TestDurabilityStoreOutage(t *testing.T) {
 	}
 	if objects != durabItems {
 		t.Errorf("rendition objects: got %d, want %d", objects, durabItems)
+	}
+}
+
+// productShots are n product photos (a red box of varying width on plain white) as PNG,
+// served at /p/<i>.png.
+func productShots(t *testing.T, n int) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	for i := range n {
+		img := image.NewRGBA(image.Rect(0, 0, 320, 240))
+		draw.Draw(img, img.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
+		draw.Draw(img, image.Rect(100, 60, 200+i*5, 180), image.NewUniform(color.RGBA{200, 40, 30, 255}), image.Point{}, draw.Src)
+		var buf bytes.Buffer
+		if err := png.Encode(&buf, img); err != nil {
+			t.Fatal(err)
+		}
+		files[fmt.Sprintf("/p/%d.png", i)] = buf.Bytes()
+	}
+	return files
+}
+
+// pictor batch submit --trial against a real server: the trial runs as a job, its report
+// names the failing check with before/after URLs and the cost in the configured
+// currency, and a batch below min_accuracy is not started (exit status non-zero) until
+// forced.
+func TestBatchTrialGateEndToEnd(t *testing.T) {
+	src := sources(t, productShots(t, 4))
+	s := startServer(t, "PICTOR_FETCH_ALLOWED_NETS=127.0.0.0/8", "PICTOR_COST_CPU_SECOND=0.5", "PICTOR_COST_CURRENCY=eur")
+	manifest := filepath.Join(t.TempDir(), "m.csv")
+	var m strings.Builder
+	m.WriteString("url\n")
+	for i := range 4 {
+		fmt.Fprintf(&m, "%s/p/%d.png\n", src.URL, i)
+	}
+	if err := os.WriteFile(manifest, []byte(m.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Classic matting is an AI-class step; no box fills 99% of the frame.
+	recipe := `{"steps":[{"op":"remove_background","engine":"classic"},{"op":"background","color":"#ffffff"}],` +
+		`"outputs":[{"name":"main","format":"jpeg","checks":{"product_fill_min":0.99}}]}`
+	deps := batchDeps{client: &http.Client{Timeout: time.Minute}, poll: 20 * time.Millisecond, lineEvery: 1, trialWait: 2 * time.Minute}
+	env := envOf(map[string]string{"PICTOR_SERVER": s.base})
+	var out, errOut bytes.Buffer
+	err := runBatch(context.Background(), []string{"submit", manifest, "--recipe", recipe, "--trial", "4"}, env, &out, &errOut, deps)
+	if err == nil || !strings.Contains(err.Error(), "not started: trial accuracy 0.0% is below min_accuracy 95.0%") {
+		t.Fatalf("submit --trial: got %v, want a refusal below min_accuracy (stderr %s)", err, errOut.String())
+	}
+	id := strings.TrimSpace(out.String())
+	for _, want := range []string{"trial 0/4", "accuracy: 0.0%", "failures per check: product_fill 4", "fail: product_fill=",
+		"before " + s.base + "/v1/images/", "after  ", " EUR"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("stderr: got %q, want it to contain %q", errOut.String(), want)
+		}
+	}
+	var bt struct {
+		State string `json:"state"`
+	}
+	s.call(t, "GET", "/v1/batches/"+id, "", nil, &bt)
+	if bt.State != "ready" {
+		t.Fatalf("batch %s after the refusal: state %q, want ready (not started)", id, bt.State)
+	}
+	// The server refuses too, with the report; --force starts it.
+	r := s.call(t, "POST", "/v1/batches/"+id+"/start", "", nil, nil)
+	if b := body(r); r.StatusCode != http.StatusConflict || !strings.Contains(b, `"trial":`) || !strings.Contains(b, `"product_fill":4`) {
+		t.Errorf("start: got %d %s, want 409 with the trial report", r.StatusCode, b)
+	}
+	out.Reset()
+	errOut.Reset()
+	if err := runBatch(context.Background(), []string{"start", id, "--force", "--wait"}, env, &out, &errOut, deps); err != nil {
+		t.Fatalf("start --force --wait: %v (stderr %s)", err, errOut.String())
+	}
+	r = s.call(t, "GET", "/v1/batches/"+id+"/results?format=csv", "", nil, nil)
+	if b := body(r); strings.Count(b, ",pending,fail: product_fill") != 4 {
+		t.Errorf("results: got %q, want 4 rows held for review with the failing check", b)
 	}
 }

@@ -113,7 +113,7 @@ func wire(ctx context.Context, c config, log *slog.Logger, work bool) (_ *app, e
 	jc.Work = work
 	jc.CPUWorkers = c.Workers
 	jc.JobTimeout, jc.RescueAfter = c.JobTimeout, c.JobRescueAfter
-	jc.Costs = jobs.Costs{GPUSecond: c.CostGPUSecond, CPUSecond: c.CostCPUSecond, GBMonth: c.CostGBMonth}
+	jc.Costs = jobs.Costs{GPUSecond: c.CostGPUSecond, CPUSecond: c.CostCPUSecond, GBMonth: c.CostGBMonth, Currency: c.CostCurrency}
 	if a.sd != nil {
 		jc.GPUBackends = len(a.sd.Status())
 	}

@@ -7,6 +7,7 @@ import * as studio from './views/studio.js';
 import * as batches from './views/batches.js';
 import * as batch from './views/batch.js';
 import * as backends from './views/backends.js';
+import * as review from './views/review.js';
 
 const view = document.getElementById('view');
 const who = document.getElementById('who');
@@ -19,6 +20,7 @@ const routes = [
   [/^#\/scenes\/([^/]+)$/, studio, 'library'],
   [/^#\/batches$/, batches, 'batches'],
   [/^#\/batches\/([^/]+)$/, batch, 'batches'],
+  [/^#\/reviews$/, review, 'reviews'],
   [/^#\/backends$/, backends, 'backends'],
 ];
 
