@@ -46,29 +46,29 @@ type SceneRequest struct {
 
 // Scene is a regeneration of an image's background in N variants, with its progress.
 type Scene struct {
-	ID              string         `json:"id"`
-	ImageID         string         `json:"image_id"`
-	Prompt          string         `json:"prompt"`
-	NegativePrompt  string         `json:"negative_prompt,omitempty"`
-	Template        string         `json:"template,omitempty"`
-	Variants        int            `json:"variants"`
-	Seed            int64          `json:"seed"`
-	Strength        float64        `json:"strength"`
-	Steps           int            `json:"steps"`
-	State           string         `json:"state"`
-	Progress        float64        `json:"progress"`
-	ETASeconds      float64        `json:"eta_seconds"`
-	PreviewURL      string         `json:"preview_url,omitempty"`
-	Error           string         `json:"error,omitempty"`
-	JobID           int64          `json:"job_id"`
-	ApprovedVariant *int           `json:"approved_variant,omitempty"`
-	GPUSeconds      float64        `json:"gpu_seconds"`
+	ID              string  `json:"id"`
+	ImageID         string  `json:"image_id"`
+	Prompt          string  `json:"prompt"`
+	NegativePrompt  string  `json:"negative_prompt,omitempty"`
+	Template        string  `json:"template,omitempty"`
+	Variants        int     `json:"variants"`
+	Seed            int64   `json:"seed"`
+	Strength        float64 `json:"strength"`
+	Steps           int     `json:"steps"`
+	State           string  `json:"state"`
+	Progress        float64 `json:"progress"`
+	ETASeconds      float64 `json:"eta_seconds"`
+	PreviewURL      string  `json:"preview_url,omitempty"`
+	Error           string  `json:"error,omitempty"`
+	JobID           int64   `json:"job_id"`
+	ApprovedVariant *int    `json:"approved_variant,omitempty"`
+	GPUSeconds      float64 `json:"gpu_seconds"`
 	// Review is the variants' review policy: none, failed or all.
-	Review string `json:"review"`
-	Results         []SceneVariant `json:"results"`
-	CreatedAt       time.Time      `json:"created_at"`
-	UpdatedAt       time.Time      `json:"updated_at"`
-	cancel          bool
+	Review    string         `json:"review"`
+	Results   []SceneVariant `json:"results"`
+	CreatedAt time.Time      `json:"created_at"`
+	UpdatedAt time.Time      `json:"updated_at"`
+	cancel    bool
 }
 
 // Finished reports whether the scene will not change any more (but for approval).
