@@ -2,9 +2,12 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/pictor/pictor/catalog"
 )
@@ -13,6 +16,8 @@ import (
 type Reviews interface {
 	ListReviews(ctx context.Context, q catalog.ReviewQuery) (catalog.ReviewPage, error)
 	DecideReviews(ctx context.Context, d catalog.ReviewDecision) (int, []catalog.Review, error)
+	PrepareRetry(ctx context.Context, id string, seed *int64, recipe catalog.RecipeRef) (catalog.Retry, error)
+	RenderFor(ctx context.Context, imageID string, ref catalog.RecipeRef, o catalog.RenderOptions) ([]catalog.Rendition, error)
 }
 
 var _ Reviews = (*catalog.Service)(nil)
@@ -147,4 +152,54 @@ func reviewerName(r *http.Request) string {
 		return c.name
 	}
 	return "key-" + strconv.Itoa(c.key)
+}
+
+// retryRequest is the body of POST /v1/reviews/{id}/retry.
+type retryRequest struct {
+	// Seed replaces the seed of the rendition's prompt-painted steps; default random.
+	Seed *int64 `json:"seed"`
+	// Recipe, when set, is run instead of the rendition's own (a name or inline).
+	Recipe json.RawMessage `json:"recipe"`
+	// Wait is how long to wait for a GPU render before answering 202 ("30s").
+	Wait string `json:"wait"`
+}
+
+// handleRetryReview serves POST /v1/reviews/{id}/retry: a rejected rendition made again,
+// with another seed or another recipe, for the same image, batch and scene; the new
+// renditions are checked and held as any. 201 with the renditions, or 202 with the job
+// when the recipe needs the GPU (as POST /v1/images/{id}/renditions).
+func (s *server) handleRetryReview() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var in retryRequest
+		if err := s.decodeJSON(w, r, &in); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		ref, err := recipeRef(in.Recipe)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		wait, err := parseWait(in.Wait)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		rt, err := s.reviews.PrepareRetry(r.Context(), chi.URLParam(r, "id"), in.Seed, ref)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if rt.NeedsSD {
+			s.renderAsync(w, r, nil, rt.ImageID, rt.Recipe, wait)
+			return
+		}
+		rends, err := s.reviews.RenderFor(r.Context(), rt.ImageID, catalog.RecipeRef{Inline: rt.Recipe},
+			catalog.RenderOptions{Accept: r.URL.Query().Get("accept"), BatchID: rt.BatchID, SceneID: rt.SceneID})
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.writeJSON(w, r, http.StatusCreated, renditionList{Renditions: rends})
+	}
 }

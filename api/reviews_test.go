@@ -173,4 +173,27 @@ func TestReviewHoldsDelivery(t *testing.T) {
 	}
 	wantImage(call(http.MethodGet, content, tk.read, nil, ""), "read key, approved rendition")
 	wantImage(call(http.MethodGet, img, "", nil, ""), "signed /img, approved rendition")
+
+	// A rejected rendition is made again with another recipe; only rejected ones are.
+	retry := "/v1/reviews/" + rd.ID + "/retry"
+	looser := `{"recipe": {"steps": [{"op": "remove_background"}, {"op": "background", "color": "#ffffff"}],
+		"outputs": [{"name": "main", "format": "jpeg", "checks": {"product_fill_min": 0.3}}]}}`
+	if rec := call(http.MethodPost, retry, tk.write, []byte(looser), "application/json"); rec.Code != http.StatusBadRequest {
+		t.Errorf("retry of an approved rendition: %d %s, want 400", rec.Code, rec.Body)
+	}
+	if rec := call(http.MethodPost, "/v1/reviews/decide", tk.write, []byte(`{"ids": ["`+rd.ID+`"], "decision": "reject", "reason": "product too small"}`), "application/json"); rec.Code != http.StatusOK {
+		t.Fatalf("reject: %d %s", rec.Code, rec.Body)
+	}
+	wantHeld(call(http.MethodGet, content, tk.read, nil, ""), "read key, rejected rendition")
+	if rec := call(http.MethodPost, retry, tk.write, []byte(`{}`), "application/json"); rec.Code != http.StatusBadRequest {
+		t.Errorf("retry with nothing to vary (no seeded step, no recipe): %d %s, want 400", rec.Code, rec.Body)
+	}
+	rec = call(http.MethodPost, retry, tk.write, []byte(looser), "application/json")
+	var again renditionList
+	if err := json.Unmarshal(rec.Body.Bytes(), &again); err != nil || rec.Code != http.StatusCreated {
+		t.Fatalf("retry with another recipe: %d %s", rec.Code, rec.Body)
+	}
+	if nr := again.Renditions[0]; nr.ID == rd.ID || nr.Review != "" || nr.Checks == nil || !nr.Checks.Passed {
+		t.Errorf("retried rendition %+v: want a new, published rendition with passing checks", nr)
+	}
 }

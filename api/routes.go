@@ -83,6 +83,7 @@ func (s *server) routes() http.Handler {
 
 		r.Get("/reviews", s.needReviews(s.handleListReviews()))
 		idem.Post("/reviews/decide", s.needReviews(s.handleDecideReviews()))
+		limited.Post("/reviews/{id}/retry", s.needReviews(s.handleRetryReview()))
 
 		r.Get("/templates", s.handleListTemplates())
 		r.Get("/templates/{name}", s.handleGetTemplate())

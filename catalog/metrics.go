@@ -15,6 +15,8 @@ type metrics struct {
 	bytesStored *prometheus.CounterVec
 	ingests     *prometheus.CounterVec
 	gateWait    prometheus.Histogram
+	checks      *prometheus.CounterVec
+	held        prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, gate *imaging.Gate) (*metrics, error) {
@@ -50,6 +52,14 @@ func newMetrics(reg prometheus.Registerer, gate *imaging.Gate) (*metrics, error)
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}),
 	}
+	m.checks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pictor_output_checks_total",
+		Help: "Output checks run on renditions of recipes with AI steps, by check and verdict.",
+	}, []string{"check", "verdict"})
+	m.held = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "pictor_renditions_held_total",
+		Help: "Renditions stored awaiting review (not delivered until approved).",
+	})
 	inflight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "pictor_imaging_in_flight",
 		Help: "libvips operations running now.",
@@ -58,7 +68,7 @@ func newMetrics(reg prometheus.Registerer, gate *imaging.Gate) (*metrics, error)
 		Name: "pictor_imaging_queue_waiting",
 		Help: "Callers waiting for a libvips slot.",
 	}, func() float64 { return float64(gate.Waiting()) })
-	for _, c := range []prometheus.Collector{m.stage, m.cacheHits, m.cacheMisses, m.renders, m.bytesStored, m.ingests, m.gateWait, inflight, waiting} {
+	for _, c := range []prometheus.Collector{m.stage, m.cacheHits, m.cacheMisses, m.renders, m.bytesStored, m.ingests, m.gateWait, m.checks, m.held, inflight, waiting} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -204,6 +204,11 @@ func (s *Service) renderAndStore(ctx context.Context, p *renderPlan, data []byte
 			Bytes: int64(len(o.Data)), RecipeHash: p.hash, SourceSHA: p.sha, CreatedAt: now,
 			Lineage: o.Lineage, GPUSeconds: gpu, Checks: o.Checks, Review: reviewState(policy, o),
 		})
+		if o.Checks != nil {
+			for _, r := range o.Checks.Results {
+				s.m.checks.WithLabelValues(r.Name, r.Verdict).Inc()
+			}
+		}
 	}
 	// Rows only after every object is stored: a failed store leaves no half-made record.
 	for i, rd := range rends {
@@ -224,6 +229,9 @@ func (s *Service) renderAndStore(ctx context.Context, p *renderPlan, data []byte
 			report, failedList(rd.Checks), rd.Review, p.imageID, p.opts.BatchID, p.opts.SceneID)
 		if err != nil {
 			return nil, dbErr("insert rendition", err)
+		}
+		if rd.Held() {
+			s.m.held.Inc()
 		}
 		rends[i] = rd
 	}

@@ -2,6 +2,8 @@ package catalog
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -411,4 +413,81 @@ func (s *Service) GetReview(ctx context.Context, id string) (Review, error) {
 		return Review{}, fmt.Errorf("rendition %s: %w", id, ErrNotFound)
 	}
 	return rv, dbErr("get review", err)
+}
+
+// Retry is how a rejected rendition is made again: the image, the recipe to run (the
+// rendition's own with a new seed, or another one), and what it belonged to.
+type Retry struct {
+	ImageID string
+	// Recipe is the canonical recipe to render.
+	Recipe []byte
+	// NeedsSD tells whether the render needs a backend (and so runs as a job).
+	NeedsSD          bool
+	BatchID, SceneID string
+}
+
+// PrepareRetry settles how to make rendition id again: with recipe when given, else with
+// the rendition's own recipe and seed (or a random one when seed is nil) on every step
+// that paints from a prompt. Only a rejected rendition is retried; a recipe with nothing
+// seeded and no new recipe is ErrInvalid.
+func (s *Service) PrepareRetry(ctx context.Context, id string, seed *int64, recipe RecipeRef) (Retry, error) {
+	var (
+		rt        Retry
+		state     string
+		canonical string
+	)
+	err := s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT image_id, batch_id, scene_id, review, recipe FROM renditions WHERE id = ?`), id).
+		Scan(&rt.ImageID, &rt.BatchID, &rt.SceneID, &state, &canonical)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Retry{}, fmt.Errorf("rendition %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Retry{}, dbErr("get rendition", err)
+	}
+	if state != ReviewRejected {
+		return Retry{}, fmt.Errorf("rendition %s is %q, not rejected: only a rejected rendition is retried: %w", id, state, ErrInvalid)
+	}
+	if rt.ImageID == "" {
+		return Retry{}, fmt.Errorf("rendition %s has no image recorded: %w", id, ErrInvalid)
+	}
+	var r *pipeline.Recipe
+	if !recipe.IsZero() {
+		if r, err = s.resolveRecipe(ctx, recipe); err != nil {
+			return Retry{}, err
+		}
+	} else {
+		if r, err = s.resolveRecipe(ctx, RecipeRef{Inline: []byte(canonical)}); err != nil {
+			return Retry{}, err
+		}
+		seeded := false
+		for _, st := range r.Steps {
+			if p, ok := st.Params.(*pipeline.ReplaceBackgroundParams); ok && p.Prompt != "" {
+				v := randomSeed()
+				if seed != nil {
+					v = *seed
+				}
+				if v < 0 || v > 4294967295 {
+					return Retry{}, fmt.Errorf("seed %d: want 0..4294967295: %w", v, ErrInvalid)
+				}
+				p.Seed = &v
+				seeded = true
+			}
+		}
+		if !seeded {
+			return Retry{}, fmt.Errorf("rendition %s's recipe has no seeded step: give another recipe: %w", id, ErrInvalid)
+		}
+	}
+	rt.Recipe = r.Canonical()
+	rt.NeedsSD = r.NeedsSD()
+	if rt.NeedsSD && s.sd == nil {
+		return Retry{}, ErrSDRequired
+	}
+	return rt, nil
+}
+
+// randomSeed draws a generation seed, 0..2^32-1.
+func randomSeed() int64 {
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return int64(binary.BigEndian.Uint32(b[:]))
 }

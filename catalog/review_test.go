@@ -225,6 +225,7 @@ func TestSafetyHoldsGeneratedImages(t *testing.T) {
 		{"classifier down", safetytest.ModeError, catalog.ReviewNone, true, checks.Fail},
 		{"answer without a verdict", safetytest.ModeGarbage, "", true, checks.Fail},
 	}
+	var last catalog.Rendition
 	for i, tc := range cases {
 		cls.SetMode(tc.mode)
 		recipe := `{"steps": [{"op": "replace_background", "prompt": "a marble kitchen counter", "seed": ` + string(rune('1'+i)) + `, "steps": 4}],
@@ -246,6 +247,27 @@ func TestSafetyHoldsGeneratedImages(t *testing.T) {
 		if got != tc.verdict || out[0].Held() != tc.held {
 			t.Errorf("%s: safety %q, held %v; want %q, %v (%s)", tc.name, got, out[0].Held(), tc.verdict, tc.held, out[0].Checks)
 		}
+		last = out[0]
+	}
+	// The last one is held: reject it and make it again with another seed.
+	if _, _, err := svc.DecideReviews(ctx, catalog.ReviewDecision{IDs: []string{last.ID}, Reason: "unsafe", Reviewer: "ann"}); err != nil {
+		t.Fatal(err)
+	}
+	seed := int64(4242)
+	rt, err := svc.PrepareRetry(ctx, last.ID, &seed, catalog.RecipeRef{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rt.NeedsSD || rt.ImageID != res.Image.ID || !strings.Contains(string(rt.Recipe), `"seed":4242`) {
+		t.Errorf("retry %+v (%s): want the image's recipe with seed 4242, on the GPU", rt, rt.Recipe)
+	}
+	cls.SetMode(safetytest.ModeClean)
+	again, err := svc.RenderFor(ctx, rt.ImageID, catalog.RecipeRef{Inline: rt.Recipe}, catalog.RenderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again[0].ID == last.ID || again[0].Held() || again[0].Lineage["seed"] != "4242" {
+		t.Errorf("retried rendition %+v: want a new one, published, made with seed 4242", again[0])
 	}
 }
 

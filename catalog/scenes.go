@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -197,9 +196,7 @@ func (s *Service) PrepareScene(ctx context.Context, req SceneRequest) (Scene, er
 		}
 		sc.Seed = *req.Seed
 	} else {
-		var b [4]byte
-		rand.Read(b[:])
-		sc.Seed = int64(binary.BigEndian.Uint32(b[:]))
+		sc.Seed = randomSeed()
 	}
 	var id [10]byte
 	rand.Read(id[:])
