@@ -67,6 +67,9 @@ type maskProbe struct {
 // step-th pixel, step the smallest integer that brings them to this size.
 const checkMaxSide = 800
 
+// ruleMaxSide is the longest side the marketplace rules look at.
+const ruleMaxSide = 400
+
 func sampleStep(w, h int) int {
 	return max(1, (max(w, h)+checkMaxSide-1)/checkMaxSide)
 }
@@ -370,15 +373,16 @@ func (c *Context) report(r *Recipe, o Output, data []byte, want *sizeWant) (*che
 // product fills, finding the product as what is not reachable from the border through
 // the border's colour.
 func (c *Context) marketplaceRules(rep *checks.Report, t checks.Thresholds, data []byte, info imaging.Info) error {
-	step := sampleStep(info.Width, info.Height)
-	// The decoder may shrink on load to the sampled size: the rules need no more.
+	// Background share and fill are coarse measures: half the checks' resolution is plenty,
+	// and the decoder may shrink on load to it.
+	step := max(1, (max(info.Width, info.Height)+ruleMaxSide-1)/ruleMaxSide)
 	img, err := imaging.Load(data, imaging.LoadOptions{MaxPixels: c.Env.MaxPixels,
 		ShrinkTo: imaging.Size{Width: (info.Width + step - 1) / step, Height: (info.Height + step - 1) / step}})
 	if err != nil {
 		return fmt.Errorf("check: %w", err)
 	}
 	defer img.Close()
-	w, h, pix, err := img.Sample(sampleStep(img.Width(), img.Height()), false)
+	w, h, pix, err := img.Sample(max(1, (max(img.Width(), img.Height())+ruleMaxSide-1)/ruleMaxSide), false)
 	if err != nil {
 		return fmt.Errorf("check: %w", err)
 	}

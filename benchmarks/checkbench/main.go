@@ -1,6 +1,8 @@
 // Command checkbench prices the output checks: it renders AI recipes on a product shot
-// with the checks on and off, alternating, and prints the CPU each costs this process
-// (user + system, from getrusage) and their ratio. The WebUI stand-in runs in another
+// with the checks on and off and prints the CPU each costs (user + system, from
+// getrusage) and their ratio. Each mode runs in a process of its own (the command runs
+// itself with -child), the two alternating for -rounds rounds, so that one mode's garbage
+// is never collected on the other's time. The WebUI stand-in runs in another
 // process (-sd-url, e.g. cmd/sdstub), so its painting is not counted; the GPU-side work a
 // real backend does is not Pictor's CPU either.
 //
@@ -21,7 +23,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"runtime/pprof"
+	"os/exec"
 	"slices"
 	"syscall"
 	"time"
@@ -66,11 +68,13 @@ var benches = []bench{
 func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("checkbench", flag.ContinueOnError)
 	sdURL := fs.String("sd-url", "", "a WebUI (or cmd/sdstub) for the sd recipes; empty skips them")
-	n := fs.Int("n", 15, "renders per recipe and mode")
+	n := fs.Int("n", 15, "renders per recipe, mode and round")
+	rounds := fs.Int("rounds", 3, "rounds of one process per mode, alternating")
+	child := fs.String("child", "", "internal: render the recipe of this name in this process, -mode on or off, and print the median CPU ms")
+	mode := fs.String("mode", "on", "internal: with -child, on or off")
 	w := fs.Int("width", 1600, "source width")
 	h := fs.Int("height", 1200, "source height")
 	only := fs.String("only", "", "run only the recipe of this name")
-	prof := fs.String("cpuprofile", "", "write a CPU profile of the checked renders here")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -92,20 +96,17 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "source: %dx%d product shot, %d KB JPEG; %d renders per mode; limit %.2fx\n\n", *w, *h, len(src)/1024, *n, Limit)
+	if *child != "" {
+		return runChild(env, src, *child, *mode == "off", *n, stdout)
+	}
+	fmt.Fprintf(stdout, "source: %dx%d product shot, %d KB JPEG; %d rounds of %d renders per mode, one process each; limit %.2fx\n\n",
+		*w, *h, len(src)/1024, *rounds, *n, Limit)
 	fmt.Fprintln(stdout, "| recipe | CPU ms, checks off | CPU ms, checks on | ratio |")
 	fmt.Fprintln(stdout, "|---|---|---|---|")
 	worst := 0.0
-	if *prof != "" {
-		f, err := os.Create(*prof)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	self, err := os.Executable()
+	if err != nil {
+		return err
 	}
 	for _, b := range benches {
 		if *only != "" && b.name != *only {
@@ -115,35 +116,67 @@ func run(args []string, stdout io.Writer) error {
 			fmt.Fprintf(stdout, "| %s | skipped: no -sd-url | | |\n", b.name)
 			continue
 		}
-		r, err := pipeline.ParseRecipe([]byte(b.recipe))
-		if err != nil {
-			return fmt.Errorf("%s: %w", b.name, err)
-		}
 		var off, on []float64
-		for i := range *n * 2 {
-			noChecks := i%2 == 0
-			cpu, err := render(env, src, r, noChecks)
-			if err != nil {
-				return fmt.Errorf("%s: %w", b.name, err)
-			}
-			if i < 2 {
-				continue // warm-up: the first render of each mode loads what libvips needs
-			}
-			if noChecks {
-				off = append(off, cpu)
-			} else {
-				on = append(on, cpu)
+		for range *rounds {
+			for _, m := range []string{"off", "on"} {
+				args := []string{"-child", b.name, "-mode", m, "-n", fmt.Sprint(*n), "-width", fmt.Sprint(*w), "-height", fmt.Sprint(*h)}
+				if *sdURL != "" {
+					args = append(args, "-sd-url", *sdURL)
+				}
+				out, err := exec.Command(self, args...).Output()
+				if err != nil {
+					return fmt.Errorf("%s, checks %s: %w", b.name, m, err)
+				}
+				var ms float64
+				if _, err := fmt.Sscan(string(out), &ms); err != nil {
+					return fmt.Errorf("%s, checks %s: read %q: %w", b.name, m, out, err)
+				}
+				if m == "off" {
+					off = append(off, ms)
+				} else {
+					on = append(on, ms)
+				}
 			}
 		}
 		mOff, mOn := median(off), median(on)
 		ratio := mOn / mOff
 		worst = math.Max(worst, ratio)
-		fmt.Fprintf(stdout, "| %s | %.1f | %.1f | %.3fx |\n", b.name, mOff*1000, mOn*1000, ratio)
+		fmt.Fprintf(stdout, "| %s | %.1f | %.1f | %.3fx |\n", b.name, mOff, mOn, ratio)
 	}
 	fmt.Fprintf(stdout, "\nworst ratio %.3fx (limit %.2fx)\n", worst, Limit)
 	if worst > Limit {
 		return fmt.Errorf("the checks cost %.3fx the render's CPU, more than %.2fx", worst, Limit)
 	}
+	return nil
+}
+
+// runChild renders one recipe n times in one mode (after one warm-up render) and prints the
+// median CPU milliseconds of a render.
+func runChild(env pipeline.Env, src []byte, name string, noChecks bool, n int, stdout io.Writer) error {
+	var b *bench
+	for i := range benches {
+		if benches[i].name == name {
+			b = &benches[i]
+		}
+	}
+	if b == nil {
+		return fmt.Errorf("no recipe %q", name)
+	}
+	r, err := pipeline.ParseRecipe([]byte(b.recipe))
+	if err != nil {
+		return fmt.Errorf("%s: %w", b.name, err)
+	}
+	var cpu []float64
+	for i := range n + 1 {
+		c, err := render(env, src, r, noChecks)
+		if err != nil {
+			return fmt.Errorf("%s: %w", b.name, err)
+		}
+		if i > 0 {
+			cpu = append(cpu, c*1000)
+		}
+	}
+	fmt.Fprintf(stdout, "%.3f\n", median(cpu))
 	return nil
 }
 
