@@ -5,17 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pictor/pictor/catalog"
-	"github.com/pictor/pictor/db"
-	"github.com/pictor/pictor/fetch"
-	"github.com/pictor/pictor/imaging"
-	"github.com/pictor/pictor/storage"
 )
 
 // policyRecipe is a recipe whose step 2 paints a background from prompt and negative.
@@ -29,31 +24,11 @@ func policyRecipe(prompt, negative string) string {
 // catalog, before anything else (no backend is configured: a recipe that passed would be a 503).
 func TestPromptPolicyProblems(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	d, err := db.Open(context.Background(), db.Config{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	st, err := storage.NewLocal(storage.LocalConfig{Dir: filepath.Join(dir, "objects")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := fetch.New(fetch.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	openCatalog := realCatalog(t)
 	open := func(blocklist ...string) *catalog.Service {
 		cfg := catalog.DefaultConfig()
 		cfg.PromptBlocklist = blocklist
-		svc, err := catalog.New(cfg, catalog.Deps{DB: d, Store: st, Fetcher: f, Gate: imaging.NewGate(1, 4), Registerer: prometheus.NewRegistry()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := svc.Init(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		return svc
+		return openCatalog(cfg)
 	}
 	// Stored while "beach" was allowed.
 	if _, _, err := open().PutRecipe(context.Background(), "beach", []byte(policyRecipe("a sunny beach", ""))); err != nil {

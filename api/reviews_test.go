@@ -23,8 +23,9 @@ import (
 	"github.com/pictor/pictor/storage"
 )
 
-// reviewService is the real catalog on SQLite and a local directory.
-func reviewService(t *testing.T) *catalog.Service {
+// realCatalog opens a database and store for the real catalog on SQLite and a local
+// directory; open makes a catalog over them with the given config (the same data each time).
+func realCatalog(t *testing.T) (open func(cfg catalog.Config) *catalog.Service) {
 	t.Helper()
 	dir := t.TempDir()
 	d, err := db.Open(context.Background(), db.Config{DataDir: dir})
@@ -40,14 +41,16 @@ func reviewService(t *testing.T) *catalog.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := catalog.New(catalog.DefaultConfig(), catalog.Deps{DB: d, Store: st, Fetcher: f, Gate: imaging.NewGate(1, 4), Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
+	return func(cfg catalog.Config) *catalog.Service {
+		svc, err := catalog.New(cfg, catalog.Deps{DB: d, Store: st, Fetcher: f, Gate: imaging.NewGate(1, 4), Registerer: prometheus.NewRegistry()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.Init(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return svc
 	}
-	if err := svc.Init(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return svc
 }
 
 // boxOnWhite is a product-like JPEG: a coloured box on white filling half the frame.
@@ -79,7 +82,7 @@ func TestReviewHoldsDelivery(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Keys = tk.keys
 	cfg.SigningKeys = [][]byte{signKeyNew}
-	svc := reviewService(t)
+	svc := realCatalog(t)(catalog.DefaultConfig())
 	reg := prometheus.NewRegistry()
 	h, err := New(cfg, Deps{Catalog: svc, Reviews: svc, Logger: slog.New(slog.DiscardHandler), Registerer: reg, Gatherer: reg})
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,14 +12,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pictor/pictor/catalog"
-	"github.com/pictor/pictor/db"
 	"github.com/pictor/pictor/fetch"
 	"github.com/pictor/pictor/imaging"
 	"github.com/pictor/pictor/pipeline"
 	"github.com/pictor/pictor/promptpolicy"
 	"github.com/pictor/pictor/sdclient"
 	"github.com/pictor/pictor/sdclient/sdtest"
-	"github.com/pictor/pictor/storage"
 )
 
 // policyBundle is a catalog on SQLite with a stand-in WebUI, whose blocklist a test can
@@ -44,16 +41,7 @@ func (b policyBundle) mustOpen(t *testing.T, blocklist ...string) *catalog.Servi
 
 func policySetup(t *testing.T, blocklist ...string) policyBundle {
 	t.Helper()
-	dir := t.TempDir()
-	d, err := db.Open(context.Background(), db.Config{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	st, err := storage.NewLocal(storage.LocalConfig{Dir: filepath.Join(dir, "objects")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, st := backends()[0].open(t) // SQLite and a local directory
 	srv := sdtest.New(sdtest.Options{StepLatency: time.Millisecond})
 	t.Cleanup(srv.Close)
 	pool, err := sdclient.NewPool([]sdclient.Backend{{URL: srv.URL}}, sdclient.DefaultPoolConfig(), nil, prometheus.NewRegistry())
