@@ -9,6 +9,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Result is one batch item's outcome, a line of the results export.
@@ -56,9 +57,21 @@ var resultColumns = [...]string{"row", "source", "sku", "state", "renditions", "
 // row,source,sku,state,renditions,error,review,checks, then one column for each of
 // metaColumns (a result's Meta value under that name, empty when missing;
 // other Meta keys are left out); renditions are joined by a space.
+//
+// CSV neutralises formula injection (OWASP "CSV Injection"): every text cell
+// (source, sku, state, renditions, error, review, checks and each meta column)
+// whose first character is =, +, -, @, tab or carriage return, or the
+// full-width ＝ ＋ － ＠ (U+FF1D, U+FF0B, U+FF0D, U+FF20), gets a single quote '
+// prepended, so a spreadsheet shows "=HYPERLINK(...)" as text instead of running
+// it. Only the first character counts: " =x" and "a=b" are written as given.
+// The row column is a number the writer formats itself and is never changed, so
+// numeric cells keep their sign. Quoting of commas, quotes and newlines is left
+// to encoding/csv, so each record keeps its column count.
+//
 // JSONL writes one object a line with keys row, source, sku, state,
 // renditions (an array, never null), error, review, checks, and meta (when not empty), and
-// ignores metaColumns.
+// ignores metaColumns. JSONL is data, not a spreadsheet: its values are written as
+// given, without the CSV neutralising.
 func NewWriter(w io.Writer, f Format, metaColumns ...string) (Writer, error) {
 	switch f {
 	case CSV:
@@ -98,10 +111,12 @@ func (c *csvWriter) Write(r Result) error {
 	if c.closed {
 		return ErrWriterClosed
 	}
-	c.rec = append(c.rec[:0],
-		strconv.Itoa(r.Row), r.Source, r.SKU, r.State, strings.Join(r.RenditionURLs, " "), r.Error, r.Review, r.Checks)
+	c.rec = append(c.rec[:0], strconv.Itoa(r.Row), // a number: never neutralised
+		safeCell(r.Source), safeCell(r.SKU), safeCell(r.State),
+		safeCell(strings.Join(r.RenditionURLs, " ")), safeCell(r.Error),
+		safeCell(r.Review), safeCell(r.Checks))
 	for _, m := range c.meta {
-		c.rec = append(c.rec, r.Meta[m])
+		c.rec = append(c.rec, safeCell(r.Meta[m]))
 	}
 	if err := c.w.Write(c.rec); err != nil {
 		return fmt.Errorf("write result row %d: %w", r.Row, err)
@@ -119,6 +134,19 @@ func (c *csvWriter) Close() error {
 		return fmt.Errorf("flush results: %w", err)
 	}
 	return nil
+}
+
+// safeCell returns text cell s with a single quote prepended when a spreadsheet
+// would read it as a formula: when its first rune is =, +, -, @, tab, carriage
+// return or one of their full-width forms U+FF1D, U+FF0B, U+FF0D, U+FF20.
+// Other cells, the empty one included, come back unchanged.
+func safeCell(s string) string {
+	r, _ := utf8.DecodeRuneInString(s)
+	switch r {
+	case '=', '+', '-', '@', '\t', '\r', '\uFF1D', '\uFF0B', '\uFF0D', '\uFF20':
+		return "'" + s
+	}
+	return s
 }
 
 type jsonlWriter struct {

@@ -33,7 +33,7 @@ func TestWriterCSV(t *testing.T) {
 				{"row", "source", "sku", "state", "renditions", "error", "review", "checks"},
 				{"2", "https://a/1.jpg?w=1&h=2", "S1", "succeeded", "https://cdn/x/main.webp https://cdn/x/thumb.jpeg", "", "pending", "fail: product_fill, background_white"},
 				{"3", "img-7", "", "failed", "", "fetch: status 404, \"Not Found\"\nsecond line", "", "pass"},
-				{"10", "https://a/3.jpg", "=cmd", "skipped", "", "", "", ""},
+				{"10", "https://a/3.jpg", "'=cmd", "skipped", "", "", "", ""},
 			},
 		},
 		{
@@ -43,7 +43,7 @@ func TestWriterCSV(t *testing.T) {
 				{"row", "source", "sku", "state", "renditions", "error", "review", "checks", "colour", "size"},
 				{"2", "https://a/1.jpg?w=1&h=2", "S1", "succeeded", "https://cdn/x/main.webp https://cdn/x/thumb.jpeg", "", "pending", "fail: product_fill, background_white", "red", ""},
 				{"3", "img-7", "", "failed", "", "fetch: status 404, \"Not Found\"\nsecond line", "", "pass", "", ""},
-				{"10", "https://a/3.jpg", "=cmd", "skipped", "", "", "", "", "", ""},
+				{"10", "https://a/3.jpg", "'=cmd", "skipped", "", "", "", "", "", ""},
 			},
 		},
 	}
@@ -71,6 +71,97 @@ func TestWriterCSV(t *testing.T) {
 				t.Errorf("records:\n got %q\nwant %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestWriterCSVFormulaInjection(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   string
+		want string
+	}{
+		{"equals", "=HYPERLINK(\"http://evil\",\"x\")", "'=HYPERLINK(\"http://evil\",\"x\")"},
+		{"plus", "+1+2", "'+1+2"},
+		{"minus", "-2+3", "'-2+3"},
+		{"at", "@SUM(A1:A2)", "'@SUM(A1:A2)"},
+		{"tab", "\t=1", "'\t=1"},
+		{"carriage return", "\r=1", "'\r=1"},
+		{"full-width equals", "\uFF1D1+1", "'\uFF1D1+1"},
+		{"full-width plus", "\uFF0B1", "'\uFF0B1"},
+		{"full-width minus", "\uFF0D1", "'\uFF0D1"},
+		{"full-width at", "\uFF20SUM(A1)", "'\uFF20SUM(A1)"},
+		{"formula with csv quoting", "=1,\"2\"\n3", "'=1,\"2\"\n3"},
+		{"normal value", "SKU-123", "SKU-123"},
+		{"url", "https://a/1.jpg?w=1&h=-2", "https://a/1.jpg?w=1&h=-2"},
+		{"leading space then equals", " =1", " =1"},
+		{"equals later", "a=b", "a=b"},
+		{"quote already", "'=1", "'=1"},
+		{"empty", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var buf bytes.Buffer
+			w, err := NewWriter(&buf, CSV, "colour")
+			if err != nil {
+				t.Fatalf("new writer: %v", err)
+			}
+			results := []Result{
+				{Row: 2, Source: tt.in, SKU: tt.in, State: tt.in, RenditionURLs: []string{tt.in, "https://cdn/x.webp"},
+					Error: tt.in, Review: tt.in, Checks: tt.in, Meta: map[string]string{"colour": tt.in}},
+				{Row: -1, Source: "https://a/1.jpg", SKU: "S1", State: "succeeded"},
+			}
+			for _, r := range results {
+				if err := w.Write(r); err != nil {
+					t.Fatalf("write: %v", err)
+				}
+			}
+			if err := w.Close(); err != nil {
+				t.Fatalf("close: %v", err)
+			}
+			// ReadAll fails when a record's field count differs from the header's.
+			got, err := csv.NewReader(&buf).ReadAll()
+			if err != nil {
+				t.Fatalf("read back %q: %v", buf.String(), err)
+			}
+			if len(got) != 3 {
+				t.Fatalf("records: got %d, want 3", len(got))
+			}
+			want := []string{"2", tt.want, tt.want, tt.want, tt.want + " https://cdn/x.webp",
+				tt.want, tt.want, tt.want, tt.want}
+			if !reflect.DeepEqual(got[1], want) {
+				t.Errorf("record:\n got %q\nwant %q", got[1], want)
+			}
+			wantNum := []string{"-1", "https://a/1.jpg", "S1", "succeeded", "", "", "", "", ""}
+			if !reflect.DeepEqual(got[2], wantNum) {
+				t.Errorf("numeric row:\n got %q\nwant %q", got[2], wantNum)
+			}
+		})
+	}
+}
+
+func TestWriterJSONLKeepsFormulas(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, JSONL)
+	if err != nil {
+		t.Fatalf("new writer: %v", err)
+	}
+	in := Result{Row: 2, Source: "@SUM(A1)", SKU: "=HYPERLINK(\"x\")", State: "+1", Error: "-1",
+		Review: "\t=1", Checks: "\uFF1D1", RenditionURLs: []string{"=a"}, Meta: map[string]string{"k": "=v"}}
+	if err := w.Write(in); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	var got Result
+	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatalf("decode %q: %v", buf.String(), err)
+	}
+	if !reflect.DeepEqual(got, in) {
+		t.Errorf("got %+v, want %+v", got, in)
 	}
 }
 
