@@ -47,22 +47,63 @@ func requestHash(r *http.Request, body []byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// idempotent honours Idempotency-Key on the route it wraps: a repeated request with the same
-// key and the same method, path, content type and body gets the first answer again, marked
-// Idempotent-Replayed: true; the same key on a different request is 422 idempotency-mismatch.
-// Answers with status 500 and above are not kept, so a retry runs again.
+// openIdempotencyScope is the one idempotency scope of an open service (no API keys): all
+// its callers are one principal.
+const openIdempotencyScope = "open"
+
+// idempotencyScope names the principal whose Idempotency-Keys a request shares: the API key
+// it authenticated with, by the key's hash (stable across restarts, replicas and reordering
+// of PICTOR_API_KEYS, unlike its index), or openIdempotencyScope on an open service. A
+// console session shares the scope of the key it was made from. ok is false when the
+// caller is unknown, which authorize never lets through to an idempotent route.
+func (s *server) idempotencyScope(r *http.Request) (string, bool) {
+	c, ok := callerFrom(r.Context())
+	switch {
+	case !ok:
+		return "", false
+	case c.key < 0:
+		return openIdempotencyScope, true
+	case c.key >= len(s.cfg.Keys):
+		return "", false
+	}
+	h := s.cfg.Keys[c.key].Hash
+	return "key:" + hex.EncodeToString(h[:]), true
+}
+
+// storedIdempotencyKey is the catalog key for a client's Idempotency-Key within scope: the
+// hex SHA-256 of scope, a NUL and the client key. The NUL cannot occur in either part, so no
+// two (scope, key) pairs collide, the stored key is always 64 characters, and the API key's
+// hash is not written to the database as is.
+func storedIdempotencyKey(scope, key string) string {
+	sum := sha256.Sum256([]byte(scope + "\x00" + key))
+	return hex.EncodeToString(sum[:])
+}
+
+// idempotent honours Idempotency-Key on the route it wraps: a repeated request from the same
+// caller (idempotencyScope) with the same key and the same method, path, content type and
+// body gets the first answer again, marked Idempotent-Replayed: true; the same key on a
+// different request is 422 idempotency-mismatch. Keys are scoped per caller: another API
+// key's use of the same Idempotency-Key neither replays nor blocks. Answers with status 500
+// and above are not kept, so a retry runs again.
 func (s *server) idempotent(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key := r.Header.Get(IdempotencyKeyHeader)
-		if key == "" {
+		clientKey := r.Header.Get(IdempotencyKeyHeader)
+		if clientKey == "" {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if !validIdempotencyKey(key) {
+		if !validIdempotencyKey(clientKey) {
 			s.writeError(w, r, fmt.Errorf("%w: %s must be 1 to %d printable ASCII characters",
 				catalog.ErrInvalid, IdempotencyKeyHeader, maxIdempotencyKey))
 			return
 		}
+		scope, ok := s.idempotencyScope(r)
+		if !ok {
+			// No known caller, so no scope to keep an answer in: never share one.
+			next.ServeHTTP(w, r)
+			return
+		}
+		key := storedIdempotencyKey(scope, clientKey)
 		body, err := readBody(w, r, s.cfg.MaxSourceBytes)
 		if err != nil {
 			s.writeError(w, r, err)
@@ -77,7 +118,7 @@ func (s *server) idempotent(next http.Handler) http.Handler {
 		if ok {
 			if prev.RequestHash != hash {
 				s.writeError(w, r, fmt.Errorf("%w: %s %q was first used for another request",
-					catalog.ErrIdempotencyMismatch, IdempotencyKeyHeader, key))
+					catalog.ErrIdempotencyMismatch, IdempotencyKeyHeader, clientKey))
 				return
 			}
 			s.replay(w, prev)

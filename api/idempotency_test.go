@@ -2,13 +2,16 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/pictor/pictor/auth"
 	"github.com/pictor/pictor/catalog"
 )
 
@@ -215,4 +218,138 @@ func newRawRequest(t *testing.T, key string) rawRequest {
 	req.Header.Set("Content-Type", "image/jpeg")
 	req.Header.Set(IdempotencyKeyHeader, key)
 	return rawRequest{req: req, rec: httptest.NewRecorder()}
+}
+
+// countingIngest answers each ingest with a fresh image ID, so a replayed answer is told
+// apart from a second run.
+func countingIngest(calls *atomic.Int32) func(context.Context, catalog.IngestRequest) (*catalog.IngestResult, error) {
+	return func(ctx context.Context, req catalog.IngestRequest) (*catalog.IngestResult, error) {
+		n := calls.Add(1)
+		res, _ := okIngest(ctx, req)
+		res.Image.ID = fmt.Sprintf("img-%d", n)
+		return res, nil
+	}
+}
+
+func TestIdempotencyScopedPerCaller(t *testing.T) {
+	t.Parallel()
+	tk := newTestKeys(t)
+	cfg := DefaultConfig()
+	cfg.Keys = tk.keys
+	var calls atomic.Int32
+	b := setup(t, &fakeCatalog{ingest: countingIngest(&calls)}, &cfg)
+	send := func(secret, body string) *httptest.ResponseRecorder {
+		return b.do(t, http.MethodPost, "/v1/images?sku=A", strings.NewReader(body), map[string]string{
+			"Authorization": "Bearer " + secret, "Content-Type": "image/jpeg", IdempotencyKeyHeader: "shared",
+		})
+	}
+
+	steps := []struct {
+		name, secret, body string
+		wantCode           int
+		wantReplayOf       string // name of the step whose answer is replayed; "" for a fresh run
+	}{
+		{"writer first use", tk.write, "WRITER BYTES", http.StatusCreated, ""},
+		{"admin same key other body", tk.admin, "ADMIN BYTES", http.StatusCreated, ""},
+		{"admin same key writer body", tk.admin, "WRITER BYTES", http.StatusUnprocessableEntity, ""},
+		{"writer replay", tk.write, "WRITER BYTES", http.StatusCreated, "writer first use"},
+		{"admin replay", tk.admin, "ADMIN BYTES", http.StatusCreated, "admin same key other body"},
+		{"writer same key other body", tk.write, "OTHER BYTES", http.StatusUnprocessableEntity, ""},
+	}
+	answers := map[string]string{}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			rec := send(st.secret, st.body)
+			answers[st.name] = rec.Body.String()
+			if st.wantCode == http.StatusUnprocessableEntity {
+				wantProblem(t, rec, st.wantCode, "idempotency-mismatch")
+				return
+			}
+			if rec.Code != st.wantCode {
+				t.Fatalf("status: got %d, want %d (body %s)", rec.Code, st.wantCode, rec.Body)
+			}
+			replayed := rec.Header().Get(IdempotentReplayedHeader)
+			if st.wantReplayOf == "" {
+				if replayed != "" {
+					t.Errorf("Idempotent-Replayed: got %q, want a fresh run", replayed)
+				}
+				for name, other := range answers {
+					if name != st.name && other == rec.Body.String() {
+						t.Errorf("body: got the answer of %q (%s), want a fresh one", name, other)
+					}
+				}
+				return
+			}
+			if replayed != "true" {
+				t.Errorf("Idempotent-Replayed: got %q, want true", replayed)
+			}
+			if want := answers[st.wantReplayOf]; rec.Body.String() != want {
+				t.Errorf("body: got %s, want the answer of %q: %s", rec.Body, st.wantReplayOf, want)
+			}
+		})
+	}
+	if got := calls.Load(); got != 2 {
+		t.Errorf("ingest calls: got %d, want 2 (one per caller)", got)
+	}
+}
+
+// TestIdempotencyScopeSurvivesKeyReorder checks that a key's scope follows the key itself,
+// not its position: another replica (or a restart) listing the keys in another order still
+// replays the first answer.
+func TestIdempotencyScopeSurvivesKeyReorder(t *testing.T) {
+	t.Parallel()
+	tk := newTestKeys(t)
+	var calls atomic.Int32
+	fc := &fakeCatalog{ingest: countingIngest(&calls)}
+	first := DefaultConfig()
+	first.Keys = tk.keys
+	reordered := DefaultConfig()
+	reordered.Keys = []auth.Key{tk.keys[2], tk.keys[1], tk.keys[0]}
+	// The admin key moves from index 2 to index 0.
+	hdr := map[string]string{"Authorization": "Bearer " + tk.admin, "Content-Type": "image/jpeg", IdempotencyKeyHeader: "k"}
+
+	a := setup(t, fc, &first).do(t, http.MethodPost, "/v1/images", strings.NewReader("BYTES"), hdr)
+	if a.Code != http.StatusCreated {
+		t.Fatalf("first: got %d, want 201 (body %s)", a.Code, a.Body)
+	}
+	b := setup(t, fc, &reordered).do(t, http.MethodPost, "/v1/images", strings.NewReader("BYTES"), hdr)
+	if b.Code != http.StatusCreated || b.Header().Get(IdempotentReplayedHeader) != "true" || b.Body.String() != a.Body.String() {
+		t.Errorf("other replica: got %d replayed %q body %s, want the replayed 201 %s",
+			b.Code, b.Header().Get(IdempotentReplayedHeader), b.Body, a.Body)
+	}
+	if got := calls.Load(); got != 1 {
+		t.Errorf("ingest calls: got %d, want 1", got)
+	}
+}
+
+func TestStoredIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("k", maxIdempotencyKey)
+	tests := []struct {
+		name         string
+		scopeA, keyA string
+		scopeB, keyB string
+	}{
+		{"same key, other scope", "key:aa", "k", "key:bb", "k"},
+		{"open versus a key", openIdempotencyScope, "k", "key:aa", "k"},
+		{"boundary moved", "key:a", "ab", "key:aa", "b"},
+		{"longest keys", "key:aa", long, "key:bb", long},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a, b := storedIdempotencyKey(tt.scopeA, tt.keyA), storedIdempotencyKey(tt.scopeB, tt.keyB)
+			if a == b {
+				t.Errorf("stored keys: got equal %q, want different", a)
+			}
+			for _, k := range []string{a, b} {
+				if len(k) != 2*sha256.Size {
+					t.Errorf("stored key length: got %d, want %d", len(k), 2*sha256.Size)
+				}
+			}
+			if again := storedIdempotencyKey(tt.scopeA, tt.keyA); again != a {
+				t.Errorf("stored key: got %q then %q, want stable", a, again)
+			}
+		})
+	}
 }
