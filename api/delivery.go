@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -38,7 +40,60 @@ func deliveryWidth(q url.Values) (int, error) {
 	return strconv.Atoi(v)
 }
 
-// handleDeliver serves GET /img/{signature}/{recipe}/{id}.{ext}[?w=W]: a named recipe's first
+// errBadExpiry is an exp= that no signer produces (not canonical Unix seconds, or repeated).
+var errBadExpiry = errors.New("malformed expiry")
+
+// maxExpiryDigits bounds exp=: 11 digits reach past the year 5000.
+const maxExpiryDigits = 11
+
+// deliveryExpiry reads exp=: 0 when absent; Unix seconds in canonical form (digits only, no
+// leading zero, at most maxExpiryDigits) when present once.
+func deliveryExpiry(q url.Values) (int64, error) {
+	vs, ok := q["exp"]
+	if !ok {
+		return 0, nil
+	}
+	if len(vs) != 1 {
+		return 0, errBadExpiry
+	}
+	v := vs[0]
+	if v == "" || len(v) > maxExpiryDigits || v[0] == '0' {
+		return 0, errBadExpiry
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return 0, errBadExpiry
+		}
+	}
+	return strconv.ParseInt(v, 10, 64)
+}
+
+// Cache lifetimes of deliveryCache, in seconds.
+const (
+	deliveryMaxAge = 86400
+	deliverySWR    = 604800
+)
+
+// deliveryCacheUntil is deliveryCache for a URL that expires at exp (Unix seconds), seen at
+// now: max-age is at most the seconds left, and stale-while-revalidate ends by exp too (left
+// out when no time is left for it), so no cache serves the image after the URL expired.
+// exp 0 (no expiry) is deliveryCache.
+func deliveryCacheUntil(exp int64, now time.Time) string {
+	if exp == 0 {
+		return deliveryCache
+	}
+	left := max(int64(time.Unix(exp, 0).Sub(now)/time.Second), 0)
+	maxAge := min(left, deliveryMaxAge)
+	swr := min(left-maxAge, deliverySWR)
+	var b strings.Builder
+	b.WriteString("public, max-age=" + strconv.FormatInt(maxAge, 10))
+	if swr > 0 {
+		b.WriteString(", stale-while-revalidate=" + strconv.FormatInt(swr, 10))
+	}
+	return b.String()
+}
+
+// handleDeliver serves GET /img/{signature}/{recipe}/{id}.{ext}[?w=W][&exp=T]: a named recipe's first
 // output for an image, in the format ext ("auto" picks from Accept, answered with Vary:
 // Accept), optionally fitted to width W from Config.DeliveryWidths.
 //
@@ -47,10 +102,21 @@ func deliveryWidth(q url.Values) (int, error) {
 // not called. With no signing keys configured the route answers 404 (delivery off). Other
 // query parameters (cache busters, tracking) are ignored and not signed.
 //
+// exp=T (Unix seconds, canonical) is optional and signed with the rest (see
+// auth.DeliveryMessageExpires); a non-canonical or repeated exp is forbidden-signature like
+// any tampering. Once the signature verifies, a URL whose T is past (now > T) is 403
+// expired-signature. URLs without exp never expire.
+//
 // The first hit renders and stores; later hits stream from storage with a strong ETag,
 // If-None-Match -> 304, Content-Length and deliveryCache: a day, then revalidation (the URL
-// names the recipe, whose outputs may change; rendition content URLs are immutable).
+// names the recipe, whose outputs may change; rendition content URLs are immutable). With
+// exp, caching ends by T (deliveryCacheUntil).
 func (s *server) handleDeliver() http.HandlerFunc {
+	return s.deliver(time.Now)
+}
+
+// deliver is handleDeliver reading the time from now, so tests can set the clock.
+func (s *server) deliver(now func() time.Time) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if len(s.cfg.SigningKeys) == 0 {
 			s.writeProblem(w, r, newProblem(http.StatusNotFound, "not-found", "Not found",
@@ -59,9 +125,18 @@ func (s *server) handleDeliver() http.HandlerFunc {
 		}
 		sig, recipe := chi.URLParam(r, "signature"), chi.URLParam(r, "recipe")
 		id, ext := chi.URLParam(r, "id"), chi.URLParam(r, "ext")
-		width, err := deliveryWidth(r.URL.Query())
-		if err != nil || !auth.Verify(s.cfg.SigningKeys, auth.DeliveryMessage(recipe, id, ext, width), sig) {
+		q := r.URL.Query()
+		width, werr := deliveryWidth(q)
+		exp, eerr := deliveryExpiry(q)
+		if werr != nil || eerr != nil ||
+			!auth.Verify(s.cfg.SigningKeys, auth.DeliveryMessageExpires(recipe, id, ext, width, exp), sig) {
 			s.forbiddenSignature(w, r)
+			return
+		}
+		t := now()
+		if exp > 0 && t.After(time.Unix(exp, 0)) {
+			s.writeProblem(w, r, newProblem(http.StatusForbidden, "expired-signature", "Signature expired",
+				fmt.Sprintf("the URL expired at %s; make a new one with pictor sign", time.Unix(exp, 0).UTC().Format(time.RFC3339))))
 			return
 		}
 		if width > 0 && !slices.Contains(s.cfg.DeliveryWidths, width) {
@@ -83,7 +158,7 @@ func (s *server) handleDeliver() http.HandlerFunc {
 			s.heldForReview(w, r)
 			return
 		}
-		s.serveContent(w, r, rc, meta, deliveryCache)
+		s.serveContent(w, r, rc, meta, deliveryCacheUntil(exp, t))
 	}
 }
 

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/pictor/pictor/auth"
 	"github.com/pictor/pictor/catalog"
@@ -264,5 +268,152 @@ func TestPurgeRenditions(t *testing.T) {
 	defer fc.mu.Unlock()
 	if want := []string{"img_a1", "img_nope", "img_down"}; strings.Join(fc.purges, ",") != strings.Join(want, ",") {
 		t.Errorf("purge calls: got %v, want %v", fc.purges, want)
+	}
+}
+
+// clockBundle serves /img with the delivery handler reading its time from a fixed clock.
+type clockBundle struct {
+	h   http.Handler
+	cat *fakeCatalog
+}
+
+// setupClock builds a server as New does for /img, but with deliver's clock fixed at now.
+func setupClock(t *testing.T, now time.Time) *clockBundle {
+	t.Helper()
+	fc := deliveryCatalog()
+	s := &server{cfg: *deliveryConfig(signKeyNew), catalog: fc, log: slog.New(slog.DiscardHandler)}
+	r := chi.NewRouter()
+	r.Get("/img/{signature}/{recipe}/{id}.{ext}", s.deliver(func() time.Time { return now }))
+	return &clockBundle{h: r, cat: fc}
+}
+
+func (b *clockBundle) get(target string) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	b.h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+	return rec
+}
+
+func TestDeliverExpiry(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 6, 1, 12, 0, 0, 500_000_000, time.UTC)
+	exp := now.Unix() + 3600
+	good := auth.SignedURLExpires("", signKeyNew, "listing-main", "img_a1", "webp", 640, exp)
+	sig := strings.Split(good, "/")[2]
+	base := "/img/" + sig + "/listing-main/img_a1.webp?w=640"
+	tests := []struct {
+		name   string
+		target string
+		now    time.Time
+		status int
+		slug   string // problem type when status is not 200
+	}{
+		{"future expiry serves", good, now, http.StatusOK, ""},
+		{"at the expiry second serves", good, time.Unix(exp, 0), http.StatusOK, ""},
+		{"past expiry", good, time.Unix(exp, 1), http.StatusForbidden, "expired-signature"},
+		{"long past expiry", auth.SignedURLExpires("", signKeyNew, "listing-main", "img_a1", "webp", 640, now.Unix()-86400), now, http.StatusForbidden, "expired-signature"},
+		{"expiry without width", auth.SignedURLExpires("", signKeyNew, "listing-main", "img_a1", "png", 0, exp), now, http.StatusOK, ""},
+		{"unsigned extra query is ignored", good + "&utm_source=x", now, http.StatusOK, ""},
+		{"tampered expiry", base + "&exp=" + strconv.FormatInt(exp+86400, 10), now, http.StatusForbidden, "forbidden-signature"},
+		{"tampered expiry, even when past", base + "&exp=" + strconv.FormatInt(exp+86400, 10), time.Unix(exp+86400*2, 0), http.StatusForbidden, "forbidden-signature"},
+		{"expiry dropped", base, now, http.StatusForbidden, "forbidden-signature"},
+		{"expiry added to a URL without one", imgURL(signKeyNew, "listing-main", "img_a1", "webp", 640) + "&exp=" + strconv.FormatInt(exp, 10), now, http.StatusForbidden, "forbidden-signature"},
+		{"leading zero", base + "&exp=0" + strconv.FormatInt(exp, 10), now, http.StatusForbidden, "forbidden-signature"},
+		{"plus sign", base + "&exp=%2B" + strconv.FormatInt(exp, 10), now, http.StatusForbidden, "forbidden-signature"},
+		{"zero", base + "&exp=0", now, http.StatusForbidden, "forbidden-signature"},
+		{"empty", base + "&exp=", now, http.StatusForbidden, "forbidden-signature"},
+		{"not digits", base + "&exp=1e9", now, http.StatusForbidden, "forbidden-signature"},
+		{"twelve digits", base + "&exp=100000000000", now, http.StatusForbidden, "forbidden-signature"},
+		{"repeated", good + "&exp=" + strconv.FormatInt(exp, 10), now, http.StatusForbidden, "forbidden-signature"},
+		{"signed twelve digits", auth.SignedURLExpires("", signKeyNew, "listing-main", "img_a1", "webp", 640, 100000000000), now, http.StatusForbidden, "forbidden-signature"},
+		{"signed eleven digits serves", auth.SignedURLExpires("", signKeyNew, "listing-main", "img_a1", "webp", 640, 99999999999), now, http.StatusOK, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setupClock(t, tt.now)
+			rec := b.get(tt.target)
+			if tt.status == http.StatusOK {
+				if rec.Code != http.StatusOK {
+					t.Fatalf("status: got %d, want 200 (body %s)", rec.Code, rec.Body)
+				}
+				if calls := b.cat.deliverCalls(); len(calls) != 1 {
+					t.Errorf("catalog calls: got %+v, want one", calls)
+				}
+				return
+			}
+			p := wantProblem(t, rec, tt.status, tt.slug)
+			if tt.slug == "expired-signature" && p.Title != "Signature expired" {
+				t.Errorf("title: got %q, want %q", p.Title, "Signature expired")
+			}
+			if calls := b.cat.deliverCalls(); len(calls) != 0 {
+				t.Errorf("catalog calls: got %+v, want none", calls)
+			}
+			if got := rec.Header().Get("Cache-Control"); got != "no-store" {
+				t.Errorf("Cache-Control: got %q, want no-store", got)
+			}
+		})
+	}
+}
+
+func TestDeliverExpiryThroughNew(t *testing.T) {
+	t.Parallel()
+	// The real clock: an hour either side of now cannot be misjudged.
+	b := setup(t, deliveryCatalog(), deliveryConfig(signKeyNew))
+	now := time.Now().Unix()
+	future := auth.SignedURLExpires("", signKeyNew, "listing-main", "img_a1", "webp", 0, now+3600)
+	if rec := b.do(t, http.MethodGet, future, nil, nil); rec.Code != http.StatusOK {
+		t.Errorf("future expiry: got %d, want 200 (body %s)", rec.Code, rec.Body)
+	}
+	past := auth.SignedURLExpires("", signKeyNew, "listing-main", "img_a1", "webp", 0, now-3600)
+	wantProblem(t, b.do(t, http.MethodGet, past, nil, nil), http.StatusForbidden, "expired-signature")
+	// A URL without exp is unchanged: same text as before, and it serves with deliveryCache.
+	plain := imgURL(signKeyNew, "listing-main", "img_a1", "webp", 0)
+	if want := "/img/" + auth.Sign(signKeyNew, "/listing-main/img_a1.webp") + "/listing-main/img_a1.webp"; plain != want {
+		t.Errorf("URL without expiry: got %q, want %q", plain, want)
+	}
+	rec := b.do(t, http.MethodGet, plain, nil, nil)
+	if rec.Code != http.StatusOK || rec.Header().Get("Cache-Control") != deliveryCache {
+		t.Errorf("URL without expiry: got %d with Cache-Control %q, want 200 with %q", rec.Code, rec.Header().Get("Cache-Control"), deliveryCache)
+	}
+}
+
+func TestDeliverExpiryCacheControl(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 6, 1, 12, 0, 0, 250_000_000, time.UTC)
+	tests := []struct {
+		name string
+		left int64 // exp - now.Unix()
+		want string
+	}{
+		{"under a second left", 1, "public, max-age=0"},
+		{"an hour left: max-age capped, no stale window", 3600, "public, max-age=3599"},
+		{"a day left", 86400, "public, max-age=86399"},
+		{"two days left: stale window ends at expiry", 2 * 86400, "public, max-age=86400, stale-while-revalidate=86399"},
+		{"a year left: as without expiry", 365 * 86400, deliveryCache},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setupClock(t, now)
+			target := auth.SignedURLExpires("", signKeyNew, "listing-main", "img_a1", "webp", 640, now.Unix()+tt.left)
+			rec := b.get(target)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("status: got %d, want 200 (body %s)", rec.Code, rec.Body)
+			}
+			if got := rec.Header().Get("Cache-Control"); got != tt.want {
+				t.Errorf("Cache-Control: got %q, want %q", got, tt.want)
+			}
+			// A revalidation answers 304 with the same capped lifetime.
+			req := httptest.NewRequest(http.MethodGet, target, nil)
+			req.Header.Set("If-None-Match", rec.Header().Get("ETag"))
+			rec304 := httptest.NewRecorder()
+			b.h.ServeHTTP(rec304, req)
+			if rec304.Code != http.StatusNotModified || rec304.Header().Get("Cache-Control") != tt.want {
+				t.Errorf("revalidation: got %d with %q, want 304 with %q", rec304.Code, rec304.Header().Get("Cache-Control"), tt.want)
+			}
+		})
+	}
+	if got := deliveryCacheUntil(0, now); got != deliveryCache {
+		t.Errorf("deliveryCacheUntil without expiry: got %q, want %q", got, deliveryCache)
 	}
 }

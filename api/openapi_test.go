@@ -134,7 +134,7 @@ func TestOpenAPIProblemTypes(t *testing.T) {
 	t.Parallel()
 	slugs := map[string]bool{"not-found": true, "method-not-allowed": true, "not-ready": true, internalRow.slug: true,
 		// Answered outside the table by the access and delivery middleware.
-		"unauthorized": true, "insufficient-scope": true, "forbidden-signature": true, "width-not-allowed": true,
+		"unauthorized": true, "insufficient-scope": true, "forbidden-signature": true, "expired-signature": true, "width-not-allowed": true,
 		"rate-limited": true, "forbidden-origin": true}
 	for _, r := range errorTable {
 		if r.status != statusClientClosedRequest {

@@ -45,11 +45,24 @@ func ParseSigningKeys(v string) ([][]byte, error) {
 
 // DeliveryMessage is the text a delivery URL's signature covers:
 // "/" + recipe + "/" + imageID + "." + ext, then "?w=" + width when width > 0.
-// It is also the URL path after the signature.
+// It is also the URL path after the signature. It is DeliveryMessageExpires with no expiry.
 func DeliveryMessage(recipe, imageID, ext string, width int) string {
+	return DeliveryMessageExpires(recipe, imageID, ext, width, 0)
+}
+
+// DeliveryMessageExpires is DeliveryMessage followed, when exp > 0, by "exp=" + exp (Unix
+// seconds, decimal) after "?" or, with a width, "&": "/r/i.webp?w=640&exp=1700000000".
+// exp <= 0 is no expiry and gives exactly DeliveryMessage, so URLs without one verify as
+// they always did. It is also the URL path and query after the signature.
+func DeliveryMessageExpires(recipe, imageID, ext string, width int, exp int64) string {
 	m := "/" + recipe + "/" + imageID + "." + ext
+	sep := "?"
 	if width > 0 {
 		m += "?w=" + strconv.Itoa(width)
+		sep = "&"
+	}
+	if exp > 0 {
+		m += sep + "exp=" + strconv.FormatInt(exp, 10)
 	}
 	return m
 }
@@ -84,7 +97,15 @@ func Verify(keys [][]byte, msg, sig string) bool {
 
 // SignedURL is the delivery URL of a recipe's rendition of an image, signed with key:
 // base (scheme and host, any trailing "/" dropped) + "/img/" + signature + DeliveryMessage.
+// It never expires; SignedURLExpires makes one that does.
 func SignedURL(base string, key []byte, recipe, imageID, ext string, width int) string {
-	msg := DeliveryMessage(recipe, imageID, ext, width)
+	return SignedURLExpires(base, key, recipe, imageID, ext, width, 0)
+}
+
+// SignedURLExpires is SignedURL over DeliveryMessageExpires: with exp > 0 (Unix seconds) the
+// URL carries "exp=" + exp, covered by the signature, and the service refuses it after that
+// second. exp <= 0 (the default) is no expiry, the same URL as SignedURL.
+func SignedURLExpires(base string, key []byte, recipe, imageID, ext string, width int, exp int64) string {
+	msg := DeliveryMessageExpires(recipe, imageID, ext, width, exp)
 	return strings.TrimRight(base, "/") + "/img/" + Sign(key, msg) + msg
 }

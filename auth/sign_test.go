@@ -98,6 +98,56 @@ func TestSignedURL(t *testing.T) {
 	}
 }
 
+func TestDeliveryMessageExpires(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		width int
+		exp   int64
+		want  string
+	}{
+		{"no expiry is DeliveryMessage", 0, 0, "/r/i.webp"},
+		{"no expiry with width", 640, 0, "/r/i.webp?w=640"},
+		{"negative is no expiry", 640, -5, "/r/i.webp?w=640"},
+		{"expiry", 0, 1700000000, "/r/i.webp?exp=1700000000"},
+		{"expiry after width", 640, 1700000000, "/r/i.webp?w=640&exp=1700000000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := DeliveryMessageExpires("r", "i", "webp", tt.width, tt.exp); got != tt.want {
+				t.Errorf("DeliveryMessageExpires: got %q, want %q", got, tt.want)
+			}
+		})
+	}
+	// The expiry is signed: a signature without it, or with another, does not verify.
+	withExp := DeliveryMessageExpires("r", "i", "webp", 640, 1700000000)
+	sig := Sign(newKey, withExp)
+	for name, msg := range map[string]string{
+		"expiry dropped": DeliveryMessage("r", "i", "webp", 640),
+		"expiry changed": DeliveryMessageExpires("r", "i", "webp", 640, 1700000001),
+	} {
+		if Verify([][]byte{newKey}, msg, sig) {
+			t.Errorf("%s: Verify got true, want false", name)
+		}
+	}
+	if !Verify([][]byte{newKey}, withExp, sig) {
+		t.Errorf("Verify of the signed message: got false, want true")
+	}
+}
+
+func TestSignedURLExpires(t *testing.T) {
+	t.Parallel()
+	got := SignedURLExpires("https://img.example.com/", newKey, "listing-main", "img_abc", "auto", 960, 1700000000)
+	msg := "/listing-main/img_abc.auto?w=960&exp=1700000000"
+	if want := "https://img.example.com/img/" + Sign(newKey, msg) + msg; got != want {
+		t.Errorf("SignedURLExpires: got %q, want %q", got, want)
+	}
+	if got, want := SignedURLExpires("https://img.example.com", newKey, "r", "i", "png", 0, 0), SignedURL("https://img.example.com", newKey, "r", "i", "png", 0); got != want {
+		t.Errorf("SignedURLExpires without expiry: got %q, want SignedURL's %q", got, want)
+	}
+}
+
 func TestParseSigningKeys(t *testing.T) {
 	t.Parallel()
 	long := strings.Repeat("k", MinSigningKeyLen)

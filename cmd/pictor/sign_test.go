@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pictor/pictor/auth"
 )
@@ -81,6 +83,9 @@ func TestSignRejects(t *testing.T) {
 		{"negative width", []string{"-width", "-1", "r", "img_1", "webp"}, key, false, "width -1"},
 		{"bad base", []string{"-base", "cdn.example.com", "r", "img_1", "webp"}, key, false, "base"},
 		{"base with query", []string{"-base", "https://cdn.example.com/?x=1", "r", "img_1", "webp"}, key, false, "base"},
+		{"negative expiry", []string{"-expires", "-1h", "r", "img_1", "webp"}, key, false, "-expires"},
+		{"expiry under a second", []string{"-expires", "500ms", "r", "img_1", "webp"}, key, false, "-expires"},
+		{"expiry not a duration", []string{"-expires", "tomorrow", "r", "img_1", "webp"}, key, true, ""},
 		{"bad widths setting", []string{"r", "img_1", "webp"}, map[string]string{"PICTOR_URL_SIGNING_KEY": signingNew, "PICTOR_DELIVERY_WIDTHS": "x"}, false, "PICTOR_DELIVERY_WIDTHS"},
 	}
 	for _, tt := range tests {
@@ -102,6 +107,60 @@ func TestSignRejects(t *testing.T) {
 			}
 			if stdout.Len() != 0 {
 				t.Errorf("stdout: got %q, want nothing", stdout.String())
+			}
+		})
+	}
+}
+
+func TestSignExpires(t *testing.T) {
+	t.Parallel()
+	key := map[string]string{"PICTOR_URL_SIGNING_KEY": signingNew}
+	tests := []struct {
+		name     string
+		args     []string
+		rest     string // path and query before exp
+		sep      string
+		duration time.Duration
+	}{
+		{"a day", []string{"-expires", "24h", "listing-main", "img_0123abcd", "webp"}, "/listing-main/img_0123abcd.webp", "?", 24 * time.Hour},
+		{"with width", []string{"-width", "640", "-expires", "90m", "listing-main", "img_0123abcd", "auto"}, "/listing-main/img_0123abcd.auto?w=640", "&", 90 * time.Minute},
+		{"zero is never", []string{"-expires", "0", "r", "img_1", "png"}, "/r/img_1.png", "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr bytes.Buffer
+			before := time.Now().Add(tt.duration).Unix()
+			if err := sign(context.Background(), tt.args, envOf(key), &stdout, &stderr); err != nil {
+				t.Fatalf("sign: got %v, want nil (stderr %s)", err, stderr.String())
+			}
+			after := time.Now().Add(tt.duration).Unix()
+			got := strings.TrimSpace(stdout.String())
+			u, err := url.Parse(got)
+			if err != nil {
+				t.Fatalf("url %q: %v", got, err)
+			}
+			parts := strings.SplitN(u.Path, "/", 4) // "", "img", SIG, rest of path
+			if len(parts) != 4 || parts[1] != "img" {
+				t.Fatalf("url: got %q, want /img/SIG/...", got)
+			}
+			sig, msg := parts[2], strings.TrimPrefix(got, "http://localhost:8080/img/"+parts[2])
+			if tt.duration == 0 {
+				if msg != tt.rest || u.Query().Has("exp") {
+					t.Fatalf("url: got %q, want no exp and %q after the signature", got, tt.rest)
+				}
+			} else {
+				prefix := tt.rest + tt.sep + "exp="
+				if !strings.HasPrefix(msg, prefix) {
+					t.Fatalf("url: got %q, want %q then the expiry", msg, prefix)
+				}
+				exp, err := strconv.ParseInt(strings.TrimPrefix(msg, prefix), 10, 64)
+				if err != nil || exp < before || exp > after {
+					t.Errorf("exp: got %q, want Unix seconds in [%d, %d]", strings.TrimPrefix(msg, prefix), before, after)
+				}
+			}
+			if !auth.Verify([][]byte{[]byte(signingNew)}, msg, sig) {
+				t.Errorf("signature %q of %q: got no match, want one", sig, msg)
 			}
 		})
 	}
