@@ -494,6 +494,19 @@ func TestConsole(t *testing.T) {
 		if strings.Join(seeds, ",") != "1000,1001,1002" {
 			t.Errorf("variant seeds: got %v, want 1000, 1001, 1002 (seed + index)", seeds)
 		}
+		// Scene variants come from an AI recipe, so each card shows its check report's line.
+		lines := eval[[]string](t, ctx, `[...document.querySelectorAll('.variant')].map((v) => {
+			const l = v.querySelector('.checks-line .verdict');
+			return l ? l.closest('.checks-line').dataset.checks + ' ' + l.textContent : '';
+		})`)
+		if len(lines) != 3 {
+			t.Errorf("variant checks lines: got %d, want 3", len(lines))
+		}
+		for i, l := range lines {
+			if !strings.HasPrefix(l, "pass checks pass") && !strings.HasPrefix(l, "fail checks fail: ") {
+				t.Errorf("variant %d checks line: got %q, want \"checks pass\" or \"checks fail: …\"", i+1, l)
+			}
+		}
 
 		// Compare variant 2 with the original, by keyboard.
 		step(t, ctx, "compare variant 2",

@@ -155,3 +155,31 @@ export function swapImage(img, src) {
   next.onload = () => { if (img.dataset.src === src) img.src = src; };
   next.src = src;
 }
+
+// checkRule says a check's rule: "0.62 (>= 0.85)", or just the value when it has none.
+const checkRule = (c) => `${typeof c.value === 'number' ? fmtNum(c.value, 3) : '–'}${c.op ? ` (${c.op} ${typeof c.threshold === 'number' ? fmtNum(c.threshold, 3) : c.threshold})` : ''}`;
+
+// checksLine is a rendition's output checks in one compact line: "checks pass", or
+// "checks fail:" with each failing check's value and rule; then a "held for review" badge
+// linking to reviewHref (default "#/reviews") while its review is pending or rejected.
+// r carries checks ({results, passed}) and review as the API gives them; with neither
+// (a classic recipe, nothing held) checksLine is null.
+export function checksLine(r, reviewHref = '#/reviews') {
+  const rep = r && r.checks;
+  const held = r && (r.review === 'pending' || r.review === 'rejected');
+  if (!rep && !held) return null;
+  const failed = ((rep && rep.results) || []).filter((c) => c.verdict !== 'pass');
+  const pass = rep ? rep.passed !== false && failed.length === 0 : null;
+  let text = null;
+  if (pass === true) text = h('span', { class: 'verdict' }, 'checks pass');
+  else if (pass === false) {
+    const what = failed.map((c) => `${c.name} ${checkRule(c)}`).join(', ');
+    text = h('span', { class: 'verdict', title: failed.map((c) => `${c.name} ${checkRule(c)}${c.detail ? `: ${c.detail}` : ''}`).join('\n') },
+      what ? `checks fail: ${what}` : 'checks fail');
+  }
+  const href = r.review === 'rejected' ? `${reviewHref}${reviewHref.includes('?') ? '&' : '?'}state=rejected` : reviewHref;
+  return h('p', { class: `checks-line${pass === false ? ' fail' : ''}${pass === true ? ' pass' : ''}`, dataset: { checks: pass === null ? 'none' : (pass ? 'pass' : 'fail'), review: r.review || '' } },
+    text,
+    held ? h('a', { class: 'held', href, title: r.review === 'rejected' ? 'Rejected in review: not delivered' : 'Waiting for a person in Review: not delivered yet' },
+      h('span', { class: `badge ${r.review === 'rejected' ? 'bad' : 'paused'}` }, r.review === 'rejected' ? 'held: rejected' : 'held for review')) : null);
+}

@@ -1,7 +1,7 @@
 // Batch: state, progress, rate, ETA, spend; the trial run's before/after previews and the
 // cost estimate; start, pause, resume, cancel, retry; download results.
 import { get, post, enc } from '../api.js';
-import { h, clear, field, errorSlot, busy, progressBar, badge, fmtDuration, fmtNum, fmtBytes, kv } from '../dom.js';
+import { h, clear, field, errorSlot, busy, progressBar, badge, fmtDuration, fmtNum, fmtBytes, kv, checksLine } from '../dom.js';
 import { compare } from '../compare.js';
 import { finished, fraction } from './batches.js';
 
@@ -149,9 +149,8 @@ export async function render(root, [batchID], ctx) {
         body = compare(s.before_url, s.after_url, { beforeLabel: 'Before', afterLabel: 'After' });
       } else if (s.passed === false) body = h('p', { class: 'muted' }, 'Skipped: does not match the filter.');
       else body = h('p', {}, s.after_url ? h('a', { href: s.after_url }, 'Result') : 'No preview.');
-      const failed = (s.checks && s.checks.results || []).filter((r) => r.verdict !== 'pass');
       return h('li', { class: 'card' }, h('div', { class: 'meta' },
-        failed.length ? h('p', { class: 'error' }, failed.map((r) => `${r.name} ${fmtNum(r.value, 3)} (${r.op} ${r.threshold})`).join('; ')) : null,
+        checksLine(s, `#/reviews?batch=${enc(b.id)}`),
         h('div', { class: 'spread' }, h('b', {}, `Row ${s.row}`),
           h('span', { class: 'muted num' }, s.gpu_seconds ? `${fmtNum(s.gpu_seconds, 2)} GPU-s` : '')),
         h('p', { class: 'muted' }, h('code', {}, src.length > 60 ? `${src.slice(0, 57)}…` : src)), body));

@@ -1,7 +1,7 @@
 // Image: the original and every rendition side by side, with sizes, formats, the quality
 // report, each rendition's lineage, and download links.
 import { get, post, enc } from '../api.js';
-import { h, clear, field, errorSlot, busy, fmtBytes, fmtNum, fmtTime, kv } from '../dom.js';
+import { h, clear, field, errorSlot, busy, fmtBytes, fmtNum, fmtTime, kv, checksLine } from '../dom.js';
 
 // contentURL is the same-origin route of a rendition's bytes (the console's CSP allows
 // images from its own origin only, so presigned or CDN URLs are not shown here).
@@ -51,6 +51,7 @@ export async function render(root, [imageID], ctx) {
         h('p', {}, 'The approved scene rendition ', h('code', { id: 'scene-rendition-id' }, scene.id),
           scene.lineage && scene.lineage.seed ? ` (seed ${scene.lineage.seed})` : ''),
         scene.lineage && scene.lineage.prompt ? h('p', { class: 'muted' }, `\u201c${scene.lineage.prompt}\u201d`) : null,
+        checksLine(scene),
         h('a', { href: renditionContent(scene.id), download: `${img.id}-scene.${scene.format}` }, 'Download'))) : null,
     h('div', { class: 'cols' },
       h('section', { class: 'panel', 'aria-labelledby': 'q-h' }, h('h2', { id: 'q-h' }, 'Quality report'), quality,
@@ -62,7 +63,8 @@ export async function render(root, [imageID], ctx) {
   for (const f of root.querySelectorAll('.frame[data-ratio]')) f.style.aspectRatio = f.dataset.ratio;
 }
 
-// renditionCard shows one rendition: picture, size, format, recipe hash, lineage, download.
+// renditionCard shows one rendition: picture, its checks line (and whether review holds it),
+// size, format, recipe hash, lineage, download.
 export function renditionCard(r, isScene) {
   const l = r.lineage || {};
   const name = `${r.name}.${r.format}`;
@@ -72,6 +74,7 @@ export function renditionCard(r, isScene) {
       h('div', { class: 'spread' },
         h('h3', {}, r.name, isScene ? h('span', { class: 'badge ok' }, 'scene') : null),
         h('a', { href: renditionContent(r.id), download: name }, 'Download')),
+      checksLine(r),
       kv([['Size', `${r.width}×${r.height}`], ['Format', r.format], ['Bytes', fmtBytes(r.bytes)],
         ['Recipe', h('code', { title: r.recipe_hash }, (r.recipe_hash || '').slice(0, 12))],
         ['Prompt', l.prompt], ['Negative', l.negative_prompt], ['Seed', l.seed], ['Model', l.model],

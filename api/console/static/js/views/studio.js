@@ -3,7 +3,7 @@
 // variants in a grid, each comparable with the original on a before/after slider;
 // approve one, or cancel. Re-running with a variant's seed reproduces it.
 import { get, post, enc } from '../api.js';
-import { h, clear, field, errorSlot, busy, progressBar, badge, fmtDuration, fmtNum, swapImage, id } from '../dom.js';
+import { h, clear, field, errorSlot, busy, progressBar, badge, fmtDuration, fmtNum, swapImage, id, checksLine } from '../dom.js';
 import { compare } from '../compare.js';
 import { renditionContent, originalContent } from './image.js';
 
@@ -167,15 +167,20 @@ function runPanel(img, ratio, ctx, form) {
     const pic = h('img', { alt: '' });
     const frame = h('button', { type: 'button', class: 'frame', disabled: true, 'aria-label': `Compare variant ${n} with the original` }, pic);
     const seedText = h('span', { class: 'muted num' }, 'waiting');
+    let checks = h('p', { class: 'checks-line' }); // sized from the start: nothing moves when it fills
     const approveBtn = h('button', { type: 'button', class: 'primary', disabled: true, 'aria-label': `Approve variant ${n}` }, 'Approve');
     const seedBtn = h('button', { type: 'button', disabled: true, 'aria-label': `Run again with variant ${n}'s seed`, title: 'Fill the form with this seed and one variant: it reproduces this variant' }, 'Use seed');
     const li = h('li', { class: 'variant', dataset: { index: String(index) } }, frame,
       h('div', { class: 'spread' }, h('b', { class: 'num' }, `Variant ${n}`), seedText),
+      checks,
       h('div', { class: 'row' }, approveBtn, seedBtn));
     li.fill = (v) => {
       pic.src = renditionContent(v.rendition.id);
       pic.alt = `Variant ${n}, seed ${v.seed}`;
       seedText.textContent = `seed ${v.seed}`;
+      const line = checksLine(v.rendition, `#/reviews?scene=${enc(sc.id)}`) || h('p', { class: 'checks-line', dataset: { checks: 'none' } });
+      checks.replaceWith(line);
+      checks = line;
       li.dataset.rendition = v.rendition.id;
       li.dataset.seed = String(v.seed);
       frame.disabled = false;
