@@ -165,8 +165,9 @@ var errorTable = []errorRow{
 // internalRow answers every error the table does not know.
 var internalRow = errorRow{status: http.StatusInternalServerError, slug: "internal", title: "Internal server error"}
 
-// problemFor maps err through errorTable. The detail is the error text, except where that
-// could leak internals: internal errors, blocked addresses and upstream failures.
+// problemFor maps err through errorTable. The detail is the error text of a 4xx,
+// except where that could leak internals (blocked addresses, upstream failures);
+// a 5xx gets a fixed detail per status (serverDetail).
 func problemFor(err error) Problem {
 	row := internalRow
 	for _, r := range errorTable {
@@ -181,9 +182,11 @@ func problemFor(err error) Problem {
 		Status: row.status,
 		Detail: err.Error(),
 	}
+	if p.Status >= 500 {
+		// Never the error text: driver messages, hosts and endpoints stay in the log.
+		p.Detail = serverDetail(row.slug, p.Status)
+	}
 	switch row.slug {
-	case "internal":
-		p.Detail = "the server failed to handle the request; quote the request_id when reporting it"
 	case "source-address-blocked":
 		p.Detail = "the source URL points to a private or otherwise non-public address"
 	case "source-fetch-failed":
@@ -197,6 +200,26 @@ func problemFor(err error) Problem {
 		p.Errors = recipeFieldErrors(err)
 	}
 	return p
+}
+
+// serverDetail is the fixed detail of a 5xx problem: it says what kind of failure
+// it was and where to look, never what the error said (that is logged with the
+// request id).
+func serverDetail(slug string, status int) string {
+	const logged = "; it is logged under the request_id, quote it when reporting it"
+	switch {
+	case slug == "sd-backend-required":
+		return "no Stable Diffusion backend is configured (PICTOR_SD_URLS)"
+	case status == http.StatusServiceUnavailable:
+		return "a service this request needs is unavailable, try again later" + logged
+	case status == http.StatusGatewayTimeout:
+		return "the request or a service it needs timed out" + logged
+	case status == http.StatusBadGateway:
+		return "a service this request needs answered with an error" + logged
+	case status == http.StatusNotImplemented:
+		return "this feature is not implemented"
+	}
+	return "the service hit an internal error" + logged
 }
 
 // recipeFieldErrors lists the fields of a *pipeline.ValidationError in err, or nil.

@@ -13,6 +13,7 @@ import (
 	"github.com/pictor/pictor/fetch"
 	"github.com/pictor/pictor/imaging"
 	"github.com/pictor/pictor/pipeline"
+	"github.com/pictor/pictor/sdclient"
 	"github.com/pictor/pictor/storage"
 )
 
@@ -48,7 +49,10 @@ func TestErrorTable(t *testing.T) {
 		{"upstream connection", fmt.Errorf("dial 93.184.216.34:443: connection refused: %w", fetch.ErrUpstream), 422, "source-fetch-failed", "could not be reached", "93.184"},
 		{"fetch timeout", fetch.ErrTimeout, 504, "source-timeout", "", ""},
 		{"storage unavailable", storage.ErrUnavailable, 503, "storage-unavailable", "", ""},
-		{"database unavailable", catalog.ErrUnavailable, 503, "database-unavailable", "", ""},
+		{"database unavailable", catalog.ErrUnavailable, 503, "database-unavailable", "request_id", "get image x"},
+		{"database unavailable hides host", fmt.Errorf("dial tcp db.internal:5432: %w", catalog.ErrUnavailable), 503, "database-unavailable", "unavailable", "db.internal"},
+		{"storage unavailable hides endpoint", fmt.Errorf("minio.internal:9000: %w", storage.ErrUnavailable), 503, "storage-unavailable", "request_id", "minio.internal"},
+		{"sd backend hides url", fmt.Errorf("http://gpu-7:7860: %w", sdclient.ErrBackend), 502, "sd-backend-error", "request_id", "gpu-7"},
 		{"sd required", catalog.ErrSDRequired, 503, "sd-backend-required", "PICTOR_SD_URLS", ""},
 		{"pipeline sd required", pipeline.ErrSDRequired, 503, "sd-backend-required", "PICTOR_SD_URLS", ""},
 		{"not implemented", catalog.ErrNotImplemented, 501, "not-implemented", "", ""},

@@ -189,13 +189,16 @@ func (s *Service) Ready(ctx context.Context) error {
 	return nil
 }
 
-// dbErr marks database failures so the API answers 503, leaving not-found alone.
+// dbErr wraps a database failure with op. Only connection-class failures
+// (db.IsUnavailable) are marked ErrUnavailable, so the API answers 503; any
+// other error (a constraint violation, a syntax error) stays a plain error,
+// which the API answers as 500. Context errors are left as they are.
 func dbErr(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%s: %w", op, err)
+	if db.IsUnavailable(err) {
+		return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
 	}
-	return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
+	return fmt.Errorf("%s: %w", op, err)
 }

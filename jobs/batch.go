@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pictor/pictor/catalog"
+	"github.com/pictor/pictor/db"
 	"github.com/pictor/pictor/manifest"
 	"github.com/pictor/pictor/pipeline"
 )
@@ -233,8 +234,7 @@ func (s *Service) CreateBatch(ctx context.Context, req BatchRequest) (Batch, err
 		err = flush()
 	}
 	if err != nil {
-		s.deleteBatch(id)
-		return Batch{}, err
+		return Batch{}, errors.Join(err, s.deleteBatch(id))
 	}
 	_ = good
 	sample, _ := json.Marshal(bad)
@@ -280,21 +280,27 @@ func (s *Service) insertItems(ctx context.Context, id string, rows []manifest.Ro
 	return dbError("commit items", tx.Commit())
 }
 
-func (s *Service) deleteBatch(id string) {
+// deleteBatch removes a batch that failed to be created, with its items.
+func (s *Service) deleteBatch(id string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s.db.SQL.ExecContext(ctx, s.db.Rebind(`DELETE FROM batch_items WHERE batch_id = ?`), id)
-	s.db.SQL.ExecContext(ctx, s.db.Rebind(`DELETE FROM batches WHERE id = ?`), id)
+	if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`DELETE FROM batch_items WHERE batch_id = ?`), id); err != nil {
+		return dbError("delete batch items", err)
+	}
+	if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`DELETE FROM batches WHERE id = ?`), id); err != nil {
+		return dbError("delete batch", err)
+	}
+	return nil
 }
 
 func dbError(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%s: %w", op, err)
+	if db.IsUnavailable(err) {
+		return fmt.Errorf("%s: %w: %w", op, catalog.ErrUnavailable, err)
 	}
-	return fmt.Errorf("%s: %w: %w", op, catalog.ErrUnavailable, err)
+	return fmt.Errorf("%s: %w", op, err)
 }
 
 func (s *Service) setBatchState(ctx context.Context, id, state string) error {
@@ -396,14 +402,22 @@ func (s *Service) GetBatch(ctx context.Context, id string) (Batch, error) {
 		t := time.Unix(0, b.done).UTC()
 		out.FinishedAt = &t
 	}
-	json.Unmarshal([]byte(b.badSample), &out.BadRowList)
+	if b.badSample != "" {
+		if err := json.Unmarshal([]byte(b.badSample), &out.BadRowList); err != nil {
+			return Batch{}, fmt.Errorf("batch %s bad rows: %w", b.id, err)
+		}
+	}
 	if b.estimate != "" {
 		out.Estimate = &Estimate{}
-		json.Unmarshal([]byte(b.estimate), out.Estimate)
+		if err := json.Unmarshal([]byte(b.estimate), out.Estimate); err != nil {
+			return Batch{}, fmt.Errorf("batch %s estimate: %w", b.id, err)
+		}
 	}
 	if b.trial != "" {
 		out.Trial = &Trial{}
-		json.Unmarshal([]byte(b.trial), out.Trial)
+		if err := json.Unmarshal([]byte(b.trial), out.Trial); err != nil {
+			return Batch{}, fmt.Errorf("batch %s trial: %w", b.id, err)
+		}
 	}
 	out.GPUSeconds, out.CPUSeconds, out.Bytes = b.gpuSeconds, b.cpuSeconds, b.bytes
 	out.MinAccuracy, out.Review, out.PausedReason = b.minAccuracy, b.review, b.pausedReason
@@ -473,6 +487,9 @@ func (s *Service) ListBatches(ctx context.Context) ([]Batch, error) {
 		ids = append(ids, id)
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, dbError("list batches", err)
+	}
 	out := []Batch{}
 	for _, id := range ids {
 		b, err := s.GetBatch(ctx, id)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"slices"
 	"strings"
@@ -93,7 +94,10 @@ func trialGate(b batchRow) error {
 	var t *Trial
 	if b.trial != "" {
 		t = &Trial{}
-		if json.Unmarshal([]byte(b.trial), t) != nil || !t.Done {
+		if err := json.Unmarshal([]byte(b.trial), t); err != nil {
+			return fmt.Errorf("batch %s trial: %w", b.id, err)
+		}
+		if !t.Done {
 			t = nil
 		}
 	}
@@ -212,8 +216,7 @@ func (w *batchEnqueueWorker) Work(ctx context.Context, job *river.Job[BatchEnque
 			var one int
 			err := s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT 1 FROM batch_items WHERE batch_id = ? AND state = ? LIMIT 1`), id, ItemPending).Scan(&one)
 			if errors.Is(err, sql.ErrNoRows) {
-				s.maybeFinish(ctx, id)
-				return nil
+				return s.maybeFinish(ctx, id)
 			}
 			if err != nil {
 				return dbError("pending left", err)
@@ -404,16 +407,23 @@ func (s *Service) transition(ctx context.Context, id, to string, from ...string)
 }
 
 // maybeFinish marks a running batch done when no item is left to run.
-func (s *Service) maybeFinish(ctx context.Context, id string) {
+func (s *Service) maybeFinish(ctx context.Context, id string) error {
 	// An existence check, not a count: this runs after every item, so a count would
 	// make a batch cost O(n²).
 	var one int
 	err := s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT 1 FROM batch_items WHERE batch_id = ? AND state IN ('pending', 'queued', 'running') LIMIT 1`), id).Scan(&one)
-	if !errors.Is(err, sql.ErrNoRows) {
-		return
+	if err == nil {
+		return nil // items left to run
 	}
-	s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET state = ?, finished_at = ?, updated_at = ? WHERE id = ? AND state = ?`),
-		BatchDone, time.Now().UTC().UnixNano(), time.Now().UTC().UnixNano(), id, BatchRunning)
+	if !errors.Is(err, sql.ErrNoRows) {
+		return dbError("items left", err)
+	}
+	now := time.Now().UTC().UnixNano()
+	if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET state = ?, finished_at = ?, updated_at = ? WHERE id = ? AND state = ?`),
+		BatchDone, now, now, id, BatchRunning); err != nil {
+		return dbError("finish batch", err)
+	}
+	return nil
 }
 
 // itemOutcome is what processing one row made.
@@ -585,8 +595,10 @@ func (w *batchItemWorker) Work(ctx context.Context, job *river.Job[BatchItemArgs
 	if err != nil {
 		return dbError("get item", err)
 	}
-	s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batch_items SET state = ?, attempts = ?, updated_at = ? WHERE batch_id = ? AND row_number = ?
-		AND state IN ('queued', 'running')`), ItemRunning, job.Attempt, time.Now().UTC().UnixNano(), a.BatchID, a.Row)
+	if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batch_items SET state = ?, attempts = ?, updated_at = ? WHERE batch_id = ? AND row_number = ?
+		AND state IN ('queued', 'running')`), ItemRunning, job.Attempt, time.Now().UTC().UnixNano(), a.BatchID, a.Row); err != nil {
+		return dbError("mark item running", err)
+	}
 	out, err := s.process(ctx, b, it)
 	out.held = held
 	if err != nil {
@@ -596,14 +608,19 @@ func (w *batchItemWorker) Work(ctx context.Context, job *river.Job[BatchItemArgs
 		if unavailable(err) {
 			// The store, database or backends are down: wait without spending attempts,
 			// however long the outage lasts.
-			s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batch_items SET state = ?, error = ?, updated_at = ? WHERE batch_id = ? AND row_number = ?`),
-				ItemQueued, err.Error(), time.Now().UTC().UnixNano(), a.BatchID, a.Row)
+			if _, uerr := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batch_items SET state = ?, error = ?, updated_at = ? WHERE batch_id = ? AND row_number = ?`),
+				ItemQueued, err.Error(), time.Now().UTC().UnixNano(), a.BatchID, a.Row); uerr != nil {
+				s.log.LogAttrs(ctx, slog.LevelWarn, "record item outage", slog.String("batch_id", a.BatchID),
+					slog.Int("row", a.Row), slog.String("error", uerr.Error()))
+			}
 			return river.JobSnooze(s.cfg.OutageRetry)
 		}
 		if !permanent(err) && job.Attempt < job.MaxAttempts {
 			// Retried with River's backoff; the item waits queued with its last error.
-			s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batch_items SET state = ?, error = ?, updated_at = ? WHERE batch_id = ? AND row_number = ?`),
-				ItemQueued, err.Error(), time.Now().UTC().UnixNano(), a.BatchID, a.Row)
+			if _, uerr := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batch_items SET state = ?, error = ?, updated_at = ? WHERE batch_id = ? AND row_number = ?`),
+				ItemQueued, err.Error(), time.Now().UTC().UnixNano(), a.BatchID, a.Row); uerr != nil {
+				return errors.Join(err, dbError("record item error", uerr))
+			}
 			return err
 		}
 		return s.finishItem(ctx, job, ItemFailed, out, err.Error())
@@ -644,8 +661,7 @@ func (s *Service) finishItem(ctx context.Context, job *river.Job[BatchItemArgs],
 	if err := tx.Commit(); err != nil {
 		return dbError("commit item", err)
 	}
-	s.maybeFinish(ctx, job.Args.BatchID)
-	return nil
+	return s.maybeFinish(ctx, job.Args.BatchID)
 }
 
 // WriteResults streams a batch's items, in row order, as CSV or JSONL.
@@ -682,7 +698,12 @@ func (s *Service) WriteResults(ctx context.Context, id string, w io.Writer, f ma
 				r.State = ItemQueued
 			}
 			var rs []map[string]string
-			json.Unmarshal([]byte(rend), &rs)
+			if rend != "" {
+				if err := json.Unmarshal([]byte(rend), &rs); err != nil {
+					rows.Close()
+					return fmt.Errorf("results row %d renditions: %w", r.Row, err)
+				}
+			}
 			for _, x := range rs {
 				r.RenditionURLs = append(r.RenditionURLs, x["url"])
 			}
@@ -694,6 +715,9 @@ func (s *Service) WriteResults(ctx context.Context, id string, w io.Writer, f ma
 			n++
 		}
 		rows.Close()
+		if err := rows.Err(); err != nil {
+			return dbError("results", err) // a truncated export is never a success
+		}
 		if n < 1000 {
 			break
 		}

@@ -72,6 +72,9 @@ func (s *Service) RunSchedules(ctx context.Context, now time.Time) error {
 		list = append(list, d)
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return dbError("due schedules", err)
+	}
 	for _, d := range list {
 		sch, err := parseSchedule(d.schedule)
 		if err != nil {
@@ -132,7 +135,9 @@ func (s *Service) refresh(ctx context.Context, id, manifestURL string) error {
 	}
 	if b.state == BatchRunning || b.state == BatchDone {
 		var pending int
-		s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT count(*) FROM batch_items WHERE batch_id = ? AND state = ?`), id, ItemPending).Scan(&pending)
+		if err := s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT count(*) FROM batch_items WHERE batch_id = ? AND state = ?`), id, ItemPending).Scan(&pending); err != nil {
+			return dbError("count pending", err)
+		}
 		if pending == 0 {
 			return nil
 		}

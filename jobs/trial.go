@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"time"
@@ -311,8 +312,11 @@ func (w *batchTrialWorker) Work(ctx context.Context, job *river.Job[BatchTrialAr
 
 // failTrial puts a batch whose trial job gave up back to draft, with the error.
 func (s *Service) failTrial(ctx context.Context, a BatchTrialArgs, cause error) {
-	s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET state = ?, error = ?, updated_at = ? WHERE id = ? AND state = ?`),
-		BatchDraft, "trial failed: "+cause.Error(), time.Now().UTC().UnixNano(), a.BatchID, BatchTrialling)
+	if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET state = ?, error = ?, updated_at = ? WHERE id = ? AND state = ?`),
+		BatchDraft, "trial failed: "+cause.Error(), time.Now().UTC().UnixNano(), a.BatchID, BatchTrialling); err != nil {
+		s.log.LogAttrs(ctx, slog.LevelError, "record trial failure", slog.String("batch_id", a.BatchID),
+			slog.String("cause", cause.Error()), slog.String("error", err.Error()))
+	}
 }
 
 // runTrial runs the trial's rows not yet run, one at a time, storing the report after
