@@ -11,7 +11,7 @@ DEPS_FLAGS ?= --browser
 TEST_FLAGS ?=
 PKGS ?= ./...
 
-.PHONY: deps run build vet test bench
+.PHONY: deps run build vet test bench fuzz
 
 deps:
 	@bash scripts/deps.sh
@@ -45,3 +45,28 @@ test:
 bench:
 	@if [ -f benchmarks/run.sh ]; then bash benchmarks/run.sh; \
 	else echo "benchmarks/run.sh is not there yet"; fi
+
+# FUZZTIME is how long `make fuzz` runs each fuzz target. Default 30s.
+FUZZTIME ?= 30s
+# FUZZMINIMIZETIME bounds how long `make fuzz` shrinks each new interesting
+# input; Go's 60s default would eat the whole run of targets seeded with
+# kilobyte-sized images and workbooks. Default 5s.
+FUZZMINIMIZETIME ?= 5s
+# FUZZ_TARGETS lists package:target pairs for `make fuzz`; their seed corpora
+# (f.Add and testdata/fuzz/) also run as plain tests in `make test`.
+FUZZ_TARGETS ?= \
+	./pipeline:FuzzParseRecipe \
+	./manifest:FuzzReadCSV ./manifest:FuzzReadJSONL ./manifest:FuzzReadXLSX ./manifest:FuzzDetect \
+	./imaging:FuzzProbe \
+	./auth:FuzzVerify \
+	./sdclient:FuzzDecodeGeneration ./sdclient:FuzzDecodeProgress ./sdclient:FuzzParseAPIError
+
+# fuzz runs each fuzz target for FUZZTIME, one after another (go test takes
+# one -fuzz target per package per run); a crasher is saved under that
+# package's testdata/fuzz/ and fails the run.
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg; \
+	done

@@ -1,0 +1,57 @@
+package imaging
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzProbe checks format sniffing and header probing: Probe never panics;
+// on success the format is one of the known ones and both dimensions are
+// positive; on failure the error matches one of the package's sentinels.
+func FuzzProbe(f *testing.F) {
+	for _, name := range []string{"alpha.png", "display-p3.jpg", "photo.webp", "huge.png", "doc.pdf", "image.svg"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	for _, s := range []string{
+		"",
+		"\xff\xd8\xff",
+		"\x89PNG\r\n\x1a\n",
+		"GIF89a\x01\x00\x01\x00",
+		"RIFF\x00\x00\x00\x00WEBPVP8 ",
+		"II*\x00\x08\x00\x00\x00",
+		"\x00\x00\x00\x18ftypavif\x00\x00\x00\x00avifmif1",
+		"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00heicmif1",
+		"BM" + string(make([]byte, 30)),
+		"<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		info, err := Probe(data)
+		if err != nil {
+			if !errors.Is(err, ErrUnsupportedFormat) && !errors.Is(err, ErrCorrupt) &&
+				!errors.Is(err, ErrTooManyPixels) && !errors.Is(err, ErrBusy) {
+				t.Fatalf("Probe error %v matches no sentinel", err)
+			}
+			return
+		}
+		if !info.Format.Valid() {
+			t.Fatalf("Probe format: got %q, want a valid format", info.Format)
+		}
+		if info.Width <= 0 || info.Height <= 0 {
+			t.Fatalf("Probe size: got %dx%d, want both > 0", info.Width, info.Height)
+		}
+		if info.Orientation < 1 || info.Orientation > 8 {
+			t.Fatalf("Probe orientation: got %d, want 1..8", info.Orientation)
+		}
+		if info.Pages < 1 {
+			t.Fatalf("Probe pages: got %d, want >= 1", info.Pages)
+		}
+	})
+}
