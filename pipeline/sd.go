@@ -224,18 +224,56 @@ func sdMask(c *Context, p *RemoveBackgroundParams) (*imaging.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mask from backend: %w", err)
 	}
-	if mask.Width() != w || mask.Height() != h {
-		if err := mask.Resize(imaging.ResizeOptions{Width: w, Height: h, Fit: imaging.FitFill}); err != nil {
-			mask.Close()
-			return nil, err
-		}
-	}
 	if err := mask.ToMask(); err != nil {
 		mask.Close()
 		return nil, err
 	}
+	mw, mh := mask.Width(), mask.Height()
+	switch {
+	case mw == w && mh == h:
+	case p.Model == clothSegModel && mw == w && mh == 3*h:
+		union, err := clothSegUnion(mask, w, h)
+		mask.Close()
+		if err != nil {
+			return nil, err
+		}
+		mask = union
+		c.note("mask_classes", "upper,lower,full union")
+	default:
+		// rembg and segment-anything answer masks the input's size; anything else is
+		// a backend we do not understand, and squashing it would cut the wrong pixels.
+		mask.Close()
+		return nil, fmt.Errorf("mask from backend (model %s): mask is %dx%d, image is %dx%d: %w", p.Model, mw, mh, w, h, sdclient.ErrBackend)
+	}
 	c.note("mask_model", p.Model)
 	return mask, nil
+}
+
+// clothSegModel is rembg's clothes segmentation model: it answers its three class
+// masks (upper body, lower body, full body), each the input's size, stacked vertically
+// on one canvas three times as tall.
+const clothSegModel = "u2net_cloth_seg"
+
+// clothSegUnion reads a u2net_cloth_seg answer, a one-band w x 3h mask, and returns the
+// garment mask: the pixelwise maximum of its three w x h class masks.
+func clothSegUnion(stack *imaging.Image, w, h int) (*imaging.Image, error) {
+	_, _, pix, err := stack.Gray()
+	if err != nil {
+		return nil, fmt.Errorf("cloth segmentation mask: %w", err)
+	}
+	if len(pix) != w*3*h {
+		return nil, fmt.Errorf("cloth segmentation mask: %d pixels, want %d: %w", len(pix), w*3*h, sdclient.ErrBackend)
+	}
+	n := w * h
+	union := make([]byte, n)
+	for i := range union {
+		union[i] = max(pix[i], pix[n+i], pix[2*n+i])
+	}
+	out, err := imaging.NewImageFromGray(w, h, union)
+	if err != nil {
+		return nil, fmt.Errorf("cloth segmentation mask: %w", err)
+	}
+	return out, nil
 }
 
 // workSize is the WebUI working resolution for a w x h picture: multiples of 8, the

@@ -16,7 +16,11 @@
 // strength and inpainting fill; without a mask, white stands in for the
 // pattern. Sampler steps take Options.StepLatency each, so progress,
 // previews, interrupts and the lock can be observed. Background removal and
-// segmentation flood-fill the plain background from the border.
+// segmentation flood-fill the plain background from the border. As in
+// rembg 2.0.50, the rembg model u2net_cloth_seg answers three class masks
+// (upper body, lower body, full body; here the product's top half, bottom
+// half and whole) stacked vertically: for a W x H input the mask, and the
+// cut-out, is W x 3H.
 //
 // A Server is safe for concurrent use. Failures can be injected with FailNext,
 // and Calls and MaxConcurrent expose what happened for assertions.

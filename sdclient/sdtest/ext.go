@@ -3,6 +3,7 @@ package sdtest
 import (
 	"fmt"
 	"image"
+	"image/draw"
 	"net/http"
 	"slices"
 )
@@ -21,8 +22,13 @@ func rembgFields() []field {
 	}
 }
 
+// clothSegModel is rembg's clothes segmentation model, which answers three
+// class masks stacked vertically.
+const clothSegModel = "u2net_cloth_seg"
+
 // handleRembg is the rembg extension's POST /rembg: no lock, no auth. A
-// model of "" or "None" answers null; any other name acts as u2net. The
+// model of "" or "None" answers null; u2net_cloth_seg answers three
+// stacked class masks (see clothSeg); any other name acts as u2net. The
 // Mask fault changes the mask, and so the cut-out's alpha.
 func (s *Server) handleRembg(w http.ResponseWriter, r *http.Request, c *Call) {
 	faults := s.Faults()
@@ -48,13 +54,65 @@ func (s *Server) handleRembg(w http.ResponseWriter, r *http.Request, c *Call) {
 		return
 	}
 	mask := faults.faultyMask(foreground(p.img))
-	var out image.Image
-	if v.bool("return_mask") {
-		out = mask
-	} else {
-		out = cutout(p.img, mask)
+	masks := []*image.Gray{mask}
+	if v.str("model") == clothSegModel {
+		masks = clothSeg(mask)
+	}
+	// rembg 2.0.50's remove(): one cut-out (or mask) per mask, stacked
+	// vertically by get_concat_v_multi.
+	var outs []image.Image
+	for _, m := range masks {
+		if v.bool("return_mask") {
+			outs = append(outs, m)
+		} else {
+			outs = append(outs, cutout(p.img, m))
+		}
+	}
+	out := outs[0]
+	if len(outs) > 1 {
+		out = concatV(outs)
 	}
 	writeJSON(w, http.StatusOK, object{{"image", b64(s.encodeOutput(out))}})
+}
+
+// clothSeg is u2net_cloth_seg's answer for a product mask: the upper body,
+// lower body and full body class masks, each the size of the input. The
+// stand-in's upper class is the product above the middle row of its
+// bounding box, lower the rest, full the whole product.
+func clothSeg(m *image.Gray) []*image.Gray {
+	upper, lower := image.NewGray(m.Rect), image.NewGray(m.Rect)
+	full := image.NewGray(m.Rect)
+	copy(full.Pix, m.Pix)
+	if r, ok := bbox(m); ok {
+		mid := (r.Min.Y + r.Max.Y) / 2
+		w := m.Rect.Dx()
+		copy(upper.Pix[:mid*w], m.Pix[:mid*w])
+		copy(lower.Pix[mid*w:], m.Pix[mid*w:])
+	}
+	return []*image.Gray{upper, lower, full}
+}
+
+// concatV is rembg's get_concat_v_multi: the images one under the other on
+// a canvas as wide as the first and as tall as all, in the first's mode (L
+// for masks, RGBA for cut-outs).
+func concatV(imgs []image.Image) image.Image {
+	w, h := imgs[0].Bounds().Dx(), 0
+	for _, im := range imgs {
+		h += im.Bounds().Dy()
+	}
+	var dst draw.Image
+	if _, gray := imgs[0].(*image.Gray); gray {
+		dst = image.NewGray(image.Rect(0, 0, w, h))
+	} else {
+		dst = image.NewNRGBA(image.Rect(0, 0, w, h))
+	}
+	y := 0
+	for _, im := range imgs {
+		b := im.Bounds()
+		draw.Draw(dst, image.Rect(0, y, w, y+b.Dy()), im, b.Min, draw.Src)
+		y += b.Dy()
+	}
+	return dst
 }
 
 // foreground separates a picture on a plain background: the background is
