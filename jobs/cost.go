@@ -99,6 +99,15 @@ func (s *Service) reserve(ctx context.Context, job *river.Job[BatchItemArgs]) (b
 	if err != nil {
 		return false, 0, dbError("lock batch", err)
 	}
+	if b.state == BatchPaused {
+		// Another item paused the batch (at its max_cost, or a person did) since this
+		// worker read it: park this one too instead of running past the cap.
+		if err := tx.Rollback(); err != nil {
+			return false, 0, dbError("rollback", err)
+		}
+		parked, err := s.parkItem(ctx, job)
+		return !parked && err == nil, 0, err
+	}
 	if !b.maxCost.Valid || b.state != BatchRunning {
 		return true, 0, nil
 	}
