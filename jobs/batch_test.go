@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -63,21 +64,28 @@ func catalogImages(t *testing.T, n int) *httptest.Server {
 
 func waitBatch(t *testing.T, b bundle, id string, states ...string) jobs.Batch {
 	t.Helper()
+	return waitFor(t, b, id, fmt.Sprintf("state %v", states), func(bt jobs.Batch) bool {
+		return slices.Contains(states, bt.State)
+	})
+}
+
+// waitFor polls the batch row (the only place its progress shows) until cond holds, for
+// at most 60 s.
+func waitFor(t *testing.T, b bundle, id, what string, cond func(jobs.Batch) bool) jobs.Batch {
+	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		bt, err := b.jobs.GetBatch(context.Background(), id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, s := range states {
-			if bt.State == s {
-				return bt
-			}
+		if cond(bt) {
+			return bt
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("batch state %s counts %v after 60s, want %v", bt.State, bt.Counts, states)
+			t.Fatalf("waited 60 s for %s: batch %s counts %v trial %+v", what, bt.State, bt.Counts, bt.Trial)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

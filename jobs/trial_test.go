@@ -13,7 +13,6 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,9 +59,9 @@ func TestBatchTrialProgressesAndCancels(t *testing.T) {
 	b := setupBatch(t, "sqlite")
 	imgs := catalogImages(t, 6)
 	release := make(chan struct{}, 6)
-	var arrived atomic.Int32
+	arrived := make(chan struct{}, 6) // one per fetch that reached the source
 	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		arrived.Add(1)
+		arrived <- struct{}{}
 		select {
 		case <-release:
 		case <-r.Context().Done():
@@ -104,7 +103,13 @@ func TestBatchTrialProgressesAndCancels(t *testing.T) {
 		t.Errorf("start while trialling: got %v, want ErrBatchState", err)
 	}
 	// Let two samples through, one at a time: the row shows each.
+	timeout := time.After(20 * time.Second)
 	for want := 1; want <= 2; want++ {
+		select {
+		case <-arrived:
+		case <-timeout:
+			t.Fatalf("sample %d never fetched its source", want)
+		}
 		release <- struct{}{}
 		waitFor(t, b, bt.ID, fmt.Sprintf("trial progress %d/4", want), func(g jobs.Batch) bool {
 			return g.Trial != nil && g.Trial.Progress.Done == want
@@ -115,12 +120,10 @@ func TestBatchTrialProgressesAndCancels(t *testing.T) {
 		t.Fatalf("mid-trial batch: %s, %d samples, done %v; want trialling with 2 samples", got.State, len(got.Trial.Samples), got.Trial.Done)
 	}
 	// The third sample hangs in its fetch; cancel stops the trial there.
-	deadline := time.Now().Add(20 * time.Second)
-	for arrived.Load() < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d fetches arrived, want the third sample waiting", arrived.Load())
-		}
-		time.Sleep(10 * time.Millisecond)
+	select {
+	case <-arrived:
+	case <-timeout:
+		t.Fatal("the third sample never fetched its source")
 	}
 	if _, err := b.jobs.CancelBatch(ctx, bt.ID); err != nil {
 		t.Fatal(err)
@@ -133,7 +136,8 @@ func TestBatchTrialProgressesAndCancels(t *testing.T) {
 		}
 		return n
 	}
-	deadline = time.Now().Add(20 * time.Second)
+	// River's job rows are the only place this shows: poll them (with a deadline).
+	deadline := time.Now().Add(20 * time.Second)
 	for live() > 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the trial job still runs 20 s after its batch was cancelled")
@@ -290,24 +294,5 @@ func TestBatchUnpriced(t *testing.T) {
 	}
 	if bt.Spent != nil || bt.Currency != "" {
 		t.Errorf("unpriced batch: spent %v %q, want none", bt.Spent, bt.Currency)
-	}
-}
-
-// waitFor polls the batch until cond holds, for at most 30 s.
-func waitFor(t *testing.T, b bundle, id, what string, cond func(jobs.Batch) bool) jobs.Batch {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		bt, err := b.jobs.GetBatch(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cond(bt) {
-			return bt
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 30 s for %s: batch %s trial %+v", what, bt.State, bt.Trial)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -19,15 +19,23 @@ import (
 	"time"
 )
 
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+// syncBuffer is a bytes.Buffer safe for one writer and one reader; when wrote is set,
+// every write signals it (without blocking).
 type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	wrote chan struct{}
 }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.wrote != nil {
+		select {
+		case b.wrote <- struct{}{}:
+		default:
+		}
+	}
 	return b.buf.Write(p)
 }
 
@@ -98,28 +106,26 @@ type running struct {
 func start(t *testing.T, args []string) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout syncBuffer
+	stdout := &syncBuffer{wrote: make(chan struct{}, 1)}
 	r := &running{stderr: &syncBuffer{}, cancel: cancel, errc: make(chan error, 1)}
 	go func() {
-		r.errc <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), &stdout, r.stderr)
+		r.errc <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), stdout, r.stderr)
 	}()
 	t.Cleanup(cancel)
-	deadline := time.Now().Add(10 * time.Second)
-	for r.base == "" {
-		if out := stdout.String(); strings.HasPrefix(out, "sdstub listening on http://127.0.0.1:") {
+	timeout := time.After(10 * time.Second)
+	for {
+		if out := stdout.String(); strings.HasPrefix(out, "sdstub listening on http://127.0.0.1:") && strings.HasSuffix(out, "\n") {
 			r.base = strings.TrimSpace(strings.TrimPrefix(out, "sdstub listening on "))
+			return r
 		}
 		select {
+		case <-stdout.wrote:
 		case err := <-r.errc:
 			t.Fatalf("run ended early: %v (stderr %s)", err, r.stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
+		case <-timeout:
 			t.Fatalf("no listening line; stdout %q", stdout.String())
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
-	return r
 }
 
 // stop cancels the run and checks that it ended cleanly.
