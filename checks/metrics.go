@@ -243,28 +243,3 @@ func Fill(mask []byte, w, h int) (float64, error) {
 	}
 	return max(float64(box.x1-box.x0+1)/float64(w), float64(box.y1-box.y0+1)/float64(h)), nil
 }
-
-// GreyOf returns the luma of an image, one byte a pixel: Rec.601 weights in 16-bit fixed
-// point ((19595 R + 38470 G + 7471 B + 32768) >> 16), RGBA composited onto white first;
-// one-band input is copied.
-func GreyOf(pix []byte, bands int, w, h int) ([]byte, error) {
-	if err := checkBuf("image", pix, bands, w, h); err != nil {
-		return nil, err
-	}
-	if bands == 1 {
-		return append([]byte(nil), pix...), nil
-	}
-	out := make([]byte, w*h)
-	for i := range out {
-		p := i * bands
-		r, g, b := uint32(pix[p]), uint32(pix[p+1]), uint32(pix[p+2])
-		if bands == 4 {
-			if a := uint32(pix[p+3]); a != 255 {
-				onWhite := func(c uint32) uint32 { return (c*a + 255*(255-a) + 127) / 255 }
-				r, g, b = onWhite(r), onWhite(g), onWhite(b)
-			}
-		}
-		out[i] = byte((19595*r + 38470*g + 7471*b + 32768) >> 16)
-	}
-	return out, nil
-}

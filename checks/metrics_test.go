@@ -562,47 +562,6 @@ func TestFill(t *testing.T) {
 	}
 }
 
-func TestGreyOf(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name  string
-		pix   []byte
-		bands int
-		want  byte
-	}{
-		{"white", []byte{255, 255, 255}, 3, 255},
-		{"black", []byte{0, 0, 0}, 3, 0},
-		{"red", []byte{255, 0, 0}, 3, 76},
-		{"green", []byte{0, 255, 0}, 3, 150},
-		{"blue", []byte{0, 0, 255}, 3, 29},
-		{"opaque red", []byte{255, 0, 0, 255}, 4, 76},
-		{"transparent black is white", []byte{0, 0, 0, 0}, 4, 255},
-		{"half transparent black", []byte{0, 0, 0, 128}, 4, 127},
-		{"grey copied", []byte{42}, 1, 42},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			got, err := GreyOf(tt.pix, tt.bands, 1, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(got) != 1 || got[0] != tt.want {
-				t.Errorf("GreyOf = %v, want [%d]", got, tt.want)
-			}
-		})
-	}
-	t.Run("copy does not alias", func(t *testing.T) {
-		t.Parallel()
-		src := []byte{1, 2}
-		got, _ := GreyOf(src, 1, 2, 1)
-		got[0] = 9
-		if src[0] != 1 {
-			t.Errorf("source = %v after writing the copy, want [1 2]", src)
-		}
-	})
-}
-
 // noisyProduct draws a dark textured disc with an enclosed background-coloured label on a
 // noisy off-white background: Gaussian noise (sigma 5) plus 0.5% outliers of +-60, the
 // way JPEG ringing and sensor noise look. It returns the pixels, the true product mask
@@ -775,7 +734,6 @@ func TestBadBuffers(t *testing.T) {
 		}},
 		{"fill: negative height", func() error { _, err := Fill(ok1, 4, -3); return err }},
 		{"border flood: bands", func() error { _, err := BorderFlood(ok3, 4, 4, 3, 24); return err }},
-		{"grey of: huge size", func() error { _, err := GreyOf(ok3, 3, 1<<20, 1<<20); return err }},
 	}
 	for _, c := range calls {
 		t.Run(c.name, func(t *testing.T) {

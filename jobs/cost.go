@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -152,12 +151,4 @@ func (s *Service) reserve(ctx context.Context, job *river.Job[BatchItemArgs]) (b
 		return false, 0, dbError("reserve", err)
 	}
 	return true, next, dbError("commit reservation", tx.Commit())
-}
-
-// maxCostValue is a max_cost for SQL: NULL when nil.
-func maxCostValue(v *float64) sql.NullFloat64 {
-	if v == nil {
-		return sql.NullFloat64{}
-	}
-	return sql.NullFloat64{Float64: *v, Valid: true}
 }

@@ -27,19 +27,17 @@ const (
 // each output judges them by its own thresholds.
 type measures struct {
 	// product pixels: the worst share over the masking steps, and what it was compared in.
-	productShare   float64
-	productCounted int
-	productDetail  string
-	productDone    bool
+	productShare  float64
+	productDetail string
+	productDone   bool
 	// the first mask's statistics, and whether its source had a plain background.
 	mask      *checks.MaskStat
 	maskPlain bool
 	// upscale: sharpness ratio against Lanczos, and SSIM of the content.
-	upscaled       bool
-	upSharpness    float64
-	upContent      float64
-	upscaleDetail  string
-	geometryTarget *sizeWant // the size the recipe's steps ask, nil when unknown
+	upscaled      bool
+	upSharpness   float64
+	upContent     float64
+	upscaleDetail string
 }
 
 // sizeWant is a size the recipe asks for, with the slack its rounding allows.
@@ -197,7 +195,7 @@ func (c *Context) finishProbe() error {
 		}
 	}
 	if !c.m.productDone || share > c.m.productShare {
-		c.m.productShare, c.m.productCounted = share, n
+		c.m.productShare = share
 		c.m.productDetail = fmt.Sprintf("%d product pixels compared %s (every %d px, eroded %g px)", n, p.refNote, p.step,
 			checks.Get(c.thresholds.MaskErode))
 	}
