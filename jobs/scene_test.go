@@ -150,6 +150,43 @@ func diff(a, b image.Image, r image.Rectangle) float64 {
 	return sum / n
 }
 
+// A scene's review policy holds its variants, filed under the scene; approving one as the
+// scene's variant is its review.
+func TestSceneReview(t *testing.T) {
+	t.Parallel()
+	b := setupSD(t)
+	ctx := context.Background()
+	res, err := b.cat.Ingest(ctx, catalog.IngestRequest{Data: productShot(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.jobs.CreateScene(ctx, catalog.SceneRequest{ImageID: res.Image.ID, Prompt: "a shelf", Variants: 1, Review: "maybe"}); !errors.Is(err, catalog.ErrInvalid) {
+		t.Errorf("review %q: %v, want ErrInvalid", "maybe", err)
+	}
+	sc, err := b.jobs.CreateScene(ctx, catalog.SceneRequest{ImageID: res.Image.ID, Prompt: "a walnut shelf", Variants: 2, Review: catalog.ReviewAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := waitScene(t, b, sc.ID)
+	if done.State != catalog.SceneSucceeded || len(done.Results) != 2 || done.Review != catalog.ReviewAll {
+		t.Fatalf("scene = %s, %d variants, review %q; want 2 variants under review all", done.State, len(done.Results), done.Review)
+	}
+	page, err := b.cat.ListReviews(ctx, catalog.ReviewQuery{SceneID: sc.ID})
+	if err != nil || page.Total != 2 {
+		t.Fatalf("pending reviews of the scene: %d (%v), want both variants", page.Total, err)
+	}
+	if _, err := b.cat.ApproveScene(ctx, sc.ID, 1, "dana"); err != nil {
+		t.Fatal(err)
+	}
+	rv, err := b.cat.GetReview(ctx, done.Results[1].Rendition.ID)
+	if err != nil || rv.State != catalog.ReviewApproved || rv.Reviewer != "dana" {
+		t.Errorf("approved variant's review = %+v (%v), want approved by dana", rv, err)
+	}
+	if page, _ := b.cat.ListReviews(ctx, catalog.ReviewQuery{SceneID: sc.ID}); page.Total != 1 || page.Reviews[0].ID != done.Results[0].Rendition.ID {
+		t.Errorf("pending after approval: %+v, want only the other variant", page)
+	}
+}
+
 func TestSceneRefusals(t *testing.T) {
 	t.Parallel()
 	b := setupSD(t, "nsfw", "Logo of")
