@@ -4,7 +4,26 @@ import (
 	"context"
 	"database/sql"
 	"testing"
+
+	"github.com/pictor/pictor/db"
 )
+
+// migratedTo opens a fresh test database of dialect with the first n jobs migrations, and
+// an exec that fails the test on error.
+func migratedTo(t *testing.T, dialect string, n int) (*db.DB, func(q string, args ...any)) {
+	t.Helper()
+	ctx := context.Background()
+	d, _ := openTestDB(t, dialect)
+	if err := d.Migrate(ctx, "jobs", migrations[:n]); err != nil {
+		t.Fatal(err)
+	}
+	return d, func(q string, args ...any) {
+		t.Helper()
+		if _, err := d.SQL.ExecContext(ctx, d.Rebind(q), args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
 
 // Migration 3 backfills each batch's spend totals from the items a database already holds.
 func TestMigrationBackfillsSpend(t *testing.T) {
@@ -13,16 +32,7 @@ func TestMigrationBackfillsSpend(t *testing.T) {
 		t.Run(dialect, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			d, _ := openTestDB(t, dialect)
-			if err := d.Migrate(ctx, "jobs", migrations[:2]); err != nil {
-				t.Fatal(err)
-			}
-			exec := func(q string, args ...any) {
-				t.Helper()
-				if _, err := d.SQL.ExecContext(ctx, d.Rebind(q), args...); err != nil {
-					t.Fatal(err)
-				}
-			}
+			d, exec := migratedTo(t, dialect, 2)
 			for _, id := range []string{"bat_a", "bat_b"} {
 				exec(`INSERT INTO batches (id, name, recipe, state, created_at, updated_at) VALUES (?, ?, '{}', 'done', 1, 1)`, id, id)
 			}
@@ -59,16 +69,7 @@ func TestMigrationQualityGate(t *testing.T) {
 		t.Run(dialect, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			d, _ := openTestDB(t, dialect)
-			if err := d.Migrate(ctx, "jobs", migrations[:3]); err != nil {
-				t.Fatal(err)
-			}
-			exec := func(q string, args ...any) {
-				t.Helper()
-				if _, err := d.SQL.ExecContext(ctx, d.Rebind(q), args...); err != nil {
-					t.Fatal(err)
-				}
-			}
+			d, exec := migratedTo(t, dialect, 3)
 			exec(`INSERT INTO batches (id, name, recipe, state, created_at, updated_at) VALUES ('bat_a', 'a', '{}', 'running', 1, 1)`)
 			for i, state := range []string{"succeeded", "failed", "skipped", "queued", "pending"} {
 				exec(`INSERT INTO batch_items (batch_id, row_number, state, updated_at) VALUES ('bat_a', ?, ?, 1)`, i+2, state)
