@@ -356,23 +356,7 @@ func TestConsole(t *testing.T) {
 	}
 
 	ctx := browser(t, chromium)
-	var (
-		mu   sync.Mutex
-		msgs []chromedp.ConsoleMessage
-	)
-	cctx, stopConsole := context.WithCancel(ctx)
-	defer stopConsole()
-	messages := chromedp.Console(cctx)
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			msgs = append(msgs, m)
-			mu.Unlock()
-		}
-	}()
+	checkConsole := watchConsole(t, ctx)
 	shots := newShooter(t, root)
 	var imageID, sceneID, approvedRendition string
 
@@ -650,17 +634,44 @@ func TestConsole(t *testing.T) {
 		}
 	})
 
-	stopConsole()
-	mu.Lock()
-	defer mu.Unlock()
-	t.Logf("browser console: %d messages", len(msgs))
-	for _, m := range msgs {
-		t.Logf("console %s (source %q)", m, m.Source)
-		if m.IsException() || (m.Type == chromedp.ConsoleError && m.Source != "network") {
-			t.Errorf("browser console: got %s (%s:%d), want no errors", m, m.URL, m.Line)
-		}
-	}
+	checkConsole()
 	for _, p := range shots.saved {
 		t.Logf("screenshot %s", p)
+	}
+}
+
+// watchConsole records the browser console's messages; the func it returns stops that and
+// fails the test for every exception or error that is not a network error.
+func watchConsole(t *testing.T, ctx context.Context) (check func()) {
+	t.Helper()
+	var (
+		mu   sync.Mutex
+		msgs []chromedp.ConsoleMessage
+	)
+	cctx, stop := context.WithCancel(ctx)
+	t.Cleanup(stop)
+	messages := chromedp.Console(cctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			msgs = append(msgs, m)
+			mu.Unlock()
+		}
+	}()
+	return func() {
+		t.Helper()
+		stop()
+		mu.Lock()
+		defer mu.Unlock()
+		t.Logf("browser console: %d messages", len(msgs))
+		for _, m := range msgs {
+			t.Logf("console %s (source %q)", m, m.Source)
+			if m.IsException() || (m.Type == chromedp.ConsoleError && m.Source != "network") {
+				t.Errorf("browser console: got %s (%s:%d), want no errors", m, m.URL, m.Line)
+			}
+		}
 	}
 }

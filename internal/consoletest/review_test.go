@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -178,23 +177,7 @@ func reviewJourney(t *testing.T, chromium, root string, svc service) {
 	}
 
 	ctx := browser(t, chromium)
-	var (
-		mu   sync.Mutex
-		msgs []chromedp.ConsoleMessage
-	)
-	cctx, stopConsole := context.WithCancel(ctx)
-	defer stopConsole()
-	messages := chromedp.Console(cctx)
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			msgs = append(msgs, m)
-			mu.Unlock()
-		}
-	}()
+	checkConsole := watchConsole(t, ctx)
 	shots := newShooter(t, root)
 
 	// current is the review the page shows; count is its "3 of 12".
@@ -423,14 +406,7 @@ func reviewJourney(t *testing.T, chromium, root string, svc service) {
 		}
 	})
 
-	stopConsole()
-	mu.Lock()
-	defer mu.Unlock()
-	for _, m := range msgs {
-		if m.IsException() || (m.Type == chromedp.ConsoleError && m.Source != "network") {
-			t.Errorf("browser console: got %s (%s:%d), want no errors", m, m.URL, m.Line)
-		}
-	}
+	checkConsole()
 	for _, p := range shots.saved {
 		t.Logf("screenshot %s", p)
 	}
