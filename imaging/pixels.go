@@ -1,43 +1,155 @@
 package imaging
 
-import "github.com/davidbyttow/govips/v2/vips"
+import (
+	"fmt"
 
-// Sample returns every step-th pixel of every step-th row (nearest neighbour, no
+	"github.com/davidbyttow/govips/v2/vips"
+)
+
+// sampleStripBytes bounds the pixels Sample reads out of libvips at a time: a larger
+// image is read in strips of rows. Reading the pixels out and picking in Go is several
+// times cheaper than libvips' nearest-neighbour shrink.
+const sampleStripBytes = 16 << 20
+
+// Sample returns every step-th pixel of every step-th row, starting with the first (no
 // blending), as 8-bit sRGB with alpha (4 bytes a pixel) or, with gray, one band (see
-// Gray). Two images of the same size sampled with the same step give pixels from the same
-// places, so they can be compared pixel for pixel at a fraction of the cost; step 1 reads
-// every pixel. im is unchanged.
+// Gray); the sample is ceil(width/step) x ceil(height/step). Two images of the same size
+// sampled with the same step give pixels from the same places, so they can be compared
+// pixel for pixel at a fraction of the cost; step 1 reads every pixel, and PickGray picks
+// the same places from pixels already read. im is unchanged.
 func (im *Image) Sample(step int, gray bool) (w, h int, pix []byte, err error) {
+	return im.sample(step, gray, sampleStripBytes)
+}
+
+// sample is Sample reading at most stripBytes at a time (at least step rows).
+func (im *Image) sample(step int, gray bool, stripBytes int) (w, h int, pix []byte, err error) {
 	if step < 1 {
 		return 0, 0, nil, invalid("sample: step %d", step)
 	}
-	var sw, sh int
-	pix, err = im.bandBytes("sample", func(ref *vips.ImageRef) error {
-		if step > 1 {
-			if err := ref.Resize(1/float64(step), vips.KernelNearest); err != nil {
-				return err
-			}
-		}
-		if gray {
-			if err := grayBand(ref); err != nil {
-				return err
-			}
-		} else {
-			a := &Image{ref: ref}
-			if err := a.ensureRGB8(); err != nil {
-				return err
-			}
-			if !ref.HasAlpha() {
-				if err := ref.AddAlpha(); err != nil {
-					return err
-				}
-			}
-		}
-		sw, sh = ref.Width(), ref.Height()
-		return nil
-	})
+	ref, err := im.ref.Copy()
 	if err != nil {
-		return 0, 0, nil, err
+		return 0, 0, nil, opError("sample", err)
 	}
-	return sw, sh, pix, nil
+	defer ref.Close()
+	if err := samplePrepare(ref, gray); err != nil {
+		return 0, 0, nil, opError("sample", err)
+	}
+	nb, ob := ref.Bands(), 1
+	if !gray {
+		if nb < 3 {
+			return 0, 0, nil, fmt.Errorf("sample: %d bands after conversion to sRGB", nb)
+		}
+		ob = 4
+	}
+	w, h = ref.Width(), ref.Height()
+	sw, sh := (w+step-1)/step, (h+step-1)/step
+	out := make([]byte, sw*sh*ob)
+	rows := max(step, stripBytes/(w*nb)/step*step)
+	o := 0
+	for y0 := 0; y0 < h; y0 += rows {
+		n := min(rows, h-y0)
+		strip, err := im.stripBytes(ref, y0, n)
+		if err != nil {
+			return 0, 0, nil, err
+		}
+		for y := 0; y < n; y += step {
+			row := strip[y*w*nb : (y+1)*w*nb]
+			for x := 0; x < w; x += step {
+				px := row[x*nb : x*nb+nb]
+				if gray {
+					out[o] = px[0]
+					o++
+					continue
+				}
+				out[o], out[o+1], out[o+2], out[o+3] = px[0], px[1], px[2], 255
+				if nb >= 4 {
+					out[o+3] = px[3]
+				}
+				o += 4
+			}
+		}
+	}
+	return sw, sh, out, nil
+}
+
+// samplePrepare converts ref to what Sample reads: one 8-bit grey band, or 8-bit sRGB
+// with alpha when it has one.
+func samplePrepare(ref *vips.ImageRef, gray bool) error {
+	if gray {
+		if err := grayBand(ref); err != nil {
+			return err
+		}
+	} else if err := (&Image{ref: ref}).ensureRGB8(); err != nil {
+		return err
+	}
+	if ref.BandFormat() != vips.BandFormatUchar {
+		return ref.Cast(vips.BandFormatUchar)
+	}
+	return nil
+}
+
+// stripBytes reads rows y0 to y0+n of ref, whole when that is all of it.
+func (im *Image) stripBytes(ref *vips.ImageRef, y0, n int) ([]byte, error) {
+	r := ref
+	if y0 != 0 || n != ref.Height() {
+		s, err := ref.Copy()
+		if err != nil {
+			return nil, opError("sample", err)
+		}
+		defer s.Close()
+		if err := s.ExtractArea(0, y0, ref.Width(), n); err != nil {
+			return nil, opError("sample", err)
+		}
+		r = s
+	}
+	pix, err := r.ToBytes()
+	if err != nil {
+		// ToBytes leaves the cause in libvips' error buffer; evaluating again reports
+		// it (and clears the buffer).
+		if _, err2 := r.Average(); err2 != nil {
+			return nil, im.pixelError("sample", err2)
+		}
+		return nil, fmt.Errorf("sample: %w", err)
+	}
+	if want := r.Width() * r.Height() * r.Bands(); len(pix) != want {
+		return nil, fmt.Errorf("sample: got %d bytes, want %d", len(pix), want)
+	}
+	return pix, nil
+}
+
+// PickGray picks from the w x h grey pixels pix the places Sample(step, true) reads.
+func PickGray(w, h int, pix []byte, step int) (sw, sh int, out []byte, err error) {
+	if step < 1 || w < 1 || h < 1 || len(pix) != w*h {
+		return 0, 0, nil, invalid("pick: %dx%d with %d bytes, step %d", w, h, len(pix), step)
+	}
+	sw, sh = (w+step-1)/step, (h+step-1)/step
+	out = make([]byte, 0, sw*sh)
+	for y := 0; y < h; y += step {
+		row := pix[y*w : (y+1)*w]
+		for x := 0; x < w; x += step {
+			out = append(out, row[x])
+		}
+	}
+	return sw, sh, out, nil
+}
+
+// SettleGray reduces im to one 8-bit grey band (see Gray), computes its pixels once and
+// keeps them in memory: later reads no longer run the operations that made it (a
+// feathered mask's blur, a backend mask's decoding and resizing). It returns the
+// pixels, which the caller must not change. Its SourceFormat becomes PNG.
+func (im *Image) SettleGray() (w, h int, pix []byte, err error) {
+	w, h, pix, err = im.Gray()
+	if err != nil {
+		return 0, 0, nil, fmt.Errorf("settle: %w", err)
+	}
+	n, err := NewImageFromGray(w, h, pix)
+	if err != nil {
+		return 0, 0, nil, fmt.Errorf("settle: %w", err)
+	}
+	im.setRef(n.ref)
+	if im.origin != nil {
+		im.origin.Close()
+	}
+	im.origin, im.data, im.src = n.origin, n.data, n.src
+	return w, h, pix, nil
 }

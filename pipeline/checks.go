@@ -92,7 +92,13 @@ func (c *Context) probeMask(mask *imaging.Image, backend bool) error {
 	if err != nil {
 		return fmt.Errorf("check: %w", err)
 	}
-	mw, mh, mpix, err := mask.Sample(step, true)
+	// The mask is read by its check and by the step (a feathered mask's blur, a backend
+	// mask's decoding): compute it once.
+	_, _, full, err := mask.SettleGray()
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	mw, mh, mpix, err := imaging.PickGray(w, h, full, step)
 	if err != nil {
 		return fmt.Errorf("check: %w", err)
 	}

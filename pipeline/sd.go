@@ -167,12 +167,6 @@ func removeBackground(c *Context, p *RemoveBackgroundParams) error {
 		return err
 	}
 	defer mask.Close()
-	if c.checking() {
-		// The mask is read by its check and by ApplyMask: compute it once.
-		if err := mask.Materialize(); err != nil {
-			return err
-		}
-	}
 	if err := c.probeMask(mask, p.Engine == EngineSD); err != nil {
 		return err
 	}
