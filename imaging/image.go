@@ -82,6 +82,9 @@ func loadHeader(data []byte) (*vips.ImageRef, Format, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	if err := sameLoader(data, f); err != nil {
+		return nil, f, err
+	}
 	ensureStarted()
 	ref, err := vips.LoadImageFromBuffer(data, importParams())
 	if err != nil {
@@ -91,6 +94,25 @@ func loadHeader(data []byte) (*vips.ImageRef, Format, error) {
 		return nil, f, fmt.Errorf("read %s header: %s: %w", f, vipsError(err), ErrCorrupt)
 	}
 	return ref, f, nil
+}
+
+// sameLoader refuses data that govips would hand to another loader than the one for
+// f, the format sniff found. govips picks the loader from its own reading of the
+// magic bytes, which differs from sniff for polyglots: an ISO media file whose
+// compatible brands name AVIF but whose major brand does not, with "%PDF" in its
+// first kilobyte, goes to poppler's PDF loader whatever sniff decided. The refusal
+// is ErrUnsupportedFormat, before any loader runs. AVIF and HEIF share libheif's
+// loader. Bytes govips cannot place (under 12 bytes, or an ISO media file whose
+// major brand is not HEIF's) pass: the load then fails as ErrCorrupt.
+func sameLoader(data []byte, f Format) error {
+	got := vips.DetermineImageType(data)
+	switch {
+	case got == vipsType(f), got == vips.ImageTypeUnknown: // unknown: the load fails, ErrCorrupt
+		return nil
+	case (f == AVIF || f == HEIF) && (got == vips.ImageTypeAVIF || got == vips.ImageTypeHEIF):
+		return nil
+	}
+	return fmt.Errorf("signature says %s, libvips would read it as %s: %w", f, vips.ImageTypes[got], ErrUnsupportedFormat)
 }
 
 // vipsType maps a Format to govips' image type.
@@ -191,6 +213,12 @@ func Load(data []byte, opts LoadOptions) (*Image, error) {
 				if err != nil {
 					ref.Close()
 					return nil, fmt.Errorf("load webp shrink: %s: %w", vipsError(err), ErrCorrupt)
+				}
+				// vips_thumbnail picks its loader itself: it must be WebP's too.
+				if got := shrunk.Format(); got != vips.ImageTypeWEBP {
+					shrunk.Close()
+					ref.Close()
+					return nil, fmt.Errorf("load webp shrink: libvips read it as %s: %w", vips.ImageTypes[got], ErrUnsupportedFormat)
 				}
 				ref.Close()
 				ref = shrunk

@@ -101,6 +101,40 @@ func TestLoadLimits(t *testing.T) {
 	}
 }
 
+// TestPolyglotRefused: bytes sniff takes for one of our formats but govips would hand
+// to another loader (poppler's PDF loader, librsvg's SVG loader) are refused before any
+// loader runs. Without the check,
+// the first one was read by poppler as a 64x64 page.
+func TestPolyglotRefused(t *testing.T) {
+	t.Parallel()
+	pdf := readFile(t, "doc.pdf")
+	tests := []struct {
+		name string
+		data []byte
+	}{
+		{"avif compatible brand then pdf", append([]byte("\x00\x00\x00\x18ftypisom\x00\x00\x00\x00avifmif1"), pdf...)},
+		{"heif compatible brand then pdf", append([]byte("\x00\x00\x00\x18ftypisom\x00\x00\x00\x00mif1heic"), pdf...)},
+		// govips' own detection parses this as an SVG document (librsvg's loader).
+		{"avif compatible brand then svg", []byte("    ftypisom    avif" +
+			`<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64" fill="red"/></svg>`)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if info, err := Probe(tt.data); !errors.Is(err, ErrUnsupportedFormat) {
+				t.Errorf("Probe = %+v, %v; want ErrUnsupportedFormat", info, err)
+			}
+			im, err := Load(tt.data, LoadOptions{})
+			if err == nil {
+				t.Errorf("Load read a %dx%d image, want ErrUnsupportedFormat", im.Width(), im.Height())
+				im.Close()
+			} else if !errors.Is(err, ErrUnsupportedFormat) {
+				t.Errorf("Load error = %v, want ErrUnsupportedFormat", err)
+			}
+		})
+	}
+}
+
 // TestHugeRefusedWithoutDecode checks the pixel limit is enforced from the header:
 // libvips' memory does not move when the 20000x20000 PNG is refused.
 func TestHugeRefusedWithoutDecode(t *testing.T) {
