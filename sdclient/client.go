@@ -38,6 +38,9 @@ const (
 	epMemory
 	epRembg
 	epSAMPredict
+	epTaskProgress
+	epSchedulers
+	epSDModules
 )
 
 // route is what is known about an endpoint.
@@ -77,6 +80,12 @@ func (e endpoint) route() route {
 		return route{"rembg", http.MethodPost, "/rembg", true, false}
 	case epSAMPredict:
 		return route{"sam-predict", http.MethodPost, "/sam/sam-predict", true, false}
+	case epTaskProgress:
+		return route{"internal-progress", http.MethodPost, "/internal/progress", false, false}
+	case epSchedulers:
+		return route{"schedulers", http.MethodGet, "/sdapi/v1/schedulers", false, false}
+	case epSDModules:
+		return route{"sd-modules", http.MethodGet, "/sdapi/v1/sd-modules", false, false}
 	}
 	return route{name: "unknown", method: http.MethodGet, path: "/"}
 }
@@ -84,10 +93,11 @@ func (e endpoint) route() route {
 func (e endpoint) name() string { return e.route().name }
 
 // observer is told about every HTTP call a Client makes. The Pool uses it
-// for metrics, GPU-seconds and to know whether a generation was in flight.
+// for metrics, GPU-seconds and to know which generations of its own (by
+// their task id, "" for calls without one) may still run on the backend.
 type observer interface {
-	callStarted(ep endpoint)
-	callEnded(ep endpoint, d time.Duration, err error)
+	callStarted(ep endpoint, task string)
+	callEnded(ep endpoint, task string, d time.Duration, err error)
 }
 
 // Client calls one WebUI backend. It is safe for concurrent use, but the
@@ -178,9 +188,10 @@ func (c *Client) call(ctx context.Context, ep endpoint, query url.Values, in, ou
 		req.SetBasicAuth(c.backend.User, c.backend.Password)
 	}
 	if c.obs != nil {
-		c.obs.callStarted(ep)
+		task := taskOf(in)
+		c.obs.callStarted(ep, task)
 		start := time.Now()
-		defer func() { c.obs.callEnded(ep, time.Since(start), err) }()
+		defer func() { c.obs.callEnded(ep, task, time.Since(start), err) }()
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -203,6 +214,13 @@ func (c *Client) call(ctx context.Context, ep endpoint, query url.Values, in, ou
 		return decodeError(ctx, ep, err)
 	}
 	return nil
+}
+
+// taskOf is the force_task_id of a request body, or "".
+func taskOf(in any) string {
+	m, _ := in.(map[string]any)
+	task, _ := m["force_task_id"].(string)
+	return task
 }
 
 // transportError classifies a failed round trip.

@@ -388,48 +388,6 @@ func TestClientAuth(t *testing.T) {
 	}
 }
 
-func TestCheckNames(t *testing.T) {
-	t.Parallel()
-	opts := sdtest.DefaultOptions()
-	_, c := setup(t, opts, "")
-	ctx := context.Background()
-	tests := []struct {
-		name     string
-		names    sdclient.Names
-		wantKind string // "" = no error
-	}{
-		{name: "empty", names: sdclient.Names{}},
-		{name: "known", names: sdclient.Names{Sampler: "Euler a", Checkpoint: sdtest.DefaultCheckpoints()[0], Upscaler: "R-ESRGAN 4x+", RembgModel: "isnet-general-use"}},
-		{name: "sampler alias", names: sdclient.Names{Sampler: "k_euler_a"}},
-		{name: "sampler with scheduler", names: sdclient.Names{Sampler: "DPM++ 2M Karras"}},
-		{name: "checkpoint without hash", names: sdclient.Names{Checkpoint: "sd_xl_base_1.0.safetensors"}},
-		{name: "unknown sampler", names: sdclient.Names{Sampler: "Euler z"}, wantKind: "sampler"},
-		{name: "unknown checkpoint", names: sdclient.Names{Checkpoint: "sd_v9.safetensors"}, wantKind: "checkpoint"},
-		{name: "unknown upscaler", names: sdclient.Names{Upscaler: "R-ESRGAN 16x"}, wantKind: "upscaler"},
-		{name: "unknown rembg model", names: sdclient.Names{RembgModel: "u3net"}, wantKind: "rembg model"},
-		{name: "first bad one named", names: sdclient.Names{Sampler: "Euler a", Upscaler: "Nope"}, wantKind: "upscaler"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			err := c.CheckNames(ctx, tt.names)
-			if tt.wantKind == "" {
-				if err != nil {
-					t.Fatalf("CheckNames(%+v) = %v, want nil", tt.names, err)
-				}
-				return
-			}
-			var ue *sdclient.UnknownNameError
-			if !errors.As(err, &ue) || !errors.Is(err, sdclient.ErrUnknownName) || !errors.Is(err, sdclient.ErrBadRequest) {
-				t.Fatalf("CheckNames(%+v) = %v, want an *UnknownNameError matching ErrUnknownName and ErrBadRequest", tt.names, err)
-			}
-			if ue.Kind != tt.wantKind {
-				t.Errorf("Kind = %q, want %q", ue.Kind, tt.wantKind)
-			}
-		})
-	}
-}
-
 func TestCheckNamesCaches(t *testing.T) {
 	t.Parallel()
 	var hits atomic.Int32

@@ -13,9 +13,13 @@
 // generation at a time and never refuses work, so the pool keeps exactly one
 // call in flight per backend and queues the rest here, serving the
 // Interactive lane before the Batch lane. It health-checks backends with
-// unlocked GETs, opens a circuit on a failing backend, interrupts the backend
-// when the caller gives up on a running call, records GPU-seconds per call
-// and never re-sends a call whose outcome is unknown.
+// unlocked GETs, opens a circuit on a failing backend, stops a generation
+// the caller gave up on (interrupting the backend only when its current job
+// is that generation's own task id: /interrupt is global), records
+// GPU-seconds per call and never re-sends a call whose outcome is unknown.
+// CheckNames matches sampler, scheduler, checkpoint, upscaler and rembg
+// model names exactly as the backend will, since the WebUI silently falls
+// back to a default on anything else, and names the close matches.
 //
 // The package is a leaf: it imports no other Pictor package.
 package sdclient

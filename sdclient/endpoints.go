@@ -221,9 +221,33 @@ func (c *Client) Progress(ctx context.Context, skipImage bool) (*Progress, error
 	}, nil
 }
 
+// TaskStatus is what the WebUI knows of a task id (POST /internal/progress).
+type TaskStatus struct {
+	// Active is true while the task is the backend's current job.
+	Active bool `json:"active"`
+	// Queued is true while the task waits for the queue lock.
+	Queued bool `json:"queued"`
+	// Completed is true once the task finished (among the last 16).
+	Completed bool `json:"completed"`
+}
+
+// TaskStatus runs the WebUI's POST /internal/progress for a task id (a
+// generation's force_task_id), without a live preview. The route exists
+// only when the WebUI runs with its UI (not --nowebui): without it the call
+// fails with ErrNotFound. A task the backend has never heard of is neither
+// active, queued nor completed.
+func (c *Client) TaskStatus(ctx context.Context, id string) (*TaskStatus, error) {
+	var out TaskStatus
+	in := map[string]any{"id_task": id, "id_live_preview": -1, "live_preview": false}
+	if err := c.call(ctx, epTaskProgress, nil, in, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // Interrupt runs POST /sdapi/v1/interrupt. It stops whatever job the
 // backend is running at its next step, whoever owns it (pitfall 10); the
-// Pool calls it only while its own call is running there.
+// Pool calls it only when TaskStatus says that job is one of its own.
 func (c *Client) Interrupt(ctx context.Context) error {
 	return c.call(ctx, epInterrupt, nil, nil, nil)
 }

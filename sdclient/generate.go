@@ -3,11 +3,14 @@ package sdclient
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"image"
 	_ "image/jpeg" // DecodeConfig of JPEG init images and masks
 	_ "image/png"  // DecodeConfig of PNG init images and masks
+	"regexp"
+	"strings"
 )
 
 // DefaultSteps is the number of sampling steps sent when a request leaves
@@ -31,12 +34,16 @@ type GenerationParams struct {
 	// Seed is the noise seed; default 0 sends -1 (random). The seed used is
 	// in GenerationInfo.Seed.
 	Seed int64
-	// SamplerName is a sampler name or alias from /samplers, always sent;
-	// default "" sends DefaultSampler. The WebUI silently falls back on an
-	// unknown name: check it with Client.CheckNames.
+	// SamplerName is a sampler name exactly as /samplers lists it (the API
+	// looks names up exactly and ignores aliases), optionally followed by a
+	// scheduler label ("DPM++ 2M Karras"), always sent; default "" sends
+	// DefaultSampler. The WebUI silently runs its default for an unknown
+	// name: check it with Client.CheckNames, and read what ran in
+	// GenerationInfo.SamplerName and GenerationInfo.Scheduler.
 	SamplerName string
-	// Scheduler is a scheduler name or label; default "" leaves the
-	// server's "Automatic".
+	// Scheduler is a scheduler name or label exactly as /schedulers lists
+	// it (an unknown one silently becomes "Automatic"); default "" leaves
+	// the server's "Automatic".
 	Scheduler string
 	// Steps is the number of sampling steps, always sent; default 0 sends
 	// DefaultSteps.
@@ -61,7 +68,10 @@ type GenerationParams struct {
 	// AlwaysonScripts is passed through as alwayson_scripts, e.g.
 	// {"controlnet": {"args": [...]}}; default none.
 	AlwaysonScripts map[string]any
-	// ForceTaskID is sent as force_task_id; default "".
+	// ForceTaskID is sent as force_task_id, the task id under which the
+	// WebUI reports the job (POST /internal/progress); default "" sends a
+	// new random "pictor-…" id, so that a Pool can tell whether the
+	// backend's current job is this one before it interrupts it.
 	ForceTaskID string
 	// Extra holds any other API fields by their JSON name. A typed field
 	// that is sent wins over the same key here. Default none.
@@ -113,10 +123,20 @@ func (g *GenerationParams) payload() map[string]any {
 	if len(g.AlwaysonScripts) > 0 {
 		m["alwayson_scripts"] = g.AlwaysonScripts
 	}
-	if g.ForceTaskID != "" {
-		m["force_task_id"] = g.ForceTaskID
+	task := g.ForceTaskID
+	if task == "" {
+		task = NewTaskID()
 	}
+	m["force_task_id"] = task
 	return m
+}
+
+// NewTaskID returns a new random task id for force_task_id: "pictor-"
+// followed by 16 hex digits.
+func NewTaskID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("pictor-%x", b)
 }
 
 // InpaintingFill selects what fills the masked area before sampling.
@@ -197,6 +217,13 @@ type Txt2ImgRequest struct {
 	// DenoisingStrength applies to the second pass; default 0 leaves the
 	// server's value.
 	DenoisingStrength float64
+	// HRCFGScale is the second pass's CFG scale on Forge (hr_cfg), sent
+	// whenever EnableHR is set and the backend is Forge: Forge's own
+	// default, 1.0, turns classifier-free guidance off in that pass, and
+	// with it the negative prompt. Default 0 sends the first pass's scale
+	// (CFGScale, or 7 when that is 0). A1111 has no such field; it is not
+	// sent there.
+	HRCFGScale float64
 }
 
 // GenerationResponse is the answer of txt2img and img2img.
@@ -265,6 +292,45 @@ type GenerationInfo struct {
 	// IndexOfFirstImage is the index in Images of the first result: 1 when
 	// a grid precedes the results, else 0.
 	IndexOfFirstImage int `json:"index_of_first_image"`
+}
+
+// reParam is the WebUI's re_param_code: one "key: value" of an infotext's
+// parameters line, the value possibly JSON-quoted.
+var reParam = regexp.MustCompile(`\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)`)
+
+// InfotextParam returns a parameter of the first result's infotext (the
+// "Steps: 20, Sampler: Euler a, Schedule type: Karras, ..." line), e.g.
+// "Schedule type"; "" when it is absent.
+func (i *GenerationInfo) InfotextParam(key string) string {
+	if len(i.Infotexts) == 0 {
+		return ""
+	}
+	text := i.Infotexts[min(max(i.IndexOfFirstImage, 0), len(i.Infotexts)-1)]
+	lines := strings.Split(strings.TrimSpace(text), "\n")
+	for _, m := range reParam.FindAllStringSubmatch(lines[len(lines)-1], -1) {
+		if strings.TrimSpace(m[1]) != key {
+			continue
+		}
+		v := strings.TrimSpace(m[2])
+		if strings.HasPrefix(v, `"`) {
+			var u string
+			if json.Unmarshal([]byte(v), &u) == nil {
+				return u
+			}
+		}
+		return v
+	}
+	return ""
+}
+
+// Scheduler is the scheduler the backend reports it used: "Schedule type"
+// from the extra generation parameters or the infotext; "" when it reports
+// none (the sampler's own default ran).
+func (i *GenerationInfo) Scheduler() string {
+	if s, ok := i.ExtraGenerationParams["Schedule type"].(string); ok && s != "" {
+		return s
+	}
+	return i.InfotextParam("Schedule type")
 }
 
 // Results returns the generated images only: from Info.IndexOfFirstImage
@@ -357,6 +423,20 @@ func (c *Client) Txt2Img(ctx context.Context, req Txt2ImgRequest) (*GenerationRe
 	m := req.payload()
 	if req.EnableHR {
 		m["enable_hr"] = true
+		fl, err := c.Flavor(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("sd %s: detect flavor: %w", epTxt2Img.name(), err)
+		}
+		if fl == FlavorForge {
+			cfg := req.HRCFGScale
+			if cfg == 0 {
+				cfg = req.CFGScale
+			}
+			if cfg == 0 {
+				cfg = 7
+			}
+			m["hr_cfg"] = cfg
+		}
 		setIf(m, "hr_scale", req.HRScale)
 		if req.HRUpscaler != "" {
 			m["hr_upscaler"] = req.HRUpscaler

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,9 +17,18 @@ import (
 // ErrInvalidConfig is returned by PoolConfig.Validate and NewPool.
 var ErrInvalidConfig = errors.New("invalid sd pool config")
 
-// interruptTimeout bounds the POST /interrupt sent after a call is
-// abandoned.
+// interruptTimeout bounds the POST /internal/progress and POST /interrupt
+// sent after a call is abandoned.
 const interruptTimeout = 10 * time.Second
+
+// taskPollEvery is how often a Pool asks a backend about an abandoned task
+// that is still queued there.
+const taskPollEvery = 200 * time.Millisecond
+
+// unknownTaskGrace is how long an abandoned task the backend has not heard
+// of is waited for (its request may still be on its way) before the
+// backend is handed back.
+const unknownTaskGrace = 5 * time.Second
 
 // Lane is a priority class of Pool work.
 type Lane int
@@ -184,6 +194,9 @@ type Pool struct {
 	// now is the clock of circuit decisions: time.Now, replaced in tests.
 	now func() time.Time
 
+	// done is closed by Close; it stops watchers of abandoned tasks.
+	done chan struct{}
+
 	mu           sync.Mutex
 	queues       [2]*list.List
 	closed       bool
@@ -212,7 +225,7 @@ func NewPool(backends []Backend, cfg PoolConfig, logger *slog.Logger, reg promet
 	if hc == nil {
 		hc = newHTTPClient()
 	}
-	p := &Pool{cfg: cfg, log: logger, met: met, now: time.Now, queues: [2]*list.List{list.New(), list.New()}}
+	p := &Pool{cfg: cfg, log: logger, met: met, now: time.Now, done: make(chan struct{}), queues: [2]*list.List{list.New(), list.New()}}
 	seen := make(map[string]bool)
 	for _, b := range backends {
 		c := NewClient(b, hc)
@@ -240,11 +253,18 @@ func NewPool(backends []Backend, cfg PoolConfig, logger *slog.Logger, reg promet
 // first come first served), runs fn with a Client for it, and returns the
 // backend's Usage with fn's error. fn's context ends after CallTimeout.
 //
-// If ctx ends while fn's generation call is running, Do sends POST
-// /sdapi/v1/interrupt to that backend, before anyone else may use it, and
-// returns ctx.Err(); if CallTimeout passes it does the same and returns
-// ErrTimeout. Do never re-sends anything. When no backend is usable
-// (unhealthy or circuit open) it fails at once with ErrUnavailable.
+// If ctx ends while fn's txt2img or img2img call is running, Do returns
+// ctx.Err() (ErrTimeout when CallTimeout passed) and stops that generation
+// without touching anyone else's work: /sdapi/v1/interrupt is global, so it
+// is sent only when POST /internal/progress says the backend's current job
+// is the call's own task (its force_task_id). If the task is still queued
+// behind another client's job, Do returns at once and a watcher keeps the
+// backend from other Pool calls until the task starts (then interrupts it)
+// or ends, for at most CallTimeout. A backend without /internal/progress
+// (--nowebui) cannot say whose job runs: nothing is interrupted there, and
+// neither is an abandoned upscale (extras has no task id). Do never
+// re-sends anything. When no backend is usable (unhealthy or circuit open)
+// it fails at once with ErrUnavailable.
 func (p *Pool) Do(ctx context.Context, lane Lane, fn func(ctx context.Context, c *Client) error) (Usage, error) {
 	if lane != Interactive && lane != Batch {
 		return Usage{}, fmt.Errorf("sd pool: unknown %s", lane)
@@ -307,11 +327,11 @@ func (p *Pool) run(ctx context.Context, m *member, fn func(context.Context, *Cli
 		}
 	}()
 	err := fn(callCtx, m.client.withObserver(tr))
-	if callCtx.Err() != nil && tr.abandoned() {
+	var waiting []string
+	if tasks := tr.abandoned(); callCtx.Err() != nil && len(tasks) > 0 {
 		// The WebUI does not notice a closed connection: without this the
-		// abandoned job would run on and delay the next caller. /interrupt
-		// is global, so it is sent only now, while the backend is ours.
-		p.interrupt(ctx, m)
+		// abandoned job would run on and delay the next caller.
+		waiting = p.stopOwn(ctx, m, tasks)
 	}
 	u.GPUSeconds = tr.gpuSeconds()
 	if err != nil {
@@ -323,19 +343,119 @@ func (p *Pool) run(ctx context.Context, m *member, fn func(context.Context, *Cli
 		}
 	}
 	released = true
+	p.mu.Lock()
+	watch := len(waiting) > 0 && !p.closed
+	if watch {
+		p.wg.Add(1) // before Close's Wait, which runs only after closed is set
+	}
+	p.mu.Unlock()
+	if watch {
+		go func() {
+			defer p.wg.Done()
+			p.watchQueued(context.WithoutCancel(ctx), m, waiting)
+			p.release(m, u.GPUSeconds, err)
+		}()
+		return u, err
+	}
 	p.release(m, u.GPUSeconds, err)
 	return u, err
 }
 
-// interrupt stops the job running on m.
-func (p *Pool) interrupt(ctx context.Context, m *member) {
-	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), interruptTimeout)
+// taskState is what the backend says of one abandoned task.
+type taskState int
+
+const (
+	taskUnknown  taskState = iota // not heard of (yet), or it cannot say
+	taskQueued                    // waiting behind other work
+	taskActive                    // the current job
+	taskFinished                  // completed
+	taskNoRoute                   // the backend has no /internal/progress
+)
+
+// taskStateOf asks m about one task.
+func (p *Pool) taskStateOf(ctx context.Context, m *member, task string) taskState {
+	ictx, cancel := context.WithTimeout(ctx, interruptTimeout)
+	defer cancel()
+	st, err := m.client.TaskStatus(ictx, task)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return taskNoRoute
+	case err != nil:
+		p.log.Warn("sd task status failed", "backend", m.name, "task", task, "err", err)
+		return taskUnknown
+	case st.Active:
+		return taskActive
+	case st.Queued:
+		return taskQueued
+	case st.Completed:
+		return taskFinished
+	}
+	return taskUnknown
+}
+
+// stopOwn interrupts m if its current job is one of tasks, which this Pool
+// abandoned. It returns the tasks that may still start later (queued on the
+// backend, or not heard of yet), which the caller must watch.
+func (p *Pool) stopOwn(ctx context.Context, m *member, tasks []string) []string {
+	ctx = context.WithoutCancel(ctx)
+	var later []string
+	for _, task := range tasks {
+		switch p.taskStateOf(ctx, m, task) {
+		case taskActive:
+			p.interrupt(ctx, m, task)
+		case taskQueued, taskUnknown:
+			later = append(later, task)
+		case taskNoRoute:
+			p.log.Warn("sd call abandoned; the backend cannot say whose job it runs (no /internal/progress), so it is not interrupted", "backend", m.name, "task", task)
+			return nil
+		}
+	}
+	return later
+}
+
+// watchQueued polls m about tasks abandoned while queued there, and
+// interrupts each when it becomes the current job. It returns when none is
+// waiting any more (a task not heard of within unknownTaskGrace is taken
+// as never arrived), after CallTimeout, or when the Pool closes.
+func (p *Pool) watchQueued(ctx context.Context, m *member, tasks []string) {
+	start := time.Now()
+	t := time.NewTicker(taskPollEvery)
+	defer t.Stop()
+	for len(tasks) > 0 && time.Since(start) < p.cfg.CallTimeout {
+		select {
+		case <-p.done:
+			return
+		case <-t.C:
+		}
+		var still []string
+		for _, task := range tasks {
+			switch p.taskStateOf(ctx, m, task) {
+			case taskActive:
+				p.interrupt(ctx, m, task)
+			case taskQueued:
+				still = append(still, task)
+			case taskUnknown:
+				if time.Since(start) < unknownTaskGrace {
+					still = append(still, task)
+				}
+			}
+		}
+		tasks = still
+	}
+	if len(tasks) > 0 {
+		p.log.Warn("sd abandoned task still queued; handing the backend back", "backend", m.name, "tasks", tasks)
+	}
+}
+
+// interrupt stops the job running on m, which is task, one of ours.
+func (p *Pool) interrupt(ctx context.Context, m *member, task string) {
+	ictx, cancel := context.WithTimeout(ctx, interruptTimeout)
 	defer cancel()
 	if err := m.client.Interrupt(ictx); err != nil {
-		p.log.Warn("sd interrupt failed", "backend", m.name, "err", err)
+		p.log.Warn("sd interrupt failed", "backend", m.name, "task", task, "err", err)
 		return
 	}
-	p.log.Info("sd call abandoned, backend interrupted", "backend", m.name)
+	p.log.Info("sd call abandoned, its job interrupted", "backend", m.name, "task", task)
 }
 
 // release returns m to the pool after a call that ended with err, and
@@ -595,6 +715,7 @@ func (p *Pool) Close() {
 		return
 	}
 	p.closed = true
+	close(p.done)
 	p.failWaitersLocked(ErrPoolClosed)
 	cancel := p.healthCancel
 	p.mu.Unlock()
@@ -610,17 +731,17 @@ type callMetrics struct {
 	backend string
 }
 
-func (c *callMetrics) callStarted(endpoint) {}
+func (c *callMetrics) callStarted(endpoint, string) {}
 
-func (c *callMetrics) callEnded(ep endpoint, d time.Duration, err error) {
+func (c *callMetrics) callEnded(ep endpoint, _ string, d time.Duration, err error) {
 	name := ep.name()
 	c.met.calls.WithLabelValues(c.backend, name, outcome(err)).Inc()
 	c.met.duration.WithLabelValues(c.backend, name).Observe(d.Seconds())
 }
 
 // callTracker follows the calls of one Do: GPU time (the union of the
-// intervals in which a work call was running) and whether a generation
-// may still be running on the backend.
+// intervals in which a work call was running) and which of its generations
+// (by task id) may still be running or queued on the backend.
 type callTracker struct {
 	next observer
 
@@ -628,13 +749,13 @@ type callTracker struct {
 	working    int
 	since      time.Time
 	gpu        time.Duration
-	generating int
-	unfinished bool
+	inFlight   map[string]int // task id -> generation calls in flight
+	unfinished []string       // tasks whose call ended before the backend did
 }
 
-func (t *callTracker) callStarted(ep endpoint) {
+func (t *callTracker) callStarted(ep endpoint, task string) {
 	if t.next != nil {
-		t.next.callStarted(ep)
+		t.next.callStarted(ep, task)
 	}
 	rt := ep.route()
 	t.mu.Lock()
@@ -645,14 +766,17 @@ func (t *callTracker) callStarted(ep endpoint) {
 		}
 		t.working++
 	}
-	if rt.interruptible {
-		t.generating++
+	if rt.interruptible && task != "" {
+		if t.inFlight == nil {
+			t.inFlight = map[string]int{}
+		}
+		t.inFlight[task]++
 	}
 }
 
-func (t *callTracker) callEnded(ep endpoint, d time.Duration, err error) {
+func (t *callTracker) callEnded(ep endpoint, task string, d time.Duration, err error) {
 	if t.next != nil {
-		t.next.callEnded(ep, d, err)
+		t.next.callEnded(ep, task, d, err)
 	}
 	rt := ep.route()
 	t.mu.Lock()
@@ -663,21 +787,29 @@ func (t *callTracker) callEnded(ep endpoint, d time.Duration, err error) {
 			t.gpu += time.Since(t.since)
 		}
 	}
-	if rt.interruptible {
-		t.generating--
+	if rt.interruptible && task != "" {
+		if t.inFlight[task]--; t.inFlight[task] <= 0 {
+			delete(t.inFlight, task)
+		}
 		if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrTimeout)) {
 			// We stopped waiting; the backend may still be working on it.
-			t.unfinished = true
+			t.unfinished = append(t.unfinished, task)
 		}
 	}
 }
 
-// abandoned reports whether a generation of this call may still be
-// running on the backend.
-func (t *callTracker) abandoned() bool {
+// abandoned returns the tasks of this call that may still be running or
+// queued on the backend.
+func (t *callTracker) abandoned() []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.generating > 0 || t.unfinished
+	out := append([]string(nil), t.unfinished...)
+	for task := range t.inFlight {
+		if !slices.Contains(out, task) {
+			out = append(out, task)
+		}
+	}
+	return out
 }
 
 func (t *callTracker) gpuSeconds() float64 {

@@ -264,15 +264,17 @@ func TestPoolCancelInterrupts(t *testing.T) {
 		_, err := pb.pool.Do(ctx, sdclient.Interactive, txt2img(3000)) // 30 s unless interrupted
 		done <- err
 	}()
-	waitFor(t, "the generation to start", func() bool {
-		c := generations(srv, "/sdapi/v1/txt2img")
-		return len(c) == 1 && !c[0].Start.IsZero()
+	watcher := sdclient.NewClient(backendFor(t, srv, ""), nil)
+	waitFor(t, "the generation to sample", func() bool {
+		p, err := watcher.Progress(context.Background(), true)
+		return err == nil && p.State.SamplingStep > 0
 	})
 	cancel()
 	if err := <-done; err != context.Canceled {
 		t.Fatalf("Do error = %v, want context.Canceled", err)
 	}
-	// The interrupt went out before Do returned.
+	// The job was ours and running: the interrupt went out before Do
+	// returned.
 	if got := len(generations(srv, "/sdapi/v1/interrupt")); got != 1 {
 		t.Errorf("interrupts sent = %d, want 1", got)
 	}
@@ -338,9 +340,9 @@ func TestPoolNoResend(t *testing.T) {
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Do error = %v, want %v", err, tt.want)
 			}
-			// The hung job ends (the stand-in also ends it when the client
-			// goes away, so which of the two ended it is not asserted); the
-			// backend is free again, and nothing was sent twice.
+			// The hung job ends (like the WebUI, the stand-in does not end
+			// it when the client goes away: the interrupt does); the backend
+			// is free again, and nothing was sent twice.
 			waitFor(t, "the hung job to end", func() bool {
 				c := generations(srv, "/sdapi/v1/img2img")
 				return len(c) > 0 && !c[0].End.IsZero()

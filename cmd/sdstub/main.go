@@ -2,7 +2,7 @@
 // Stable Diffusion WebUI (AUTOMATIC1111 or Forge API), as a standalone
 // server for demos and end-to-end tests:
 //
-//	sdstub -addr 127.0.0.1:7861 -step-latency 20ms -flavor a1111 [-auth u:p] [-faults mask=shift]
+//	sdstub -addr 127.0.0.1:7861 -step-latency 20ms -flavor a1111 [-auth u:p] [-faults mask=shift] [-lenient] [-nowebui]
 //
 // It prints "sdstub listening on http://ADDR" once it accepts connections
 // and stops on SIGINT or SIGTERM.
@@ -13,6 +13,12 @@
 //
 //	curl -X PUT --data-binary 'upscale=blurry' http://127.0.0.1:7861/sdtest/faults
 //	curl http://127.0.0.1:7861/sdtest/faults
+//
+// It is strict by default: a request key its model does not declare (a misspelt
+// field, an unknown override_settings option) is a 422, where the WebUI would drop it
+// silently; -lenient ignores such keys as the WebUI does. -nowebui serves the API
+// without the UI's own routes (/internal/progress, /internal/ping), as the WebUI's
+// --nowebui does.
 //
 // A bad -faults value is an error: sdstub prints it and exits with status 2.
 package main
@@ -57,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	checkpoints := fs.String("checkpoints", strings.Join(def.Checkpoints, ","), "comma-separated sd-models titles")
 	logLevel := fs.String("log-level", "info", `request log level: "debug", "info", "warn" or "error"`)
 	faultsFlag := fs.String("faults", "", `wrong pictures on purpose, e.g. "mask=shift,mask_shift=6,upscale=blurry,background=offwhite"; "" = none; PUT `+sdtest.FaultsPath+` changes them`)
+	lenient := fs.Bool("lenient", false, "ignore request keys the models do not declare, as the WebUI does (default: 422 for them)")
+	noWebUI := fs.Bool("nowebui", false, "serve without the UI's routes (/internal/progress, /internal/ping), as --nowebui")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -79,6 +87,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Checkpoints:  splitList(*checkpoints),
 		Logger:       slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 		Faults:       faults,
+
+		IgnoreUnknownFields: *lenient,
+		NoWebUI:             *noWebUI,
 	}
 	stub, err := sdtest.NewUnstarted(opts)
 	if err != nil {

@@ -93,6 +93,44 @@ func TestRunServes(t *testing.T) {
 	}
 }
 
+// TestRunStrictness: sdstub refuses a misspelt field unless -lenient, and serves the
+// UI's task progress route unless -nowebui.
+func TestRunStrictness(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name                   string
+		args                   []string
+		wantTxt2Img, wantTasks int
+	}{
+		{"default", nil, http.StatusUnprocessableEntity, http.StatusOK},
+		{"lenient nowebui", []string{"-lenient", "-nowebui"}, http.StatusOK, http.StatusNotFound},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			r := start(t, append([]string{"-step-latency", "1ms"}, c.args...))
+			for _, call := range []struct {
+				path, body string
+				want       int
+			}{
+				{"/sdapi/v1/txt2img", `{"steps":1,"width":8,"height":8,"negativ_prompt":"x"}`, c.wantTxt2Img},
+				{"/internal/progress", `{"id_task":"task(x)"}`, c.wantTasks},
+			} {
+				resp, err := http.Post(r.base+call.path, "application/json", strings.NewReader(call.body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != call.want {
+					t.Errorf("%s: got %d %s, want %d", call.path, resp.StatusCode, body, call.want)
+				}
+			}
+			r.stop(t)
+		})
+	}
+}
+
 // running is a run started by start.
 type running struct {
 	base   string // "http://127.0.0.1:PORT"

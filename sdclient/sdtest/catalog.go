@@ -49,11 +49,13 @@ func makeCheckpoints(titles []string) []checkpoint {
 	return out
 }
 
-// findCheckpoint resolves a checkpoint the way checkpoint_aliases does: by
-// title, file name, model name, short hash or sha256.
+// findCheckpoint resolves a checkpoint the way checkpoint_aliases does,
+// exactly: by title, file name, model name, short hash, sha256, or the file
+// name without extension followed by the short hash. A file path is none
+// of these.
 func (s *Server) findCheckpoint(v string) (int, bool) {
 	for i, c := range s.models {
-		if v == c.title || v == c.name || v == c.modelName || v == c.hash || v == c.sha256 {
+		if v == c.title || v == c.name || v == c.modelName || v == c.hash || v == c.sha256 || v == c.modelName+" ["+c.hash+"]" {
 			return i, true
 		}
 	}
@@ -130,22 +132,42 @@ var schedulerList = []scheduler{
 	{name: "beta", label: "Beta"},
 }
 
-// resolveSampler is get_sampler_and_scheduler: a trailing scheduler name
-// or label is split off ("DPM++ 2M Karras"), an unknown sampler silently
-// becomes the first in the list, and a scheduler equal to the sampler's own
-// default becomes "Automatic". It returns the sampler name and the
-// scheduler label.
-func resolveSampler(name, sched string) (string, string) {
-	found := schedulerList[0]
-	for _, sc := range schedulerList {
-		if sc.name == sched {
+// forgeSchedulers are the schedulers Forge lists after A1111's.
+var forgeSchedulers = []scheduler{
+	{name: "turbo", label: "Turbo", needInnerModel: true},
+	{name: "align_your_steps_GITS", label: "Align Your Steps GITS"},
+	{name: "align_your_steps_11", label: "Align Your Steps 11"},
+	{name: "align_your_steps_32", label: "Align Your Steps 32"},
+}
+
+// schedulers is the flavor's /schedulers list.
+func schedulers(forge bool) []scheduler {
+	if !forge {
+		return schedulerList
+	}
+	return append(append([]scheduler{}, schedulerList...), forgeSchedulers...)
+}
+
+// resolveSampler is get_sampler_and_scheduler: the scheduler field is looked
+// up by name or label (schedulers_map) and silently becomes "Automatic" when
+// unknown; a trailing scheduler label, name or alias is split off the
+// sampler name ("DPM++ 2M Karras"); the sampler is looked up by its exact
+// name (all_samplers_map: no aliases, case matters) and an unknown one
+// silently becomes the first in the list; a scheduler equal to the
+// sampler's own default becomes "Automatic". It returns the sampler name and
+// the scheduler label.
+func resolveSampler(name, sched string, forge bool) (string, string) {
+	list := schedulers(forge)
+	found := list[0]
+	for _, sc := range list {
+		if sc.name == sched || sc.label == sched {
 			found = sc
 		}
 	}
 	if name == "" {
 		name = samplerList[0].name
 	}
-	for _, sc := range schedulerList {
+	for _, sc := range list {
 		opts := append([]string{sc.label, sc.name}, sc.aliases...)
 		for _, o := range opts {
 			if strings.HasSuffix(name, " "+o) {
@@ -162,7 +184,7 @@ func resolveSampler(name, sched string) (string, string) {
 		}
 	}
 	if smp.options["scheduler"] == found.name {
-		found = schedulerList[0]
+		found = list[0]
 	}
 	return smp.name, found.label
 }
@@ -176,8 +198,9 @@ func (s *Server) handleSamplers(w http.ResponseWriter, r *http.Request, c *Call)
 }
 
 func (s *Server) handleSchedulers(w http.ResponseWriter, r *http.Request, c *Call) {
-	out := make([]object, len(schedulerList))
-	for i, x := range schedulerList {
+	list := schedulers(s.flavorForge())
+	out := make([]object, len(list))
+	for i, x := range list {
 		var rho any
 		if x.hasRho {
 			rho = pyFloat(x.defaultRho)

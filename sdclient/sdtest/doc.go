@@ -20,7 +20,27 @@
 // rembg 2.0.50, the rembg model u2net_cloth_seg answers three class masks
 // (upper body, lower body, full body; here the product's top half, bottom
 // half and whole) stacked vertically: for a W x H input the mask, and the
-// cut-out, is W x 3H.
+// cut-out, is W x 3H. Segment-anything answers SAM's three multimask
+// outputs in decoder order with no scores: a part of the object, the whole
+// object and the object with some surroundings, in an order that depends on
+// the picture and never puts the whole object first.
+//
+// It is as strict as the real servers, and stricter where that catches a
+// client's mistake. An explicit null in a field the API models declare
+// non-optional (denoising_strength on img2img, send_images, save_images,
+// alwayson_scripts, script_args, sampler_index, include_init_images) is a
+// 422. Pictures, SAM masks included, are encoded in the samples_format
+// option (png, jpg or webp; alpha dropped for the latter two). A greyscale
+// inpainting mask keeps its soft edge; only the alpha of a semi-transparent
+// RGBA mask is rounded. Sampler names are looked up exactly (an unknown one
+// silently runs the default), checkpoint overrides only by the names
+// checkpoint_aliases holds (a file path is silently dropped), and the Forge
+// flavor lists Forge's schedulers and defaults hr_cfg to 1.0, which drops
+// the negative prompt from the hires pass. A job runs on when its client
+// goes away, as in the WebUI. Unlike the WebUI, a key that a request model
+// does not declare (a misspelt field, an unknown override_settings option)
+// is a 422 "extra fields not permitted" unless Options.IgnoreUnknownFields
+// is set.
 //
 // A Server is safe for concurrent use. Failures can be injected with FailNext,
 // and Calls and MaxConcurrent expose what happened for assertions.
@@ -33,7 +53,10 @@
 // /sdtest/faults (FaultsPath), reads and sets them as a ParseFaults string
 // at run time; it lies outside the WebUI's namespaces and needs no auth.
 //
-// The stand-in behaves like a WebUI started with --api --nowebui: the UI-only
-// routes (/internal/*) answer 404, and http(s) URLs given as images are
-// refused instead of fetched.
+// The stand-in behaves like a WebUI started with --api: the UI's POST
+// /internal/progress reports a task (its force_task_id, or the id made up
+// for it) as queued, active or completed, and Call.Task records it. With
+// Options.NoWebUI it behaves like --api --nowebui: the UI-only routes
+// (/internal/*) answer 404. http(s) URLs given as images are refused instead
+// of fetched.
 package sdtest

@@ -2,8 +2,10 @@ package sdtest
 
 import (
 	"fmt"
+	"hash/fnv"
 	"image"
 	"image/draw"
+	"io"
 	"net/http"
 	"slices"
 )
@@ -72,7 +74,12 @@ func (s *Server) handleRembg(w http.ResponseWriter, r *http.Request, c *Call) {
 	if len(outs) > 1 {
 		out = concatV(outs)
 	}
-	writeJSON(w, http.StatusOK, object{{"image", b64(s.encodeOutput(out))}})
+	raw, aerr := s.encodeOutput(out)
+	if aerr != nil {
+		s.writeErr(w, aerr)
+		return
+	}
+	writeJSON(w, http.StatusOK, object{{"image", b64(raw)}})
 }
 
 // clothSeg is u2net_cloth_seg's answer for a product mask: the upper body,
@@ -250,9 +257,11 @@ func (s *Server) handleSAMModels(w http.ResponseWriter, r *http.Request, c *Call
 // handleSAMPredict is the segment-anything extension's POST
 // /sam/sam-predict: no lock, no auth. Point prompts select the regions
 // (foreground parts, or the background) that contain them; a DINO text
-// prompt selects the foreground. It answers three masks (tight, as is,
-// grown), their overlays and their cutouts, or only msg without a prompt.
-// The Mask fault changes each mask, and so its overlay and cutout.
+// prompt selects the foreground. It answers, or only msg without a prompt,
+// SAM's three multimask outputs in decoder order with their scores dropped
+// (see samMasks), their overlays and their cut-outs, each encoded by
+// samples_format (masks as 1-bit PNG when that is png). The Mask fault
+// changes each mask, and so its overlay and cut-out.
 func (s *Server) handleSAMPredict(w http.ResponseWriter, r *http.Request, c *Call) {
 	faults := s.Faults()
 	body, ok := s.readBody(w, r)
@@ -272,10 +281,9 @@ func (s *Server) handleSAMPredict(w http.ResponseWriter, r *http.Request, c *Cal
 	fg := foreground(img)
 	dino := v.bool("dino_enabled") && !v.isNull("dino_text_prompt")
 	boxes := 0
-	if dino {
-		if _, any := bbox(fg); any && v.str("dino_text_prompt") != "" {
-			boxes = 1
-		}
+	fgBox, anyFG := bbox(fg)
+	if dino && anyFG && v.str("dino_text_prompt") != "" {
+		boxes = 1
 	}
 	model := v.str("sam_model_name")
 	if !slices.Contains(samModels, model) {
@@ -296,21 +304,215 @@ func (s *Server) handleSAMPredict(w http.ResponseWriter, r *http.Request, c *Cal
 		return
 	}
 	sel := fg
+	at := fgBox.Min.Add(fgBox.Size().Div(2))
 	if boxes == 0 {
 		sel = selectRegions(fg, posPts, negPts)
+		if len(posPts) > 0 {
+			at = image.Pt(int(posPts[0][0]), int(posPts[0][1]))
+		}
 	}
 	msg := fmt.Sprintf("SAM inference with %d box, %d positive prompts, %d negative prompts done.", boxes, len(posPts), len(negPts))
-	masks := []*image.Gray{morph(sel, 2, false), sel, morph(sel, 2, true)}
+	masks := samMasks(img, sel, at, samOrder(v.str("input_image"), posPts, negPts))
 	for i, m := range masks {
 		masks[i] = faults.faultyMask(m)
 	}
+	bitPNG := s.samplesFormat() == "png"
 	var blended, bits, masked []string
 	for _, m := range masks {
-		blended = append(blended, b64(s.encodeOutput(tint(img, m))))
-		bits = append(bits, b64(encodeBitPNG(m)))
-		masked = append(masked, b64(s.encodeOutput(cutout(img, m))))
+		b, aerr := s.encodeOutput(tint(img, m))
+		if aerr != nil {
+			s.writeErr(w, aerr)
+			return
+		}
+		mb := encodeBitPNG(m)
+		if !bitPNG {
+			if mb, aerr = s.encodeOutput(m); aerr != nil {
+				s.writeErr(w, aerr)
+				return
+			}
+		}
+		cb, aerr := s.encodeOutput(cutout(img, m))
+		if aerr != nil {
+			s.writeErr(w, aerr)
+			return
+		}
+		blended, bits, masked = append(blended, b64(b)), append(bits, b64(mb)), append(masked, b64(cb))
 	}
 	writeJSON(w, http.StatusOK, object{{"msg", msg}, {"blended_images", blended}, {"masks", bits}, {"masked_images", masked}})
+}
+
+// The three kinds of mask SAM's multimask output holds, by ambiguity level.
+const (
+	samPart  = iota // a part of the object
+	samWhole        // the whole object
+	samLarge        // the object with some of its surroundings
+)
+
+// samOrders are the decoder orders the stand-in answers in. SAM does not
+// rank its three outputs and the extension drops their scores, so a client
+// must choose; the stand-in never puts the whole object first, so a client
+// that takes masks[0] always gets a wrong mask.
+var samOrders = [][3]int{
+	{samPart, samWhole, samLarge},
+	{samLarge, samWhole, samPart},
+	{samPart, samLarge, samWhole},
+	{samLarge, samPart, samWhole},
+}
+
+// samOrder picks the order for a request from a hash of its image and
+// prompts: the same request always gets the same order, different pictures
+// get different ones.
+func samOrder(image string, pos, neg [][2]float64) [3]int {
+	h := fnv.New64a()
+	_, _ = io.WriteString(h, image)
+	_, _ = fmt.Fprint(h, pos, neg)
+	return samOrders[h.Sum64()%uint64(len(samOrders))]
+}
+
+// samMasks makes SAM's three masks for the selected region sel, prompted at
+// at, in order: a part (the region of sel around at whose colour is within
+// 24 levels of the colour there, or, when that is most of sel, the half of
+// sel's bounding box holding at), the whole of sel, and sel grown by a tenth
+// of the picture's shorter side (at least 3 pixels).
+func samMasks(img *image.NRGBA, sel *image.Gray, at image.Point, order [3]int) []*image.Gray {
+	w, h := sel.Rect.Dx(), sel.Rect.Dy()
+	kinds := [3]*image.Gray{
+		samPart:  partOf(img, sel, at),
+		samWhole: sel,
+		samLarge: dilate(sel, max(3, min(w, h)/10)),
+	}
+	out := make([]*image.Gray, 3)
+	for i, k := range order {
+		out[i] = kinds[k]
+	}
+	return out
+}
+
+// partOf is the part of sel that SAM's finest output would give for a
+// prompt at at; see samMasks.
+func partOf(img *image.NRGBA, sel *image.Gray, at image.Point) *image.Gray {
+	w, h := sel.Rect.Dx(), sel.Rect.Dy()
+	out := image.NewGray(sel.Rect)
+	area := 0
+	start := -1
+	for i, v := range sel.Pix {
+		if v >= 128 {
+			area++
+			if start < 0 {
+				start = i
+			}
+		}
+	}
+	if area == 0 {
+		return out
+	}
+	if at.In(sel.Rect) && sel.Pix[at.Y*w+at.X] >= 128 {
+		start = at.Y*w + at.X
+	}
+	ref := img.Pix[4*start : 4*start+3]
+	near := func(i int) bool {
+		for c := range 3 {
+			if d := int(img.Pix[4*i+c]) - int(ref[c]); d > 24 || d < -24 {
+				return false
+			}
+		}
+		return true
+	}
+	part := 0
+	stack := []int{start}
+	out.Pix[start] = 255
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		part++
+		x, y := i%w, i/w
+		for _, n := range [4][2]int{{x - 1, y}, {x + 1, y}, {x, y - 1}, {x, y + 1}} {
+			if n[0] < 0 || n[1] < 0 || n[0] >= w || n[1] >= h {
+				continue
+			}
+			j := n[1]*w + n[0]
+			if out.Pix[j] == 0 && sel.Pix[j] >= 128 && near(j) {
+				out.Pix[j] = 255
+				stack = append(stack, j)
+			}
+		}
+	}
+	if part*10 < area*7 {
+		return out
+	}
+	// Most of the object has one colour: take the half holding the prompt.
+	r, _ := bbox(sel)
+	sx, sy := start%w, start/w
+	half := r
+	if r.Dx() >= r.Dy() {
+		mid := (r.Min.X + r.Max.X) / 2
+		if sx < mid {
+			half.Max.X = mid
+		} else {
+			half.Min.X = mid
+		}
+	} else {
+		mid := (r.Min.Y + r.Max.Y) / 2
+		if sy < mid {
+			half.Max.Y = mid
+		} else {
+			half.Min.Y = mid
+		}
+	}
+	for i := range out.Pix {
+		out.Pix[i] = 0
+		if sel.Pix[i] >= 128 && image.Pt(i%w, i/w).In(half) {
+			out.Pix[i] = 255
+		}
+	}
+	return out
+}
+
+// dilate grows a binary mask by r pixels (a square window), in time
+// independent of r: a running count per row, then per column.
+func dilate(m *image.Gray, r int) *image.Gray {
+	w, h := m.Rect.Dx(), m.Rect.Dy()
+	rows := image.NewGray(m.Rect)
+	for y := range h {
+		run := 0 // set pixels in [x-r, x+r] of this row
+		for x := 0; x < min(r, w); x++ {
+			if m.Pix[y*w+x] >= 128 {
+				run++
+			}
+		}
+		for x := range w {
+			if x+r < w && m.Pix[y*w+x+r] >= 128 {
+				run++
+			}
+			if x-r-1 >= 0 && m.Pix[y*w+x-r-1] >= 128 {
+				run--
+			}
+			if run > 0 {
+				rows.Pix[y*w+x] = 255
+			}
+		}
+	}
+	out := image.NewGray(m.Rect)
+	for x := range w {
+		run := 0
+		for y := 0; y < min(r, h); y++ {
+			if rows.Pix[y*w+x] != 0 {
+				run++
+			}
+		}
+		for y := range h {
+			if y+r < h && rows.Pix[(y+r)*w+x] != 0 {
+				run++
+			}
+			if y-r-1 >= 0 && rows.Pix[(y-r-1)*w+x] != 0 {
+				run--
+			}
+			if run > 0 {
+				out.Pix[y*w+x] = 255
+			}
+		}
+	}
+	return out
 }
 
 func points(x any) [][2]float64 {
@@ -373,31 +575,6 @@ func selectRegions(fg *image.Gray, pos, neg [][2]float64) *image.Gray {
 	for i, l := range labels {
 		if keep[l] {
 			out.Pix[i] = 255
-		}
-	}
-	return out
-}
-
-// morph dilates (grow) or erodes a binary mask by r pixels (square).
-func morph(m *image.Gray, r int, grow bool) *image.Gray {
-	w, h := m.Rect.Dx(), m.Rect.Dy()
-	out := image.NewGray(m.Rect)
-	set := func(x, y int) bool { return x >= 0 && y >= 0 && x < w && y < h && m.Pix[y*w+x] >= 128 }
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			res := !grow
-		window:
-			for dy := -r; dy <= r; dy++ {
-				for dx := -r; dx <= r; dx++ {
-					if set(x+dx, y+dy) == grow {
-						res = grow
-						break window
-					}
-				}
-			}
-			if res {
-				out.Pix[y*w+x] = 255
-			}
 		}
 	}
 	return out

@@ -1,7 +1,6 @@
 package sdtest
 
 import (
-	"context"
 	"fmt"
 	"html"
 	"image"
@@ -71,7 +70,12 @@ func (s *Server) handleExtraSingle(w http.ResponseWriter, r *http.Request, c *Ca
 	}
 	var img any
 	if len(out) > 0 {
-		img = b64(s.encodeOutput(out[0]))
+		raw, err := s.encodeOutput(out[0])
+		if err != nil {
+			s.writeErr(w, err)
+			return
+		}
+		img = b64(raw)
 	}
 	writeJSON(w, http.StatusOK, object{{"html_info", info}, {"image", img}})
 }
@@ -103,7 +107,12 @@ func (s *Server) handleExtraBatch(w http.ResponseWriter, r *http.Request, c *Cal
 	}
 	images := make([]string, len(out))
 	for i, img := range out {
-		images[i] = b64(s.encodeOutput(img))
+		raw, err := s.encodeOutput(img)
+		if err != nil {
+			s.writeErr(w, err)
+			return
+		}
+		images[i] = b64(raw)
 	}
 	writeJSON(w, http.StatusOK, object{{"html_info", info}, {"images", images}})
 }
@@ -115,13 +124,11 @@ func (s *Server) runExtrasLocked(w http.ResponseWriter, r *http.Request, c *Call
 	if !s.acquire(w, c) {
 		return nil, "", false
 	}
-	out, info, outcome, err := s.runExtras(r.Context(), v, inputs, faults)
+	out, info, outcome, err := s.runExtras(v, inputs, faults)
 	s.release(c, outcome == stopInterrupted)
 	switch {
 	case outcome == stopClosed:
 		writeJSON(w, http.StatusServiceUnavailable, detailBody{Detail: "sdtest: server closed"})
-		return nil, "", false
-	case outcome == stopGone:
 		return nil, "", false
 	case err != nil:
 		s.writeErr(w, err)
@@ -133,7 +140,7 @@ func (s *Server) runExtrasLocked(w http.ResponseWriter, r *http.Request, c *Call
 // runExtras is run_postprocessing with the upscale script: job "extras",
 // one job_no per picture, one step per 192-pixel tile for model upscalers.
 // The Upscale fault blurs what the upscalers answer.
-func (s *Server) runExtras(ctx context.Context, v values, inputs []extrasInput, faults Faults) ([]*image.NRGBA, string, stop, *apiError) {
+func (s *Server) runExtras(v values, inputs []extrasInput, faults Faults) ([]*image.NRGBA, string, stop, *apiError) {
 	s.beginJob("extras")
 	defer s.endJob()
 	s.mu.Lock()
@@ -145,7 +152,7 @@ func (s *Server) runExtras(ctx context.Context, v values, inputs []extrasInput, 
 		if f == FailHang {
 			hang = true
 		} else {
-			if st := s.waitStep(ctx, false, false); st == stopClosed {
+			if st := s.waitStep(false, false); st == stopClosed {
 				return nil, "", st, nil
 			}
 			return nil, "", stopNone, s.failureErr(f)
@@ -185,9 +192,9 @@ func (s *Server) runExtras(ctx context.Context, v values, inputs []extrasInput, 
 				return nil, "", stopNone, err
 			}
 			for range steps {
-				st := s.waitStep(ctx, hang, false)
+				st := s.waitStep(hang, false)
 				hang = false
-				if st == stopGone || st == stopClosed {
+				if st == stopClosed {
 					return nil, "", st, nil
 				}
 				if st == stopInterrupted {

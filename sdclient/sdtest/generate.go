@@ -1,13 +1,13 @@
 package sdtest
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"image"
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -15,7 +15,8 @@ const webuiVersion = "v1.10.1"
 const forgeVersion = "f2.0.1v1.10.1-previous-669-gdfdcbab6"
 
 // generationHead are the fields StableDiffusionProcessing declares, shared
-// by txt2img and img2img. Every API field is Optional.
+// by txt2img and img2img. Every field generated from the processing class is
+// Optional; the keys the API model adds are not all (generationTail).
 func generationHead(forge bool) []field {
 	o := func(name string, k kind, def any) field { return field{name: name, kind: k, def: def, nullable: true} }
 	fs := []field{
@@ -61,19 +62,23 @@ func generationHead(forge bool) []field {
 	)
 }
 
-// generationTail are the fields the API model adds.
+// generationTail are the fields the API model adds. Those declared with a
+// plain type and a non-None default (sampler_index, include_init_images,
+// script_args, send_images, save_images, alwayson_scripts) are not
+// Optional: an explicit null is a 422.
 func generationTail(img2img bool) []field {
 	o := func(name string, k kind, def any) field { return field{name: name, kind: k, def: def, nullable: true} }
-	fs := []field{o("force_task_id", kStr, nil), o("sampler_index", kStr, "Euler")}
+	d := func(name string, k kind, def any) field { return field{name: name, kind: k, def: def} }
+	fs := []field{o("force_task_id", kStr, nil), d("sampler_index", kStr, "Euler")}
 	if img2img {
-		fs = append(fs, o("include_init_images", kBool, false))
+		fs = append(fs, d("include_init_images", kBool, false))
 	}
 	return append(fs,
 		o("script_name", kStr, nil),
-		o("script_args", kList, []any{}),
-		o("send_images", kBool, true),
-		o("save_images", kBool, false),
-		o("alwayson_scripts", kDict, map[string]any{}),
+		d("script_args", kList, []any{}),
+		d("send_images", kBool, true),
+		d("save_images", kBool, false),
+		d("alwayson_scripts", kDict, map[string]any{}),
 		o("infotext", kStr, nil),
 	)
 }
@@ -97,7 +102,9 @@ func txt2imgFields(forge bool) []field {
 		o("hr_negative_prompt", kStr, ""),
 	)
 	if forge {
-		fs = append(fs, o("hr_cfg", kFloat, 1.0), o("hr_distilled_cfg", kFloat, 3.5))
+		fs = append(fs,
+			field{name: "hr_additional_modules", kind: kList, nullable: true, elem: &field{kind: kStr}},
+			o("hr_cfg", kFloat, 1.0), o("hr_distilled_cfg", kFloat, 3.5))
 	}
 	return append(fs, generationTail(false)...)
 }
@@ -121,6 +128,12 @@ func img2imgFields(forge bool) []field {
 		o("initial_noise_multiplier", kFloat, nil),
 		o("latent_mask", kStr, nil),
 	)
+	// The API model declares denoising_strength again, as a plain float.
+	for i := range fs {
+		if fs[i].name == "denoising_strength" {
+			fs[i].nullable = false
+		}
+	}
 	return append(fs, generationTail(true)...)
 }
 
@@ -154,6 +167,30 @@ func checkScripts(v values, img2img bool) *apiError {
 	return nil
 }
 
+// unknownOptions lists, for the strict stand-in, the override_settings
+// keys that are not options the server reports (GET /options). The WebUI
+// itself accepts any key there.
+func (s *Server) unknownOptions(v values) []fieldErr {
+	ov, ok := v["override_settings"].(map[string]any)
+	if !ok {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var keys []string
+	for k := range ov {
+		if _, known := s.options[k]; !known {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	var errs []fieldErr
+	for _, k := range keys {
+		errs = append(errs, extraErr([]any{"body", "override_settings", k}, ov[k]))
+	}
+	return errs
+}
+
 func containsFold(list []string, s string) bool {
 	for _, x := range list {
 		if strings.EqualFold(x, s) {
@@ -181,10 +218,41 @@ type gen struct {
 	hr             bool
 	hrW, hrH       int
 	hrSteps        int
-	faults         Faults // as the request arrived
+	forge          bool
+	hrCFG          float64 // Forge's hr_cfg; NaN when null
+	task           string  // force_task_id, or the id made up for it
+	faults         Faults  // as the request arrived
 }
 
 func (g *gen) n() int { return g.batch * g.iter }
+
+// passNegative is the negative prompt a sampling pass of picture idx
+// conditions on. Forge skips the unconditional conditioning, and with it the
+// negative prompt, when the pass's CFG scale is 1: cfg_scale for the first
+// pass, hr_cfg (default 1.0) for the hires pass.
+func (g *gen) passNegative(idx int, hires bool) string {
+	if g.forge {
+		cfg := g.cfg()
+		if hires {
+			cfg = g.hrCFG
+		}
+		if cfg == 1 {
+			return ""
+		}
+	}
+	return g.negs[idx]
+}
+
+// cfg is the first pass's CFG scale (default 7).
+func (g *gen) cfg() float64 {
+	if g.v.isNull("cfg_scale") {
+		return 7
+	}
+	if n, ok := g.v["cfg_scale"].(int64); ok {
+		return float64(n)
+	}
+	return g.v.float("cfg_scale")
+}
 
 func (g *gen) optBool(k string) bool {
 	b, _ := g.opts[k].(bool)
@@ -209,7 +277,7 @@ func (g *gen) optStr(k string) string {
 // newGen resolves a validated request: prompts, seeds, sampler, sizes and
 // the checkpoint, and checks the stand-in limits.
 func (s *Server) newGen(v values, img2img bool) (*gen, *apiError) {
-	g := &gen{v: v, img2img: img2img}
+	g := &gen{v: v, img2img: img2img, forge: s.flavorForge()}
 	g.w, g.h = int(v.int("width")), int(v.int("height"))
 	g.batch, g.iter = int(max(v.int("batch_size"), 1)), int(max(v.int("n_iter"), 1))
 	g.steps = int(v.int("steps"))
@@ -257,6 +325,15 @@ func (s *Server) newGen(v values, img2img bool) (*gen, *apiError) {
 		if g.hrSteps <= 0 {
 			g.hrSteps = g.steps
 		}
+		if s.flavorForge() {
+			g.hrCFG = math.NaN()
+			if !v.isNull("hr_cfg") {
+				g.hrCFG = v.float("hr_cfg")
+				if n, ok := v["hr_cfg"].(int64); ok {
+					g.hrCFG = float64(n)
+				}
+			}
+		}
 	}
 
 	var err *apiError
@@ -295,7 +372,7 @@ func (s *Server) newGen(v values, img2img bool) (*gen, *apiError) {
 	if name == "" {
 		name = v.str("sampler_index")
 	}
-	g.sampler, g.sched = resolveSampler(name, v.str("scheduler"))
+	g.sampler, g.sched = resolveSampler(name, v.str("scheduler"), s.flavorForge())
 
 	s.mu.Lock()
 	g.opts = make(map[string]any, len(s.options))
@@ -364,16 +441,18 @@ type plan struct {
 }
 
 // createBinaryMask is create_binary_mask: the alpha channel of a
-// semi-transparent RGBA mask, else its luma; binarised at >128 when round.
+// semi-transparent RGBA mask, binarised at >128 when round; any other mask
+// is converted to L as it is, its soft edges kept whatever round says.
 func createBinaryMask(p picture, round bool) *image.Gray {
 	img := p.img
 	m := image.NewGray(image.Rect(0, 0, img.Rect.Dx(), img.Rect.Dy()))
 	for i := range m.Pix {
 		o := 4 * i
-		v := img.Pix[o+3]
 		if !p.hasAlpha {
-			v = luma(img.Pix[o], img.Pix[o+1], img.Pix[o+2])
+			m.Pix[i] = luma(img.Pix[o], img.Pix[o+1], img.Pix[o+2])
+			continue
 		}
+		v := img.Pix[o+3]
 		if round {
 			if v > 128 {
 				v = 255
@@ -562,6 +641,20 @@ func (s *Server) handleGeneration(w http.ResponseWriter, r *http.Request, c *Cal
 	if !ok {
 		return
 	}
+	if s.strict() {
+		if errs := s.unknownOptions(v); len(errs) > 0 {
+			s.write422(w, errs)
+			return
+		}
+	}
+	kind := "txt2img"
+	if img2img {
+		kind = "img2img"
+	}
+	task := v.str("force_task_id")
+	if task == "" {
+		task = createTaskID(kind)
+	}
 	var mask *picture
 	if img2img {
 		if v.isNull("init_images") {
@@ -586,16 +679,19 @@ func (s *Server) handleGeneration(w http.ResponseWriter, r *http.Request, c *Cal
 		s.writeErr(w, err)
 		return
 	}
+	g.task = task
+	s.mu.Lock()
+	c.Task = task
+	s.mu.Unlock()
+	s.queueTask(task)
 	if !s.acquire(w, c) {
 		return
 	}
-	res, outcome, err := s.runGeneration(r.Context(), g, mask)
+	res, outcome, err := s.runGeneration(g, mask)
 	s.release(c, outcome == stopInterrupted)
 	switch {
 	case outcome == stopClosed:
 		writeJSON(w, http.StatusServiceUnavailable, detailBody{Detail: "sdtest: server closed"})
-		return
-	case outcome == stopGone:
 		return
 	case err != nil:
 		s.writeErr(w, err)
@@ -619,7 +715,12 @@ func (s *Server) handleGeneration(w http.ResponseWriter, r *http.Request, c *Cal
 			if res.texts[i] != "" {
 				text = append(text, [2]string{"parameters", res.texts[i]})
 			}
-			images = append(images, b64(s.encodeOutput(img, text...)))
+			raw, err := s.encodeOutput(img, text...)
+			if err != nil {
+				s.writeErr(w, err)
+				return
+			}
+			images = append(images, b64(raw))
 		}
 	}
 	params := v.echo(fields)
@@ -638,8 +739,10 @@ func (s *Server) handleGeneration(w http.ResponseWriter, r *http.Request, c *Cal
 }
 
 // runGeneration runs the locked part of a generation: decode, begin the
-// job, sample n_iter loops and build the pictures.
-func (s *Server) runGeneration(ctx context.Context, g *gen, mask *picture) (*genResult, stop, *apiError) {
+// job and its task, sample n_iter loops and build the pictures. The task is
+// finished only when processing returns, as in the WebUI: after a failure it
+// stays current.
+func (s *Server) runGeneration(g *gen, mask *picture) (*genResult, stop, *apiError) {
 	var inits []*image.NRGBA
 	if g.img2img {
 		raw, _ := g.v["init_images"].([]any)
@@ -663,6 +766,7 @@ func (s *Server) runGeneration(ctx context.Context, g *gen, mask *picture) (*gen
 	}
 	s.beginJob(job)
 	defer s.endJob()
+	s.startTask(g.task)
 	res := &genResult{timestamp: s.jobTimestamp()}
 
 	var hang bool
@@ -674,7 +778,7 @@ func (s *Server) runGeneration(ctx context.Context, g *gen, mask *picture) (*gen
 			s.st.jobCount = g.iter
 			s.mu.Unlock()
 			s.startSampling(g.samplingSteps(), nil)
-			if st := s.waitStep(ctx, false, false); st == stopClosed {
+			if st := s.waitStep(false, false); st == stopClosed {
 				return nil, st, nil
 			}
 			return nil, stopNone, s.failureErr(f)
@@ -723,7 +827,7 @@ func (s *Server) runGeneration(ctx context.Context, g *gen, mask *picture) (*gen
 		targets := make([]*image.NRGBA, g.batch)
 		for b := range g.batch {
 			idx := it*g.batch + b
-			pat := newPattern(g.prompts[idx], g.negs[idx], g.seeds[idx]).render(g.w, g.h)
+			pat := newPattern(g.prompts[idx], g.passNegative(idx, false), g.seeds[idx]).render(g.w, g.h)
 			if g.img2img {
 				pl := plans[b%len(plans)]
 				starts[b] = pl.start
@@ -740,9 +844,9 @@ func (s *Server) runGeneration(ctx context.Context, g *gen, mask *picture) (*gen
 			}
 		}
 		render := func(k int) image.Image { return lerpImage(starts[0], targets[0], float64(k)/float64(n)) }
-		reached, st := s.sample(ctx, n, hang, render)
+		reached, st := s.sample(n, hang, render)
 		hang = false
-		if st == stopGone || st == stopClosed {
+		if st == stopClosed {
 			return nil, st, nil
 		}
 		if st == stopInterrupted {
@@ -767,12 +871,12 @@ func (s *Server) runGeneration(ctx context.Context, g *gen, mask *picture) (*gen
 				for b := range g.batch {
 					idx := it*g.batch + b
 					starts[b] = resize(pics[b], g.hrW, g.hrH, lanczos)
-					targets[b] = newPattern(g.prompts[idx], g.negs[idx], g.seeds[idx]).render(g.hrW, g.hrH)
+					targets[b] = newPattern(g.prompts[idx], g.passNegative(idx, true), g.seeds[idx]).render(g.hrW, g.hrH)
 				}
-				reached2, st2 := s.sample(ctx, n2, false, func(k int) image.Image {
+				reached2, st2 := s.sample(n2, false, func(k int) image.Image {
 					return lerpImage(starts[0], targets[0], float64(k)/float64(n2))
 				})
-				if st2 == stopGone || st2 == stopClosed {
+				if st2 == stopClosed {
 					return nil, st2, nil
 				}
 				if st2 == stopInterrupted {
@@ -797,6 +901,7 @@ func (s *Server) runGeneration(ctx context.Context, g *gen, mask *picture) (*gen
 		}
 	}
 	s.addGrid(g, res)
+	s.finishTask(g.task)
 	return res, outcome, nil
 }
 
@@ -812,10 +917,10 @@ func (g *gen) samplingSteps() int {
 
 // sample runs one sampling loop of n steps; it returns the last step
 // reached and why it stopped early, if it did.
-func (s *Server) sample(ctx context.Context, n int, hang bool, render func(int) image.Image) (int, stop) {
+func (s *Server) sample(n int, hang bool, render func(int) image.Image) (int, stop) {
 	s.startSampling(n, render)
 	for k := 1; k <= n; k++ {
-		if st := s.waitStep(ctx, hang, true); st != stopNone {
+		if st := s.waitStep(hang, true); st != stopNone {
 			return k - 1, st
 		}
 		hang = false
@@ -912,6 +1017,9 @@ func (s *Server) infotext(g *gen, idx int) string {
 	}
 	if g.hr {
 		parts = append(parts, fmt.Sprintf("Hires resize: %dx%d", g.hrW, g.hrH), fmt.Sprintf("Hires steps: %d", g.hrSteps))
+		if g.forge && !math.IsNaN(g.hrCFG) {
+			parts = append(parts, "Hires CFG Scale: "+pyFloatRepr(g.hrCFG))
+		}
 	}
 	parts = append(parts, "Version: "+s.version())
 	b.WriteString("\n" + strings.Join(parts, ", "))

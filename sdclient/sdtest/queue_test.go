@@ -327,7 +327,7 @@ func TestFailHang(t *testing.T) {
 			t.Errorf("queued job: got %d, want 200", r.status)
 		}
 	})
-	t.Run("client going away ends it", func(t *testing.T) {
+	t.Run("client going away does not end it", func(t *testing.T) {
 		t.Parallel()
 		s := setup(t, fastOptions())
 		s.FailNext(FailHang, 1)
@@ -346,12 +346,27 @@ func TestFailHang(t *testing.T) {
 		if err := <-errc; !errors.Is(err, context.Canceled) {
 			t.Errorf("client error: got %v, want context.Canceled", err)
 		}
-		waitFor(t, "the call to end", func() bool {
+		// As in the WebUI, nothing notices the closed connection: the job
+		// still holds the lock, and a second call queues behind it.
+		queued := make(chan response)
+		go func() { queued <- post(t, s, "/sdapi/v1/txt2img", map[string]any{"steps": 1, "width": 8, "height": 8}) }()
+		waitFor(t, "the second call to queue", func() bool {
 			c := s.Calls()
-			return len(c) == 1 && c[0].Status == StatusClientGone
+			return len(c) == 2 && !c[1].Queued.IsZero()
 		})
-		if r := post(t, s, "/sdapi/v1/txt2img", map[string]any{"steps": 1, "width": 8, "height": 8}); r.status != http.StatusOK {
-			t.Errorf("lock after the hang: got %d, want 200", r.status)
+		if c := s.Calls(); c[0].Status != 0 || !c[0].End.IsZero() || !c[1].Start.IsZero() {
+			t.Errorf("after the client left: got first call %+v, second %+v, want the first still running and the second queued", c[0], c[1])
+		}
+		if st := stateOf(progress(t, s, true)); st["job"] != "scripts_txt2img" {
+			t.Errorf("job after the client left: got %v, want scripts_txt2img still running", st["job"])
+		}
+		post(t, s, "/sdapi/v1/interrupt", nil)
+		if r := <-queued; r.status != http.StatusOK {
+			t.Errorf("queued call after the interrupt: got %d %s, want 200", r.status, r.body)
+		}
+		waitFor(t, "the hung call to end", func() bool { return s.Calls()[0].Status != 0 })
+		if c := s.Calls(); c[0].Status != StatusClientGone || !c[0].Interrupted {
+			t.Errorf("hung call: got status %d interrupted %v, want %d and interrupted", c[0].Status, c[0].Interrupted, StatusClientGone)
 		}
 	})
 }

@@ -74,6 +74,19 @@ type Options struct {
 	// Faults are the wrong pictures the server starts returning on
 	// purpose (default: none); SetFaults and PUT FaultsPath change them.
 	Faults Faults
+	// IgnoreUnknownFields makes request bodies ignore keys their model does
+	// not declare, as the real WebUI and its extensions do (pydantic's
+	// default): a misspelt field is then silently dropped. Default false:
+	// the stand-in is strict, and answers 422 ("extra fields not permitted",
+	// pydantic's Extra.forbid form) for an undeclared body key, nested model
+	// key or override_settings option, so that a misspelt field fails a
+	// test.
+	IgnoreUnknownFields bool
+	// NoWebUI runs the stand-in as --api --nowebui: the UI-only routes
+	// (/internal/progress, /internal/ping) answer 404. Default false: it
+	// runs as --api with the UI, where POST /internal/progress reports
+	// whether a task id (force_task_id) is queued, running or done.
+	NoWebUI bool
 }
 
 // DefaultCheckpoints are the checkpoint titles a Server lists by default: an
@@ -173,7 +186,8 @@ const (
 	Fail500
 	// FailHang makes the call stall at step 0 while holding the queue
 	// lock, until /interrupt (then it answers 200 with the step-0 partial
-	// pictures) or until the client goes away.
+	// pictures) or Close. As in the WebUI, a client going away does not
+	// end it.
 	FailHang
 )
 
@@ -211,6 +225,10 @@ type Call struct {
 	End time.Time
 	// Interrupted reports that /interrupt stopped the call's job early.
 	Interrupted bool
+	// Task is the task id of a txt2img or img2img call: its force_task_id,
+	// or the id the server made up ("task(txt2img-XXXXXXX)"); "" for other
+	// calls and for calls refused before they were queued.
+	Task string
 	// Status is the HTTP status answered (StatusClientGone when the client
 	// left first); 0 while the call runs.
 	Status int
@@ -244,6 +262,7 @@ type Server struct {
 	ooms      int
 	leaked    int64
 	faults    Faults
+	tasks     taskState
 }
 
 // New starts a Server on 127.0.0.1 with opts. It panics when opts are
@@ -311,7 +330,8 @@ func (s *Server) FailNext(kind Failure, n int) {
 }
 
 // Calls returns a copy of the log of POST calls, in arrival order, including
-// calls still running.
+// calls still running. Polls of POST /internal/progress are not logged: like
+// GET /progress they read state and change nothing.
 func (s *Server) Calls() []Call {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -331,6 +351,9 @@ func (s *Server) MaxConcurrent() int {
 }
 
 func (s *Server) flavorForge() bool { return s.opts.Flavor == FlavorForge }
+
+// strict reports whether undeclared request keys are refused.
+func (s *Server) strict() bool { return !s.opts.IgnoreUnknownFields }
 
 // poke wakes a job waiting on a step.
 func (s *Server) poke() {
@@ -354,6 +377,7 @@ type route struct {
 	method string
 	auth   bool
 	locked bool // takes the queue lock
+	quiet  bool // a POST that is not logged in Calls
 	h      func(w http.ResponseWriter, r *http.Request, c *Call)
 }
 
@@ -367,7 +391,7 @@ func (s *Server) routeTable() map[string][]route {
 	ext := func(method string, h func(http.ResponseWriter, *http.Request, *Call)) route {
 		return route{method: method, h: h}
 	}
-	return map[string][]route{
+	routes := map[string][]route{
 		"/sdapi/v1/txt2img":             {locked(s.handleTxt2Img)},
 		"/sdapi/v1/img2img":             {locked(s.handleImg2Img)},
 		"/sdapi/v1/extra-single-image":  {locked(s.handleExtraSingle)},
@@ -391,6 +415,18 @@ func (s *Server) routeTable() map[string][]route {
 		// The stand-in's own control route, not part of the WebUI.
 		FaultsPath: {ext(http.MethodGet, s.handleGetFaults), ext(http.MethodPut, s.handlePutFaults)},
 	}
+	if s.flavorForge() {
+		// Forge lists VAEs and text encoders together; it has no /sd-vae.
+		routes["/sdapi/v1/sd-modules"] = []route{api(http.MethodGet, s.handleSDModules)}
+	} else {
+		routes["/sdapi/v1/sd-vae"] = []route{api(http.MethodGet, s.handleSDVAE)}
+	}
+	if !s.opts.NoWebUI {
+		// The UI's own routes: not behind --api-auth.
+		routes["/internal/progress"] = []route{{method: http.MethodPost, quiet: true, h: s.handleInternalProgress}}
+		routes["/internal/ping"] = []route{ext(http.MethodGet, s.handlePing)}
+	}
+	return routes
 }
 
 // statusWriter remembers the status a handler wrote.
@@ -437,7 +473,7 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	rt := routes[i]
 	var c *Call
-	if r.Method == http.MethodPost {
+	if r.Method == http.MethodPost && !rt.quiet {
 		c = &Call{Endpoint: r.URL.Path}
 		if !rt.locked {
 			c.Queued, c.Start = began, began
@@ -447,7 +483,8 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		defer func() {
 			status := w.status
-			if status == 0 {
+			if status == 0 || r.Context().Err() != nil {
+				// Unanswered, or answered to nobody.
 				status = StatusClientGone
 			}
 			s.mu.Lock()

@@ -1,9 +1,9 @@
 package sdtest
 
 import (
-	"context"
 	"image"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -18,8 +18,10 @@ type progressState struct {
 	samplingStep, samplingSteps              int
 	timeStart                                time.Time
 	textinfo                                 *string
-	currentImage                             *string
+	currentImage                             image.Image
 	currentImageStep                         int
+	// idLivePreview counts the previews made, as State.id_live_preview.
+	idLivePreview int
 	// render draws the live preview of the running sampling at a step; nil
 	// while there is no latent (before sampling, during extras).
 	render func(step int) image.Image
@@ -104,19 +106,16 @@ const (
 	stopNone stop = iota
 	stopInterrupted
 	stopSkipped
-	stopGone   // the client went away (only hung jobs notice)
 	stopClosed // the server closed
 )
 
 // waitStep waits out one step of StepLatency, or until an interrupt, a skip
-// or Close. A hung step never finishes by itself, and also ends when the
-// client goes away. honourSkip is false for jobs skip does not affect.
-func (s *Server) waitStep(ctx context.Context, hang, honourSkip bool) stop {
+// or Close. A hung step never finishes by itself; as in the WebUI, nothing
+// notices a client that went away. honourSkip is false for jobs skip does
+// not affect.
+func (s *Server) waitStep(hang, honourSkip bool) stop {
 	var timer <-chan time.Time
-	var done <-chan struct{}
-	if hang {
-		done = ctx.Done()
-	} else {
+	if !hang {
 		t := time.NewTimer(s.opts.StepLatency)
 		defer t.Stop()
 		timer = t.C
@@ -136,8 +135,6 @@ func (s *Server) waitStep(ctx context.Context, hang, honourSkip bool) stop {
 		select {
 		case <-timer:
 			return stopNone
-		case <-done:
-			return stopGone
 		case <-s.wake:
 		case <-s.closed:
 		}
@@ -189,10 +186,36 @@ func (st *progressState) dict() object {
 	}
 }
 
+// setCurrentImage is State.set_current_image: every
+// show_progress_every_n_steps sampler steps (never with previews off) it
+// renders a new live preview and counts it. It returns the current preview
+// (nil if none) and its count.
+func (s *Server) setCurrentImage() (image.Image, int) {
+	s.mu.Lock()
+	st := s.st
+	every, _ := s.options["show_progress_every_n_steps"].(int64)
+	live, _ := s.options["live_previews_enable"].(bool)
+	refresh := s.opts.PreviewEvery > 0 && live && every != -1 && st.render != nil &&
+		int64(st.samplingStep-st.currentImageStep) >= every
+	s.mu.Unlock()
+	if !refresh {
+		return st.currentImage, st.idLivePreview
+	}
+	img := st.render(st.samplingStep)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st.renderGen == st.renderGen {
+		s.st.currentImage = img
+		s.st.currentImageStep = st.samplingStep
+		s.st.idLivePreview++
+	}
+	return s.st.currentImage, s.st.idLivePreview
+}
+
 // handleProgress is GET /progress, a copy of progressapi: 0 when no job
 // runs; else 0.01 + job_no/job_count + the step fraction of one job, with a
-// linear ETA and the live preview, refreshed every
-// show_progress_every_n_steps steps (never with previews off).
+// linear ETA and the live preview (set_current_image runs whether or not
+// skip_current_image asks to leave the preview out).
 func (s *Server) handleProgress(w http.ResponseWriter, r *http.Request, c *Call) {
 	skip, ok := s.parseQueryBool(w, r, "skip_current_image", false)
 	if !ok {
@@ -200,8 +223,8 @@ func (s *Server) handleProgress(w http.ResponseWriter, r *http.Request, c *Call)
 	}
 	s.mu.Lock()
 	st := s.st
+	s.mu.Unlock()
 	if st.jobCount == 0 {
-		s.mu.Unlock()
 		writeJSON(w, http.StatusOK, object{
 			{"progress", pyFloat(0)}, {"eta_relative", pyFloat(0)}, {"state", st.dict()},
 			{"current_image", nil}, {"textinfo", st.textinfo},
@@ -218,26 +241,16 @@ func (s *Server) handleProgress(w http.ResponseWriter, r *http.Request, c *Call)
 	since := time.Since(st.timeStart).Seconds()
 	eta := since/progress - since
 	progress = min(progress, 1)
-	every, _ := s.options["show_progress_every_n_steps"].(int64)
-	live, _ := s.options["live_previews_enable"].(bool)
-	refresh := s.opts.PreviewEvery > 0 && live && every != -1 && st.render != nil &&
-		int64(st.samplingStep-st.currentImageStep) >= every
-	s.mu.Unlock()
-
-	if refresh && !skip {
-		img := st.render(st.samplingStep)
-		enc := b64(s.encodeOutput(img))
-		s.mu.Lock()
-		if s.st.renderGen == st.renderGen {
-			s.st.currentImage = &enc
-			s.st.currentImageStep = st.samplingStep
-		}
-		st.currentImage = s.st.currentImage
-		s.mu.Unlock()
-	}
+	img, _ := s.setCurrentImage()
 	var current *string
-	if !skip {
-		current = st.currentImage
+	if img != nil && !skip {
+		raw, err := s.encodeOutput(img)
+		if err != nil {
+			s.writeErr(w, err)
+			return
+		}
+		enc := b64(raw)
+		current = &enc
 	}
 	writeJSON(w, http.StatusOK, object{
 		{"progress", pyFloat(progress)}, {"eta_relative", pyFloat(eta)}, {"state", st.dict()},
@@ -245,23 +258,38 @@ func (s *Server) handleProgress(w http.ResponseWriter, r *http.Request, c *Call)
 	})
 }
 
-// encodeOutput is encode_pil_to_base64's byte stage: samples_format png
-// (default) or jpg.
-func (s *Server) encodeOutput(img image.Image, text ...[2]string) []byte {
+// encodeOutput is encode_pil_to_base64's byte stage, by samples_format
+// (any case): png (the default, with the text chunks unless enable_pnginfo
+// is off), jpg or jpeg (RGB at jpeg_quality: alpha dropped), webp (RGB:
+// alpha dropped; the stand-in writes it lossless). Any other format is the
+// WebUI's 500 "Invalid image format".
+func (s *Server) encodeOutput(img image.Image, text ...[2]string) ([]byte, *apiError) {
 	s.mu.Lock()
 	format, _ := s.options["samples_format"].(string)
 	quality, _ := s.options["jpeg_quality"].(int64)
 	pnginfo, _ := s.options["enable_pnginfo"].(bool)
 	s.mu.Unlock()
-	switch format {
-	case "jpg", "jpeg", "JPG", "JPEG":
+	switch strings.ToLower(format) {
+	case "png":
+		if !pnginfo {
+			text = nil
+		}
+		return encodePNG(img, text...), nil
+	case "jpg", "jpeg":
 		if quality <= 0 || quality > 100 {
 			quality = 80
 		}
-		return encodeJPEG(img, int(quality))
+		return encodeJPEG(img, int(quality)), nil
+	case "webp":
+		return encodeWebP(img), nil
 	}
-	if !pnginfo {
-		text = nil
-	}
-	return encodePNG(img, text...)
+	return nil, httpErr(http.StatusInternalServerError, "Invalid image format")
+}
+
+// samplesFormat is the samples_format option, lower-cased.
+func (s *Server) samplesFormat() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, _ := s.options["samples_format"].(string)
+	return strings.ToLower(f)
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -164,7 +165,7 @@ func (s *Server) parseBody(w http.ResponseWriter, r *http.Request, body []byte, 
 		s.write422(w, []fieldErr{e})
 		return nil, false
 	}
-	vals, errs := validateModel(m, fields, []any{"body"}, s.flavorForge())
+	vals, errs := validateModel(m, fields, []any{"body"}, s.flavorForge(), s.strict())
 	if len(errs) > 0 {
 		s.write422(w, errs)
 		return nil, false
@@ -222,6 +223,13 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, body []byte,
 	return raw, true
 }
 
+// extraErr is pydantic's error for a key the model does not declare, under
+// Extra.forbid (v1) or extra="forbid" (v2).
+func extraErr(loc []any, input any) fieldErr {
+	return fieldErr{loc: loc, v1msg: "extra fields not permitted", v1type: "value_error.extra",
+		v2type: "extra_forbidden", v2msg: "Extra inputs are not permitted", input: input}
+}
+
 func missingErr(loc []any, input any) fieldErr {
 	return fieldErr{loc: loc, v1msg: "field required", v1type: "value_error.missing",
 		v2type: "missing", v2msg: "Field required", input: input}
@@ -259,9 +267,11 @@ func jsonDecodeErrAt(body []byte, pos int, what string) fieldErr {
 	}
 }
 
-// validateModel validates m against fields; unknown keys are ignored
-// (pydantic's Extra.ignore).
-func validateModel(m map[string]any, fields []field, loc []any, v2 bool) (values, []fieldErr) {
+// validateModel validates m against fields. Unknown keys are ignored
+// (pydantic's Extra.ignore, as the WebUI does), unless strict: then each is
+// an "extra fields not permitted" error, after the declared fields' errors
+// and in key order.
+func validateModel(m map[string]any, fields []field, loc []any, v2, strict bool) (values, []fieldErr) {
 	out := values{}
 	var errs []fieldErr
 	for _, f := range fields {
@@ -275,12 +285,28 @@ func validateModel(m map[string]any, fields []field, loc []any, v2 bool) (values
 			out[f.name] = copyDefault(f.def)
 			continue
 		}
-		val, ferrs := coerce(x, f, floc, v2)
+		val, ferrs := coerce(x, f, floc, v2, strict)
 		if len(ferrs) > 0 {
 			errs = append(errs, ferrs...)
 			continue
 		}
 		out[f.name] = val
+	}
+	if strict {
+		declared := make(map[string]bool, len(fields))
+		for _, f := range fields {
+			declared[f.name] = true
+		}
+		var extra []string
+		for k := range m {
+			if !declared[k] {
+				extra = append(extra, k)
+			}
+		}
+		slices.Sort(extra)
+		for _, k := range extra {
+			errs = append(errs, extraErr(append(append([]any{}, loc...), k), m[k]))
+		}
 	}
 	return out, errs
 }
@@ -305,7 +331,7 @@ func typeErr(loc []any, x any, v1msg, v1type, v2type, v2msg string) []fieldErr {
 
 // coerce validates one value the way pydantic v1 (v2=false) or v2 in lax
 // mode would.
-func coerce(x any, f field, loc []any, v2 bool) (any, []fieldErr) {
+func coerce(x any, f field, loc []any, v2, strict bool) (any, []fieldErr) {
 	if x == nil {
 		if f.nullable || f.kind == kAny {
 			return nil, nil
@@ -364,7 +390,7 @@ func coerce(x any, f field, loc []any, v2 bool) (any, []fieldErr) {
 		out := make([]any, len(l))
 		var errs []fieldErr
 		for i, e := range l {
-			v, ferrs := coerce(e, *f.elem, append(append([]any{}, loc...), i), v2)
+			v, ferrs := coerce(e, *f.elem, append(append([]any{}, loc...), i), v2, strict)
 			errs = append(errs, ferrs...)
 			out[i] = v
 		}
@@ -378,7 +404,7 @@ func coerce(x any, f field, loc []any, v2 bool) (any, []fieldErr) {
 			return nil, typeErr(loc, x, "value is not a valid dict", "type_error.dict",
 				"model_attributes_type", "Input should be a valid dictionary or object to extract fields from")
 		}
-		vals, errs := validateModel(m, f.fields, loc, v2)
+		vals, errs := validateModel(m, f.fields, loc, v2, strict)
 		if len(errs) > 0 {
 			return nil, errs
 		}

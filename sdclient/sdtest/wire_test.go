@@ -100,7 +100,7 @@ func TestErrorBodiesByFlavor(t *testing.T) {
 		{"a1111 unknown checkpoint in options", FlavorA1111, "/sdapi/v1/options", `{"sd_model_checkpoint":"nope"}`, 500,
 			`{"error":"RuntimeError","detail":"","body":"","errors":"model 'nope' not found"}`},
 		{"unknown route", FlavorA1111, "/sdapi/v1/nope", `{}`, 404, `{"detail":"Not Found"}`},
-		{"UI-only route is absent", FlavorA1111, "/internal/progress", `{}`, 404, `{"detail":"Not Found"}`},
+		{"UI-only route is absent with nowebui", FlavorA1111, "/internal/progress", `{}`, 404, `{"detail":"Not Found"}`},
 		{"wrong method", FlavorA1111, "/sdapi/v1/sd-models", `{}`, 405, `{"detail":"Method Not Allowed"}`},
 	}
 	for _, c := range cases {
@@ -108,6 +108,7 @@ func TestErrorBodiesByFlavor(t *testing.T) {
 			t.Parallel()
 			o := fastOptions()
 			o.Flavor = c.flavor
+			o.NoWebUI = true
 			s := setup(t, o)
 			r := post(t, s, c.path, c.body)
 			if r.status != c.status || string(r.body) != c.want {
