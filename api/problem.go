@@ -122,6 +122,7 @@ var errorTable = []errorRow{
 	{is(pipeline.ErrInvalidRecipe), http.StatusBadRequest, "invalid-recipe", "Invalid recipe"},
 
 	{is(imaging.ErrTooManyPixels), http.StatusUnprocessableEntity, "too-many-pixels", "Image has too many pixels"},
+	{is(pipeline.ErrOverBudget), http.StatusUnprocessableEntity, "render-over-budget", "Render over budget"},
 	{is(imaging.ErrCorrupt), http.StatusUnprocessableEntity, "undecodable-image", "Image cannot be decoded"},
 	{is(imaging.ErrUnsupportedFormat), http.StatusUnsupportedMediaType, "unsupported-format", "Unsupported image format"},
 	{is(imaging.ErrInvalidOption), http.StatusBadRequest, "invalid-option", "Invalid imaging option"},

@@ -274,7 +274,7 @@ func (s *Service) renditionURL(ctx context.Context, rd Rendition) (string, error
 }
 
 func (s *Service) pipelineEnv() pipeline.Env {
-	return pipeline.Env{MaxPixels: s.cfg.MaxSourcePixels, LoadImage: s.loadImageBytes, SD: s.sd}
+	return pipeline.Env{MaxPixels: s.cfg.MaxSourcePixels, LoadImage: s.loadImageBytes, SD: s.sd, MaxCost: s.cfg.RenderBudget}
 }
 
 // loadImageBytes reads another stored original, by image id or sha256 (composite overlays).

@@ -59,6 +59,10 @@ type Config struct {
 	MaxSourceBytes int64
 	// MaxSourcePixels bounds width*height of a source, checked from its header; default 50 MP.
 	MaxSourcePixels int64
+	// RenderBudget bounds what one render may cost in estimated pixel operations
+	// (pipeline.EstimateCost), checked before decoding; default 0 (pipeline.DefaultMaxCost),
+	// negative for no limit.
+	RenderBudget float64
 	// PublicBaseURL, when set, makes rendition URLs PublicBaseURL/<bucket>/<key> (a CDN in
 	// front of the bucket); default "" (the service's own content route).
 	PublicBaseURL string

@@ -55,7 +55,7 @@ func (w *renderWorker) Work(ctx context.Context, job *river.Job[RenderArgs]) err
 func permanent(err error) bool {
 	for _, e := range []error{
 		catalog.ErrNotFound, catalog.ErrInvalid, catalog.ErrSDRequired, catalog.ErrPromptBlocked,
-		pipeline.ErrInvalidRecipe, pipeline.ErrNotImplemented, pipeline.ErrSDRequired,
+		pipeline.ErrInvalidRecipe, pipeline.ErrNotImplemented, pipeline.ErrSDRequired, pipeline.ErrOverBudget,
 		imaging.ErrCorrupt, imaging.ErrTooManyPixels, imaging.ErrUnsupportedFormat, imaging.ErrInvalidOption, imaging.ErrNoPlainBackground,
 		fetch.ErrBadURL, fetch.ErrBlocked, fetch.ErrTooLarge, fetch.ErrTooManyRedirects,
 		sdclient.ErrBadRequest, sdclient.ErrUnknownName, sdclient.ErrUnauthorized,

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -26,6 +27,9 @@ type Env struct {
 	LoadImage func(ctx context.Context, id string) ([]byte, error)
 	// SD reaches the WebUI backends; nil means none is configured.
 	SD *SD
+	// MaxCost is the budget of one run in estimated pixel operations (EstimateCost), checked
+	// before anything is decoded; 0 means DefaultMaxCost, a negative value no limit.
+	MaxCost float64
 }
 
 // RunOptions select outputs and resolve format "auto".
@@ -93,6 +97,15 @@ func Run(ctx context.Context, env Env, src []byte, r *Recipe, opts RunOptions) (
 	}
 	if env.MaxPixels > 0 && int64(info.Width)*int64(info.Height) > env.MaxPixels {
 		return nil, fmt.Errorf("%dx%d: %w", info.Width, info.Height, imaging.ErrTooManyPixels)
+	}
+	if budget := cmp.Or(env.MaxCost, DefaultMaxCost); budget > 0 {
+		w, h := info.Width, info.Height
+		if oriented(info) {
+			w, h = h, w
+		}
+		if _, err := EstimateCost(r, w, h, budget); err != nil {
+			return nil, err
+		}
 	}
 	im, err := imaging.Load(src, imaging.LoadOptions{MaxPixels: env.MaxPixels, ShrinkTo: shrinkTarget(info, r)})
 	if err != nil {

@@ -30,6 +30,7 @@ type config struct {
 	FetchTimeout     time.Duration
 	MaxSourceBytes   int64
 	MaxSourcePixels  int64
+	RenderBudget     int64
 	Workers          int
 	ServeWorkers     bool
 	QueueSize        int
@@ -101,6 +102,7 @@ func (c *config) settings() []setting {
 		{"PICTOR_FETCH_TIMEOUT", "fetch-timeout", "time limit for fetching one source image", "20s", dur(&c.FetchTimeout)},
 		{"PICTOR_MAX_SOURCE_BYTES", "max-source-bytes", "largest source image accepted, in bytes", strconv.Itoa(32 << 20), i64(&c.MaxSourceBytes)},
 		{"PICTOR_MAX_SOURCE_PIXELS", "max-source-pixels", "largest source image accepted, in pixels (from its header)", "50000000", i64(&c.MaxSourcePixels)},
+		{"PICTOR_RENDER_BUDGET", "render-budget", "estimated pixel operations one render may cost, checked before decoding (-1 = no limit)", "5000000000", i64(&c.RenderBudget)},
 		{"PICTOR_WORKERS", "workers", "libvips operations at once (0 = number of cores)", "0", num(&c.Workers)},
 		{"PICTOR_SERVE_WORKERS", "serve-workers", "serve also runs the job workers (false when pictor worker replicas do)", "true", boolean(&c.ServeWorkers)},
 		{"PICTOR_QUEUE_SIZE", "queue-size", "requests that may wait for a libvips slot before 429", "64", num(&c.QueueSize)},

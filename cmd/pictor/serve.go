@@ -98,6 +98,7 @@ func wire(ctx context.Context, c config, log *slog.Logger, work bool) (_ *app, e
 	cc.PromptBlocklist = splitList(c.PromptBlocklist)
 	cc.BucketOriginals, cc.BucketRenditions = c.BucketOriginals, c.BucketRenditions
 	cc.MaxSourceBytes, cc.MaxSourcePixels = c.MaxSourceBytes, c.MaxSourcePixels
+	cc.RenderBudget = float64(c.RenderBudget)
 	cc.PublicBaseURL, cc.PresignExpiry = c.PublicBaseURL, c.PresignExpiry
 	a.catalog, err = catalog.New(cc, catalog.Deps{
 		DB: a.db, Store: a.store, Fetcher: fetcher, Gate: imaging.NewGate(c.Workers, c.QueueSize),
