@@ -61,7 +61,8 @@ func bearerToken(h string) (string, bool) {
 // console's session cookie (session.go). A missing or unknown credential is 401
 // unauthorized with WWW-Authenticate: Bearer, a key without the scope the request needs
 // (requiredScope) is 403 insufficient-scope, and a cookie-authenticated request other than
-// GET or HEAD without "X-Requested-With: pictor-console" is 403 csrf-header-missing. Keys
+// GET or HEAD without "X-Requested-With: pictor-console" is 403 csrf-header-missing; a
+// signed-out session is 401 like an expired one. Keys
 // are compared in constant time and never logged; the access log names the key (its @name
 // or key-N). The session routes check for themselves. With no keys every request passes.
 func (s *server) authorize(next http.Handler) http.Handler {
@@ -74,9 +75,8 @@ func (s *server) authorize(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		cr, p := s.authenticate(w, r)
-		if p != nil {
-			s.writeProblem(w, r, *p)
+		cr, ok := s.authenticate(w, r)
+		if !ok {
 			return
 		}
 		c := cr.caller

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -51,6 +52,11 @@ type Catalog interface {
 	GetTemplate(ctx context.Context, name string) (catalog.PromptTemplate, error)
 	ListTemplates(ctx context.Context) ([]catalog.PromptTemplate, error)
 	DeleteTemplate(ctx context.Context, name string) error
+	// RevokeSession records that the console session id is signed out until expires (when
+	// its token ends anyway); SessionRevoked reports whether it is. They live in the shared
+	// database, so a sign-out on one replica ends the session on every replica.
+	RevokeSession(ctx context.Context, id string, expires time.Time) error
+	SessionRevoked(ctx context.Context, id string) (bool, error)
 }
 
 var _ Catalog = (*catalog.Service)(nil)
@@ -87,8 +93,15 @@ type Config struct {
 	// MaxDeliveryWidth. Default 320, 640, 960, 1280, 1920. Empty: ?w= is refused.
 	DeliveryWidths []int
 	// CORSOrigins are the browser origins ("https://shop.example.com": scheme, host, optional
-	// port) allowed to call the API cross-origin. Default none: preflights are refused.
+	// port) allowed to call the API cross-origin, changes included. Default none: preflights
+	// are refused, and so is every request other than GET, HEAD and OPTIONS that a browser
+	// sends from another site (crossOrigin in middleware.go).
 	CORSOrigins []string
+	// TrustedProxies are the addresses of the reverse proxies in front of the service whose
+	// X-Forwarded-Proto header is believed: a request from one of them saying https gets a
+	// Secure session cookie. Default none: the header is ignored, and the cookie is Secure
+	// only when the connection to this process is TLS.
+	TrustedProxies []netip.Prefix
 	// RateLimit bounds ingest, render and analyze requests per API key (per client IP when
 	// no keys are configured). Default 20 a second, burst 40.
 	RateLimit RateLimit
@@ -154,6 +167,11 @@ func (c Config) Validate() error {
 	for _, o := range c.CORSOrigins {
 		if !validOrigin(o) {
 			errs = append(errs, fmt.Errorf("%w: cors origin %q: want scheme://host[:port], e.g. https://shop.example.com", ErrInvalidConfig, o))
+		}
+	}
+	for _, p := range c.TrustedProxies {
+		if !p.IsValid() {
+			errs = append(errs, fmt.Errorf("%w: trusted proxy %v: want an address or CIDR such as 10.0.0.0/8", ErrInvalidConfig, p))
 		}
 	}
 	if r := c.RateLimit.PerSecond; r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
@@ -242,9 +260,13 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 		reviews:  deps.Reviews,
 		keyNames: keyNames(cfg.Keys),
 		origins:  map[string]bool{},
+		xorigin:  http.NewCrossOriginProtection(),
 	}
 	for _, o := range cfg.CORSOrigins {
 		s.origins[o] = true
+		if err := s.xorigin.AddTrustedOrigin(o); err != nil {
+			return nil, fmt.Errorf("%w: cors origin %q: %w", ErrInvalidConfig, o, err)
+		}
 	}
 	if cfg.RateLimit.PerSecond > 0 {
 		s.limiter = newLimiter(cfg.RateLimit)
@@ -300,7 +322,9 @@ type server struct {
 	reviews  Reviews
 	keyNames []string
 	origins  map[string]bool
-	limiter  *limiter // nil when rate limiting is off
+	// xorigin refuses cross-site changes from browsers; CORSOrigins are its trusted origins.
+	xorigin *http.CrossOriginProtection
+	limiter *limiter // nil when rate limiting is off
 	// sessionKey is the HMAC key of session tokens (see sessionSecret).
 	sessionKey []byte
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -41,6 +42,8 @@ type fakeCatalog struct {
 	deliver       func(ctx context.Context, id, recipe, ext, accept string, width int) (io.ReadCloser, catalog.ObjectMeta, error)
 	purge         func(context.Context, string) (int, error)
 	lookupErr     error
+	// sessionErr, when set, fails RevokeSession and SessionRevoked.
+	sessionErr error
 
 	mu         sync.Mutex
 	ingests    []catalog.IngestRequest
@@ -50,6 +53,7 @@ type fakeCatalog struct {
 	analyzeReq []analyzeCall
 	delivers   []deliverCall
 	purges     []string
+	revoked    map[string]time.Time
 }
 
 type deliverCall struct {
@@ -202,6 +206,33 @@ func (f *fakeCatalog) PurgeRenditions(ctx context.Context, id string) (int, erro
 		return 0, errUnexpectedCall
 	}
 	return f.purge(ctx, id)
+}
+
+// RevokeSession and SessionRevoked keep signed-out sessions in memory, as the catalog
+// keeps them in the database: routers sharing one fakeCatalog are replicas sharing one.
+func (f *fakeCatalog) RevokeSession(_ context.Context, id string, expires time.Time) error {
+	if f.sessionErr != nil {
+		return f.sessionErr
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.revoked == nil {
+		f.revoked = map[string]time.Time{}
+	}
+	if _, ok := f.revoked[id]; !ok {
+		f.revoked[id] = expires
+	}
+	return nil
+}
+
+func (f *fakeCatalog) SessionRevoked(_ context.Context, id string) (bool, error) {
+	if f.sessionErr != nil {
+		return false, f.sessionErr
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.revoked[id]
+	return ok, nil
 }
 
 func (f *fakeCatalog) deliverCalls() []deliverCall {

@@ -233,3 +233,24 @@ func (s *server) methodNotAllowed(mux *chi.Mux) http.HandlerFunc {
 			fmt.Sprintf("%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allowed, ", "))))
 	}
 }
+
+// crossOrigin refuses what a web page on another site makes a browser send: a request other
+// than GET, HEAD and OPTIONS whose Sec-Fetch-Site says it came from another origin, or (from
+// browsers too old to send Sec-Fetch-Site) whose Origin names another host, is answered 403
+// cross-origin-request, whatever its content type, unless it comes from an origin of
+// Config.CORSOrigins. That closes the simple requests (text/plain, form-encoded, multipart
+// bodies, which need no preflight) that a page could otherwise post to an open service.
+// Requests that carry neither header, as API clients that are not browsers (curl, pipeline
+// jobs, pictor batch) send them, pass, and so do the console's own same-origin requests.
+// The check is http.CrossOriginProtection's; it runs whether or not API keys are configured.
+func (s *server) crossOrigin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.xorigin.Check(r); err != nil {
+			s.writeProblem(w, r, newProblem(http.StatusForbidden, "cross-origin-request", "Cross-origin request refused",
+				r.Method+" "+r.URL.Path+" was sent by a browser from another site: changes are taken only from this service's own pages "+
+					"and from the origins in PICTOR_CORS_ORIGINS; API clients that are not browsers send no Origin or Sec-Fetch-Site header"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

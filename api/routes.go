@@ -16,9 +16,11 @@ import (
 // session cookie from POST /v1/session, see session.go), with the scope requiredScope gives
 // (read for GET and HEAD, write for other methods, admin for recipes and backends). The
 // session routes check for themselves. Ingest, render, analyze and sign-in are rate limited.
+// Whatever the keys, a browser may change nothing from another site (crossOrigin) except
+// from the configured CORS origins.
 func (s *server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.requestID, s.instrument, s.accessLog, s.recoverer, s.cors, middleware.GetHead)
+	r.Use(s.requestID, s.instrument, s.accessLog, s.recoverer, s.cors, s.crossOrigin, middleware.GetHead)
 	r.NotFound(s.notFound)
 	r.MethodNotAllowed(s.methodNotAllowed(r))
 

@@ -2,6 +2,7 @@ package api
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -19,14 +21,15 @@ import (
 // Session cookies let a browser hold an API key's rights without keeping the key: the
 // console exchanges the key once (POST /v1/session) for an HttpOnly cookie. The token is
 //
-//	base64url(version, key index, scopes, expiry) "." base64url(HMAC-SHA256(secret, payload))
+//	base64url(version, key index, scopes, expiry, session id) "." base64url(HMAC-SHA256(secret, payload))
 //
 // and the secret is derived from every configured key hash with its scopes and from secret
 // material: the session secret, else the URL signing keys, else random bytes of this process
 // (see Config.SessionSecret). So every replica with the same configuration accepts a
-// session, and rotating a key, changing its scopes or rotating the material signs every
-// session out. Nothing is stored on the server; signing out clears the cookie in the
-// browser.
+// session, and removing or adding a key, changing its scopes or rotating the material signs
+// every session out. Signing out (DELETE /v1/session) records the session id as revoked in
+// the shared database (Catalog.RevokeSession) until the token would have expired, and every
+// replica refuses it from then on.
 const (
 	// SessionCookie is the name of the session cookie.
 	SessionCookie = "pictor_session"
@@ -45,11 +48,16 @@ const (
 // handlers check what they need themselves.
 const sessionPath = "/v1/session"
 
-// sessionVersion is the first byte of every token payload.
-const sessionVersion = 1
+// sessionVersion is the first byte of every token payload. Version 1 tokens (no session
+// id, so they could not be revoked) are refused: their holders sign in again.
+const sessionVersion = 2
 
-// sessionPayloadLen is version (1) + key index (2) + scopes (1) + expiry in Unix seconds (8).
-const sessionPayloadLen = 12
+// sessionIDLen is the length of a session's random id, in bytes.
+const sessionIDLen = 16
+
+// sessionPayloadLen is version (1) + key index (2) + scopes (1) + expiry in Unix seconds (8)
+// + session id (16).
+const sessionPayloadLen = 12 + sessionIDLen
 
 // Errors of session tokens: every one of them is answered 401 without saying which.
 var (
@@ -57,6 +65,7 @@ var (
 	errSessionSignature = errors.New("session token signature mismatch")
 	errSessionExpired   = errors.New("session expired")
 	errSessionUnknown   = errors.New("session names a key that is not configured")
+	errSessionRevoked   = errors.New("session signed out")
 )
 
 // session is what a valid token carries.
@@ -64,6 +73,15 @@ type session struct {
 	key     int
 	scopes  auth.Scope
 	expires time.Time
+	// id names the session for revocation: sessionIDLen random bytes, base64url.
+	id string
+}
+
+// newSessionID is a fresh random session id.
+func newSessionID() string {
+	b := make([]byte, sessionIDLen)
+	_, _ = rand.Read(b) // never fails since Go 1.24
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // sessionSecret derives the HMAC key of session tokens from the configured key hashes and
@@ -88,13 +106,18 @@ func sessionSecret(keys []auth.Key, signing [][]byte) []byte {
 	return h.Sum(nil)
 }
 
-// signSession makes the token of a session.
+// signSession makes the token of a session; s.id must be a session id (newSessionID).
 func signSession(secret []byte, s session) string {
 	var p [sessionPayloadLen]byte
 	p[0] = sessionVersion
 	binary.BigEndian.PutUint16(p[1:3], uint16(s.key))
 	p[3] = byte(s.scopes)
 	binary.BigEndian.PutUint64(p[4:12], uint64(s.expires.Unix()))
+	id, err := base64.RawURLEncoding.DecodeString(s.id)
+	if err != nil || len(id) != sessionIDLen {
+		panic("signSession: malformed session id") // a programming error: ids come from newSessionID
+	}
+	copy(p[12:], id)
 	payload := base64.RawURLEncoding.EncodeToString(p[:])
 	return payload + "." + base64.RawURLEncoding.EncodeToString(sessionMAC(secret, payload))
 }
@@ -106,7 +129,8 @@ func sessionMAC(secret []byte, payload string) []byte {
 }
 
 // verifySession checks a token's signature first, then its expiry against now and its key
-// against keys. The scopes it grants are those it carries and the key still holds.
+// against keys. The scopes it grants are those it carries and the key still holds. Whether
+// the session was signed out is for the caller to ask (Catalog.SessionRevoked).
 func verifySession(secret []byte, keys []auth.Key, token string, now time.Time) (session, error) {
 	payload, sig, ok := strings.Cut(token, ".")
 	if !ok || len(token) > 128 {
@@ -127,6 +151,7 @@ func verifySession(secret []byte, keys []auth.Key, token string, now time.Time) 
 		key:     int(binary.BigEndian.Uint16(p[1:3])),
 		scopes:  auth.Scope(p[3]),
 		expires: time.Unix(int64(binary.BigEndian.Uint64(p[4:12])), 0),
+		id:      base64.RawURLEncoding.EncodeToString(p[12:]),
 	}
 	if !now.Before(s.expires) {
 		return session{}, errSessionExpired
@@ -142,15 +167,16 @@ func verifySession(secret []byte, keys []auth.Key, token string, now time.Time) 
 }
 
 // sessionCookie is the Set-Cookie of a session: HttpOnly, SameSite=Strict, Path=/, Secure
-// when the request came over TLS. A zero session clears the cookie.
-func sessionCookie(r *http.Request, value string, expires time.Time) *http.Cookie {
+// when the browser reached the service over HTTPS (secureRequest). An empty value clears
+// the cookie.
+func (s *server) sessionCookie(r *http.Request, value string, expires time.Time) *http.Cookie {
 	c := &http.Cookie{
 		Name:     SessionCookie,
 		Value:    value,
 		Path:     "/",
 		HttpOnly: true,
 		SameSite: http.SameSiteStrictMode,
-		Secure:   r.TLS != nil,
+		Secure:   s.secureRequest(r),
 	}
 	if value == "" {
 		c.MaxAge = -1
@@ -159,6 +185,35 @@ func sessionCookie(r *http.Request, value string, expires time.Time) *http.Cooki
 		c.MaxAge = int(time.Until(expires).Seconds())
 	}
 	return c
+}
+
+// secureRequest reports whether the browser reached the service over HTTPS: the connection
+// to this process is TLS, or it comes from one of Config.TrustedProxies and the first
+// X-Forwarded-Proto value (the scheme the outermost proxy saw) is https. From any other
+// peer the header is ignored, whatever it says.
+func (s *server) secureRequest(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	if len(s.cfg.TrustedProxies) == 0 {
+		return false
+	}
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil || !s.trustedProxy(peer.Addr().Unmap()) {
+		return false
+	}
+	proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+	return strings.EqualFold(strings.TrimSpace(proto), "https")
+}
+
+// trustedProxy reports whether a is in Config.TrustedProxies.
+func (s *server) trustedProxy(a netip.Addr) bool {
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // credentials is how a request authenticated.
@@ -170,46 +225,57 @@ type credentials struct {
 }
 
 // authenticate finds the request's credentials: the Authorization header when present
-// (a bearer key), else the session cookie. It returns the problem to answer when there is
-// none or it is not valid; an invalid cookie is also cleared.
-func (s *server) authenticate(w http.ResponseWriter, r *http.Request) (credentials, *Problem) {
+// (a bearer key), else the session cookie, which must be valid and not signed out. When
+// there is none or it is not valid it answers the request (401, an invalid cookie cleared;
+// or the error of the revocation lookup) and reports false.
+func (s *server) authenticate(w http.ResponseWriter, r *http.Request) (credentials, bool) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		tok, ok := bearerToken(h)
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pictor"`)
-			p := newProblem(http.StatusUnauthorized, "unauthorized", "Unauthorized",
-				"send an API key as Authorization: Bearer KEY")
-			return credentials{}, &p
+			s.writeProblem(w, r, newProblem(http.StatusUnauthorized, "unauthorized", "Unauthorized",
+				"send an API key as Authorization: Bearer KEY"))
+			return credentials{}, false
 		}
 		i, ok := auth.Lookup(s.cfg.Keys, tok)
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pictor", error="invalid_token"`)
-			p := newProblem(http.StatusUnauthorized, "unauthorized", "Unauthorized", "the API key is not valid")
-			return credentials{}, &p
+			s.writeProblem(w, r, newProblem(http.StatusUnauthorized, "unauthorized", "Unauthorized", "the API key is not valid"))
+			return credentials{}, false
 		}
-		return credentials{caller: caller{key: i, name: s.keyNames[i]}, scopes: s.cfg.Keys[i].Scopes}, nil
+		return credentials{caller: caller{key: i, name: s.keyNames[i]}, scopes: s.cfg.Keys[i].Scopes}, true
 	}
 	ck, err := r.Cookie(SessionCookie)
 	if err != nil || ck.Value == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="pictor"`)
-		p := newProblem(http.StatusUnauthorized, "unauthorized", "Unauthorized",
-			"send an API key as Authorization: Bearer KEY, or sign in to the console (POST /v1/session)")
-		return credentials{}, &p
+		s.writeProblem(w, r, newProblem(http.StatusUnauthorized, "unauthorized", "Unauthorized",
+			"send an API key as Authorization: Bearer KEY, or sign in to the console (POST /v1/session)"))
+		return credentials{}, false
 	}
 	sess, err := verifySession(s.sessionKey, s.cfg.Keys, ck.Value, time.Now())
+	if err == nil {
+		var revoked bool
+		if revoked, err = s.catalog.SessionRevoked(r.Context(), sess.id); err != nil {
+			s.writeError(w, r, fmt.Errorf("look up session: %w", err))
+			return credentials{}, false
+		}
+		if revoked {
+			err = errSessionRevoked
+		}
+	}
 	if err != nil {
-		http.SetCookie(w, sessionCookie(r, "", time.Time{}))
+		http.SetCookie(w, s.sessionCookie(r, "", time.Time{}))
 		w.Header().Set("WWW-Authenticate", `Bearer realm="pictor", error="invalid_token"`)
-		p := newProblem(http.StatusUnauthorized, "unauthorized", "Unauthorized",
-			"the session has expired or is no longer valid; sign in again")
-		return credentials{}, &p
+		s.writeProblem(w, r, newProblem(http.StatusUnauthorized, "unauthorized", "Unauthorized",
+			"the session has expired, was signed out or is no longer valid; sign in again"))
+		return credentials{}, false
 	}
 	return credentials{
 		caller:  caller{key: sess.key, name: s.keyNames[sess.key]},
 		scopes:  sess.scopes,
 		cookie:  true,
 		expires: sess.expires,
-	}, nil
+	}, true
 }
 
 // safeMethod reports whether m only reads (no CSRF header needed).
@@ -262,9 +328,8 @@ func (s *server) handleGetSession() http.HandlerFunc {
 			s.writeJSON(w, r, http.StatusOK, sessionAnswer{Open: true, Scopes: scopeList(auth.ScopeAdmin)})
 			return
 		}
-		cr, p := s.authenticate(w, r)
-		if p != nil {
-			s.writeProblem(w, r, *p)
+		cr, ok := s.authenticate(w, r)
+		if !ok {
 			return
 		}
 		out := sessionAnswer{Key: cr.name, Scopes: scopeList(cr.scopes), Via: "bearer"}
@@ -309,14 +374,17 @@ func (s *server) handleCreateSession() http.HandlerFunc {
 			info.key = s.keyNames[i]
 		}
 		exp := time.Now().Add(SessionTTL).Truncate(time.Second)
-		tok := signSession(s.sessionKey, session{key: i, scopes: s.cfg.Keys[i].Scopes, expires: exp})
-		http.SetCookie(w, sessionCookie(r, tok, exp))
+		tok := signSession(s.sessionKey, session{key: i, scopes: s.cfg.Keys[i].Scopes, expires: exp, id: newSessionID()})
+		http.SetCookie(w, s.sessionCookie(r, tok, exp))
 		w.WriteHeader(http.StatusNoContent)
 	}
 }
 
-// handleDeleteSession serves DELETE /v1/session: 204, and the cookie is cleared. Once keys
-// are configured the request needs ConsoleHeader (403 without).
+// handleDeleteSession serves DELETE /v1/session: 204, and the cookie is cleared. A valid
+// session cookie is also revoked for good (Catalog.RevokeSession), on every replica: the
+// token is refused even by a browser or a copy that kept it. When that record cannot be
+// written the cookie is still cleared and the error answered (the session is not ended).
+// Once keys are configured the request needs ConsoleHeader (403 without).
 func (s *server) handleDeleteSession() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
@@ -324,7 +392,18 @@ func (s *server) handleDeleteSession() http.HandlerFunc {
 			s.writeProblem(w, r, csrfProblem(r))
 			return
 		}
-		http.SetCookie(w, sessionCookie(r, "", time.Time{}))
+		http.SetCookie(w, s.sessionCookie(r, "", time.Time{}))
+		if ck, err := r.Cookie(SessionCookie); err == nil && ck.Value != "" && len(s.cfg.Keys) > 0 {
+			if sess, err := verifySession(s.sessionKey, s.cfg.Keys, ck.Value, time.Now()); err == nil {
+				if info := logInfoFrom(r.Context()); info != nil {
+					info.key = s.keyNames[sess.key]
+				}
+				if err := s.catalog.RevokeSession(r.Context(), sess.id, sess.expires); err != nil {
+					s.writeError(w, r, fmt.Errorf("revoke session: %w", err))
+					return
+				}
+			}
+		}
 		w.WriteHeader(http.StatusNoContent)
 	}
 }

@@ -114,9 +114,9 @@ func TestSessionCookieAuthorizes(t *testing.T) {
 	}
 	read, write, admin := cookie(tk.read), cookie(tk.write), cookie(tk.admin)
 	secret := sessionSecret(cfg.Keys, cfg.SigningKeys)
-	expired := signSession(secret, session{key: 1, scopes: auth.ScopeWrite, expires: time.Now().Add(-time.Minute)})
-	unknownKey := signSession(secret, session{key: 9, scopes: auth.ScopeWrite, expires: time.Now().Add(time.Hour)})
-	otherSecret := signSession(sessionSecret(cfg.Keys, nil), session{key: 1, scopes: auth.ScopeWrite, expires: time.Now().Add(time.Hour)})
+	expired := signSession(secret, session{key: 1, scopes: auth.ScopeWrite, expires: time.Now().Add(-time.Minute), id: newSessionID()})
+	unknownKey := signSession(secret, session{key: 9, scopes: auth.ScopeWrite, expires: time.Now().Add(time.Hour), id: newSessionID()})
+	otherSecret := signSession(sessionSecret(cfg.Keys, nil), session{key: 1, scopes: auth.ScopeWrite, expires: time.Now().Add(time.Hour), id: newSessionID()})
 	// A read session whose payload claims admin, with the read session's signature.
 	payload, sig, _ := strings.Cut(read, ".")
 	p, _ := base64.RawURLEncoding.DecodeString(payload)
@@ -376,7 +376,7 @@ func TestVerifySession(t *testing.T) {
 	keys := newTestKeys(t).keys
 	secret := sessionSecret(keys, nil)
 	now := time.Unix(1_800_000_000, 0)
-	good := signSession(secret, session{key: 2, scopes: auth.ScopeAdmin, expires: now.Add(time.Hour)})
+	good := signSession(secret, session{key: 2, scopes: auth.ScopeAdmin, expires: now.Add(time.Hour), id: newSessionID()})
 	tests := []struct {
 		name    string
 		token   string
@@ -389,7 +389,7 @@ func TestVerifySession(t *testing.T) {
 		{"no dot", strings.ReplaceAll(good, ".", ""), now, errSessionMalformed},
 		{"bad base64", good + "!", now, errSessionMalformed},
 		{"too long", good + strings.Repeat("A", 200), now, errSessionMalformed},
-		{"other payload", signSession(secret, session{key: 2, scopes: auth.ScopeAdmin, expires: now.Add(2 * time.Hour)})[:16] + good[16:], now, errSessionSignature},
+		{"other payload", signSession(secret, session{key: 2, scopes: auth.ScopeAdmin, expires: now.Add(2 * time.Hour), id: newSessionID()})[:16] + good[16:], now, errSessionSignature},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -411,7 +411,7 @@ func TestVerifySession(t *testing.T) {
 func TestSessionSecretNotFromKeyHashes(t *testing.T) {
 	t.Parallel()
 	tk := newTestKeys(t)
-	forged := signSession(sessionSecret(tk.keys, nil), session{key: 2, scopes: auth.ScopeAdmin, expires: time.Now().Add(time.Hour)})
+	forged := signSession(sessionSecret(tk.keys, nil), session{key: 2, scopes: auth.ScopeAdmin, expires: time.Now().Add(time.Hour), id: newSessionID()})
 	get := func(b *bundle, cookie string) int {
 		req := httptest.NewRequest("GET", "/v1/backends", nil)
 		req.AddCookie(&http.Cookie{Name: SessionCookie, Value: cookie})

@@ -110,4 +110,10 @@ ALTER TABLE renditions ADD COLUMN batch_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE renditions ADD COLUMN scene_id TEXT NOT NULL DEFAULT '';
 CREATE INDEX renditions_review ON renditions (review, created_at, id);
 ALTER TABLE scenes ADD COLUMN review TEXT NOT NULL DEFAULT 'failed';`},
+	{Version: 5, Name: "revoked console sessions", SQLite: `
+CREATE TABLE revoked_sessions (
+	id TEXT PRIMARY KEY,
+	expires_at BIGINT NOT NULL
+);
+CREATE INDEX revoked_sessions_expiry ON revoked_sessions (expires_at);`},
 }

@@ -14,7 +14,12 @@ import (
 
 // config is every setting of the service; each has a flag and a PICTOR_ variable.
 type config struct {
-	Addr             string
+	// Addr is PICTOR_ADDR. Default "": :8080 when API keys are configured, else
+	// 127.0.0.1:8080 (listenAddr).
+	Addr string
+	// AllowOpen is PICTOR_ALLOW_OPEN: serve may listen on a non-loopback address with no
+	// API keys. Default false: it refuses to.
+	AllowOpen        bool
 	DataDir          string
 	DatabaseURL      string
 	S3Endpoint       string
@@ -86,7 +91,8 @@ func (c *config) settings() []setting {
 		return func(v string) (err error) { *p, err = strconv.ParseBool(v); return err }
 	}
 	return []setting{
-		{"PICTOR_ADDR", "addr", "listen address", ":8080", str(&c.Addr)},
+		{"PICTOR_ADDR", "addr", "listen address (empty = :8080 with API keys, 127.0.0.1:8080 without)", "", str(&c.Addr)},
+		{"PICTOR_ALLOW_OPEN", "allow-open", "let serve listen on a non-loopback address with no API keys (an open service)", "false", boolean(&c.AllowOpen)},
 		{"PICTOR_DATA_DIR", "data-dir", "directory for the SQLite file and the local object store", "./data", str(&c.DataDir)},
 		{"PICTOR_DATABASE_URL", "database-url", "postgres://... for PostgreSQL; empty for SQLite in the data dir", "", str(&c.DatabaseURL)},
 		{"PICTOR_S3_ENDPOINT", "s3-endpoint", "host:port of S3/MinIO; empty for the local-directory store", "", str(&c.S3Endpoint)},
@@ -116,6 +122,7 @@ func (c *config) settings() []setting {
 		{"PICTOR_SESSION_SECRET", "session-secret", "key of 32+ bytes for console session cookies, the same on every replica; empty = the URL signing key, else a random one per process", "", str(&c.Access.SessionSecret)},
 		{"PICTOR_DELIVERY_WIDTHS", "delivery-widths", "widths /img ?w= may ask for, comma separated, or none", "320,640,960,1280,1920", str(&c.Access.DeliveryWidths)},
 		{"PICTOR_CORS_ORIGINS", "cors-origins", "browser origins allowed to call the API, comma separated", "", str(&c.Access.CORSOrigins)},
+		{"PICTOR_TRUSTED_PROXIES", "trusted-proxies", "addresses or CIDRs of reverse proxies whose X-Forwarded-Proto is believed (https makes the session cookie Secure), comma separated", "", str(&c.Access.TrustedProxies)},
 		{"PICTOR_RATE_LIMIT", "rate-limit", "ingest/render/analyze requests a second per API key (per IP when open); 0 = off", "20", str(&c.Access.RateLimit)},
 		{"PICTOR_RATE_BURST", "rate-burst", "burst of the rate limit", "40", str(&c.Access.RateBurst)},
 		{"PICTOR_JOB_TIMEOUT", "job-timeout", "time limit of one render or batch item attempt", "2m", dur(&c.JobTimeout)},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pictor/pictor/api"
 	"github.com/pictor/pictor/auth"
+	"github.com/pictor/pictor/fetch"
 )
 
 const keysUsage = `Usage: pictor keys new [-scopes read,write] [-name NAME]
@@ -82,6 +83,10 @@ type accessSettings struct {
 	RateLimit string
 	// RateBurst is PICTOR_RATE_BURST: the burst of the rate limit. Default "": 40.
 	RateBurst string
+	// TrustedProxies is PICTOR_TRUSTED_PROXIES: addresses or CIDRs of the reverse proxies
+	// whose X-Forwarded-Proto is believed (the session cookie is Secure when they say
+	// https), comma separated. Default "": none, the header is ignored.
+	TrustedProxies string
 }
 
 // apply parses s into ac, leaving ac's value for each empty setting; the errors name the
@@ -107,6 +112,9 @@ func (s accessSettings) apply(ac *api.Config) error {
 		}
 	}
 	ac.CORSOrigins = splitList(s.CORSOrigins)
+	if ac.TrustedProxies, err = fetch.ParseNets(s.TrustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("PICTOR_TRUSTED_PROXIES: %w", err))
+	}
 	if s.RateLimit != "" {
 		if ac.RateLimit.PerSecond, err = strconv.ParseFloat(strings.TrimSpace(s.RateLimit), 64); err != nil {
 			errs = append(errs, fmt.Errorf("PICTOR_RATE_LIMIT=%q: want requests a second, 0 for off", s.RateLimit))

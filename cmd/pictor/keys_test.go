@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -137,7 +138,10 @@ func TestAccessSettingsApply(t *testing.T) {
 			}
 		}, ""},
 		{"everything", accessSettings{APIKeys: auth.FormatKey(k), URLSigningKey: long + "1, " + long + "2", SessionSecret: " " + long + "3 ", DeliveryWidths: "100, 200",
-			CORSOrigins: "https://a.example.com, http://localhost:3000", RateLimit: "2.5", RateBurst: "5"}, func(t *testing.T, c api.Config) {
+			CORSOrigins: "https://a.example.com, http://localhost:3000", RateLimit: "2.5", RateBurst: "5", TrustedProxies: "10.0.0.0/8, 192.168.1.5"}, func(t *testing.T, c api.Config) {
+			if len(c.TrustedProxies) != 2 || c.TrustedProxies[0] != netip.MustParsePrefix("10.0.0.0/8") || c.TrustedProxies[1] != netip.MustParsePrefix("192.168.1.5/32") {
+				t.Errorf("trusted proxies: got %v, want [10.0.0.0/8 192.168.1.5/32]", c.TrustedProxies)
+			}
 			if string(c.SessionSecret) != long+"3" {
 				t.Errorf("session secret: got %d bytes, want the setting trimmed", len(c.SessionSecret))
 			}
@@ -173,6 +177,7 @@ func TestAccessSettingsApply(t *testing.T) {
 		{"bad width", accessSettings{DeliveryWidths: "320,wide"}, nil, "PICTOR_DELIVERY_WIDTHS"},
 		{"bad origin", accessSettings{CORSOrigins: "https://a.example.com/path"}, nil, "cors origin"},
 		{"bad rate", accessSettings{RateLimit: "fast"}, nil, "PICTOR_RATE_LIMIT"},
+		{"bad trusted proxy", accessSettings{TrustedProxies: "10.0.0.0/33"}, nil, "PICTOR_TRUSTED_PROXIES"},
 		{"bad burst", accessSettings{RateBurst: "1.5"}, nil, "PICTOR_RATE_BURST"},
 		{"zero burst", accessSettings{RateBurst: "0"}, nil, "burst"},
 	}

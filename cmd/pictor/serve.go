@@ -17,6 +17,7 @@ import (
 
 	"github.com/pictor/pictor/api"
 	"github.com/pictor/pictor/api/console"
+	"github.com/pictor/pictor/auth"
 	"github.com/pictor/pictor/catalog"
 	"github.com/pictor/pictor/db"
 	"github.com/pictor/pictor/fetch"
@@ -154,10 +155,17 @@ func (a *app) close() {
 
 // boot loads a command's settings and wires the service with its job workers running
 // when work says so; done stops the workers, closes the stores and shuts libvips down.
-func boot(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer, work func(config) bool) (_ *app, done func(), err error) {
+// check, when not nil, vets and completes the settings first: an error from it stops the
+// command before anything is opened.
+func boot(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer, work func(config) bool, check func(*config) error) (_ *app, done func(), err error) {
 	c, _, err := loadConfig(name, args, getenv, stderr)
 	if err != nil {
 		return nil, nil, err
+	}
+	if check != nil {
+		if err := check(&c); err != nil {
+			return nil, nil, err
+		}
 	}
 	log, err := newLogger(c, stderr)
 	if err != nil {
@@ -179,19 +187,25 @@ func boot(ctx context.Context, name string, args []string, getenv func(string) s
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	a, done, err := boot(ctx, "serve", args, getenv, stderr, func(c config) bool { return c.ServeWorkers })
+	// The access settings and the listen address are decided before anything is opened:
+	// an open service on a non-loopback address is refused (listenAddr).
+	ac := api.DefaultConfig()
+	var open bool
+	a, done, err := boot(ctx, "serve", args, getenv, stderr, func(c config) bool { return c.ServeWorkers }, func(c *config) error {
+		ac.MaxSourceBytes = c.MaxSourceBytes
+		ac.Version = version
+		if err := c.Access.apply(&ac); err != nil {
+			return err
+		}
+		var err error
+		c.Addr, open, err = listenAddr(c.Addr, len(ac.Keys) > 0, c.AllowOpen)
+		return err
+	})
 	if err != nil {
 		return err
 	}
 	defer done()
 	c, log := a.cfg, a.log
-
-	ac := api.DefaultConfig()
-	ac.MaxSourceBytes = c.MaxSourceBytes
-	ac.Version = version
-	if err := c.Access.apply(&ac); err != nil {
-		return err
-	}
 	deps := api.Deps{Catalog: a.catalog, Jobs: a.jobs, Batches: a.jobs, Reviews: a.catalog, Console: console.FS, Logger: log, Registerer: a.reg, Gatherer: a.reg}
 	if a.sd != nil {
 		deps.Backends = a.sd
@@ -218,6 +232,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		store = "S3 at " + c.S3Endpoint
 	}
 	log.Info("pictor serving", "addr", ln.Addr().String(), "version", version, "database", a.db.Dialect.String(), "store", store, "workers", c.Workers)
+	switch {
+	case open:
+		log.Warn("no API keys and PICTOR_ALLOW_OPEN=true: the API is open to every host that can reach this address", "addr", ln.Addr().String())
+	case len(ac.Keys) == 0:
+		log.Warn("no API keys: listening on loopback only, open to this machine alone; configure PICTOR_API_KEYS (pictor keys new) to serve other hosts, or set PICTOR_ALLOW_OPEN=true to open it deliberately", "addr", ln.Addr().String())
+	}
 	fmt.Fprintf(stdout, "pictor listening on http://%s\n", ln.Addr())
 
 	errc := make(chan error, 1)
@@ -240,7 +260,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 }
 
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	_, done, err := boot(ctx, "migrate", args, getenv, stderr, func(config) bool { return false })
+	_, done, err := boot(ctx, "migrate", args, getenv, stderr, func(config) bool { return false }, nil)
 	if err != nil {
 		return err
 	}
@@ -252,7 +272,15 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 // worker runs only the job workers, for scaled-out deployments sharing PostgreSQL. It
 // serves /healthz, /readyz and /metrics on PICTOR_ADDR for probes and scraping.
 func worker(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	a, done, err := boot(ctx, "worker", args, getenv, stderr, func(config) bool { return true })
+	a, done, err := boot(ctx, "worker", args, getenv, stderr, func(config) bool { return true }, func(c *config) error {
+		// The worker serves no API, only probes and metrics: its default address follows
+		// serve's (loopback without keys), and it never refuses one.
+		if c.Addr == "" {
+			keys, _ := auth.ParseKeys(c.Access.APIKeys)
+			c.Addr, _, _ = listenAddr("", len(keys) > 0, false)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
