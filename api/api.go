@@ -105,6 +105,10 @@ type Config struct {
 	// RateLimit bounds ingest, render and analyze requests per API key (per client IP when
 	// no keys are configured). Default 20 a second, burst 40.
 	RateLimit RateLimit
+	// BatchRateLimit bounds batch creation (POST /v1/batches, whose manifests are spooled
+	// to disk and read whole) per API key, per client IP when open. Default one every 5 s,
+	// burst 10.
+	BatchRateLimit RateLimit
 }
 
 // MaxDeliveryWidth is the largest width Config.DeliveryWidths may hold.
@@ -129,6 +133,7 @@ func DefaultConfig() Config {
 		EventPoll:      250 * time.Millisecond,
 		DeliveryWidths: []int{320, 640, 960, 1280, 1920},
 		RateLimit:      RateLimit{PerSecond: 20, Burst: 40},
+		BatchRateLimit: RateLimit{PerSecond: 0.2, Burst: 10},
 	}
 }
 
@@ -174,10 +179,15 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%w: trusted proxy %v: want an address or CIDR such as 10.0.0.0/8", ErrInvalidConfig, p))
 		}
 	}
-	if r := c.RateLimit.PerSecond; r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
-		errs = append(errs, fmt.Errorf("%w: rate limit must be zero (off) or a positive rate, got %v", ErrInvalidConfig, r))
-	} else if r > 0 && c.RateLimit.Burst < 1 {
-		errs = append(errs, fmt.Errorf("%w: rate limit burst must be at least 1, got %d", ErrInvalidConfig, c.RateLimit.Burst))
+	for _, rl := range []struct {
+		name string
+		RateLimit
+	}{{"rate limit", c.RateLimit}, {"batch rate limit", c.BatchRateLimit}} {
+		if r := rl.PerSecond; r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+			errs = append(errs, fmt.Errorf("%w: %s must be zero (off) or a positive rate, got %v", ErrInvalidConfig, rl.name, r))
+		} else if r > 0 && rl.Burst < 1 {
+			errs = append(errs, fmt.Errorf("%w: %s burst must be at least 1, got %d", ErrInvalidConfig, rl.name, rl.Burst))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -268,6 +278,9 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 			return nil, fmt.Errorf("%w: cors origin %q: %w", ErrInvalidConfig, o, err)
 		}
 	}
+	if cfg.BatchRateLimit.PerSecond > 0 {
+		s.batchLimiter = newLimiter(cfg.BatchRateLimit)
+	}
 	if cfg.RateLimit.PerSecond > 0 {
 		s.limiter = newLimiter(cfg.RateLimit)
 	}
@@ -325,6 +338,10 @@ type server struct {
 	// xorigin refuses cross-site changes from browsers; CORSOrigins are its trusted origins.
 	xorigin *http.CrossOriginProtection
 	limiter *limiter // nil when rate limiting is off
+	// batchLimiter bounds batch creation; nil when off.
+	batchLimiter *limiter
+	// spool bounds the manifest uploads being received (spool.go).
+	spool spool
 	// sessionKey is the HMAC key of session tokens (see sessionSecret).
 	sessionKey []byte
 }

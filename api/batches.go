@@ -68,9 +68,18 @@ func (s *server) handleCreateBatch() http.HandlerFunc {
 		}
 		var req jobs.BatchRequest
 		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		var slot *spoolSlot
+		if mt == "multipart/form-data" || mt == "application/json" {
+			var err error
+			if slot, err = s.spool.acquire(); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			defer slot.release()
+		}
 		switch mt {
 		case "multipart/form-data":
-			f, err := s.readBatchForm(w, r, &req)
+			f, err := s.readBatchForm(w, r, slot, &req)
 			if f != nil {
 				defer os.Remove(f.Name())
 				defer f.Close()
@@ -100,6 +109,12 @@ func (s *server) handleCreateBatch() http.HandlerFunc {
 				return
 			}
 			defer mf.Close()
+			if st, err := mf.File.Stat(); err == nil {
+				if err := slot.grow(st.Size()); err != nil {
+					s.writeError(w, r, err)
+					return
+				}
+			}
 			head, err := mf.Head()
 			if err != nil {
 				s.writeError(w, r, err)
@@ -132,19 +147,18 @@ func (s *server) handleCreateBatch() http.HandlerFunc {
 }
 
 // readBatchForm streams the multipart body: small fields into req, the manifest part to
-// a temporary file (so parts may come in any order and nothing large stays in memory).
-func (s *server) readBatchForm(w http.ResponseWriter, r *http.Request, req *jobs.BatchRequest) (*os.File, error) {
+// a temporary file under slot (spoolManifest: so parts may come in any order and nothing
+// large stays in memory), checked as it streams.
+func (s *server) readBatchForm(w http.ResponseWriter, r *http.Request, slot *spoolSlot, req *jobs.BatchRequest) (*os.File, error) {
+	if r.ContentLength > maxManifestBytes+s.cfg.MaxJSONBytes {
+		return nil, &http.MaxBytesError{Limit: maxManifestBytes + s.cfg.MaxJSONBytes}
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxManifestBytes+s.cfg.MaxJSONBytes)
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", catalog.ErrInvalid, err)
 	}
-	var (
-		file     *os.File
-		fileName string
-		fileType string
-		head     []byte
-	)
+	var file *os.File
 	for {
 		p, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
@@ -158,11 +172,7 @@ func (s *server) readBatchForm(w http.ResponseWriter, r *http.Request, req *jobs
 			if file != nil {
 				return file, fmt.Errorf("%w: manifest given twice", catalog.ErrInvalid)
 			}
-			if file, err = os.CreateTemp("", "pictor-manifest-*"); err != nil {
-				return nil, err
-			}
-			fileName, fileType = p.FileName(), p.Header.Get("Content-Type")
-			if _, err := io.Copy(file, p); err != nil {
+			if file, req.Format, err = s.spoolManifest(r.Context(), slot, p, p.FileName(), p.Header.Get("Content-Type")); err != nil {
 				return file, err
 			}
 		case "recipe", "name", "filter", "min_accuracy", "max_cost", "review":
@@ -199,17 +209,6 @@ func (s *server) readBatchForm(w http.ResponseWriter, r *http.Request, req *jobs
 	}
 	if file == nil {
 		return nil, fmt.Errorf("%w: the manifest file is required (form field manifest)", catalog.ErrInvalid)
-	}
-	if _, err := file.Seek(0, io.SeekStart); err != nil {
-		return file, err
-	}
-	head = make([]byte, 512)
-	n, _ := io.ReadFull(file, head)
-	if _, err := file.Seek(0, io.SeekStart); err != nil {
-		return file, err
-	}
-	if req.Format, err = manifest.Detect(fileName, fileType, head[:n]); err != nil {
-		return file, err
 	}
 	req.Manifest = file
 	return file, nil

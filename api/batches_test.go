@@ -87,9 +87,14 @@ func (f *fakeBatchService) WriteResults(context.Context, string, io.Writer, mani
 
 func setupBatches(t *testing.T) (http.Handler, *fakeBatchService) {
 	t.Helper()
+	return setupBatchesWith(t, DefaultConfig())
+}
+
+func setupBatchesWith(t *testing.T, cfg Config) (http.Handler, *fakeBatchService) {
+	t.Helper()
 	fb := &fakeBatchService{}
 	reg := prometheus.NewRegistry()
-	h, err := New(DefaultConfig(), Deps{Catalog: &fakeCatalog{}, Batches: fb, Logger: slog.New(slog.DiscardHandler), Registerer: reg, Gatherer: reg})
+	h, err := New(cfg, Deps{Catalog: &fakeCatalog{}, Batches: fb, Logger: slog.New(slog.DiscardHandler), Registerer: reg, Gatherer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -127,6 +127,7 @@ var errorTable = []errorRow{
 	{is(imaging.ErrUnsupportedFormat), http.StatusUnsupportedMediaType, "unsupported-format", "Unsupported image format"},
 	{is(imaging.ErrInvalidOption), http.StatusBadRequest, "invalid-option", "Invalid imaging option"},
 	{is(imaging.ErrBusy), http.StatusTooManyRequests, "busy", "Image processing is busy"},
+	{is(errSpoolBusy), http.StatusServiceUnavailable, "manifest-uploads-busy", "Too many manifest uploads"},
 
 	{is(fetch.ErrBadURL), http.StatusBadRequest, "bad-url", "Bad source URL"},
 	{is(fetch.ErrBlocked), http.StatusUnprocessableEntity, "source-address-blocked", "Source address blocked"},
@@ -255,8 +256,11 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", p.Status), slog.String("type", p.Type), slog.String("error", err.Error()))
 	}
-	if p.Type == ProblemTypePrefix+"busy" {
+	switch p.Type {
+	case ProblemTypePrefix + "busy":
 		w.Header().Set("Retry-After", "1")
+	case ProblemTypePrefix + "manifest-uploads-busy":
+		w.Header().Set("Retry-After", spoolRetryAfter)
 	}
 	s.writeProblem(w, r, p)
 }

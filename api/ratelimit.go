@@ -110,8 +110,18 @@ func clientIP(r *http.Request) string {
 // rateLimit applies Config.RateLimit to the route it wraps, per API key, or per client IP
 // when the service is open: over the limit is 429 rate-limited with Retry-After in seconds.
 func (s *server) rateLimit(next http.Handler) http.Handler {
+	return s.limitWith(s.limiter, s.cfg.RateLimit, "on ingest, render and analyze", next)
+}
+
+// batchRateLimit applies Config.BatchRateLimit to batch creation, as rateLimit does.
+func (s *server) batchRateLimit(next http.Handler) http.Handler {
+	return s.limitWith(s.batchLimiter, s.cfg.BatchRateLimit, "on batch creation", next)
+}
+
+// limitWith limits next by l (off when nil), whose rate rl is named in the problem with where.
+func (s *server) limitWith(l *limiter, rl RateLimit, where string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.limiter == nil {
+		if l == nil {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -119,7 +129,7 @@ func (s *server) rateLimit(next http.Handler) http.Handler {
 		if c, ok := callerFrom(r.Context()); ok && c.key >= 0 {
 			id = "key:" + strconv.Itoa(c.key)
 		}
-		ok, wait := s.limiter.allow(id)
+		ok, wait := l.allow(id)
 		if !ok {
 			secs := int(math.Ceil(wait.Seconds()))
 			if secs < 1 {
@@ -127,8 +137,7 @@ func (s *server) rateLimit(next http.Handler) http.Handler {
 			}
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
 			s.writeProblem(w, r, newProblem(http.StatusTooManyRequests, "rate-limited", "Rate limit exceeded",
-				fmt.Sprintf("at most %g requests a second (burst %d) on ingest, render and analyze; retry after %d s",
-					s.cfg.RateLimit.PerSecond, s.cfg.RateLimit.Burst, secs)))
+				fmt.Sprintf("at most %g requests a second (burst %d) %s; retry after %d s", rl.PerSecond, rl.Burst, where, secs)))
 			return
 		}
 		next.ServeHTTP(w, r)

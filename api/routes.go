@@ -75,7 +75,7 @@ func (s *server) routes() http.Handler {
 		idem.Post("/scenes/{id}/cancel", s.handleCancelScene())
 
 		// Manifests may be large and are spooled to disk, so no Idempotency-Key buffering.
-		r.Post("/batches", s.handleCreateBatch())
+		r.With(s.batchRateLimit).Post("/batches", s.handleCreateBatch())
 		r.Get("/batches", s.handleListBatches())
 		r.Get("/batches/{id}", s.handleGetBatch())
 		for _, a := range []string{"trial", "start", "pause", "resume", "cancel", "retry"} {

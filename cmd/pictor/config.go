@@ -125,6 +125,7 @@ func (c *config) settings() []setting {
 		{"PICTOR_TRUSTED_PROXIES", "trusted-proxies", "addresses or CIDRs of reverse proxies whose X-Forwarded-Proto is believed (https makes the session cookie Secure), comma separated", "", str(&c.Access.TrustedProxies)},
 		{"PICTOR_RATE_LIMIT", "rate-limit", "ingest/render/analyze requests a second per API key (per IP when open); 0 = off", "20", str(&c.Access.RateLimit)},
 		{"PICTOR_RATE_BURST", "rate-burst", "burst of the rate limit", "40", str(&c.Access.RateBurst)},
+		{"PICTOR_BATCH_RATE_LIMIT", "batch-rate-limit", "batches created a second per API key (per IP when open), burst 10; 0 = off", "0.2", str(&c.Access.BatchRateLimit)},
 		{"PICTOR_JOB_TIMEOUT", "job-timeout", "time limit of one render or batch item attempt", "2m", dur(&c.JobTimeout)},
 		{"PICTOR_JOB_RESCUE_AFTER", "job-rescue-after", "a job running this long is taken as orphaned by a crashed process and run again (longer than the job timeout)", "5m", dur(&c.JobRescueAfter)},
 		{"PICTOR_COST_GPU_SECOND", "cost-gpu-second", "price of one GPU-second, for batch estimates", "0", float(&c.CostGPUSecond)},

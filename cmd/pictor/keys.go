@@ -83,6 +83,9 @@ type accessSettings struct {
 	RateLimit string
 	// RateBurst is PICTOR_RATE_BURST: the burst of the rate limit. Default "": 40.
 	RateBurst string
+	// BatchRateLimit is PICTOR_BATCH_RATE_LIMIT: batches created a second per key, 0 for
+	// off; the burst is 10. Default "": 0.2.
+	BatchRateLimit string
 	// TrustedProxies is PICTOR_TRUSTED_PROXIES: addresses or CIDRs of the reverse proxies
 	// whose X-Forwarded-Proto is believed (the session cookie is Secure when they say
 	// https), comma separated. Default "": none, the header is ignored.
@@ -123,6 +126,11 @@ func (s accessSettings) apply(ac *api.Config) error {
 	if s.RateBurst != "" {
 		if ac.RateLimit.Burst, err = strconv.Atoi(strings.TrimSpace(s.RateBurst)); err != nil {
 			errs = append(errs, fmt.Errorf("PICTOR_RATE_BURST=%q: want a whole number", s.RateBurst))
+		}
+	}
+	if s.BatchRateLimit != "" {
+		if ac.BatchRateLimit.PerSecond, err = strconv.ParseFloat(strings.TrimSpace(s.BatchRateLimit), 64); err != nil {
+			errs = append(errs, fmt.Errorf("PICTOR_BATCH_RATE_LIMIT=%q: want batches a second, 0 for off", s.BatchRateLimit))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
