@@ -12,9 +12,11 @@ import (
 	"github.com/davidbyttow/govips/v2/vips"
 )
 
-// The matting test set (testdata/matte) is drawn by:
+// The matting test sets (testdata/matte, and testdata/cutout: enclosed regions
+// of the background's colour, holes or product) are drawn by:
 //
 //go:generate go run testdata/matte/gen.go
+//go:generate go run testdata/cutout/gen.go
 
 // ErrNoPlainBackground means the border ring of the image is not near-uniform (see
 // PlainBackground), so classic matting cannot tell product from background. (422
@@ -26,7 +28,9 @@ const (
 	// MatteMaxPixels is the largest image (width*height) Matte accepts; larger ones
 	// fail with ErrTooManyPixels. At its peak Matte holds about 9 bytes a pixel
 	// (the RGB pixels twice while libvips hands them over, then a state, a
-	// distance and a scratch byte, and the mask).
+	// distance and a scratch byte, and the mask), and up to 7 more for each
+	// pixel of the bounding box of the enclosed region it judges (three bytes
+	// and, at worst, a flood fill's stack).
 	MatteMaxPixels = 50_000_000
 	// DefaultMatteFeather is the edge softening sigma in pixels used when
 	// MatteOptions.Feather is 0.
@@ -76,13 +80,17 @@ func (o MatteOptions) Validate() error {
 // sides, so gradients and vignettes are followed; strip pixels far from the
 // ring's median colour, such as a product touching the border, are left out),
 // measures every pixel's RGB distance to it, flood-fills the background from
-// the border, also cuts out enclosed regions (the inside of a mug handle or a
-// ring) that have the background's colour (their mean within about 3 levels of
-// it) and at least MinHole of the area, removes specks (a 3x3 open and close,
-// then product islands under 0.005% of the area), moves the outline to where
-// edge pixels are half product (which also drops JPEG ringing around the
-// product), and feathers the edge. The result is a one-band 8-bit mask of the
-// same size (255 = product, 0 = background); im is unchanged. An image whose
+// the border, also cuts out the enclosed regions of the background's colour
+// that are holes (the inside of a mug handle or a ring) rather than light parts
+// of the product (a white clock face, a phone's screen, a label): a hole has at
+// least MinHole of the area, its mean colour within about 3 levels of the
+// model, no islands of product inside it (a clock's hands, a label's text) and
+// a fine texture no grainier than the border strips' (paper is). It then
+// removes specks (a 3x3 open and close, then product islands under 0.005% of
+// the area), moves the outline to where edge pixels are half product (which
+// also drops JPEG ringing around the product), and feathers the edge. The
+// result is a one-band 8-bit mask of the same size (255 = product, 0 =
+// background); im is unchanged. An image whose
 // border ring is transparent (already cut out) gets its alpha channel as the
 // mask.
 //
@@ -91,8 +99,10 @@ func (o MatteOptions) Validate() error {
 // ErrCorrupt when the source cannot be decoded. Limits: a soft shadow stays
 // product where it is darker than the threshold; white product areas that touch
 // the product's outline are kept only when they differ from the background by
-// more than the threshold; enclosed areas of the background's exact colour are
-// cut out, as holes are; product details under 3 px wide may be lost.
+// more than the threshold; an enclosed area of the background's colour, as
+// smooth as the background and with nothing inside it (a blank white screen
+// in a thin bezel) is cut out, as a hole is; product details under 3 px wide
+// may be lost.
 func (im *Image) Matte(o MatteOptions) (mask *Image, err error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
@@ -211,14 +221,20 @@ func matte(w, h int, rgb []byte, threshold, minHole float64) []byte {
 	sigma := m.ringNoise(rgb)
 	t := threshold
 	if t == 0 {
-		t = min(max(5*sigma+2, 6), 40)
+		t = autoThreshold(sigma)
 	}
 	// A hole shows the background, so its mean colour matches the model within
 	// the model's error; a white label on white is off by a few levels.
 	holeTol := min(max(3, 2.5*sigma), t)
+	// Holes are judged by the background's own noise whatever the threshold
+	// asked for: their texture is taken over pixels within the automatic
+	// threshold of the model (a higher threshold takes in JPEG ringing).
+	auto := autoThreshold(sigma)
+	ringTex := m.ringTexture(rgb, min(t, auto))
 
 	state := make([]uint8, w*h)
 	dist := make([]uint8, w*h) // distance to the model, 255 = sqrt(3)*255
+
 	t2 := float32(t * t)
 	row := make([]float32, 3*w)
 	const distScale = 255 / 441.7
@@ -251,28 +267,38 @@ func matte(w, h int, rgb []byte, threshold, minHole float64) []byte {
 		f.fill(0, y, stBgLike, stBackground, false, nil)
 		f.fill(w-1, y, stBgLike, stBackground, false, nil)
 	}
-	// Enclosed background-coloured regions: holes or product.
+	// Enclosed background-coloured regions: holes or product (see Matte and
+	// region.measure).
 	minArea := int(math.Ceil(minHole * float64(w) * float64(h)))
+	speck := max(9, int(0.00005*float64(w)*float64(h)))
+	calm := uint8(min(255, min(t, auto)*distScale+0.5))
+	weak := uint8(min(255, 2*t*distScale+0.5))
+	strong := uint8(min(255, 4*t*distScale+0.5))
+	var scratch regionScratch
 	for i, s := range state {
 		if s != stBgLike {
 			continue
 		}
 		x, y := i%w, i/w
-		var n int
-		var sum [3]float64
+		r := region{x0: x, x1: x, y0: y, y1: y}
 		f.fill(x, y, stBgLike, stVisiting, false, func(y, x0, x1 int) {
-			n += x1 - x0 + 1
+			r.n += x1 - x0 + 1
+			r.x0, r.x1 = min(r.x0, x0), max(r.x1, x1)
+			r.y0, r.y1 = min(r.y0, y), max(r.y1, y)
 			for x := x0; x <= x1; x++ {
 				c := m.at(x, y)
 				j := 3 * (y*w + x)
-				sum[0] += float64(rgb[j]) - float64(c[0])
-				sum[1] += float64(rgb[j+1]) - float64(c[1])
-				sum[2] += float64(rgb[j+2]) - float64(c[2])
+				for k := range 3 {
+					r.sum[k] += float64(rgb[j+k]) - float64(c[k])
+				}
 			}
 		})
 		to := uint8(stKept)
-		if n >= minArea && math.Hypot(math.Hypot(sum[0], sum[1]), sum[2])/float64(n) <= holeTol {
-			to = stBackground
+		if r.n >= minArea && r.meanOffset() <= holeTol {
+			r.measure(&scratch, state, dist, rgb, w, speck, calm, weak, strong)
+			if r.isHole(ringTex) {
+				to = stBackground
+			}
 		}
 		f.fill(x, y, stVisiting, to, false, nil)
 	}
@@ -293,7 +319,6 @@ func matte(w, h int, rgb []byte, threshold, minHole float64) []byte {
 	refineEdge(mask, dist, w, h)
 
 	// Islands of product too small to be anything but specks.
-	speck := max(9, int(0.00005*float64(w)*float64(h)))
 	f.state = mask
 	const island, done = 2, 3
 	for i, s := range mask {
@@ -314,6 +339,258 @@ func matte(w, h int, rgb []byte, threshold, minHole float64) []byte {
 		}
 	}
 	return mask
+}
+
+// region is an enclosed background-coloured region being judged: a hole that
+// shows the background (a mug's handle, a ring's centre), or a light part of
+// the product (a clock's face, a phone's screen, a label).
+type region struct {
+	n              int // pixels
+	x0, y0, x1, y1 int // bounding box, inclusive
+	sum            [3]float64
+	// Set by measure.
+	islands int     // pixels of the product islands the region encloses
+	hf, nhf float64 // sum of squared differences of neighbouring pixels deep inside, and their number
+}
+
+// meanOffset is the length of the region's mean residual colour.
+func (r *region) meanOffset() float64 {
+	return math.Hypot(math.Hypot(r.sum[0], r.sum[1]), r.sum[2]) / float64(r.n)
+}
+
+// texture is the region's mean squared difference of neighbouring pixels
+// (per channel) away from its edge, or 0 when it has no such pixels.
+func (r *region) texture() float64 {
+	if r.nhf == 0 {
+		return 0
+	}
+	return r.hf / r.nhf
+}
+
+// Judging enclosed regions.
+const (
+	// maxTextureRatio is the most a hole's fine texture may exceed the
+	// background's (see bgModel.ringTexture): a standard deviation 1.5 times
+	// the background's. A printed label, paper or a fabric is grainier than a
+	// studio background seen through a hole.
+	maxTextureRatio = 1.5 * 1.5
+	// textureFloor is the least texture a hole may have whatever the
+	// background's: neighbours one level apart in a quarter of the pairs, what
+	// 8 bits and JPEG leave of a noiseless (blown-out) background.
+	textureFloor = 0.25
+	// textureDepth is how far (px) from a region's edges its texture is taken:
+	// the product's anti-aliased outline is not texture.
+	textureDepth = 4
+	// haloWidth is how far (px) from a region's outer edge a faint enclosed
+	// component may be JPEG ringing (a 4:2:0 chroma block reaches 8 px) rather
+	// than an island of product.
+	haloWidth = 8
+)
+
+// regionScratch holds buffers reused by region.measure.
+type regionScratch struct {
+	grid      []uint8
+	dout, din []uint8
+	stack     []int32
+}
+
+// Cells of the grid region.measure works on.
+const (
+	cellOther   = iota // not in the region, farther than twice the threshold from the background
+	cellIn             // in the region
+	cellWeak           // not in the region, within twice the threshold (noise, ringing, a soft edge)
+	cellOutside        // reached from outside the region's bounding box
+	cellDone           // an enclosed cell already counted
+)
+
+// measure sets the region's islands and, when it has none, its texture. state
+// marks the region's pixels stVisiting, dist holds every pixel's distance to
+// the background model; calm is the automatic threshold (or the threshold, if
+// lower), weak twice the threshold and strong four times it, in dist's units.
+//
+// An island is a component of clearly-not-background pixels that the region
+// encloses (a clock's hands and numerals, a label's text, the photo inside a
+// frame's white mat) of at least speck pixels, either farther than haloWidth
+// from the region's outer edge or at least strong. Seen through a hole, the
+// background has no islands: anything floating in it would have to be
+// attached to the product, and so would touch the hole's edge. Weak pixels
+// (noise and JPEG ringing just over the threshold) count as the region, so
+// they cannot chain a clock's hands to its rim.
+func (r *region) measure(sc *regionScratch, state, dist, rgb []byte, w, speck int, calm, weak, strong uint8) {
+	// A grid over the bounding box with a one-cell margin.
+	gw, gh := r.x1-r.x0+3, r.y1-r.y0+3
+	n := gw * gh
+	sc.grid = slices.Grow(sc.grid[:0], n)[:n]
+	sc.dout = slices.Grow(sc.dout[:0], n)[:n]
+	sc.din = slices.Grow(sc.din[:0], n)[:n]
+	g := sc.grid
+	for gy := range gh {
+		y := r.y0 - 1 + gy
+		for gx := range gw {
+			x := r.x0 - 1 + gx
+			c := uint8(cellOther)
+			if gx > 0 && gy > 0 && gx < gw-1 && gy < gh-1 {
+				switch {
+				case state[y*w+x] == stVisiting:
+					c = cellIn
+				case dist[y*w+x] <= weak:
+					c = cellWeak
+				}
+			}
+			g[gy*gw+gx] = c
+		}
+	}
+	// flood changes the 8-connected component of i (the complement of a
+	// 4-connected region is 8-connected) to to, and returns its size.
+	flood := func(i int, to uint8, visit func(i int)) int {
+		from := g[i]
+		g[i] = to
+		sc.stack = append(sc.stack[:0], int32(i))
+		size := 0
+		for len(sc.stack) > 0 {
+			i := int(sc.stack[len(sc.stack)-1])
+			sc.stack = sc.stack[:len(sc.stack)-1]
+			size++
+			if visit != nil {
+				visit(i)
+			}
+			gx, gy := i%gw, i/gw
+			for ny := max(0, gy-1); ny <= min(gh-1, gy+1); ny++ {
+				for nx := max(0, gx-1); nx <= min(gw-1, gx+1); nx++ {
+					if j := ny*gw + nx; g[j] == from {
+						g[j] = to
+						sc.stack = append(sc.stack, int32(j))
+					}
+				}
+			}
+		}
+		return size
+	}
+	// The outside: the margin and what it reaches without crossing the region
+	// or a weak cell.
+	flood(0, cellOutside, nil)
+	// Islands, measured by their distance from the outside (a chamfer
+	// distance, 3 a step and 4 a diagonal).
+	const inf = 255
+	if slices.Contains(g, cellOther) {
+		for i, c := range g {
+			sc.dout[i] = inf
+			if c == cellOutside {
+				sc.dout[i] = 0
+			}
+		}
+		chamfer(sc.dout, gw, gh)
+		for i, c := range g {
+			if c != cellOther {
+				continue
+			}
+			depth, peak := uint8(inf), uint8(0)
+			size := flood(i, cellDone, func(j int) {
+				depth = min(depth, sc.dout[j])
+				peak = max(peak, dist[(r.y0-1+j/gw)*w+r.x0-1+j%gw])
+			})
+			if size >= speck && (depth > 3*haloWidth || peak >= strong) {
+				r.islands += size
+			}
+		}
+		if r.islands > 0 {
+			return // product: the texture does not matter
+		}
+	}
+	for i, c := range g {
+		sc.din[i] = 0
+		if c == cellIn {
+			sc.din[i] = inf
+		}
+	}
+	chamfer(sc.din, gw, gh)
+	// Fine texture: differences between neighbours in the region, both at
+	// least textureDepth from anything not in it (its outline, specks of
+	// ringing) and within calm of the background.
+	const deep = 3 * textureDepth
+	for gy := 1; gy < gh-1; gy++ {
+		y := r.y0 - 1 + gy
+		for gx := 1; gx < gw-1; gx++ {
+			i := gy*gw + gx
+			p := y*w + r.x0 - 1 + gx
+			if sc.din[i] < deep || dist[p] > calm {
+				continue
+			}
+			for _, nb := range [2][2]int{{1, 1}, {gw, w}} {
+				ni, np := i+nb[0], p+nb[1]
+				if sc.din[ni] < deep || dist[np] > calm {
+					continue
+				}
+				for k := range 3 {
+					e := float64(rgb[3*p+k]) - float64(rgb[3*np+k])
+					r.hf += e * e
+				}
+				r.nhf += 3
+			}
+		}
+	}
+}
+
+// isHole reports whether a measured region shows the background: no islands,
+// and a texture no grainier than the background's (ringTexture).
+func (r *region) isHole(ringTexture float64) bool {
+	return r.islands == 0 && r.texture() <= max(maxTextureRatio*ringTexture, textureFloor)
+}
+
+// chamfer turns d (0 at sources, 255 elsewhere) into 3-4 chamfer distances
+// to the nearest source (3 a step, 4 a diagonal), in place, saturating at 255
+// (85 px).
+func chamfer(d []uint8, w, h int) {
+	step := func(v, n uint8, c uint8) uint8 {
+		if n > 255-c {
+			return v
+		}
+		return min(v, n+c)
+	}
+	for y := range h {
+		for x := range w {
+			i := y*w + x
+			v := d[i]
+			if x > 0 {
+				v = step(v, d[i-1], 3)
+			}
+			if y > 0 {
+				v = step(v, d[i-w], 3)
+				if x > 0 {
+					v = step(v, d[i-w-1], 4)
+				}
+				if x < w-1 {
+					v = step(v, d[i-w+1], 4)
+				}
+			}
+			d[i] = v
+		}
+	}
+	for y := h - 1; y >= 0; y-- {
+		for x := w - 1; x >= 0; x-- {
+			i := y*w + x
+			v := d[i]
+			if x < w-1 {
+				v = step(v, d[i+1], 3)
+			}
+			if y < h-1 {
+				v = step(v, d[i+w], 3)
+				if x < w-1 {
+					v = step(v, d[i+w+1], 4)
+				}
+				if x > 0 {
+					v = step(v, d[i+w-1], 4)
+				}
+			}
+			d[i] = v
+		}
+	}
+}
+
+// autoThreshold is the automatic threshold for a background whose noise
+// sigma is sigma: see MatteOptions.Threshold.
+func autoThreshold(sigma float64) float64 {
+	return min(max(5*sigma+2, 6), 40)
 }
 
 // refineEdge moves the product's outline to where pixels are half product:
@@ -563,6 +840,46 @@ func (m *bgModel) at(x, y int) [3]float32 {
 		c[k] = (1-v)*m.tt[x][k] + v*m.bt[x][k] + m.l[y][k] + u*m.rl[y][k]
 	}
 	return c
+}
+
+// ringTexture is the mean squared difference between neighbouring pixels of
+// the border strips (per channel), over pairs both within t of the model: the
+// background's fine texture (sensor noise as the JPEG encoder left it).
+func (m *bgModel) ringTexture(rgb []byte, t float64) float64 {
+	w := m.w
+	t2 := t * t
+	near := func(x, y int) bool {
+		c := m.at(x, y)
+		i := 3 * (y*w + x)
+		var d2 float64
+		for k := range 3 {
+			e := float64(rgb[i+k]) - float64(c[k])
+			d2 += e * e
+		}
+		return d2 <= t2
+	}
+	var sum float64
+	n := 0
+	m.strips(func(x, y, i int) {
+		if x+1 >= w || !m.inStrip(x+1, y) || !near(x, y) || !near(x+1, y) {
+			return
+		}
+		for k := range 3 {
+			e := float64(rgb[i+k]) - float64(rgb[i+3+k])
+			sum += e * e
+		}
+		n += 3
+	})
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
+}
+
+// inStrip reports whether x, y is in a border strip.
+func (m *bgModel) inStrip(x, y int) bool {
+	d := m.depth
+	return y < d || y >= m.h-d || x < d || x >= m.w-d
 }
 
 // ringNoise estimates the per-channel noise sigma of the background from the
