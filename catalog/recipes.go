@@ -132,7 +132,7 @@ func (s *Service) RecipeNeedsSD(ctx context.Context, ref RecipeRef) (bool, []byt
 	if err != nil {
 		return false, nil, err
 	}
-	if r.NeedsSD() && s.sd == nil {
+	if r.NeedsSD() && !s.sd.Serves(r) {
 		return true, nil, ErrSDRequired
 	}
 	return r.NeedsSD(), r.Canonical(), nil

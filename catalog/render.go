@@ -79,7 +79,7 @@ func (s *Service) RenderFor(ctx context.Context, imageID string, ref RecipeRef, 
 
 // planRender settles each output's format and looks the renditions up in the cache.
 func (s *Service) planRender(ctx context.Context, sha string, r *pipeline.Recipe, accept string, alpha bool) (*renderPlan, error) {
-	if r.NeedsSD() && s.sd == nil {
+	if r.NeedsSD() && !s.sd.Serves(r) {
 		return nil, ErrSDRequired
 	}
 	p := &renderPlan{sha: sha, recipe: r, hash: r.Hash(), formats: map[string]imaging.Format{}}

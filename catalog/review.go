@@ -479,7 +479,7 @@ func (s *Service) PrepareRetry(ctx context.Context, id string, seed *int64, reci
 	}
 	rt.Recipe = r.Canonical()
 	rt.NeedsSD = r.NeedsSD()
-	if rt.NeedsSD && s.sd == nil {
+	if rt.NeedsSD && !s.sd.Serves(r) {
 		return Retry{}, ErrSDRequired
 	}
 	return rt, nil

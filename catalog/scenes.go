@@ -136,7 +136,7 @@ func fill(tpl string, vars map[string]string) (string, error) {
 // PrepareScene checks a scene request and settles it: template filled, blocklist
 // checked, defaults set, a seed drawn when none was given. Nothing is stored.
 func (s *Service) PrepareScene(ctx context.Context, req SceneRequest) (Scene, error) {
-	if s.sd == nil {
+	if s.sd == nil || s.sd.Pool == nil { // scenes are painted on a WebUI
 		return Scene{}, ErrSDRequired
 	}
 	img, err := s.getImage(ctx, req.ImageID)

@@ -114,8 +114,9 @@ type Deps struct {
 	Gate       *imaging.Gate
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
-	// SD reaches Stable Diffusion WebUI backends; nil when none is configured, and
-	// recipes that need one fail with ErrSDRequired.
+	// SD reaches Stable Diffusion WebUI backends and standalone rembg servers; nil when
+	// none is configured. Recipes that need a backend SD does not have (SD.Serves) fail
+	// with ErrSDRequired.
 	SD *pipeline.SD
 	// Safety classifies generated images; nil when no classifier is configured (the
 	// safety check is then not run).

@@ -13,11 +13,18 @@ import (
 	"github.com/pictor/pictor/sdclient"
 )
 
-// SD is how a run reaches Stable Diffusion WebUI backends. A nil Env.SD means no backend
-// is configured: steps that need one fail with ErrSDRequired.
+// SD is how a run reaches Stable Diffusion WebUI backends and standalone rembg servers. A
+// nil Env.SD means no backend is configured: steps that need one fail with ErrSDRequired.
 type SD struct {
-	// Pool runs calls on the backends, one in flight per backend.
+	// Pool runs calls on the WebUI backends, one in flight per backend; nil when only
+	// rembg servers are configured (steps that need a WebUI then fail with
+	// ErrSDRequired).
 	Pool *sdclient.Pool
+	// Rembg runs calls on standalone rembg servers (`rembg s`, a Pool of
+	// sdclient.KindRembg); default nil. When set, remove_background with engine sd and a
+	// rembg model runs there instead of on the WebUI's rembg extension; model sam still
+	// needs the WebUI's segment-anything.
+	Rembg *sdclient.Pool
 	// Lane is the queue lane calls wait in; default Interactive.
 	Lane sdclient.Lane
 	// Checkpoint is the inpainting checkpoint, exactly as the backend lists it (its
@@ -39,6 +46,35 @@ type SD struct {
 	// Yield, when set, wraps each backend call, so the caller can give its CPU slot
 	// back while the GPU works; default nil.
 	Yield func(ctx context.Context, call func() error) error
+}
+
+// Serves reports whether sd has the backends r's steps need: a WebUI for every step
+// that needs one, except a rembg cut-out, which a rembg server serves too. A nil sd
+// serves nothing.
+func (sd *SD) Serves(r *Recipe) bool {
+	if sd == nil {
+		return false
+	}
+	if sd.Pool != nil {
+		return true
+	}
+	for _, st := range r.Steps {
+		switch p := st.Params.(type) {
+		case *RemoveBackgroundParams:
+			if p.Engine == EngineSD && (sd.Rembg == nil || p.Model == "sam") {
+				return false
+			}
+		case *UpscaleParams:
+			if p.Engine == EngineSD {
+				return false
+			}
+		case *ReplaceBackgroundParams:
+			if p.Engine == EngineSD || p.Prompt != "" {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // watchProgress polls the backend's global progress while a generation of ours runs
@@ -66,10 +102,18 @@ func (sd *SD) watchProgress(ctx context.Context, cl *sdclient.Client, stop <-cha
 	}
 }
 
-// do runs fn on a backend and reports its usage.
+// do runs fn on a WebUI backend and reports its usage.
 func (sd *SD) do(ctx context.Context, fn func(ctx context.Context, c *sdclient.Client) error) error {
+	if sd.Pool == nil {
+		return ErrSDRequired
+	}
+	return sd.doOn(ctx, sd.Pool, fn)
+}
+
+// doOn runs fn on a backend of pool and reports its usage.
+func (sd *SD) doOn(ctx context.Context, pool *sdclient.Pool, fn func(ctx context.Context, c *sdclient.Client) error) error {
 	call := func() error {
-		u, err := sd.Pool.Do(ctx, sd.Lane, fn)
+		u, err := pool.Do(ctx, sd.Lane, fn)
 		if sd.OnUsage != nil && u.Backend != "" {
 			sd.OnUsage(u)
 		}
@@ -202,25 +246,38 @@ func sdMask(c *Context, p *RemoveBackgroundParams) (*imaging.Image, error) {
 	at := image.Pt(w/2, h/2) // the prompt: the product is where the shot is centred
 	var out []byte
 	var samMasks [][]byte
-	err = sd.do(c.Ctx, func(ctx context.Context, cl *sdclient.Client) error {
-		if p.Model == "sam" {
-			r, err := cl.SAMPredict(ctx, sdclient.SAMRequest{Image: src, PositivePoints: [][2]int{{at.X, at.Y}}})
-			if err != nil {
+	onServer := sd.Rembg != nil && p.Model != "sam"
+	if onServer {
+		// rembg's standalone server: the same rembg models and masks, as a raw PNG.
+		err = sd.doOn(c.Ctx, sd.Rembg, func(ctx context.Context, cl *sdclient.Client) error {
+			if err := cl.CheckNames(ctx, sdclient.Names{RembgModel: p.Model}); err != nil {
 				return err
 			}
-			if len(r.Masks) == 0 {
-				return fmt.Errorf("segment-anything found no object: %w", imaging.ErrInvalidOption)
-			}
-			samMasks = r.Masks
-			return nil
-		}
-		if err := cl.CheckNames(ctx, sdclient.Names{RembgModel: p.Model}); err != nil {
+			m, err := cl.RemoveBackground(ctx, sdclient.RemoveRequest{Image: src, Model: p.Model, OnlyMask: true})
+			out = m
 			return err
-		}
-		m, err := cl.Rembg(ctx, sdclient.RembgRequest{Image: src, Model: p.Model, ReturnMask: true})
-		out = m
-		return err
-	})
+		})
+	} else {
+		err = sd.do(c.Ctx, func(ctx context.Context, cl *sdclient.Client) error {
+			if p.Model == "sam" {
+				r, err := cl.SAMPredict(ctx, sdclient.SAMRequest{Image: src, PositivePoints: [][2]int{{at.X, at.Y}}})
+				if err != nil {
+					return err
+				}
+				if len(r.Masks) == 0 {
+					return fmt.Errorf("segment-anything found no object: %w", imaging.ErrInvalidOption)
+				}
+				samMasks = r.Masks
+				return nil
+			}
+			if err := cl.CheckNames(ctx, sdclient.Names{RembgModel: p.Model}); err != nil {
+				return err
+			}
+			m, err := cl.Rembg(ctx, sdclient.RembgRequest{Image: src, Model: p.Model, ReturnMask: true})
+			out = m
+			return err
+		})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cut-out on backend: %w", err)
 	}
@@ -232,7 +289,7 @@ func sdMask(c *Context, p *RemoveBackgroundParams) (*imaging.Image, error) {
 		c.note("mask_model", p.Model)
 		return mask, nil
 	}
-	mask, err := loadMask(c, out)
+	mask, err := loadRembgMask(c, out)
 	if err != nil {
 		return nil, err
 	}
@@ -254,6 +311,31 @@ func sdMask(c *Context, p *RemoveBackgroundParams) (*imaging.Image, error) {
 		return nil, fmt.Errorf("mask from backend (model %s): mask is %dx%d, image is %dx%d: %w", p.Model, mw, mh, w, h, sdclient.ErrBackend)
 	}
 	c.note("mask_model", p.Model)
+	if onServer {
+		c.note("mask_backend", "rembg server")
+	}
+	return mask, nil
+}
+
+// loadRembgMask decodes a rembg mask (return_mask, or the server's om): one L mask, or
+// u2net_cloth_seg's class masks stacked by get_concat_v on an opaque RGBA canvas with
+// the masks in the colour channels. The alpha says nothing, so it is dropped before
+// the mask is read.
+func loadRembgMask(c *Context, data []byte) (*imaging.Image, error) {
+	mask, err := imaging.Load(data, imaging.LoadOptions{MaxPixels: c.Env.MaxPixels})
+	if err != nil {
+		return nil, fmt.Errorf("mask from backend: %w", err)
+	}
+	if mask.HasAlpha() {
+		if err := mask.Flatten(imaging.Color{A: 255}); err != nil {
+			mask.Close()
+			return nil, err
+		}
+	}
+	if err := mask.ToMask(); err != nil {
+		mask.Close()
+		return nil, err
+	}
 	return mask, nil
 }
 

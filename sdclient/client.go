@@ -41,6 +41,9 @@ const (
 	epTaskProgress
 	epSchedulers
 	epSDModules
+	// The standalone rembg server's routes (KindRembg).
+	epRembgRemove
+	epRembgOpenAPI
 )
 
 // route is what is known about an endpoint.
@@ -86,11 +89,24 @@ func (e endpoint) route() route {
 		return route{"schedulers", http.MethodGet, "/sdapi/v1/schedulers", false, false}
 	case epSDModules:
 		return route{"sd-modules", http.MethodGet, "/sdapi/v1/sd-modules", false, false}
+	case epRembgRemove:
+		return route{"rembg-remove", http.MethodPost, "/api/remove", true, false}
+	case epRembgOpenAPI:
+		return route{"rembg-openapi", http.MethodGet, "/openapi.json", false, false}
 	}
 	return route{name: "unknown", method: http.MethodGet, path: "/"}
 }
 
 func (e endpoint) name() string { return e.route().name }
+
+// kind is the kind of backend that serves e.
+func (e endpoint) kind() Kind {
+	switch e {
+	case epRembgRemove, epRembgOpenAPI:
+		return KindRembg
+	}
+	return KindWebUI
+}
 
 // observer is told about every HTTP call a Client makes. The Pool uses it
 // for metrics, GPU-seconds and to know which generations of its own (by
@@ -100,11 +116,14 @@ type observer interface {
 	callEnded(ep endpoint, task string, d time.Duration, err error)
 }
 
-// Client calls one WebUI backend. It is safe for concurrent use, but the
+// Client calls one backend: a WebUI (NewClient) or a standalone rembg
+// server (NewRembgClient). Calling a route of the other kind fails with
+// ErrBadRequest and sends nothing. It is safe for concurrent use, but the
 // WebUI runs one generation at a time: use a Pool to keep one call in flight
 // per backend.
 type Client struct {
 	backend Backend
+	kind    Kind
 	base    string
 	err     error
 	hc      *http.Client
@@ -118,10 +137,15 @@ type Client struct {
 // used when b.User and b.Password are empty. A Backend whose URL does not
 // parse gives a Client whose every call fails with ErrInvalidBackend.
 func NewClient(b Backend, hc *http.Client) *Client {
+	return newClient(b, hc, KindWebUI)
+}
+
+// newClient returns a Client for a backend of kind k.
+func newClient(b Backend, hc *http.Client, k Kind) *Client {
 	if hc == nil {
 		hc = newHTTPClient()
 	}
-	c := &Client{hc: hc, names: newNameCache()}
+	c := &Client{hc: hc, kind: k, names: newNameCache()}
 	parsed, err := ParseBackend(b.URL)
 	if err != nil {
 		c.backend = Backend{URL: redact(b.URL)}
@@ -159,18 +183,36 @@ func (c *Client) withObserver(o observer) *Client {
 
 // call sends in (JSON, unless nil) to ep and decodes the response into out
 // (unless nil).
-func (c *Client) call(ctx context.Context, ep endpoint, query url.Values, in, out any) (err error) {
+func (c *Client) call(ctx context.Context, ep endpoint, query url.Values, in, out any) error {
+	var body io.Reader
+	contentType := ""
+	if in != nil {
+		buf, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("sd %s: encode request: %w", ep.name(), err)
+		}
+		body, contentType = bytes.NewReader(buf), "application/json"
+	}
+	return c.send(ctx, ep, query, taskOf(in), body, contentType, "application/json", func(r io.Reader) error {
+		if out == nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(r, maxErrorBodyBytes))
+			return nil
+		}
+		return json.NewDecoder(r).Decode(out)
+	})
+}
+
+// send sends body (of contentType; none when nil) to ep and hands a 2xx
+// response body, bounded at maxResponseBytes, to read. task is the
+// request's force_task_id, "" without one. Other statuses become an
+// *APIError; a read error is classified by decodeError.
+func (c *Client) send(ctx context.Context, ep endpoint, query url.Values, task string, body io.Reader, contentType, accept string, read func(io.Reader) error) (err error) {
 	if c.err != nil {
 		return c.err
 	}
 	rt := ep.route()
-	var body io.Reader
-	if in != nil {
-		buf, err := json.Marshal(in)
-		if err != nil {
-			return fmt.Errorf("sd %s: encode request: %w", rt.name, err)
-		}
-		body = bytes.NewReader(buf)
+	if k := ep.kind(); k != c.kind {
+		return fmt.Errorf("sd %s: %w: a %s backend has no %s route (it is a %s route)", rt.name, ErrBadRequest, c.kind, rt.path, k)
 	}
 	u := c.base + rt.path
 	if len(query) > 0 {
@@ -180,15 +222,14 @@ func (c *Client) call(ctx context.Context, ep endpoint, query url.Values, in, ou
 	if err != nil {
 		return fmt.Errorf("sd %s: %w: %w", rt.name, ErrInvalidBackend, err)
 	}
-	req.Header.Set("Accept", "application/json")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", accept)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if c.backend.User != "" || c.backend.Password != "" {
 		req.SetBasicAuth(c.backend.User, c.backend.Password)
 	}
 	if c.obs != nil {
-		task := taskOf(in)
 		c.obs.callStarted(ep, task)
 		start := time.Now()
 		defer func() { c.obs.callEnded(ep, task, time.Since(start), err) }()
@@ -205,12 +246,7 @@ func (c *Client) call(ctx context.Context, ep endpoint, query url.Values, in, ou
 		}
 		return parseAPIError(rt.name, resp.StatusCode, b)
 	}
-	if out == nil {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBodyBytes))
-		return nil
-	}
-	lr := &limitedReader{r: resp.Body, n: maxResponseBytes}
-	if err := json.NewDecoder(lr).Decode(out); err != nil {
+	if err := read(&limitedReader{r: resp.Body, n: maxResponseBytes}); err != nil {
 		return decodeError(ctx, ep, err)
 	}
 	return nil

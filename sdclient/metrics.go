@@ -19,37 +19,55 @@ type poolMetrics struct {
 	circuit  *prometheus.GaugeVec
 }
 
-func newPoolMetrics(reg prometheus.Registerer) (*poolMetrics, error) {
+// newPoolMetrics builds a Pool's collectors. Every series has a kind label,
+// "webui" or "rembg": the Pool's Kind.
+func newPoolMetrics(reg prometheus.Registerer, kind Kind) (*poolMetrics, error) {
 	m := &poolMetrics{
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pictor_sd_calls_total",
-			Help: "Stable Diffusion WebUI calls by backend, endpoint and outcome.",
-		}, []string{"backend", "endpoint", "outcome"}),
+			Help: "Stable Diffusion WebUI and rembg server calls by backend, endpoint and outcome.",
+		}, []string{"backend", "endpoint", "outcome", "kind"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "pictor_sd_call_duration_seconds",
-			Help:    "Duration of Stable Diffusion WebUI calls by backend and endpoint.",
+			Help:    "Duration of Stable Diffusion WebUI and rembg server calls by backend and endpoint.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600},
-		}, []string{"backend", "endpoint"}),
+		}, []string{"backend", "endpoint", "kind"}),
 		gpu: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pictor_sd_gpu_seconds_total",
 			Help: "Wall-clock seconds backends spent on Pictor's GPU work (generation, upscaling, segmentation).",
-		}, []string{"backend"}),
+		}, []string{"backend", "kind"}),
 		queue: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "pictor_sd_queue_length",
-			Help: "Calls waiting in Pictor for a free Stable Diffusion backend, by lane.",
-		}, []string{"lane"}),
+			Help: "Calls waiting in Pictor for a free Stable Diffusion WebUI or rembg server, by lane.",
+		}, []string{"lane", "kind"}),
 		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "pictor_sd_backend_up",
 			Help: "1 when the backend passed its last health check, else 0.",
-		}, []string{"backend"}),
+		}, []string{"backend", "kind"}),
 		circuit: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "pictor_sd_backend_circuit_open",
 			Help: "1 while the backend's circuit breaker is open or half-open, else 0.",
-		}, []string{"backend"}),
+		}, []string{"backend", "kind"}),
 	}
-	if reg == nil {
-		return m, nil
+	if reg != nil {
+		if err := m.register(reg); err != nil {
+			return nil, err
+		}
 	}
+	// Curried, the collectors take the same label values for both kinds.
+	k := prometheus.Labels{"kind": kind.String()}
+	m.calls = m.calls.MustCurryWith(k)
+	m.duration = m.duration.MustCurryWith(k).(*prometheus.HistogramVec)
+	m.gpu = m.gpu.MustCurryWith(k)
+	m.queue = m.queue.MustCurryWith(k)
+	m.up = m.up.MustCurryWith(k)
+	m.circuit = m.circuit.MustCurryWith(k)
+	return m, nil
+}
+
+// register registers m's collectors on reg, or takes the identical ones
+// already there (another Pool's).
+func (m *poolMetrics) register(reg prometheus.Registerer) error {
 	var err error
 	m.calls, err = register(reg, m.calls)
 	if err == nil {
@@ -67,10 +85,7 @@ func newPoolMetrics(reg prometheus.Registerer) (*poolMetrics, error) {
 	if err == nil {
 		m.circuit, err = register(reg, m.circuit)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return m, nil
+	return err
 }
 
 // register registers c, or reuses an identical collector already

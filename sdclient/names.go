@@ -44,7 +44,9 @@ type Names struct {
 	Checkpoint string
 	// Upscaler is an Upscaler name; default "" is not checked.
 	Upscaler string
-	// RembgModel is a name from RembgModels; default "" is not checked.
+	// RembgModel is a name from RembgModels on a WebUI, or a model the
+	// server lists on a rembg server (RembgServerInfo; those that need
+	// extras Pictor does not send are refused); default "" is not checked.
 	RembgModel string
 }
 
@@ -241,6 +243,7 @@ func (c *cached[T]) get(ctx context.Context, fetch func(context.Context) (T, err
 // nameCache holds a Client's cached lists; copies of a Client share it.
 type nameCache struct {
 	samplers, checkpoints, upscalers cached[*nameSet]
+	rembgServer                      cached[*nameSet]
 	schedulers                       cached[[]schedulerEntry]
 	flavor                           cached[Flavor]
 }
@@ -319,6 +322,9 @@ func (c *Client) CheckNames(ctx context.Context, n Names) error {
 		if !set.ok[n.Upscaler] {
 			return unknown("upscaler", n.Upscaler, set, "")
 		}
+	}
+	if n.RembgModel != "" && c.kind == KindRembg {
+		return c.checkRembgServerModel(ctx, n.RembgModel)
 	}
 	if n.RembgModel != "" && !slices.Contains(RembgModels(), n.RembgModel) {
 		set := newNameSet()

@@ -55,6 +55,11 @@ func (l Lane) String() string {
 
 // PoolConfig configures a Pool. Start from DefaultPoolConfig.
 type PoolConfig struct {
+	// Kind is the kind of every backend of the Pool: KindWebUI (the
+	// default) or KindRembg. It decides the Client fn gets and the health
+	// check; queueing, lanes, circuit, GPU-seconds and metrics are the
+	// same for both.
+	Kind Kind
 	// HealthInterval is the time between health checks; default 10 s.
 	HealthInterval time.Duration
 	// HealthTimeout bounds one health check; default 5 s.
@@ -100,6 +105,9 @@ func (c PoolConfig) Validate() error {
 	positive("HealthTimeout", c.HealthTimeout)
 	positive("OpenFor", c.OpenFor)
 	positive("CallTimeout", c.CallTimeout)
+	if c.Kind != KindWebUI && c.Kind != KindRembg {
+		errs = append(errs, fmt.Errorf("%w: unknown backend %s", ErrInvalidConfig, c.Kind))
+	}
 	if c.FailureThreshold < 1 {
 		errs = append(errs, fmt.Errorf("%w: FailureThreshold must be at least 1, got %d", ErrInvalidConfig, c.FailureThreshold))
 	}
@@ -125,6 +133,8 @@ type BackendStatus struct {
 	URL string `json:"url"`
 	// Name is host:port, the metrics label.
 	Name string `json:"name"`
+	// Kind is "webui" or "rembg" (a standalone rembg server).
+	Kind Kind `json:"kind"`
 	// Healthy is the result of the last health check (true before the
 	// first one).
 	Healthy bool `json:"healthy"`
@@ -138,7 +148,8 @@ type BackendStatus struct {
 	GPUSeconds float64 `json:"gpu_seconds"`
 	// Calls is the number of Do calls served.
 	Calls int `json:"calls"`
-	// Models are the checkpoint titles of the last health check.
+	// Models are the checkpoint titles (a rembg server: its models) of the
+	// last health check.
 	Models []string `json:"models"`
 	// LastError is the last error seen from the backend; "" if none.
 	LastError string `json:"last_error,omitempty"`
@@ -181,8 +192,10 @@ type grant struct {
 	err error
 }
 
-// Pool runs calls on a set of WebUI backends, one call in flight per
-// backend, queueing the rest with Interactive work first.
+// Pool runs calls on a set of backends of one Kind, one call in flight per
+// backend, queueing the rest with Interactive work first. A service with
+// WebUI backends and rembg servers runs one Pool of each; they share
+// metrics (by backend and kind) on one Registerer.
 type Pool struct {
 	cfg      PoolConfig
 	log      *slog.Logger
@@ -217,7 +230,7 @@ func NewPool(backends []Backend, cfg PoolConfig, logger *slog.Logger, reg promet
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	met, err := newPoolMetrics(reg)
+	met, err := newPoolMetrics(reg, cfg.Kind)
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +241,7 @@ func NewPool(backends []Backend, cfg PoolConfig, logger *slog.Logger, reg promet
 	p := &Pool{cfg: cfg, log: logger, met: met, now: time.Now, done: make(chan struct{}), queues: [2]*list.List{list.New(), list.New()}}
 	seen := make(map[string]bool)
 	for _, b := range backends {
-		c := NewClient(b, hc)
+		c := newClient(b, hc, cfg.Kind)
 		if c.err != nil {
 			return nil, c.err
 		}
@@ -262,7 +275,8 @@ func NewPool(backends []Backend, cfg PoolConfig, logger *slog.Logger, reg promet
 // backend from other Pool calls until the task starts (then interrupts it)
 // or ends, for at most CallTimeout. A backend without /internal/progress
 // (--nowebui) cannot say whose job runs: nothing is interrupted there, and
-// neither is an abandoned upscale (extras has no task id). Do never
+// neither is an abandoned upscale (extras has no task id) or rembg call
+// (a rembg server cannot be interrupted; it finishes the picture). Do never
 // re-sends anything. When no backend is usable (unhealthy or circuit open)
 // it fails at once with ErrUnavailable.
 func (p *Pool) Do(ctx context.Context, lane Lane, fn func(ctx context.Context, c *Client) error) (Usage, error) {
@@ -604,6 +618,7 @@ func (p *Pool) Status() []BackendStatus {
 		s := BackendStatus{
 			URL:         m.backend.URL,
 			Name:        m.name,
+			Kind:        p.cfg.Kind,
 			Healthy:     m.healthy,
 			CircuitOpen: m.open,
 			Queued:      queued,
@@ -622,7 +637,8 @@ func (p *Pool) Status() []BackendStatus {
 
 // Start runs health checks until ctx ends or Close is called: one round
 // at once, then one every HealthInterval. A check is two unlocked GETs,
-// /sdapi/v1/progress?skip_current_image=true and /sdapi/v1/sd-models; it
+// /sdapi/v1/progress?skip_current_image=true and /sdapi/v1/sd-models (a
+// rembg server: GET /openapi.json, which must offer POST /api/remove); it
 // marks the backend healthy or unhealthy. A failing check does not mark
 // unhealthy a backend that is running one of our calls (the call itself
 // tells). Calling Start again does nothing.
@@ -669,10 +685,22 @@ func (p *Pool) checkAll(ctx context.Context) {
 func (p *Pool) check(ctx context.Context, m *member) {
 	cctx, cancel := context.WithTimeout(ctx, p.cfg.HealthTimeout)
 	defer cancel()
-	_, err := m.client.Progress(cctx, true)
-	var models []SDModel
-	if err == nil {
-		models, err = m.client.SDModels(cctx)
+	var models []string
+	var err error
+	switch p.cfg.Kind {
+	case KindRembg:
+		var info *RembgServerInfo
+		if info, err = m.client.RembgServerInfo(cctx); err == nil {
+			models = info.Models
+		}
+	default:
+		if _, err = m.client.Progress(cctx, true); err == nil {
+			var list []SDModel
+			list, err = m.client.SDModels(cctx)
+			for _, sm := range list {
+				models = append(models, sm.Title)
+			}
+		}
 	}
 	if ctx.Err() != nil {
 		return
@@ -697,10 +725,7 @@ func (p *Pool) check(ctx context.Context, m *member) {
 		p.log.Info("sd backend healthy", "backend", m.name)
 	}
 	m.healthy = true
-	m.models = m.models[:0]
-	for _, sm := range models {
-		m.models = append(m.models, sm.Title)
-	}
+	m.models = append(m.models[:0], models...)
 	p.met.up.WithLabelValues(m.name).Set(1)
 	p.dispatchLocked()
 }

@@ -42,6 +42,8 @@ type config struct {
 	SDURLs           string
 	SDCheckpoint     string
 	SDSampler        string
+	SDScheduler      string
+	RembgURLs        string
 	PromptBlocklist  string
 	SafetyURL        string
 	JobTimeout       time.Duration
@@ -115,6 +117,8 @@ func (c *config) settings() []setting {
 		{"PICTOR_SD_URLS", "sd-urls", "Stable Diffusion WebUI backends, comma separated (http://user:pass@host:7860); empty = no GPU", "", str(&c.SDURLs)},
 		{"PICTOR_SD_CHECKPOINT", "sd-checkpoint", "inpainting checkpoint title for background replacement (empty = the loaded one)", "", str(&c.SDCheckpoint)},
 		{"PICTOR_SD_SAMPLER", "sd-sampler", "sampler for background replacement", "DPM++ 2M", str(&c.SDSampler)},
+		{"PICTOR_SD_SCHEDULER", "sd-scheduler", "scheduler for background replacement, exactly as the backend lists it (empty = the backend's Automatic)", "", str(&c.SDScheduler)},
+		{"PICTOR_REMBG_URLS", "rembg-urls", "standalone rembg servers (rembg s), comma separated (http://host:7000); remove_background engine sd runs there; empty = none", "", str(&c.RembgURLs)},
 		{"PICTOR_PROMPT_BLOCKLIST", "prompt-blocklist", "terms no prompt may contain (scenes, templates, recipes, negative prompts; ignoring case, width and whitespace), comma separated", "", str(&c.PromptBlocklist)},
 		{"PICTOR_SAFETY_URL", "safety-url", "image safety classifier (docs/safety-api.md) every generated image is sent to; flagged or unclassified outputs are held for review; empty = no safety check", "", str(&c.SafetyURL)},
 		{"PICTOR_API_KEYS", "api-keys", "API keys, sha256hex:scope+scope[@name] comma separated (pictor keys new); empty = open", "", str(&c.Access.APIKeys)},

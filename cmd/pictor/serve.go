@@ -38,6 +38,7 @@ type app struct {
 	catalog *catalog.Service
 	jobs    *jobs.Service
 	sd      *sdclient.Pool
+	rembg   *sdclient.Pool
 	reg     *prometheus.Registry
 }
 
@@ -85,7 +86,23 @@ func wire(ctx context.Context, c config, log *slog.Logger, work bool) (_ *app, e
 			return nil, err
 		}
 		a.sd.Start(context.WithoutCancel(ctx))
-		sd = &pipeline.SD{Pool: a.sd, Checkpoint: c.SDCheckpoint, Sampler: c.SDSampler}
+		sd = &pipeline.SD{Pool: a.sd, Checkpoint: c.SDCheckpoint, Sampler: c.SDSampler, Scheduler: c.SDScheduler}
+	}
+	if c.RembgURLs != "" {
+		backends, err := sdclient.ParseBackends(c.RembgURLs)
+		if err != nil {
+			return nil, fmt.Errorf("PICTOR_REMBG_URLS: %w", err)
+		}
+		pc := sdclient.DefaultPoolConfig()
+		pc.Kind = sdclient.KindRembg
+		if a.rembg, err = sdclient.NewPool(backends, pc, log, a.reg); err != nil {
+			return nil, fmt.Errorf("PICTOR_REMBG_URLS: %w", err)
+		}
+		a.rembg.Start(context.WithoutCancel(ctx))
+		if sd == nil {
+			sd = &pipeline.SD{}
+		}
+		sd.Rembg = a.rembg
 	}
 	var classifier catalog.Safety
 	if c.SafetyURL != "" {
@@ -142,9 +159,45 @@ func (a *app) startWorkers(ctx context.Context) (stop func(), err error) {
 	}, nil
 }
 
+// poolSet is every configured backend pool (WebUIs, then rembg servers), reported
+// together by GET /v1/backends.
+type poolSet []*sdclient.Pool
+
+// Status lists every pool's backends, each with its kind.
+func (ps poolSet) Status() []sdclient.BackendStatus {
+	var out []sdclient.BackendStatus
+	for _, p := range ps {
+		out = append(out, p.Status()...)
+	}
+	return out
+}
+
+// QueueLen adds up the calls of lane waiting in every pool.
+func (ps poolSet) QueueLen(lane sdclient.Lane) int {
+	n := 0
+	for _, p := range ps {
+		n += p.QueueLen(lane)
+	}
+	return n
+}
+
+// pools returns the configured pools.
+func (a *app) pools() poolSet {
+	var ps poolSet
+	for _, p := range []*sdclient.Pool{a.sd, a.rembg} {
+		if p != nil {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
 func (a *app) close() {
 	if a.sd != nil {
 		a.sd.Close()
+	}
+	if a.rembg != nil {
+		a.rembg.Close()
 	}
 	if a.db != nil {
 		if err := a.db.Close(); err != nil {
@@ -207,8 +260,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer done()
 	c, log := a.cfg, a.log
 	deps := api.Deps{Catalog: a.catalog, Jobs: a.jobs, Batches: a.jobs, Reviews: a.catalog, Console: console.FS, Logger: log, Registerer: a.reg, Gatherer: a.reg}
-	if a.sd != nil {
-		deps.Backends = a.sd
+	if pools := a.pools(); len(pools) > 0 {
+		deps.Backends = pools
 	}
 	h, err := api.New(ac, deps)
 	if err != nil {

@@ -4,6 +4,12 @@
 //
 //	sdstub -addr 127.0.0.1:7861 -step-latency 20ms -flavor a1111 [-auth u:p] [-faults mask=shift] [-lenient] [-nowebui]
 //
+// With -rembg it serves rembg's standalone server (`rembg s --no-ui`, whose
+// port is 7000) instead: POST /api/remove with a multipart file answering a
+// raw PNG, GET /api/remove?url=..., GET /openapi.json (PICTOR_REMBG_URLS):
+//
+//	sdstub -rembg -addr 127.0.0.1:7000 [-faults mask=shift] [-lenient]
+//
 // It prints "sdstub listening on http://ADDR" once it accepts connections
 // and stops on SIGINT or SIGTERM.
 //
@@ -65,6 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	faultsFlag := fs.String("faults", "", `wrong pictures on purpose, e.g. "mask=shift,mask_shift=6,upscale=blurry,background=offwhite"; "" = none; PUT `+sdtest.FaultsPath+` changes them`)
 	lenient := fs.Bool("lenient", false, "ignore request keys the models do not declare, as the WebUI does (default: 422 for them)")
 	noWebUI := fs.Bool("nowebui", false, "serve without the UI's routes (/internal/progress, /internal/ping), as --nowebui")
+	rembg := fs.Bool("rembg", false, "serve rembg's standalone server (`rembg s`: POST /api/remove) instead of a WebUI")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -90,6 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 		IgnoreUnknownFields: *lenient,
 		NoWebUI:             *noWebUI,
+		RembgServer:         *rembg,
 	}
 	stub, err := sdtest.NewUnstarted(opts)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"image/color"
 	"image/png"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"os"
 	"os/exec"
@@ -348,5 +349,51 @@ func TestMainExitCode(t *testing.T) {
 	}
 	if want := `sdstub: -faults: parse faults "upscale=sharp": upscale fault "sharp" is not "blurry"`; !strings.Contains(stderr.String(), want) {
 		t.Errorf("stderr: got %q, want it to contain %q", stderr.String(), want)
+	}
+}
+
+// TestRunRembgServer runs sdstub -rembg and checks that it answers as rembg's
+// standalone server: a raw PNG for a multipart file, FastAPI's 422 without one, and
+// no WebUI routes.
+func TestRunRembgServer(t *testing.T) {
+	t.Parallel()
+	r := start(t, []string{"-rembg", "-step-latency", "1ms"})
+	defer r.stop(t)
+	img := image.NewNRGBA(image.Rect(0, 0, 32, 32))
+	for i := range img.Pix {
+		img.Pix[i] = 255
+	}
+	for y := 8; y < 24; y++ {
+		for x := 8; x < 24; x++ {
+			img.Set(x, y, color.NRGBA{R: 30, G: 40, B: 50, A: 255})
+		}
+	}
+	var pic bytes.Buffer
+	if err := png.Encode(&pic, img); err != nil {
+		t.Fatal(err)
+	}
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	_ = mw.WriteField("om", "true")
+	fw, _ := mw.CreateFormFile("file", "in.png")
+	_, _ = fw.Write(pic.Bytes())
+	_ = mw.Close()
+	status, answer := call(t, http.MethodPost, r.base+"/api/remove", mw.FormDataContentType(), body.String())
+	if status != http.StatusOK {
+		t.Fatalf("POST /api/remove: got %d %s, want 200", status, answer)
+	}
+	mask, err := png.Decode(strings.NewReader(answer))
+	if err != nil {
+		t.Fatalf("answer is not a PNG: %v", err)
+	}
+	if g, ok := mask.(*image.Gray); !ok || g.GrayAt(16, 16).Y != 255 || g.GrayAt(1, 1).Y != 0 {
+		t.Errorf("mask: got %T, want an L mask white on the product", mask)
+	}
+	status, answer = call(t, http.MethodPost, r.base+"/api/remove", "application/json", `{}`)
+	if want := `{"detail":[{"type":"missing","loc":["body","file"],"msg":"Field required","input":null}]}`; status != 422 || answer != want {
+		t.Errorf("POST /api/remove without a file: got %d %s, want 422 %s", status, answer, want)
+	}
+	if status, _ := call(t, http.MethodGet, r.base+"/sdapi/v1/progress", "", ""); status != 404 {
+		t.Errorf("GET /sdapi/v1/progress: got %d, want 404", status)
 	}
 }

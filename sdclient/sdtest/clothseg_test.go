@@ -35,8 +35,15 @@ func TestRembgClothSegStacks(t *testing.T) {
 			if got, want := img.Bounds().Size(), image.Pt(w, 3*h); got != want {
 				t.Fatalf("size: got %v, want %v (three %dx%d masks stacked)", got, want, w, h)
 			}
-			if _, gray := img.(*image.Gray); gray != c.returnMask {
-				t.Errorf("mode: got %T, want L for a mask and RGBA for a cut-out", img)
+			// get_concat_v pastes onto an RGBA canvas: stacked masks are RGBA too,
+			// opaque, the mask in the colour channels.
+			if _, gray := img.(*image.Gray); gray {
+				t.Errorf("mode: got %T, want RGBA (get_concat_v's canvas)", img)
+			}
+			if c.returnMask {
+				if _, _, _, a := img.At(2, 2).RGBA(); a != 0xffff {
+					t.Errorf("stacked mask alpha at a background pixel: got %#x, want opaque", a)
+				}
 			}
 			// In each third, one row in the product's upper part and one in its lower.
 			thirds := []struct {

@@ -20,7 +20,9 @@
 // rembg 2.0.50, the rembg model u2net_cloth_seg answers three class masks
 // (upper body, lower body, full body; here the product's top half, bottom
 // half and whole) stacked vertically: for a W x H input the mask, and the
-// cut-out, is W x 3H. Segment-anything answers SAM's three multimask
+// cut-out, is W x 3H, on get_concat_v's RGBA canvas (stacked masks keep
+// their values in the colour channels under an opaque alpha, and the PNG
+// keeps its alpha channel, as PIL writes it). Segment-anything answers SAM's three multimask
 // outputs in decoder order with no scores: a part of the object, the whole
 // object and the object with some surroundings, in an order that depends on
 // the picture and never puts the whole object first.
@@ -41,6 +43,16 @@
 // does not declare (a misspelt field, an unknown override_settings option)
 // is a 422 "extra fields not permitted" unless Options.IgnoreUnknownFields
 // is set.
+//
+// With Options.RembgServer it is rembg's standalone server instead (`rembg
+// s --no-ui`, rembg RembgVersion): POST /api/remove takes a multipart file
+// and the form fields model, a, af, ab, ae, om and ppm and answers a raw
+// PNG; a missing file, a model outside its pattern or a threshold out of
+// range is FastAPI's 422 in pydantic v2 form; an unreadable picture, or a
+// model that matches the pattern (pydantic v2 searches it anywhere in the
+// value) but names no session, is a bare text 500; GET /openapi.json lists
+// the models in the model field's pattern; GET /api/remove?url= refuses
+// internal addresses as the real one does and fetches nothing.
 //
 // A Server is safe for concurrent use. Failures can be injected with FailNext,
 // and Calls and MaxConcurrent expose what happened for assertions.

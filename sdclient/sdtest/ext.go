@@ -67,7 +67,7 @@ func (s *Server) handleRembg(w http.ResponseWriter, r *http.Request, c *Call) {
 		if v.bool("return_mask") {
 			outs = append(outs, m)
 		} else {
-			outs = append(outs, cutout(p.img, m))
+			outs = append(outs, pilRGBA{cutout(p.img, m)})
 		}
 	}
 	out := outs[0]
@@ -100,27 +100,33 @@ func clothSeg(m *image.Gray) []*image.Gray {
 }
 
 // concatV is rembg's get_concat_v_multi: the images one under the other on
-// a canvas as wide as the first and as tall as all, in the first's mode (L
-// for masks, RGBA for cut-outs).
+// a canvas as wide as the first and as tall as all. get_concat_v always
+// makes an RGBA canvas and PIL's paste converts what it pastes to that
+// mode, so stacked L masks come out RGBA, the mask in the colour channels
+// and the alpha opaque.
 func concatV(imgs []image.Image) image.Image {
 	w, h := imgs[0].Bounds().Dx(), 0
 	for _, im := range imgs {
 		h += im.Bounds().Dy()
 	}
-	var dst draw.Image
-	if _, gray := imgs[0].(*image.Gray); gray {
-		dst = image.NewGray(image.Rect(0, 0, w, h))
-	} else {
-		dst = image.NewNRGBA(image.Rect(0, 0, w, h))
-	}
+	dst := image.NewNRGBA(image.Rect(0, 0, w, h))
 	y := 0
 	for _, im := range imgs {
 		b := im.Bounds()
 		draw.Draw(dst, image.Rect(0, y, w, y+b.Dy()), im, b.Min, draw.Src)
 		y += b.Dy()
 	}
-	return dst
+	return pilRGBA{dst}
 }
+
+// pilRGBA is a picture PIL holds in mode RGBA. PIL writes such a picture
+// as an RGBA PNG even when every pixel is opaque (Go's encoder would drop
+// the alpha channel), so a reader that takes a mask from the alpha channel
+// gets an opaque one.
+type pilRGBA struct{ *image.NRGBA }
+
+// Opaque reports false, so that the PNG keeps its alpha channel.
+func (pilRGBA) Opaque() bool { return false }
 
 // foreground separates a picture on a plain background: the background is
 // everything a flood fill from the border reaches through pixels close to

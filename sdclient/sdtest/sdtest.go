@@ -82,6 +82,15 @@ type Options struct {
 	// key or override_settings option, so that a misspelt field fails a
 	// test.
 	IgnoreUnknownFields bool
+	// RembgServer makes the stand-in rembg's standalone server (`rembg s
+	// --no-ui`, rembg RembgVersion) instead of a WebUI: POST /api/remove
+	// with a multipart file answering a raw PNG, GET /api/remove?url=...,
+	// GET /openapi.json listing the models in its pattern, and FastAPI's
+	// {"detail"} and pydantic v2 422 bodies. Flavor, Auth (the server has
+	// none), PreviewEvery, Checkpoints and NoWebUI do not apply; unknown
+	// form fields are a 422 unless IgnoreUnknownFields is set. Default
+	// false.
+	RembgServer bool
 	// NoWebUI runs the stand-in as --api --nowebui: the UI-only routes
 	// (/internal/progress, /internal/ping) answer 404. Default false: it
 	// runs as --api with the UI, where POST /internal/progress reports
@@ -134,6 +143,9 @@ func (o Options) Validate() error {
 		if strings.TrimSpace(c) == "" {
 			errs = append(errs, fmt.Errorf("checkpoint title is empty: %w", ErrInvalidOptions))
 		}
+	}
+	if o.RembgServer && o.Auth != "" {
+		errs = append(errs, fmt.Errorf("auth is set, but rembg's server has no authentication: %w", ErrInvalidOptions))
 	}
 	if err := o.Faults.Validate(); err != nil {
 		errs = append(errs, err)
@@ -299,6 +311,9 @@ func NewUnstarted(opts Options) (*Server, error) {
 	s.options = defaultWebUIOptions(s)
 	s.st = progressState{jobTimestamp: "0"}
 	s.routes = s.routeTable()
+	if opts.RembgServer {
+		s.routes = s.rembgRouteTable()
+	}
 	return s, nil
 }
 
