@@ -104,8 +104,24 @@ func (o MatteOptions) Validate() error {
 // in a thin bezel) is cut out, as a hole is; product details under 3 px wide
 // may be lost.
 func (im *Image) Matte(o MatteOptions) (mask *Image, err error) {
+	mask, _, err = im.MatteSource(o)
+	return mask, err
+}
+
+// MatteSource is Matte that also hands back the source pixels it read, as 8-bit sRGB,
+// 3 bytes a pixel, when they are the image's own (an image without alpha); nil
+// otherwise. The caller may read them and must not change them.
+func (im *Image) MatteSource(o MatteOptions) (mask *Image, rgb []byte, err error) {
+	mask, rgb, err = im.matteSource(o)
+	if err != nil || im.HasAlpha() {
+		return mask, nil, err
+	}
+	return mask, rgb, nil
+}
+
+func (im *Image) matteSource(o MatteOptions) (mask *Image, rgb []byte, err error) {
 	if err := o.Validate(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if o.Feather == 0 {
 		o.Feather = DefaultMatteFeather
@@ -115,17 +131,17 @@ func (im *Image) Matte(o MatteOptions) (mask *Image, err error) {
 	}
 	w, h := im.Width(), im.Height()
 	if int64(w)*int64(h) > MatteMaxPixels {
-		return nil, fmt.Errorf("matte: %dx%d is more than %d pixels: %w", w, h, MatteMaxPixels, ErrTooManyPixels)
+		return nil, nil, fmt.Errorf("matte: %dx%d is more than %d pixels: %w", w, h, MatteMaxPixels, ErrTooManyPixels)
 	}
 	if err := im.decodeSource("matte"); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	plain, bg, err := im.PlainBackground()
 	if err != nil {
-		return nil, fmt.Errorf("matte: %w", err)
+		return nil, nil, fmt.Errorf("matte: %w", err)
 	}
 	if !plain {
-		return nil, fmt.Errorf("matte: border ring is not near-uniform: %w", ErrNoPlainBackground)
+		return nil, nil, fmt.Errorf("matte: border ring is not near-uniform: %w", ErrNoPlainBackground)
 	}
 	if bg.A == 0 && im.HasAlpha() {
 		// Already cut out: the alpha channel is the mask.
@@ -137,11 +153,12 @@ func (im *Image) Matte(o MatteOptions) (mask *Image, err error) {
 			return ref.ExtractBand(3, 1)
 		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return NewImageFromGray(w, h, pix)
+		mask, err := NewImageFromGray(w, h, pix)
+		return mask, nil, err
 	}
-	rgb, err := im.bandBytes("matte", func(ref *vips.ImageRef) error {
+	rgb, err = im.bandBytes("matte", func(ref *vips.ImageRef) error {
 		a := &Image{ref: ref}
 		if err := a.ensureRGB8(); err != nil {
 			return err
@@ -155,23 +172,23 @@ func (im *Image) Matte(o MatteOptions) (mask *Image, err error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(rgb) != w*h*3 {
-		return nil, fmt.Errorf("matte: got %d bytes, want %d", len(rgb), w*h*3)
+		return nil, nil, fmt.Errorf("matte: got %d bytes, want %d", len(rgb), w*h*3)
 	}
 	pix := matte(w, h, rgb, o.Threshold, o.MinHole)
 	out, err := NewImageFromGray(w, h, pix)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if o.Feather >= 0.3 {
 		if err := out.ref.GaussianBlur(o.Feather); err != nil {
 			out.Close()
-			return nil, opError("matte feather", err)
+			return nil, nil, opError("matte feather", err)
 		}
 	}
-	return out, nil
+	return out, rgb, nil
 }
 
 // bandBytes returns the 8-bit pixels of a copy of im after prepare, which may

@@ -2,6 +2,7 @@ package imaging
 
 import (
 	"fmt"
+	"image"
 
 	"github.com/davidbyttow/govips/v2/vips"
 )
@@ -26,50 +27,87 @@ func (im *Image) sample(step int, gray bool, stripBytes int) (w, h int, pix []by
 	if step < 1 {
 		return 0, 0, nil, invalid("sample: step %d", step)
 	}
+	w, h = im.Width(), im.Height()
+	ob := 4
+	if gray {
+		ob = 1
+	}
+	sw, sh := (w+step-1)/step, (h+step-1)/step
+	pix = make([]byte, sw*sh*ob)
+	if err := im.sampleInto(step, gray, stripBytes, image.Rect(0, 0, w, h), pix); err != nil {
+		return 0, 0, nil, err
+	}
+	return sw, sh, pix, nil
+}
+
+// SampleArea is Sample of the pixels in area only: it writes them into dst, a sample of the
+// whole image as Sample gives it, at their places, and leaves the rest of dst as it was.
+// area's top left corner must be a multiple of step; area is clipped to the image.
+func (im *Image) SampleArea(step int, gray bool, area image.Rectangle, dst []byte) error {
+	if step < 1 || area.Min.X%step != 0 || area.Min.Y%step != 0 {
+		return invalid("sample area: %v with step %d", area, step)
+	}
+	w, h := im.Width(), im.Height()
+	ob := 4
+	if gray {
+		ob = 1
+	}
+	if sw, sh := (w+step-1)/step, (h+step-1)/step; len(dst) != sw*sh*ob {
+		return invalid("sample area: %d bytes for a %dx%d sample", len(dst), sw, sh)
+	}
+	area = area.Intersect(image.Rect(0, 0, w, h))
+	if area.Empty() {
+		return nil
+	}
+	return im.sampleInto(step, gray, sampleStripBytes, area, dst)
+}
+
+// sampleInto reads area (clipped to the image, its corner a multiple of step) at most
+// stripBytes at a time and writes its sampled pixels into dst, a whole image's sample.
+func (im *Image) sampleInto(step int, gray bool, stripBytes int, area image.Rectangle, dst []byte) error {
 	ref, err := im.ref.Copy()
 	if err != nil {
-		return 0, 0, nil, opError("sample", err)
+		return opError("sample", err)
 	}
 	defer ref.Close()
 	if err := samplePrepare(ref, gray); err != nil {
-		return 0, 0, nil, opError("sample", err)
+		return opError("sample", err)
 	}
 	nb, ob := ref.Bands(), 1
 	if !gray {
 		if nb < 3 {
-			return 0, 0, nil, fmt.Errorf("sample: %d bands after conversion to sRGB", nb)
+			return fmt.Errorf("sample: %d bands after conversion to sRGB", nb)
 		}
 		ob = 4
 	}
-	w, h = ref.Width(), ref.Height()
-	sw, sh := (w+step-1)/step, (h+step-1)/step
-	out := make([]byte, sw*sh*ob)
-	rows := max(step, stripBytes/(w*nb)/step*step)
-	o := 0
-	for y0 := 0; y0 < h; y0 += rows {
-		n := min(rows, h-y0)
-		strip, err := im.stripBytes(ref, y0, n)
+	sw := (ref.Width() + step - 1) / step
+	aw := area.Dx()
+	rows := max(step, stripBytes/(aw*nb)/step*step)
+	for y0 := area.Min.Y; y0 < area.Max.Y; y0 += rows {
+		n := min(rows, area.Max.Y-y0)
+		strip, err := im.stripBytes(ref, area.Min.X, y0, aw, n)
 		if err != nil {
-			return 0, 0, nil, err
+			return err
 		}
 		for y := 0; y < n; y += step {
-			row := strip[y*w*nb : (y+1)*w*nb]
-			for x := 0; x < w; x += step {
+			row := strip[y*aw*nb : (y+1)*aw*nb]
+			o := (((y0+y)/step)*sw + area.Min.X/step) * ob
+			for x := 0; x < aw; x += step {
 				px := row[x*nb : x*nb+nb]
 				if gray {
-					out[o] = px[0]
+					dst[o] = px[0]
 					o++
 					continue
 				}
-				out[o], out[o+1], out[o+2], out[o+3] = px[0], px[1], px[2], 255
+				dst[o], dst[o+1], dst[o+2], dst[o+3] = px[0], px[1], px[2], 255
 				if nb >= 4 {
-					out[o+3] = px[3]
+					dst[o+3] = px[3]
 				}
 				o += 4
 			}
 		}
 	}
-	return sw, sh, out, nil
+	return nil
 }
 
 // samplePrepare converts ref to what Sample reads: one 8-bit grey band, or 8-bit sRGB
@@ -88,16 +126,16 @@ func samplePrepare(ref *vips.ImageRef, gray bool) error {
 	return nil
 }
 
-// stripBytes reads rows y0 to y0+n of ref, whole when that is all of it.
-func (im *Image) stripBytes(ref *vips.ImageRef, y0, n int) ([]byte, error) {
+// stripBytes reads the w x n pixels of ref at (x0, y0), the whole of it when that is all.
+func (im *Image) stripBytes(ref *vips.ImageRef, x0, y0, w, n int) ([]byte, error) {
 	r := ref
-	if y0 != 0 || n != ref.Height() {
+	if x0 != 0 || y0 != 0 || w != ref.Width() || n != ref.Height() {
 		s, err := ref.Copy()
 		if err != nil {
 			return nil, opError("sample", err)
 		}
 		defer s.Close()
-		if err := s.ExtractArea(0, y0, ref.Width(), n); err != nil {
+		if err := s.ExtractArea(x0, y0, w, n); err != nil {
 			return nil, opError("sample", err)
 		}
 		r = s
@@ -128,6 +166,23 @@ func PickGray(w, h int, pix []byte, step int) (sw, sh int, out []byte, err error
 		row := pix[y*w : (y+1)*w]
 		for x := 0; x < w; x += step {
 			out = append(out, row[x])
+		}
+	}
+	return sw, sh, out, nil
+}
+
+// PickRGB picks from the w x h 8-bit sRGB pixels rgb (3 bytes a pixel) the places
+// Sample(step, false) reads, as Sample gives them (4 bytes a pixel, alpha opaque).
+func PickRGB(w, h int, rgb []byte, step int) (sw, sh int, out []byte, err error) {
+	if step < 1 || w < 1 || h < 1 || len(rgb) != w*h*3 {
+		return 0, 0, nil, invalid("pick: %dx%d with %d bytes, step %d", w, h, len(rgb), step)
+	}
+	sw, sh = (w+step-1)/step, (h+step-1)/step
+	out = make([]byte, 0, sw*sh*4)
+	for y := 0; y < h; y += step {
+		row := rgb[y*w*3 : (y+1)*w*3]
+		for x := 0; x < w; x += step {
+			out = append(out, row[x*3], row[x*3+1], row[x*3+2], 255)
 		}
 	}
 	return sw, sh, out, nil

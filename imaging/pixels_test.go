@@ -138,3 +138,91 @@ func TestSettleGrayKeepsThePixels(t *testing.T) {
 		t.Errorf("settle a colour image: %v, %d bands", err, photo.ref.Bands())
 	}
 }
+
+func TestSampleAreaAndPickRGB(t *testing.T) {
+	t.Parallel()
+	const w, h, step = 97, 71, 3
+	src := patterned(w, h, false)
+	rgbPix := make([]byte, 0, w*h*3)
+	for i := 0; i < len(src.Pix); i += 4 {
+		rgbPix = append(rgbPix, src.Pix[i], src.Pix[i+1], src.Pix[i+2])
+		src.Pix[i+3] = 255
+	}
+	im := mustLoad(t, pngOf(t, src), LoadOptions{})
+	sw, sh, whole, err := im.Sample(step, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, ph, picked, err := PickRGB(w, h, rgbPix, step)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pw != sw || ph != sh || string(picked) != string(whole) {
+		t.Fatalf("PickRGB %dx%d differs from Sample %dx%d", pw, ph, sw, sh)
+	}
+	// An area: its places come from the image, the rest of dst stays as it was.
+	area := image.Rect(9, 12, 50, 40)
+	dst := make([]byte, len(whole))
+	for i := range dst {
+		dst[i] = 7
+	}
+	if err := im.SampleArea(step, false, area, dst); err != nil {
+		t.Fatal(err)
+	}
+	for sy := range sh {
+		for sx := range sw {
+			i := (sy*sw + sx) * 4
+			in := image.Pt(sx*step, sy*step).In(area)
+			if got, want := string(dst[i:i+4]), string(whole[i:i+4]); in && got != want {
+				t.Fatalf("(%d,%d) in the area: %v, want %v", sx*step, sy*step, dst[i:i+4], whole[i:i+4])
+			} else if !in && dst[i] != 7 {
+				t.Fatalf("(%d,%d) outside the area was written", sx*step, sy*step)
+			}
+		}
+	}
+	if err := im.SampleArea(step, false, image.Rect(1, 0, 10, 10), dst); err == nil {
+		t.Error("an area off the sample grid was taken")
+	}
+	if err := im.SampleArea(step, false, area, dst[1:]); err == nil {
+		t.Error("a dst of the wrong size was taken")
+	}
+}
+
+func TestMatteSourceHandsBackItsPixels(t *testing.T) {
+	t.Parallel()
+	const w, h = 120, 90
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for i := range img.Pix {
+		img.Pix[i] = 250
+		if i%4 == 3 {
+			img.Pix[i] = 255
+		}
+	}
+	for y := 30; y < 60; y++ {
+		for x := 40; x < 80; x++ {
+			img.SetRGBA(x, y, color.RGBA{30, 60, 90, 255})
+		}
+	}
+	im := mustLoad(t, pngOf(t, img), LoadOptions{})
+	mask, rgb, err := im.MatteSource(MatteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mask.Close()
+	_, _, want, err := im.Sample(1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, got, err := PickRGB(w, h, rgb, 1)
+	if err != nil || string(got) != string(want) {
+		t.Fatalf("MatteSource's pixels differ from the image's (%v)", err)
+	}
+	// With alpha the pixels it read are flattened, not the image's own: none are handed back.
+	withAlpha := mustLoad(t, pngOf(t, patterned(w, h, true)), LoadOptions{})
+	if m, rgb, err := withAlpha.MatteSource(MatteOptions{}); err == nil {
+		m.Close()
+		if rgb != nil {
+			t.Error("an image with alpha handed back flattened pixels")
+		}
+	}
+}

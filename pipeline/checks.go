@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"image"
 	"math"
 	"slices"
 
@@ -80,6 +81,12 @@ func (c *Context) checking() bool { return c.m != nil }
 // so it is also held against the source's clearly-product pixels when the background is
 // plain.
 func (c *Context) probeMask(mask *imaging.Image, backend bool) error {
+	return c.probeMaskOf(mask, backend, nil)
+}
+
+// probeMaskOf is probeMask given, when the step has read them already, the input's own
+// pixels as 8-bit sRGB (3 bytes a pixel, no alpha); nil reads them again.
+func (c *Context) probeMaskOf(mask *imaging.Image, backend bool, rgb []byte) error {
 	if !c.checking() || c.probe != nil {
 		return nil
 	}
@@ -88,7 +95,16 @@ func (c *Context) probeMask(mask *imaging.Image, backend bool) error {
 		return fmt.Errorf("check: mask is %dx%d, image %dx%d", mask.Width(), mask.Height(), w, h)
 	}
 	step := sampleStep(w, h)
-	sw, sh, src, err := c.Image.Sample(step, false)
+	var (
+		sw, sh int
+		src    []byte
+		err    error
+	)
+	if rgb != nil {
+		sw, sh, src, err = imaging.PickRGB(w, h, rgb, step)
+	} else {
+		sw, sh, src, err = c.Image.Sample(step, false)
+	}
 	if err != nil {
 		return fmt.Errorf("check: %w", err)
 	}
@@ -179,12 +195,11 @@ func (c *Context) finishProbe() error {
 	if c.Image.Width() != p.w || c.Image.Height() != p.h {
 		return fmt.Errorf("check: the step changed the size from %dx%d to %dx%d", p.w, p.h, c.Image.Width(), c.Image.Height())
 	}
-	_, _, out, err := c.Image.Sample(p.step, false)
-	if err != nil {
+	// Only the places under the mask (and the reference) are compared: read the box that
+	// holds them, and leave the rest as the input was.
+	out := slices.Clone(p.src)
+	if err := c.Image.SampleArea(p.step, false, p.productArea(), out); err != nil {
 		return fmt.Errorf("check: %w", err)
-	}
-	if len(out) != len(p.src) {
-		return fmt.Errorf("check: sampled %d bytes after the step, %d before", len(out), len(p.src))
 	}
 	tol := int(checks.Get(c.thresholds.ProductPixelsTolerance))
 	share, n, err := checks.ProductPixelsChanged(p.src, out, 4, p.mask, p.sw, p.sh, p.erode, tol)
@@ -207,6 +222,24 @@ func (c *Context) finishProbe() error {
 	}
 	c.m.productDone = true
 	return nil
+}
+
+// productArea is the box, in image pixels with its corner on the sample grid, of every
+// sampled place where the mask or the reference is not zero: the places the comparison of
+// finishProbe reads.
+func (p *maskProbe) productArea() image.Rectangle {
+	x0, y0, x1, y1 := p.sw, p.sh, -1, -1
+	for i := range p.mask {
+		if p.mask[i] == 0 && (p.ref == nil || p.ref[i] == 0) {
+			continue
+		}
+		x, y := i%p.sw, i/p.sw
+		x0, y0, x1, y1 = min(x0, x), min(y0, y), max(x1, x), max(y1, y)
+	}
+	if x1 < 0 {
+		return image.Rectangle{}
+	}
+	return image.Rect(x0*p.step, y0*p.step, x1*p.step+1, y1*p.step+1)
 }
 
 // distinct marks the pixels of rgba (4 bands) farther than tol from bg in some channel.
