@@ -108,20 +108,29 @@ func (im *Image) Matte(o MatteOptions) (mask *Image, err error) {
 	return mask, err
 }
 
-// MatteSource is Matte that also hands back the source pixels it read, as 8-bit sRGB,
-// 3 bytes a pixel, when they are the image's own (an image without alpha); nil
-// otherwise. The caller may read them and must not change them.
-func (im *Image) MatteSource(o MatteOptions) (mask *Image, rgb []byte, err error) {
-	mask, rgb, err = im.matteSource(o)
-	if err != nil || im.HasAlpha() {
-		return mask, nil, err
-	}
-	return mask, rgb, nil
+// MattePixels are pixels the matte has in memory anyway, for a caller that reads them too
+// (the output checks). The caller must not change them.
+type MattePixels struct {
+	// Source is the image's own pixels as 8-bit sRGB, 3 bytes a pixel, when it has no
+	// alpha (with alpha, what the matte read was flattened); nil otherwise.
+	Source []byte
+	// Mask is the mask's pixels, one byte each, when they were made in memory (a feather
+	// up to 4 px, or none); nil when libvips softens a wider feather lazily.
+	Mask []byte
 }
 
-func (im *Image) matteSource(o MatteOptions) (mask *Image, rgb []byte, err error) {
+// MatteSource is Matte that also hands back the pixels it has in memory.
+func (im *Image) MatteSource(o MatteOptions) (mask *Image, px MattePixels, err error) {
+	mask, px, err = im.matteSource(o)
+	if err == nil && im.HasAlpha() {
+		px.Source = nil
+	}
+	return mask, px, err
+}
+
+func (im *Image) matteSource(o MatteOptions) (mask *Image, px MattePixels, err error) {
 	if err := o.Validate(); err != nil {
-		return nil, nil, err
+		return nil, MattePixels{}, err
 	}
 	if o.Feather == 0 {
 		o.Feather = DefaultMatteFeather
@@ -131,17 +140,17 @@ func (im *Image) matteSource(o MatteOptions) (mask *Image, rgb []byte, err error
 	}
 	w, h := im.Width(), im.Height()
 	if int64(w)*int64(h) > MatteMaxPixels {
-		return nil, nil, fmt.Errorf("matte: %dx%d is more than %d pixels: %w", w, h, MatteMaxPixels, ErrTooManyPixels)
+		return nil, MattePixels{}, fmt.Errorf("matte: %dx%d is more than %d pixels: %w", w, h, MatteMaxPixels, ErrTooManyPixels)
 	}
 	if err := im.decodeSource("matte"); err != nil {
-		return nil, nil, err
+		return nil, MattePixels{}, err
 	}
 	plain, bg, err := im.PlainBackground()
 	if err != nil {
-		return nil, nil, fmt.Errorf("matte: %w", err)
+		return nil, MattePixels{}, fmt.Errorf("matte: %w", err)
 	}
 	if !plain {
-		return nil, nil, fmt.Errorf("matte: border ring is not near-uniform: %w", ErrNoPlainBackground)
+		return nil, MattePixels{}, fmt.Errorf("matte: border ring is not near-uniform: %w", ErrNoPlainBackground)
 	}
 	if bg.A == 0 && im.HasAlpha() {
 		// Already cut out: the alpha channel is the mask.
@@ -153,12 +162,12 @@ func (im *Image) matteSource(o MatteOptions) (mask *Image, rgb []byte, err error
 			return ref.ExtractBand(3, 1)
 		})
 		if err != nil {
-			return nil, nil, err
+			return nil, MattePixels{}, err
 		}
 		mask, err := NewImageFromGray(w, h, pix)
-		return mask, nil, err
+		return mask, MattePixels{Mask: pix}, err
 	}
-	rgb, err = im.bandBytes("matte", func(ref *vips.ImageRef) error {
+	rgb, err := im.bandBytes("matte", func(ref *vips.ImageRef) error {
 		a := &Image{ref: ref}
 		if err := a.ensureRGB8(); err != nil {
 			return err
@@ -172,23 +181,28 @@ func (im *Image) matteSource(o MatteOptions) (mask *Image, rgb []byte, err error
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, MattePixels{}, err
 	}
 	if len(rgb) != w*h*3 {
-		return nil, nil, fmt.Errorf("matte: got %d bytes, want %d", len(rgb), w*h*3)
+		return nil, MattePixels{}, fmt.Errorf("matte: got %d bytes, want %d", len(rgb), w*h*3)
 	}
 	pix := matte(w, h, rgb, o.Threshold, o.MinHole)
+	inGo := o.Feather <= featherGoMax
+	if inGo && o.Feather >= 0.3 {
+		pix = feather(pix, w, h, o.Feather)
+	}
 	out, err := NewImageFromGray(w, h, pix)
 	if err != nil {
-		return nil, nil, err
+		return nil, MattePixels{}, err
 	}
-	if o.Feather >= 0.3 {
+	if !inGo {
 		if err := out.ref.GaussianBlur(o.Feather); err != nil {
 			out.Close()
-			return nil, nil, opError("matte feather", err)
+			return nil, MattePixels{}, opError("matte feather", err)
 		}
+		pix = nil
 	}
-	return out, rgb, nil
+	return out, MattePixels{Source: rgb, Mask: pix}, nil
 }
 
 // bandBytes returns the 8-bit pixels of a copy of im after prepare, which may

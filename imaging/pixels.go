@@ -34,37 +34,39 @@ func (im *Image) sample(step int, gray bool, stripBytes int) (w, h int, pix []by
 	}
 	sw, sh := (w+step-1)/step, (h+step-1)/step
 	pix = make([]byte, sw*sh*ob)
-	if err := im.sampleInto(step, gray, stripBytes, image.Rect(0, 0, w, h), pix); err != nil {
+	if err := im.sampleInto(step, gray, stripBytes, image.Rect(0, 0, w, h), pix, sw); err != nil {
 		return 0, 0, nil, err
 	}
 	return sw, sh, pix, nil
 }
 
-// SampleArea is Sample of the pixels in area only: it writes them into dst, a sample of the
-// whole image as Sample gives it, at their places, and leaves the rest of dst as it was.
-// area's top left corner must be a multiple of step; area is clipped to the image.
-func (im *Image) SampleArea(step int, gray bool, area image.Rectangle, dst []byte) error {
+// SampleArea is Sample of the pixels in area only (clipped to the image): the places of
+// Sample(step, gray) that fall in it, as an aw x ah sample whose first place is area's top
+// left corner, which must be a multiple of step.
+func (im *Image) SampleArea(step int, gray bool, area image.Rectangle) (aw, ah int, pix []byte, err error) {
 	if step < 1 || area.Min.X%step != 0 || area.Min.Y%step != 0 {
-		return invalid("sample area: %v with step %d", area, step)
+		return 0, 0, nil, invalid("sample area: %v with step %d", area, step)
 	}
-	w, h := im.Width(), im.Height()
+	area = area.Intersect(image.Rect(0, 0, im.Width(), im.Height()))
+	if area.Empty() {
+		return 0, 0, nil, nil
+	}
 	ob := 4
 	if gray {
 		ob = 1
 	}
-	if sw, sh := (w+step-1)/step, (h+step-1)/step; len(dst) != sw*sh*ob {
-		return invalid("sample area: %d bytes for a %dx%d sample", len(dst), sw, sh)
+	aw, ah = (area.Dx()+step-1)/step, (area.Dy()+step-1)/step
+	pix = make([]byte, aw*ah*ob)
+	if err := im.sampleInto(step, gray, sampleStripBytes, area, pix, aw); err != nil {
+		return 0, 0, nil, err
 	}
-	area = area.Intersect(image.Rect(0, 0, w, h))
-	if area.Empty() {
-		return nil
-	}
-	return im.sampleInto(step, gray, sampleStripBytes, area, dst)
+	return aw, ah, pix, nil
 }
 
-// sampleInto reads area (clipped to the image, its corner a multiple of step) at most
-// stripBytes at a time and writes its sampled pixels into dst, a whole image's sample.
-func (im *Image) sampleInto(step int, gray bool, stripBytes int, area image.Rectangle, dst []byte) error {
+// sampleInto reads area (within the image, its corner a multiple of step) at most
+// stripBytes at a time and writes its sampled pixels into dst, a sample dsw places wide
+// whose first place is area's corner.
+func (im *Image) sampleInto(step int, gray bool, stripBytes int, area image.Rectangle, dst []byte, dsw int) error {
 	ref, err := im.ref.Copy()
 	if err != nil {
 		return opError("sample", err)
@@ -80,7 +82,6 @@ func (im *Image) sampleInto(step int, gray bool, stripBytes int, area image.Rect
 		}
 		ob = 4
 	}
-	sw := (ref.Width() + step - 1) / step
 	aw := area.Dx()
 	rows := max(step, stripBytes/(aw*nb)/step*step)
 	for y0 := area.Min.Y; y0 < area.Max.Y; y0 += rows {
@@ -91,7 +92,7 @@ func (im *Image) sampleInto(step int, gray bool, stripBytes int, area image.Rect
 		}
 		for y := 0; y < n; y += step {
 			row := strip[y*aw*nb : (y+1)*aw*nb]
-			o := (((y0+y)/step)*sw + area.Min.X/step) * ob
+			o := ((y0 + y - area.Min.Y) / step) * dsw * ob
 			for x := 0; x < aw; x += step {
 				px := row[x*nb : x*nb+nb]
 				if gray {

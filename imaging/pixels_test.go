@@ -160,31 +160,32 @@ func TestSampleAreaAndPickRGB(t *testing.T) {
 	if pw != sw || ph != sh || string(picked) != string(whole) {
 		t.Fatalf("PickRGB %dx%d differs from Sample %dx%d", pw, ph, sw, sh)
 	}
-	// An area: its places come from the image, the rest of dst stays as it was.
+	// An area: its places are the whole sample's places that fall in it.
 	area := image.Rect(9, 12, 50, 40)
-	dst := make([]byte, len(whole))
-	for i := range dst {
-		dst[i] = 7
-	}
-	if err := im.SampleArea(step, false, area, dst); err != nil {
+	aw, ah, got, err := im.SampleArea(step, false, area)
+	if err != nil {
 		t.Fatal(err)
 	}
-	for sy := range sh {
-		for sx := range sw {
-			i := (sy*sw + sx) * 4
-			in := image.Pt(sx*step, sy*step).In(area)
-			if got, want := string(dst[i:i+4]), string(whole[i:i+4]); in && got != want {
-				t.Fatalf("(%d,%d) in the area: %v, want %v", sx*step, sy*step, dst[i:i+4], whole[i:i+4])
-			} else if !in && dst[i] != 7 {
-				t.Fatalf("(%d,%d) outside the area was written", sx*step, sy*step)
+	if aw != 14 || ah != 10 || len(got) != aw*ah*4 { // x 9..48, y 12..39 every 3rd
+		t.Fatalf("area sample %dx%d with %d bytes, want 14x10", aw, ah, len(got))
+	}
+	for ay := range ah {
+		for ax := range aw {
+			sx, sy := 3+ax, 4+ay
+			if g, w := got[(ay*aw+ax)*4:][:4], whole[(sy*sw+sx)*4:][:4]; string(g) != string(w) {
+				t.Fatalf("area place (%d,%d): %v, whole sample %v", ax, ay, g, w)
 			}
 		}
 	}
-	if err := im.SampleArea(step, false, image.Rect(1, 0, 10, 10), dst); err == nil {
-		t.Error("an area off the sample grid was taken")
+	// Clipped to the image; empty outside it.
+	if aw, ah, _, err := im.SampleArea(step, false, image.Rect(90, 66, 200, 200)); err != nil || aw != 3 || ah != 2 {
+		t.Errorf("clipped area: %dx%d %v, want 3x2", aw, ah, err)
 	}
-	if err := im.SampleArea(step, false, area, dst[1:]); err == nil {
-		t.Error("a dst of the wrong size was taken")
+	if aw, _, pix, err := im.SampleArea(step, false, image.Rect(300, 300, 400, 400)); err != nil || aw != 0 || pix != nil {
+		t.Errorf("area outside: %d %v %v", aw, pix, err)
+	}
+	if _, _, _, err := im.SampleArea(step, false, image.Rect(1, 0, 10, 10)); err == nil {
+		t.Error("an area off the sample grid was taken")
 	}
 }
 
@@ -204,11 +205,12 @@ func TestMatteSourceHandsBackItsPixels(t *testing.T) {
 		}
 	}
 	im := mustLoad(t, pngOf(t, img), LoadOptions{})
-	mask, rgb, err := im.MatteSource(MatteOptions{})
+	mask, px, err := im.MatteSource(MatteOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer mask.Close()
+	rgb := px.Source
 	_, _, want, err := im.Sample(1, false)
 	if err != nil {
 		t.Fatal(err)
@@ -217,11 +219,18 @@ func TestMatteSourceHandsBackItsPixels(t *testing.T) {
 	if err != nil || string(got) != string(want) {
 		t.Fatalf("MatteSource's pixels differ from the image's (%v)", err)
 	}
+	// The mask's pixels are the mask's.
+	if _, _, gray, err := mask.Gray(); err != nil || string(gray) != string(px.Mask) {
+		t.Fatalf("MatteSource's mask pixels differ from the mask (%v)", err)
+	}
+	if _, px, err := im.MatteSource(MatteOptions{Feather: 8}); err != nil || px.Mask != nil {
+		t.Errorf("a wide feather, softened lazily by libvips, handed back mask pixels (%v)", err)
+	}
 	// With alpha the pixels it read are flattened, not the image's own: none are handed back.
 	withAlpha := mustLoad(t, pngOf(t, patterned(w, h, true)), LoadOptions{})
-	if m, rgb, err := withAlpha.MatteSource(MatteOptions{}); err == nil {
+	if m, px, err := withAlpha.MatteSource(MatteOptions{}); err == nil {
 		m.Close()
-		if rgb != nil {
+		if px.Source != nil {
 			t.Error("an image with alpha handed back flattened pixels")
 		}
 	}

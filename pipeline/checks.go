@@ -81,12 +81,12 @@ func (c *Context) checking() bool { return c.m != nil }
 // so it is also held against the source's clearly-product pixels when the background is
 // plain.
 func (c *Context) probeMask(mask *imaging.Image, backend bool) error {
-	return c.probeMaskOf(mask, backend, nil)
+	return c.probeMaskOf(mask, backend, imaging.MattePixels{})
 }
 
-// probeMaskOf is probeMask given, when the step has read them already, the input's own
-// pixels as 8-bit sRGB (3 bytes a pixel, no alpha); nil reads them again.
-func (c *Context) probeMaskOf(mask *imaging.Image, backend bool, rgb []byte) error {
+// probeMaskOf is probeMask given the pixels the step has in memory already: the input's
+// own (px.Source) and the mask's (px.Mask); those it lacks are read.
+func (c *Context) probeMaskOf(mask *imaging.Image, backend bool, px imaging.MattePixels) error {
 	if !c.checking() || c.probe != nil {
 		return nil
 	}
@@ -100,8 +100,8 @@ func (c *Context) probeMaskOf(mask *imaging.Image, backend bool, rgb []byte) err
 		src    []byte
 		err    error
 	)
-	if rgb != nil {
-		sw, sh, src, err = imaging.PickRGB(w, h, rgb, step)
+	if px.Source != nil {
+		sw, sh, src, err = imaging.PickRGB(w, h, px.Source, step)
 	} else {
 		sw, sh, src, err = c.Image.Sample(step, false)
 	}
@@ -110,9 +110,11 @@ func (c *Context) probeMaskOf(mask *imaging.Image, backend bool, rgb []byte) err
 	}
 	// The mask is read by its check and by the step (a feathered mask's blur, a backend
 	// mask's decoding): compute it once.
-	_, _, full, err := mask.SettleGray()
-	if err != nil {
-		return fmt.Errorf("check: %w", err)
+	full := px.Mask
+	if full == nil {
+		if _, _, full, err = mask.SettleGray(); err != nil {
+			return fmt.Errorf("check: %w", err)
+		}
 	}
 	mw, mh, mpix, err := imaging.PickGray(w, h, full, step)
 	if err != nil {
@@ -196,23 +198,33 @@ func (c *Context) finishProbe() error {
 		return fmt.Errorf("check: the step changed the size from %dx%d to %dx%d", p.w, p.h, c.Image.Width(), c.Image.Height())
 	}
 	// Only the places under the mask (and the reference) are compared: read the box that
-	// holds them, and leave the rest as the input was.
-	out := slices.Clone(p.src)
-	if err := c.Image.SampleArea(p.step, false, p.productArea(), out); err != nil {
-		return fmt.Errorf("check: %w", err)
-	}
-	tol := int(checks.Get(c.thresholds.ProductPixelsTolerance))
-	share, n, err := checks.ProductPixelsChanged(p.src, out, 4, p.mask, p.sw, p.sh, p.erode, tol)
-	if err != nil {
-		return fmt.Errorf("check: %w", err)
-	}
-	if p.ref != nil {
-		s2, n2, err := checks.ProductPixelsChanged(p.src, out, 4, p.ref, p.sw, p.sh, p.refErode, tol)
+	// holds them, with a margin wider than the erosion so that the box's edge erodes them
+	// as the image's would, and compare within it.
+	box := p.productBox()
+	var share float64
+	var n int
+	if !box.Empty() {
+		aw, ah, out, err := c.Image.SampleArea(p.step, false, image.Rect(box.Min.X*p.step, box.Min.Y*p.step,
+			(box.Max.X-1)*p.step+1, (box.Max.Y-1)*p.step+1))
 		if err != nil {
 			return fmt.Errorf("check: %w", err)
 		}
-		if n2 > 0 && (n == 0 || s2 > share) {
-			share, n = s2, n2
+		if aw != box.Dx() || ah != box.Dy() {
+			return fmt.Errorf("check: sampled %dx%d after the step, want %dx%d", aw, ah, box.Dx(), box.Dy())
+		}
+		src := crop(p.src, 4, p.sw, box)
+		tol := int(checks.Get(c.thresholds.ProductPixelsTolerance))
+		if share, n, err = checks.ProductPixelsChanged(src, out, 4, crop(p.mask, 1, p.sw, box), aw, ah, p.erode, tol); err != nil {
+			return fmt.Errorf("check: %w", err)
+		}
+		if p.ref != nil {
+			s2, n2, err := checks.ProductPixelsChanged(src, out, 4, crop(p.ref, 1, p.sw, box), aw, ah, p.refErode, tol)
+			if err != nil {
+				return fmt.Errorf("check: %w", err)
+			}
+			if n2 > 0 && (n == 0 || s2 > share) {
+				share, n = s2, n2
+			}
 		}
 	}
 	if !c.m.productDone || share > c.m.productShare {
@@ -224,10 +236,10 @@ func (c *Context) finishProbe() error {
 	return nil
 }
 
-// productArea is the box, in image pixels with its corner on the sample grid, of every
-// sampled place where the mask or the reference is not zero: the places the comparison of
-// finishProbe reads.
-func (p *maskProbe) productArea() image.Rectangle {
+// productBox is the box, in sampled places, of every place where the mask or the
+// reference is not zero, widened by more than the erosion and clipped to the sample: the
+// places the comparison of finishProbe needs. Empty when the mask and reference are.
+func (p *maskProbe) productBox() image.Rectangle {
 	x0, y0, x1, y1 := p.sw, p.sh, -1, -1
 	for i := range p.mask {
 		if p.mask[i] == 0 && (p.ref == nil || p.ref[i] == 0) {
@@ -239,7 +251,17 @@ func (p *maskProbe) productArea() image.Rectangle {
 	if x1 < 0 {
 		return image.Rectangle{}
 	}
-	return image.Rect(x0*p.step, y0*p.step, x1*p.step+1, y1*p.step+1)
+	m := max(p.erode, p.refErode) + 1
+	return image.Rect(x0-m, y0-m, x1+1+m, y1+1+m).Intersect(image.Rect(0, 0, p.sw, p.sh))
+}
+
+// crop copies box out of buf, a sample sw places wide of bands bytes a place.
+func crop(buf []byte, bands, sw int, box image.Rectangle) []byte {
+	out := make([]byte, 0, box.Dx()*box.Dy()*bands)
+	for y := box.Min.Y; y < box.Max.Y; y++ {
+		out = append(out, buf[(y*sw+box.Min.X)*bands:(y*sw+box.Max.X)*bands]...)
+	}
+	return out
 }
 
 // distinct marks the pixels of rgba (4 bands) farther than tol from bg in some channel.

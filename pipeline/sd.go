@@ -209,18 +209,18 @@ func sdUpscale(c *Context, p *UpscaleParams) error {
 // WebUI's rembg / segment-anything. The working image becomes RGBA.
 func removeBackground(c *Context, p *RemoveBackgroundParams) error {
 	var mask *imaging.Image
-	var rgb []byte // the source pixels the classic matte read, for the checks
+	var px imaging.MattePixels // what the classic matte has in memory, for the checks
 	var err error
 	if p.Engine == EngineSD {
 		mask, err = sdMask(c, p)
 	} else {
-		mask, rgb, err = c.Image.MatteSource(imaging.MatteOptions{Threshold: p.Threshold})
+		mask, px, err = c.Image.MatteSource(imaging.MatteOptions{Threshold: p.Threshold})
 	}
 	if err != nil {
 		return err
 	}
 	defer mask.Close()
-	if err := c.probeMaskOf(mask, p.Engine == EngineSD, rgb); err != nil {
+	if err := c.probeMaskOf(mask, p.Engine == EngineSD, px); err != nil {
 		return err
 	}
 	if p.StoreMask {

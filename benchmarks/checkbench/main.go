@@ -24,6 +24,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"slices"
 	"syscall"
 	"time"
@@ -75,6 +76,7 @@ func run(args []string, stdout io.Writer) error {
 	w := fs.Int("width", 1600, "source width")
 	h := fs.Int("height", 1200, "source height")
 	only := fs.String("only", "", "run only the recipe of this name")
+	profile := fs.String("cpuprofile", "", "with -child, write a CPU profile of the renders to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -97,6 +99,17 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	if *child != "" {
+		if *profile != "" {
+			f, err := os.Create(*profile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
+		}
 		return runChild(env, src, *child, *mode == "off", *n, stdout)
 	}
 	fmt.Fprintf(stdout, "source: %dx%d product shot, %d KB JPEG; %d rounds of %d renders per mode, one process each; limit %.2fx\n\n",
