@@ -119,6 +119,22 @@ type Batch struct {
 	UpdatedAt    time.Time       `json:"updated_at"`
 	StartedAt    *time.Time      `json:"started_at,omitempty"`
 	FinishedAt   *time.Time      `json:"finished_at,omitempty"`
+	// Refresh is how the scheduled re-reads of ManifestURL went; nil without a schedule.
+	Refresh *Refresh `json:"refresh,omitempty"`
+}
+
+// Refresh is the state of a scheduled batch's manifest re-reads. Only started batches
+// (running, paused, done) are re-read; after a failure the next try waits longer
+// (NextRun), 1 minute doubling up to an hour, and never sooner than the schedule.
+type Refresh struct {
+	// LastSuccess is when the manifest was last re-read whole; nil before the first.
+	LastSuccess *time.Time `json:"last_success,omitempty"`
+	// Failures counts the failed re-reads since the last success; 0 when all is well.
+	Failures int `json:"failures"`
+	// LastError says why the last re-read failed; empty once one succeeds.
+	LastError string `json:"last_error,omitempty"`
+	// LastFailure is when the last re-read failed; nil if none has.
+	LastFailure *time.Time `json:"last_failure,omitempty"`
 }
 
 // BadRow is a manifest row that could not become an item.
@@ -347,12 +363,16 @@ type batchRow struct {
 	review, pausedReason            string
 	costReserved                    float64 // max_cost: cost set aside for items in flight
 	itemsSpent                      int     // items whose spend is in the totals
+	refreshedAt, refreshFailedAt    int64   // schedule: last good and last failed re-read
+	refreshFailures                 int     // schedule: failed re-reads since the last good one
+	refreshError                    string  // schedule: why the last re-read failed
 }
 
 // batchColumns are the columns loadBatch reads, in scan order.
 const batchColumns = `id, name, state, recipe, filter, total, bad_rows, bad_row_sample,
 		estimate, trial, error, created_at, updated_at, started_at, finished_at, schedule, manifest_url, next_run,
-		gpu_seconds, cpu_seconds, bytes, min_accuracy, max_cost, review, paused_reason, cost_reserved, items_spent`
+		gpu_seconds, cpu_seconds, bytes, min_accuracy, max_cost, review, paused_reason, cost_reserved, items_spent,
+		refreshed_at, refresh_failures, refresh_error, refresh_failed_at`
 
 // scanBatch reads a row of batchColumns.
 func scanBatch(row interface{ Scan(...any) error }) (batchRow, error) {
@@ -360,7 +380,8 @@ func scanBatch(row interface{ Scan(...any) error }) (batchRow, error) {
 	err := row.Scan(
 		&b.id, &b.name, &b.state, &b.recipe, &b.filter, &b.total, &b.badRows, &b.badSample, &b.estimate, &b.trial, &b.errText,
 		&b.created, &b.updated, &b.started, &b.done, &b.schedule, &b.manifestURL, &b.nextRun,
-		&b.gpuSeconds, &b.cpuSeconds, &b.bytes, &b.minAccuracy, &b.maxCost, &b.review, &b.pausedReason, &b.costReserved, &b.itemsSpent)
+		&b.gpuSeconds, &b.cpuSeconds, &b.bytes, &b.minAccuracy, &b.maxCost, &b.review, &b.pausedReason, &b.costReserved, &b.itemsSpent,
+		&b.refreshedAt, &b.refreshFailures, &b.refreshError, &b.refreshFailedAt)
 	return b, err
 }
 
@@ -393,6 +414,17 @@ func (s *Service) GetBatch(ctx context.Context, id string) (Batch, error) {
 	if b.nextRun > 0 {
 		t := time.Unix(0, b.nextRun).UTC()
 		out.NextRun = &t
+	}
+	if b.schedule != "" {
+		out.Refresh = &Refresh{Failures: b.refreshFailures, LastError: b.refreshError}
+		if b.refreshedAt > 0 {
+			t := time.Unix(0, b.refreshedAt).UTC()
+			out.Refresh.LastSuccess = &t
+		}
+		if b.refreshFailedAt > 0 {
+			t := time.Unix(0, b.refreshFailedAt).UTC()
+			out.Refresh.LastFailure = &t
+		}
 	}
 	if b.started > 0 {
 		t := time.Unix(0, b.started).UTC()

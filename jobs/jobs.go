@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,14 +63,23 @@ type Config struct {
 	OutageRetry time.Duration
 	// RescueAfter is how long a job may stay running before it is taken as orphaned by a
 	// crashed process and run again; it must exceed JobTimeout. Scenes get 9/10 of it.
-	// Default 5m.
+	// Default 5m. It is the fallback: a process that dies is found by its heartbeat
+	// first (Heartbeat, DeadAfter).
 	RescueAfter time.Duration
+	// Heartbeat is how often a working process records that it is alive and looks for
+	// running jobs of processes that died; default 5s.
+	Heartbeat time.Duration
+	// DeadAfter is how long a process may miss heartbeats before it is taken as dead and
+	// the jobs it was running run again at once; it must be at least twice Heartbeat. On
+	// SQLite a process's lock file tells sooner (at once) when it has exited. Default 15s.
+	DeadAfter time.Duration
 }
 
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
 	return Config{InteractiveWorkers: 16, BatchWorkers: 32, MaintenanceWorkers: 2, PollInterval: 100 * time.Millisecond, Work: true, CPUWorkers: 1,
-		JobTimeout: 2 * time.Minute, RescueAfter: 5 * time.Minute, OutageRetry: 5 * time.Second}
+		JobTimeout: 2 * time.Minute, RescueAfter: 5 * time.Minute, OutageRetry: 5 * time.Second,
+		Heartbeat: 5 * time.Second, DeadAfter: 15 * time.Second}
 }
 
 // Validate reports settings the queues cannot run with.
@@ -82,6 +92,9 @@ func (c Config) Validate() error {
 	}
 	if c.JobTimeout <= 0 || c.RescueAfter <= c.JobTimeout {
 		return errors.New("jobs: job timeout must be positive and the rescue delay longer than it")
+	}
+	if c.Work && (c.Heartbeat <= 0 || c.DeadAfter < 2*c.Heartbeat) {
+		return errors.New("jobs: the heartbeat must be positive and the dead-after delay at least twice it")
 	}
 	return nil
 }
@@ -102,6 +115,17 @@ type Service struct {
 	log    *slog.Logger
 	driver riverdriver.Driver[*sql.Tx]
 	client *river.Client[*sql.Tx]
+
+	// clientID names this process in job_workers and in jobs' attempted_by (Work only).
+	clientID string
+	// lockDir and lockFile: on SQLite, this process's lock file while it works.
+	lockDir  string
+	lockFile *os.File
+	// registered is set once this process's job_workers row is written.
+	registered bool
+	// stopLiveness ends the heartbeat loop; liveDone closes when it has.
+	stopLiveness context.CancelFunc
+	liveDone     chan struct{}
 }
 
 // New builds the River client for the database's dialect and registers the workers.
@@ -134,6 +158,8 @@ func New(cfg Config, d Deps) (*Service, error) {
 		rc.PollOnly = true
 	}
 	if cfg.Work {
+		s.clientID = newClientID()
+		rc.ID = s.clientID
 		workers := river.NewWorkers()
 		river.AddWorker(workers, &renderWorker{cat: d.Catalog})
 		river.AddWorker(workers, &sceneWorker{cat: d.Catalog, cancelPoll: 200 * time.Millisecond, timeout: cfg.RescueAfter * 9 / 10})
@@ -172,20 +198,52 @@ func (s *Service) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// Start runs the workers until Stop.
+// Start runs the workers until Stop. Before the first fetch it records this process as
+// alive and runs again the jobs that dead processes were running (see liveness.go).
 func (s *Service) Start(ctx context.Context) error {
 	if !s.cfg.Work {
 		return nil
 	}
-	return s.client.Start(ctx)
+	if err := s.register(ctx); err != nil {
+		s.unregister(context.WithoutCancel(ctx))
+		return fmt.Errorf("register worker: %w", err)
+	}
+	if n, err := s.rescueOrphans(ctx); err != nil {
+		s.log.Warn("rescue the jobs of dead workers", "err", err)
+	} else if n > 0 {
+		s.log.Info("jobs of dead workers run again", "jobs", n)
+	}
+	if err := s.client.Start(ctx); err != nil {
+		s.unregister(context.WithoutCancel(ctx))
+		return err
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	s.stopLiveness, s.liveDone = cancel, make(chan struct{})
+	go s.liveness(lctx, s.liveDone)
+	return nil
 }
 
-// Stop lets running jobs finish (up to ctx) and stops fetching.
+// Stop lets running jobs finish (up to ctx) and stops fetching. When none is left running
+// the process's heartbeat row goes. Otherwise (ctx ended first) it keeps beating for the
+// jobs still running, so no other process runs them again while this one lives; once it
+// has exited, others take them over (DeadAfter).
 func (s *Service) Stop(ctx context.Context) error {
 	if !s.cfg.Work {
 		return nil
 	}
-	return s.client.Stop(ctx)
+	if err := s.client.Stop(ctx); err != nil {
+		return err
+	}
+	if s.stopLiveness == nil {
+		return nil
+	}
+	s.stopLiveness()
+	<-s.liveDone // its round ends at once: the cancel reaches its queries
+	s.stopLiveness = nil
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	s.unregister(uctx)
+	return nil
 }
 
 // Job is a job's state as the API shows it.

@@ -72,4 +72,22 @@ ALTER TABLE batch_items ADD COLUMN checks TEXT NOT NULL DEFAULT '';
 ALTER TABLE batch_items ADD COLUMN cost_reserved DOUBLE PRECISION NOT NULL DEFAULT 0;
 UPDATE batches SET items_spent = (SELECT count(*) FROM batch_items
 	WHERE batch_id = batches.id AND state IN ('succeeded', 'failed', 'skipped'));`},
+	// A scheduled batch's manifest re-reads: when one last worked, and the failures since
+	// (their count sets the back-off; the last message shows on the batch).
+	{Version: 5, Name: "scheduled refresh failures", SQLite: `
+ALTER TABLE batches ADD COLUMN refreshed_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE batches ADD COLUMN refresh_failures INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE batches ADD COLUMN refresh_error TEXT NOT NULL DEFAULT '';
+ALTER TABLE batches ADD COLUMN refresh_failed_at BIGINT NOT NULL DEFAULT 0;`},
+	// Every process that works jobs, by its River client id, with the database's time of
+	// its last heartbeat: a job whose client stopped beating runs again at once, instead of
+	// waiting for River's rescuer.
+	{Version: 6, Name: "job worker heartbeats", SQLite: `
+CREATE TABLE job_workers (
+	client_id TEXT PRIMARY KEY,
+	host TEXT NOT NULL DEFAULT '',
+	pid INTEGER NOT NULL DEFAULT 0,
+	started_at BIGINT NOT NULL,
+	heartbeat_at BIGINT NOT NULL
+);`},
 }

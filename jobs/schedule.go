@@ -2,15 +2,18 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/robfig/cron/v3"
 
 	"github.com/pictor/pictor/catalog"
+	"github.com/pictor/pictor/fetch"
 	"github.com/pictor/pictor/manifest"
 )
 
@@ -53,19 +56,77 @@ func periodicSchedules() *river.PeriodicJob {
 		&river.PeriodicJobOpts{RunOnStart: true})
 }
 
-// RunSchedules re-reads the manifest of every scheduled batch that is due at now: rows
-// not seen before become new items, queued at once when the batch has been started.
+// Refreshing a scheduled batch backs off after failures: the n-th failure in a row waits
+// refreshBackoff·2^(n-1), at most refreshBackoffMax, and never less than the schedule.
+const (
+	refreshBackoff    = time.Minute
+	refreshBackoffMax = time.Hour
+)
+
+// refreshDelay is the wait after the n-th failed refresh in a row.
+func refreshDelay(n int) time.Duration {
+	if n < 1 {
+		return 0
+	}
+	d := refreshBackoff
+	for i := 1; i < n && d < refreshBackoffMax; i++ {
+		d *= 2
+	}
+	return min(d, refreshBackoffMax)
+}
+
+// errRefreshStore marks a refresh that failed on Pictor's side (recording the new rows)
+// rather than the manifest's; its detail goes to the log, not onto the batch.
+var errRefreshStore = errors.New("the new rows could not be recorded (see the service log)")
+
+// maxRefreshError bounds the failure message kept on the batch.
+const maxRefreshError = 500
+
+// refreshMessage is what a failed refresh shows on the batch: the manifest's own faults
+// (its URL refused or failing, the file too large, malformed or over a limit) as they are,
+// since they name only what the batch's owner gave; anything else (the spool file, the
+// database) as a pointer to the service log, which has the detail.
+func refreshMessage(err error) string {
+	if errors.Is(err, errRefreshStore) {
+		return errRefreshStore.Error()
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "the manifest took too long to re-read"
+	}
+	shown := false
+	for _, e := range []error{fetch.ErrBadURL, fetch.ErrBlocked, fetch.ErrTooLarge, fetch.ErrTooManyRedirects, fetch.ErrTimeout,
+		fetch.ErrUpstream, manifest.ErrInvalidManifest, manifest.ErrUnsupportedFormat, manifest.ErrLimitExceeded, catalog.ErrInvalid} {
+		shown = shown || errors.Is(err, e)
+	}
+	if !shown {
+		return "the manifest could not be re-read (see the service log)"
+	}
+	msg := err.Error()
+	if len(msg) > maxRefreshError {
+		msg = strings.ToValidUTF8(msg[:maxRefreshError], "") + "…"
+	}
+	return msg
+}
+
+// RunSchedules re-reads the manifest of every scheduled batch that is due at now and has
+// been started (running, paused or done; drafts, trials and ready batches are never
+// re-read): rows not seen before become new items, queued at once unless the batch is
+// paused. A failed re-read is kept on the batch (Batch.Refresh) and the next waits
+// longer, 1 minute doubling up to an hour, but never less than the schedule.
 func (s *Service) RunSchedules(ctx context.Context, now time.Time) error {
-	rows, err := s.db.SQL.QueryContext(ctx, s.db.Rebind(`SELECT id, schedule, manifest_url FROM batches
-		WHERE schedule <> '' AND state NOT IN ('cancelled') AND next_run <= ?`), now.UnixNano())
+	rows, err := s.db.SQL.QueryContext(ctx, s.db.Rebind(`SELECT id, schedule, manifest_url, refresh_failures FROM batches
+		WHERE schedule <> '' AND state IN ('running', 'paused', 'done') AND next_run <= ?`), now.UnixNano())
 	if err != nil {
 		return dbError("due schedules", err)
 	}
-	type due struct{ id, schedule, url string }
+	type due struct {
+		id, schedule, url string
+		failures          int
+	}
 	var list []due
 	for rows.Next() {
 		var d due
-		if err := rows.Scan(&d.id, &d.schedule, &d.url); err != nil {
+		if err := rows.Scan(&d.id, &d.schedule, &d.url, &d.failures); err != nil {
 			rows.Close()
 			return dbError("due schedules", err)
 		}
@@ -76,14 +137,35 @@ func (s *Service) RunSchedules(ctx context.Context, now time.Time) error {
 		return dbError("due schedules", err)
 	}
 	for _, d := range list {
+		next := now.Add(refreshDelay(d.failures + 1))
 		sch, err := parseSchedule(d.schedule)
+		if err == nil {
+			err = s.refresh(ctx, d.id, d.url)
+			if n := sch.Next(now); err == nil || n.After(next) {
+				next = n
+			}
+		}
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return ctx.Err() // stopping: not the manifest's failure
+		}
 		if err != nil {
+			// A re-read that used up the tick's time is the manifest's failure too: it is
+			// recorded (outside ctx) so that it backs off, and the rest wait for the next tick.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			s.log.Warn("scheduled batch refresh failed", "batch", d.id, "failures", d.failures+1, "next_run", next, "err", err)
+			_, uerr := s.db.SQL.ExecContext(rctx, s.db.Rebind(`UPDATE batches SET next_run = ?, refresh_failures = refresh_failures + 1,
+				refresh_error = ?, refresh_failed_at = ? WHERE id = ?`), next.UnixNano(), refreshMessage(err), now.UTC().UnixNano(), d.id)
+			cancel()
+			if uerr != nil {
+				return dbError("record refresh failure", uerr)
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			continue
 		}
-		if err := s.refresh(ctx, d.id, d.url); err != nil {
-			s.log.Warn("scheduled batch refresh failed", "batch", d.id, "err", err)
-		}
-		if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET next_run = ? WHERE id = ?`), sch.Next(now).UnixNano(), d.id); err != nil {
+		if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET next_run = ?, refreshed_at = ?, refresh_failures = 0,
+			refresh_error = '' WHERE id = ?`), next.UnixNano(), now.UTC().UnixNano(), d.id); err != nil {
 			return dbError("next run", err)
 		}
 	}
@@ -110,21 +192,34 @@ func (s *Service) refresh(ctx context.Context, id, manifestURL string) error {
 		return err
 	}
 	var chunk []manifest.Row
+	insert := func() error {
+		if err := s.insertItems(ctx, id, chunk); err != nil {
+			return fmt.Errorf("%w: %w", errRefreshStore, err)
+		}
+		chunk = chunk[:0]
+		return nil
+	}
 	_, _, err = manifest.Read(ctx, mf.File, f, manifest.DefaultLimits(), func(r manifest.Row) error {
 		chunk = append(chunk, r)
 		if len(chunk) == 500 {
-			err := s.insertItems(ctx, id, chunk)
-			chunk = chunk[:0]
-			return err
+			return insert()
 		}
 		return nil
 	}, nil)
 	if err == nil && len(chunk) > 0 {
-		err = s.insertItems(ctx, id, chunk)
+		err = insert()
 	}
 	if err != nil {
 		return err
 	}
+	if err := s.queueRefreshed(ctx, id); err != nil {
+		return fmt.Errorf("%w: %w", errRefreshStore, err)
+	}
+	return nil
+}
+
+// queueRefreshed recounts a refreshed batch and queues its new rows if it runs.
+func (s *Service) queueRefreshed(ctx context.Context, id string) error {
 	if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET total = (SELECT count(*) FROM batch_items WHERE batch_id = ?), updated_at = ? WHERE id = ?`),
 		id, time.Now().UTC().UnixNano(), id); err != nil {
 		return dbError("recount", err)

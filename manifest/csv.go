@@ -77,7 +77,7 @@ func readCSV(r io.Reader, s *sink) error {
 			break
 		}
 		if errors.Is(err, errRowTooLarge) {
-			return fmt.Errorf("line %d: row larger than %d bytes: %w", nextLine, s.lim.MaxRowBytes, ErrInvalidManifest)
+			return limitErr("MaxRowBytes", fmt.Sprintf("line %d", nextLine), "row larger than %d bytes", s.lim.MaxRowBytes)
 		}
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
@@ -101,7 +101,7 @@ func readCSV(r io.Reader, s *sink) error {
 			nextLine += strings.Count(f, "\n")
 		}
 		if bom+cr.InputOffset()-start > int64(s.lim.MaxRowBytes) {
-			return fmt.Errorf("line %d: row larger than %d bytes: %w", line, s.lim.MaxRowBytes, ErrInvalidManifest)
+			return limitErr("MaxRowBytes", fmt.Sprintf("line %d", line), "row larger than %d bytes", s.lim.MaxRowBytes)
 		}
 		if h == nil {
 			if h, err = newHeader(rec, "line", line, s.lim); err != nil {

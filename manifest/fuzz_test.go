@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"errors"
@@ -14,7 +15,10 @@ import (
 // fuzzLimits keeps every fuzz input small: a case cannot make Read hold or
 // unzip more than a few MiB.
 func fuzzLimits() Limits {
-	return Limits{MaxRows: 1000, MaxRowBytes: 4 << 10, MaxColumns: 16, MaxBadRows: 50, MaxXLSXBytes: 1 << 20}
+	return Limits{
+		MaxRows: 1000, MaxRowBytes: 4 << 10, MaxCellBytes: 2 << 10, MaxColumns: 16, MaxBadRows: 50,
+		MaxXLSXBytes: 1 << 20, MaxXLSXParts: 64, MaxXLSXPartBytes: 4 << 20, MaxXLSXRatio: 100, MaxSharedStrings: 10_000,
+	}
 }
 
 // fuzzRead reads data as format f through a size-capped reader and checks
@@ -143,6 +147,40 @@ func FuzzReadXLSX(f *testing.F) {
 	f.Add([]byte("PK\x03\x04 not really a zip"))
 	f.Add([]byte("url\nhttps://x/a.jpg\n"))
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzRead(t, data, XLSX, false) })
+}
+
+// FuzzReadXLSXParts checks the XLSX reader's invariants (see fuzzRead) on
+// workbooks whose sheet, shared strings and styles are the fuzzed bytes,
+// stored uncompressed, so that the fuzzer works on the XML rather than on
+// deflate streams.
+func FuzzReadXLSXParts(f *testing.F) {
+	f.Add([]byte(`<worksheet><sheetData><row r="1"><c t="s"><v>0</v></c><c r="C1" t="inlineStr"><is><t>sku</t></is></c></row>`+
+		`<row r="3"><c t="s"><v>1</v></c><c r="B3" s="1"><v>45123.5</v></c><c t="b"><v>1</v></c></row><row><c><v>0.30000000000000004</v></c></row></sheetData></worksheet>`),
+		[]byte(`<sst><si><t>url</t></si><si><r><t>https://x/</t></r><r><t>a.jpg</t></r><rPh><t>x</t></rPh></si><si/></sst>`),
+		[]byte(`<styleSheet><numFmts><numFmt numFmtId="164" formatCode="dd/mm/yyyy hh:mm"/></numFmts><cellXfs><xf/><xf numFmtId="164"/></cellXfs></styleSheet>`))
+	f.Add([]byte(`<worksheet><sheetData><row><c t="inlineStr"><is><t>image_id</t></is></c></row><row><c t="inlineStr"><is><t>img_x005F_1</t></is></c></row></sheetData></worksheet>`),
+		[]byte(``), []byte(`<styleSheet/>`))
+	f.Fuzz(func(t *testing.T, sheet, sst, styles []byte) {
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		for _, p := range workbookZip(rawPart(sheet), rawPart(sst), rawPart(styles)) {
+			w, err := zw.CreateHeader(&zip.FileHeader{Name: p.name, Method: zip.Store})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.write(w); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		fuzzRead(t, buf.Bytes(), XLSX, false)
+	})
+}
+
+func rawPart(b []byte) func(w io.Writer) error {
+	return func(w io.Writer) error { _, err := w.Write(b); return err }
 }
 
 // FuzzDetect checks format sniffing: Detect returns a format Read accepts or

@@ -33,7 +33,7 @@ func readJSONL(r io.Reader, s *sink) error {
 		line++
 		text := sc.Bytes()
 		if len(text) > s.lim.MaxRowBytes {
-			return fmt.Errorf("line %d: row larger than %d bytes: %w", line, s.lim.MaxRowBytes, ErrInvalidManifest)
+			return limitErr("MaxRowBytes", fmt.Sprintf("line %d", line), "row larger than %d bytes", s.lim.MaxRowBytes)
 		}
 		if !utf8.Valid(text) {
 			return fmt.Errorf("line %d: is not UTF-8: %w", line, ErrInvalidManifest)
@@ -45,7 +45,10 @@ func readJSONL(r io.Reader, s *sink) error {
 			continue
 		}
 		nonBlank++
-		row, bad := parseJSONLine(line, text, s.lim)
+		row, bad, err := parseJSONLine(line, text, s.lim)
+		if err != nil {
+			return err
+		}
 		if bad != "" {
 			err = s.reject(line, bad)
 		} else {
@@ -57,7 +60,7 @@ func readJSONL(r io.Reader, s *sink) error {
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return fmt.Errorf("line %d: row larger than %d bytes: %w", line+1, s.lim.MaxRowBytes, ErrInvalidManifest)
+			return limitErr("MaxRowBytes", fmt.Sprintf("line %d", line+1), "row larger than %d bytes", s.lim.MaxRowBytes)
 		}
 		return fmt.Errorf("read jsonl after line %d: %w", line, err)
 	}
@@ -71,28 +74,31 @@ const notObject = "line is not a JSON object"
 
 // parseJSONLine decodes one line. Fields are examined in name order, so
 // the problem reported for a line with several is always the same one.
-func parseJSONLine(number int, text []byte, lim Limits) (Row, string) {
+func parseJSONLine(number int, text []byte, lim Limits) (Row, string, error) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(text, &obj); err != nil || obj == nil {
-		return Row{}, notObject
+		return Row{}, notObject, nil
 	}
 	if len(obj) > lim.MaxColumns {
-		return Row{}, fmt.Sprintf("object has more than %d fields", lim.MaxColumns)
+		return Row{}, fmt.Sprintf("object has more than %d fields", lim.MaxColumns), nil
 	}
 	row := Row{Number: number}
 	seen := make(map[string]bool, len(obj))
 	for _, name := range slices.Sorted(maps.Keys(obj)) {
 		key := strings.ToLower(strings.TrimSpace(name))
 		if seen[key] {
-			return Row{}, fmt.Sprintf("duplicate field %q", strings.TrimSpace(name))
+			return Row{}, fmt.Sprintf("duplicate field %q", strings.TrimSpace(name)), nil
 		}
 		seen[key] = true
 		val, ok := jsonText(obj[name])
 		if !ok {
-			return Row{}, fmt.Sprintf("field %q is not a string or number", name)
+			return Row{}, fmt.Sprintf("field %q is not a string or number", name), nil
+		}
+		if len(val) > lim.MaxCellBytes {
+			return Row{}, "", limitErr("MaxCellBytes", fmt.Sprintf("line %d", number), "field %.40q larger than %d bytes", name, lim.MaxCellBytes)
 		}
 		if strings.IndexByte(val, 0) >= 0 {
-			return Row{}, fmt.Sprintf("field %q contains a NUL character", name)
+			return Row{}, fmt.Sprintf("field %q contains a NUL character", name), nil
 		}
 		switch key {
 		case colURL:
@@ -111,9 +117,9 @@ func parseJSONLine(number int, text []byte, lim Limits) (Row, string) {
 		}
 	}
 	if msg := checkSource(row.URL, row.ImageID); msg != "" {
-		return Row{}, msg
+		return Row{}, msg, nil
 	}
-	return row, ""
+	return row, "", nil
 }
 
 // jsonText renders a scalar JSON value as text: strings as themselves,

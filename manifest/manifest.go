@@ -8,7 +8,9 @@
 // with the row number a person sees in the file and do not stop the read;
 // problems with the manifest as a whole (no usable header, not UTF-8, a row
 // too large, too many bad rows) end it with an error wrapping
-// ErrInvalidManifest.
+// ErrInvalidManifest; a manifest over one of its Limits ends it with a
+// *LimitError naming the limit. Any manifest, whatever its parts claim, is
+// read in bounded memory and time (see Limits and Read).
 package manifest
 
 import (
@@ -38,10 +40,10 @@ const (
 // Errors returned by this package. Test for them with errors.Is.
 var (
 	// ErrInvalidManifest means the manifest as a whole cannot be read: no
-	// header with a url or image_id column, not UTF-8 text, a row larger than
-	// Limits.MaxRowBytes, more than Limits.MaxRows rows or Limits.MaxBadRows
-	// bad rows, an unterminated quote, or a damaged workbook. The wrapping
-	// message names the line or row where possible.
+	// header with a url or image_id column, not UTF-8 text, any of its
+	// Limits exceeded (see ErrLimitExceeded), an unterminated quote, or a
+	// damaged workbook. The wrapping message names the line or row where
+	// possible.
 	ErrInvalidManifest = errors.New("invalid manifest")
 	// ErrUnsupportedFormat means the file is in a format this package does
 	// not read or write: a legacy .xls workbook, a compressed file, or XLSX
@@ -49,7 +51,39 @@ var (
 	ErrUnsupportedFormat = errors.New("unsupported manifest format")
 	// ErrInvalidLimits means a Limits value failed Validate.
 	ErrInvalidLimits = errors.New("invalid manifest limits")
+	// ErrLimitExceeded means the manifest went over one of its Limits. Every
+	// such error is a *LimitError and also matches ErrInvalidManifest.
+	ErrLimitExceeded = errors.New("manifest limit exceeded")
 )
+
+// LimitError is a manifest refused because it went over one of its Limits.
+// It matches both ErrLimitExceeded and ErrInvalidManifest.
+type LimitError struct {
+	// At is where the read stopped: "line 7", "row 3" or a workbook part
+	// such as "xl/sharedStrings.xml".
+	At string
+	// What says what went over, e.g. "row larger than 65536 bytes".
+	What string
+	// Limit names the Limits field, e.g. "MaxRowBytes".
+	Limit string
+}
+
+// Error returns "at: what (limit Name)".
+func (e *LimitError) Error() string {
+	if e.At == "" {
+		return fmt.Sprintf("%s (limit %s)", e.What, e.Limit)
+	}
+	return fmt.Sprintf("%s: %s (limit %s)", e.At, e.What, e.Limit)
+}
+
+// Unwrap makes a LimitError match ErrLimitExceeded and ErrInvalidManifest.
+func (e *LimitError) Unwrap() []error {
+	return []error{ErrLimitExceeded, ErrInvalidManifest}
+}
+
+func limitErr(limit, at, format string, args ...any) error {
+	return &LimitError{At: at, What: fmt.Sprintf(format, args...), Limit: limit}
+}
 
 // ParseFormat returns the Format named by s ("csv", "jsonl", "ndjson" or
 // "xlsx", case-insensitive), for query parameters such as ?format=csv.
@@ -178,55 +212,91 @@ func (e RowError) Error() string {
 	return fmt.Sprintf("row %d: %s", e.Number, e.Message)
 }
 
-// Limits bounds what Read accepts. Build it with DefaultLimits and adjust.
+// Limits bounds what Read accepts, so that any manifest, whatever it holds
+// or claims, is read in bounded memory and time. Going over a limit ends the
+// read with a *LimitError naming the field. Build it with DefaultLimits and
+// adjust.
 type Limits struct {
 	// MaxRows is the most data rows (good and bad) a manifest may have;
-	// one more fails the read. Default 10,000,000.
+	// one more fails the read. Default 10,000,000. An XLSX sheet holds at
+	// most 1,048,576 rows whatever this says.
 	MaxRows int
 	// MaxRowBytes is the largest row, in bytes of the file (CSV, JSONL) or
 	// of its cell text (XLSX); a larger row fails the read. Default 64 KiB.
 	MaxRowBytes int
+	// MaxCellBytes is the largest single value: a CSV field, a JSONL value,
+	// an XLSX cell or shared string (and, for XLSX, about four times this is
+	// the longest XML token, tag or text, in any part read). A larger one
+	// fails the read. Default 32 KiB.
+	MaxCellBytes int
 	// MaxColumns is the most named columns a header (or JSONL object) may
 	// have. Default 64.
 	MaxColumns int
 	// MaxBadRows is how many bad rows are reported before the read fails;
 	// 0 makes the first bad row fatal. Default 10,000.
 	MaxBadRows int
-	// MaxXLSXBytes is the largest XLSX file accepted, compressed; the
-	// uncompressed parts may take up to 16 times that in temporary files.
-	// Default 256 MiB.
+	// MaxXLSXBytes is the largest XLSX file accepted, compressed. Default
+	// 256 MiB.
 	MaxXLSXBytes int64
+	// MaxXLSXParts is the most entries (parts) an XLSX zip may hold; its
+	// directory is checked before it is read. Default 1,000.
+	MaxXLSXParts int
+	// MaxXLSXPartBytes is the largest uncompressed size, as declared in the
+	// zip directory (and enforced while inflating), of the sheet and the
+	// shared-string table; the workbook, relationship and styles parts may
+	// have at most 16 MiB. Parts Read does not need are never inflated.
+	// Default 512 MiB.
+	MaxXLSXPartBytes int64
+	// MaxXLSXRatio is the highest compression ratio (uncompressed size over
+	// compressed size) of a part Read inflates, once the part is over
+	// 1 MiB: a zip bomb ends the read before any of it is inflated.
+	// Default 100.
+	MaxXLSXRatio int
+	// MaxSharedStrings is the most entries in an XLSX shared-string table.
+	// Each costs 4 bytes of memory, its text up to 16 MiB in memory and the
+	// rest in a temporary file. Default 4,000,000.
+	MaxSharedStrings int
 }
 
 // DefaultLimits returns the defaults documented on Limits.
 func DefaultLimits() Limits {
 	return Limits{
-		MaxRows:      10_000_000,
-		MaxRowBytes:  64 << 10,
-		MaxColumns:   64,
-		MaxBadRows:   10_000,
-		MaxXLSXBytes: 256 << 20,
+		MaxRows:          10_000_000,
+		MaxRowBytes:      64 << 10,
+		MaxCellBytes:     32 << 10,
+		MaxColumns:       64,
+		MaxBadRows:       10_000,
+		MaxXLSXBytes:     256 << 20,
+		MaxXLSXParts:     1_000,
+		MaxXLSXPartBytes: 512 << 20,
+		MaxXLSXRatio:     100,
+		MaxSharedStrings: 4_000_000,
 	}
 }
 
 // Validate reports limits that cannot work: every field must be positive,
-// except MaxBadRows, which may be 0.
+// except MaxBadRows, which may be 0; MaxXLSXPartBytes must be below 4 GiB.
 func (l Limits) Validate() error {
 	var errs []error
-	if l.MaxRows <= 0 {
-		errs = append(errs, fmt.Errorf("max rows %d must be positive: %w", l.MaxRows, ErrInvalidLimits))
+	positive := func(name string, v int64) {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("%s %d must be positive: %w", name, v, ErrInvalidLimits))
+		}
 	}
-	if l.MaxRowBytes <= 0 {
-		errs = append(errs, fmt.Errorf("max row bytes %d must be positive: %w", l.MaxRowBytes, ErrInvalidLimits))
-	}
-	if l.MaxColumns <= 0 {
-		errs = append(errs, fmt.Errorf("max columns %d must be positive: %w", l.MaxColumns, ErrInvalidLimits))
-	}
+	positive("max rows", int64(l.MaxRows))
+	positive("max row bytes", int64(l.MaxRowBytes))
+	positive("max cell bytes", int64(l.MaxCellBytes))
+	positive("max columns", int64(l.MaxColumns))
 	if l.MaxBadRows < 0 {
 		errs = append(errs, fmt.Errorf("max bad rows %d must not be negative: %w", l.MaxBadRows, ErrInvalidLimits))
 	}
-	if l.MaxXLSXBytes <= 0 {
-		errs = append(errs, fmt.Errorf("max xlsx bytes %d must be positive: %w", l.MaxXLSXBytes, ErrInvalidLimits))
+	positive("max xlsx bytes", l.MaxXLSXBytes)
+	positive("max xlsx parts", int64(l.MaxXLSXParts))
+	positive("max xlsx part bytes", l.MaxXLSXPartBytes)
+	if l.MaxXLSXPartBytes >= 4<<30 {
+		errs = append(errs, fmt.Errorf("max xlsx part bytes %d must be below 4 GiB: %w", l.MaxXLSXPartBytes, ErrInvalidLimits))
 	}
+	positive("max xlsx ratio", int64(l.MaxXLSXRatio))
+	positive("max shared strings", int64(l.MaxSharedStrings))
 	return errors.Join(errs...)
 }

@@ -11,14 +11,18 @@ import (
 
 // Read streams the manifest in r, in format f, calling rowFn with each good
 // row and badFn with each bad row, in file order, and returns how many rows
-// it passed to each. It holds one row at a time: CSV and JSONL need about
+// it passed to each. It holds one row at a time, in memory and time bounded
+// by lim whatever the file holds or claims: CSV and JSONL need about
 // lim.MaxRowBytes plus a 64 KiB buffer. XLSX is a zip and cannot be read
-// front to back: when r is a regular *os.File it is opened in place,
-// otherwise r is first copied to a temporary file (at most lim.MaxXLSXBytes);
-// worksheets and the shared-string table over 1 MiB are unzipped to
-// temporary files too, the rest of the workbook parts (at most 64 MiB) are
-// held in memory, and the shared-string table costs about 50 bytes a
-// distinct string. Temporary files are removed before Read returns.
+// front to back: when r is a regular *os.File it is read in place,
+// otherwise r is first copied to a temporary file (at most
+// lim.MaxXLSXBytes). Its zip directory is checked before anything is
+// inflated (entries, declared sizes, compression ratios); then the workbook
+// and its relationships, the number formats of the styles part, the shared
+// strings (their text beyond 16 MiB in a temporary file) and the first sheet
+// are each streamed once with encoding/xml, every token bounded by
+// lim.MaxCellBytes and every count by a limit. Temporary files are removed
+// before Read returns.
 //
 // Blank lines, and rows whose cells are all empty, are skipped silently; an
 // empty manifest is ErrInvalidManifest. Header names (JSONL keys) are
@@ -34,11 +38,16 @@ import (
 // JSONL: each line an object of scalar values; numbers and booleans are kept
 // as written, null is empty, objects and arrays make the row bad; of keys
 // repeated exactly, the last wins (as in encoding/json).
-// XLSX: the first sheet; the header is its first non-empty row; cell values
-// are the text Excel would display.
+// XLSX: the first sheet; the header is its first non-empty row. Text cells
+// are read as written; numbers as Excel's General format shows them (at
+// most 15 significant digits), or, under a date or time format, as
+// 2006-01-02, 15:04:05 or 2006-01-02 15:04:05; booleans as TRUE or FALSE;
+// formulas as their cached result. Other number formats (percent, currency,
+// thousands separators) are not applied.
 //
 // Read stops at the first error from rowFn or badFn and returns it wrapped,
-// at ctx cancellation (checked between rows) with ctx.Err(), and at a
+// at ctx cancellation (checked between rows, and every few thousand XML
+// tokens) with ctx.Err(), at a limit with a *LimitError, and at any other
 // manifest-level problem with an error wrapping ErrInvalidManifest. A nil
 // badFn ignores bad rows (they still count towards lim.MaxBadRows).
 func Read(ctx context.Context, r io.Reader, f Format, lim Limits, rowFn func(Row) error, badFn func(RowError) error) (good, bad int, err error) {
@@ -78,7 +87,7 @@ func (s *sink) next() error {
 
 func (s *sink) checkRows(number int) error {
 	if s.good+s.bad >= s.lim.MaxRows {
-		return fmt.Errorf("row %d: more than %d rows: %w", number, s.lim.MaxRows, ErrInvalidManifest)
+		return limitErr("MaxRows", fmt.Sprintf("row %d", number), "more than %d rows", s.lim.MaxRows)
 	}
 	return nil
 }
@@ -99,7 +108,7 @@ func (s *sink) reject(number int, msg string) error {
 		return err
 	}
 	if s.bad >= s.lim.MaxBadRows {
-		return fmt.Errorf("row %d: %s: more than %d bad rows: %w", number, msg, s.lim.MaxBadRows, ErrInvalidManifest)
+		return limitErr("MaxBadRows", fmt.Sprintf("row %d", number), "%s: more than %d bad rows", msg, s.lim.MaxBadRows)
 	}
 	if s.badFn != nil {
 		if err := s.badFn(RowError{Number: number, Message: msg}); err != nil {
@@ -123,6 +132,7 @@ type header struct {
 	url, imageID, sku int      // column index, -1 when absent
 	width             int      // number of columns, trailing unnamed ones dropped
 	metaCount         int      // number of meta columns
+	lim               Limits
 }
 
 // newHeader builds the column map from the first record. Messages name the
@@ -136,9 +146,12 @@ func newHeader(fields []string, unit string, line int, lim Limits) (*header, err
 		width--
 	}
 	if width > lim.MaxColumns {
-		return nil, fmt.Errorf("%s %d: header has %d columns, more than %d: %w", unit, line, width, lim.MaxColumns, ErrInvalidManifest)
+		return nil, limitErr("MaxColumns", fmt.Sprintf("%s %d", unit, line), "header has %d columns, more than %d", width, lim.MaxColumns)
 	}
-	h := &header{names: make([]string, width), url: -1, imageID: -1, sku: -1, width: width}
+	if err := checkCells(fields, unit, line, lim); err != nil {
+		return nil, err
+	}
+	h := &header{names: make([]string, width), url: -1, imageID: -1, sku: -1, width: width, lim: lim}
 	seen := make(map[string]bool, width)
 	for i, raw := range fields[:width] {
 		name := strings.TrimSpace(raw)
@@ -185,6 +198,9 @@ func (h *header) row(number int, fields []string) (row Row, bad string, skip boo
 	}
 	if msg := checkText(fields); msg != "" {
 		return Row{}, "", false, fmt.Errorf("row %d: %s: %w", number, msg, ErrInvalidManifest)
+	}
+	if err := checkCells(fields, "row", number, h.lim); err != nil {
+		return Row{}, "", false, err
 	}
 	if len(fields) > h.width {
 		if !allEmpty(fields[h.width:]) {
@@ -233,6 +249,16 @@ func checkSource(rawURL, imageID string) string {
 		}
 	}
 	return ""
+}
+
+// checkCells fails when a field is larger than lim.MaxCellBytes.
+func checkCells(fields []string, unit string, number int, lim Limits) error {
+	for i, f := range fields {
+		if len(f) > lim.MaxCellBytes {
+			return limitErr("MaxCellBytes", fmt.Sprintf("%s %d", unit, number), "cell %d larger than %d bytes", i+1, lim.MaxCellBytes)
+		}
+	}
+	return nil
 }
 
 // checkText returns a message when a field is not UTF-8 text.

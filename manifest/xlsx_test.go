@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -178,8 +179,9 @@ func TestReadXLSXNotAWorkbook(t *testing.T) {
 	}
 }
 
-// TestReadXLSXLarge streams a 20,000-row workbook and checks that the
-// workbook and its sheet are read from temporary files, which are gone
+// TestReadXLSXLarge streams a 20,000-row workbook and checks that a
+// workbook given as a plain reader is copied to a temporary file, that one
+// given as a file is read in place, and that no temporary file is left
 // afterwards. It sets TMPDIR, so it does not run in parallel.
 func TestReadXLSXLarge(t *testing.T) {
 	const n = 20_000
@@ -230,9 +232,6 @@ func TestReadXLSXLarge(t *testing.T) {
 				t.Errorf("last row: got %+v, want %+v", last, want)
 			}
 			joined := strings.Join(spilled, " ")
-			if !strings.Contains(joined, "excelize-") {
-				t.Errorf("temporary files while reading: got %q, want an excelize- sheet file", joined)
-			}
 			if wantCopy := m.name == "reader"; strings.Contains(joined, "pictor-manifest-") != wantCopy {
 				t.Errorf("temporary files while reading: got %q, want a pictor-manifest- copy %v", joined, wantCopy)
 			}
@@ -240,5 +239,163 @@ func TestReadXLSXLarge(t *testing.T) {
 				t.Errorf("temporary files left: got %d, want 0", len(entries))
 			}
 		})
+	}
+}
+
+// TestReadXLSXValues checks how cells are shown: numbers as Excel's General
+// format shows them, dates and times in ISO form, booleans, formulas by
+// their cached result, shared and inline strings with Excel's _xHHHH_
+// escapes decoded.
+func TestReadXLSXValues(t *testing.T) {
+	t.Parallel()
+	path := writeXLSX(t, func(f *excelize.File) error {
+		date, err := f.NewStyle(&excelize.Style{NumFmt: 14})
+		if err != nil {
+			return err
+		}
+		clock, err := f.NewStyle(&excelize.Style{NumFmt: 21})
+		if err != nil {
+			return err
+		}
+		stamp, err := f.NewStyle(&excelize.Style{NumFmt: 22})
+		if err != nil {
+			return err
+		}
+		custom := "dd/mm/yyyy hh:mm"
+		customStyle, err := f.NewStyle(&excelize.Style{CustomNumFmt: &custom})
+		if err != nil {
+			return err
+		}
+		percent, err := f.NewStyle(&excelize.Style{NumFmt: 10})
+		if err != nil {
+			return err
+		}
+		cols := []string{"url", "date", "clock", "stamp", "custom", "float", "big", "flag", "formula", "percent", "escaped"}
+		if err := setRows(f, "Sheet1", [][]any{toAny(cols)}); err != nil {
+			return err
+		}
+		set := func(cell string, v any) error { return f.SetCellValue("Sheet1", cell, v) }
+		for _, c := range []struct {
+			cell string
+			v    any
+		}{
+			{"A2", "https://a/1.jpg"}, {"B2", 45123}, {"C2", 0.75}, {"D2", 45123.5}, {"E2", 45123.25},
+			{"F2", 0.1 + 0.2}, {"G2", 1234567890123456789}, {"H2", true}, {"J2", 0.5}, {"K2", "a_x0008_b"},
+		} {
+			if err := set(c.cell, c.v); err != nil {
+				return err
+			}
+		}
+		if err := f.SetCellFormula("Sheet1", "I2", `"calc"&"ulated"`); err != nil {
+			return err
+		}
+		for cell, style := range map[string]int{"B2": date, "C2": clock, "D2": stamp, "E2": customStyle, "J2": percent} {
+			if err := f.SetCellStyle("Sheet1", cell, cell, style); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	res := read(t, openModes[0].open(t, path), XLSX, DefaultLimits())
+	want := []Row{{Number: 2, URL: "https://a/1.jpg", Meta: map[string]string{
+		"date": "2023-07-16", "clock": "18:00:00", "stamp": "2023-07-16 12:00:00", "custom": "2023-07-16 06:00:00",
+		"float": "0.3", "big": "1.23456789012346E+18", "flag": "TRUE", "formula": "", "percent": "0.5", "escaped": "a\bb",
+	}}}
+	check(t, res, want, nil, "")
+}
+
+func toAny(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
+// TestReadXLSXSharedStringsSpill reads a workbook whose shared strings hold
+// more text than is kept in memory: the rest goes to a temporary file, read
+// back by index, and removed afterwards. It sets TMPDIR, so it does not run
+// in parallel.
+func TestReadXLSXSharedStringsSpill(t *testing.T) {
+	const n = 200_000 // 200,000 strings of about 100 bytes: past sstMemBytes
+	pad := strings.Repeat("p", 80)
+	name := writeZip(t, workbookZip(
+		func(w io.Writer) error {
+			bw := bufio.NewWriter(w)
+			bw.WriteString(`<worksheet ` + tNS + `><sheetData><row r="1"><c t="inlineStr"><is><t>url</t></is></c><c t="inlineStr"><is><t>title</t></is></c></row>`)
+			for i := range n {
+				// URLs from the end of the table, titles from its start.
+				fmt.Fprintf(bw, `<row r="%d"><c t="s"><v>%d</v></c><c t="s"><v>%d</v></c></row>`, i+2, n-1-i, i)
+			}
+			bw.WriteString(`</sheetData></worksheet>`)
+			return bw.Flush()
+		},
+		func(w io.Writer) error {
+			bw := bufio.NewWriter(w)
+			bw.WriteString(`<sst ` + tNS + `>`)
+			for i := range n {
+				fmt.Fprintf(bw, `<si><t>https://a/%d.jpg?%s</t></si>`, i, pad)
+			}
+			bw.WriteString(`</sst>`)
+			return bw.Flush()
+		}, nil))
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	var spilled []string
+	rows := 0
+	_, _, err := Read(t.Context(), openFile(t, name), XLSX, DefaultLimits(), func(r Row) error {
+		if rows == 0 {
+			entries, _ := os.ReadDir(tmp)
+			for _, e := range entries {
+				spilled = append(spilled, e.Name())
+			}
+		}
+		i := r.Number - 2
+		wantURL, wantTitle := fmt.Sprintf("https://a/%d.jpg?%s", n-1-i, pad), fmt.Sprintf("https://a/%d.jpg?%s", i, pad)
+		if r.URL != wantURL || r.Meta["title"] != wantTitle {
+			return fmt.Errorf("row %d: got %q, %q; want %q, %q", r.Number, r.URL, r.Meta["title"], wantURL, wantTitle)
+		}
+		rows++
+		return nil
+	}, nil)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if rows != n {
+		t.Errorf("rows: got %d, want %d", rows, n)
+	}
+	if joined := strings.Join(spilled, " "); !strings.Contains(joined, "pictor-manifest-sst-") {
+		t.Errorf("temporary files while reading: got %q, want a pictor-manifest-sst- file", joined)
+	}
+	if entries, _ := os.ReadDir(tmp); len(entries) != 0 {
+		t.Errorf("temporary files left: got %d, want 0", len(entries))
+	}
+}
+
+func TestFormatKind(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		code string
+		want uint8
+	}{
+		{"General", fmtNumber},
+		{"0.00%", fmtNumber},
+		{"#,##0.00 [$€-407];[Red]-#,##0.00", fmtNumber},
+		{`0 "days"`, fmtNumber},
+		{"0.00E+00", fmtNumber},
+		{"@", fmtNumber},
+		{"yyyy-mm-dd", fmtDate},
+		{"mmm yy", fmtDate},
+		{`d\-m`, fmtDate},
+		{"h:mm AM/PM", fmtTime},
+		{"[h]:mm:ss", fmtTime},
+		{"mm:ss", fmtTime},
+		{"dd/mm/yyyy hh:mm", fmtDateTime},
+		{"[$-409]m/d/yy h:mm AM/PM;@", fmtDateTime},
+	}
+	for _, tt := range tests {
+		if got := formatKind(tt.code); got != tt.want {
+			t.Errorf("formatKind(%q): got %d, want %d", tt.code, got, tt.want)
+		}
 	}
 }
