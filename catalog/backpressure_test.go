@@ -13,6 +13,7 @@ import (
 	"github.com/pictor/pictor/db"
 	"github.com/pictor/pictor/fetch"
 	"github.com/pictor/pictor/imaging"
+	"github.com/pictor/pictor/internal/waitfor"
 	"github.com/pictor/pictor/storage"
 )
 
@@ -59,9 +60,7 @@ func TestBusyGateRefusesAndReadinessReports(t *testing.T) {
 		}
 		waited <- err
 	}()
-	for gate.Waiting() != 1 {
-		time.Sleep(time.Millisecond)
-	}
+	waitfor.Cond(t, 10*time.Second, func() bool { return gate.Waiting() == 1 }, "the waiter to fill the gate's one queue place")
 	_, err = svc.Ingest(ctx, catalog.IngestRequest{Data: productJPEG(t, 200, 100)})
 	if !errors.Is(err, imaging.ErrBusy) {
 		t.Errorf("ingest with full queue: got %v, want ErrBusy", err)
@@ -132,9 +131,7 @@ func TestBatchLaneWaitsBehindInteractive(t *testing.T) {
 			r()
 		}
 	}()
-	for gate.Waiting() != 1 {
-		time.Sleep(time.Millisecond)
-	}
+	waitfor.Cond(t, 10*time.Second, func() bool { return gate.Waiting() == 1 }, "the waiter to fill the gate's one queue place")
 	if _, err := svc.Ingest(ctx, catalog.IngestRequest{Data: productJPEG(t, 100, 80), SKU: "api"}); !errors.Is(err, imaging.ErrBusy) {
 		t.Fatalf("interactive ingest with a full queue: %v, want ErrBusy", err)
 	}

@@ -177,9 +177,6 @@ func (s *Service) Init(ctx context.Context) error {
 	return nil
 }
 
-// HasSD reports whether Stable Diffusion backends are configured.
-func (s *Service) HasSD() bool { return s.sd != nil }
-
 // Ready reports whether the database and the object store answer and the imaging queue has room.
 func (s *Service) Ready(ctx context.Context) error {
 	if err := s.db.SQL.PingContext(ctx); err != nil {

@@ -16,11 +16,15 @@ var (
 	ErrInvalid = errors.New("invalid request")
 	// ErrSDRequired is returned when a recipe needs a Stable Diffusion backend and none is configured.
 	ErrSDRequired = errors.New("a Stable Diffusion backend is required: set PICTOR_SD_URLS")
-	// ErrNotImplemented is returned by steps that are not built yet.
+	// ErrNotImplemented marks a feature this process was started without: the batch
+	// routes of an API that has no job service. (Steps report pipeline.ErrNotImplemented.)
 	ErrNotImplemented = errors.New("not implemented")
 	// ErrIdempotencyMismatch is returned when an Idempotency-Key is reused with a different request.
 	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
-	// ErrUnavailable is returned when the database cannot be reached.
+	// ErrUnavailable marks a database failure that may pass when retried later: the
+	// database cannot be reached or cannot take the statement now (db.IsUnavailable: a
+	// lost connection, SQLite busy or locked), or a transaction could not begin or commit.
+	// The catalog and jobs wrap it around the driver's error.
 	ErrUnavailable = errors.New("database unavailable")
 )
 

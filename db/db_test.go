@@ -213,42 +213,6 @@ func TestMigrateAndUse(t *testing.T) {
 				t.Errorf("Migrate renamed: got %v, want a *MigrationError for version 1", err)
 			}
 		}},
-		{"unique violation", func(t *testing.T, tg target) {
-			d := tg.open(t)
-			if err := d.Migrate(ctx, "catalog", baseMigrations); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := d.SQL.ExecContext(ctx, d.Rebind(`INSERT INTO items (sku) VALUES (?)`), "dup"); err != nil {
-				t.Fatal(err)
-			}
-			_, err := d.SQL.ExecContext(ctx, d.Rebind(`INSERT INTO items (sku) VALUES (?)`), "dup")
-			if !db.IsUniqueViolation(err) {
-				t.Errorf("IsUniqueViolation(unique column): got false for %v, want true", err)
-			}
-			var id int64
-			if err := d.SQL.QueryRowContext(ctx, `SELECT id FROM items WHERE sku = 'dup'`).Scan(&id); err != nil {
-				t.Fatal(err)
-			}
-			ins := d.Rebind(`INSERT INTO tags (item_id, tag) VALUES (?, ?)`)
-			if _, err := d.SQL.ExecContext(ctx, ins, id, "red"); err != nil {
-				t.Fatal(err)
-			}
-			_, err = d.SQL.ExecContext(ctx, ins, id, "red")
-			if !db.IsUniqueViolation(err) {
-				t.Errorf("IsUniqueViolation(primary key): got false for %v, want true", err)
-			}
-			// Not unique violations.
-			_, fkErr := d.SQL.ExecContext(ctx, ins, id+1000, "blue") // foreign keys are on in both
-			if fkErr == nil {
-				t.Errorf("insert with dangling foreign key: got nil error, want a violation")
-			}
-			_, synErr := d.SQL.ExecContext(ctx, `INSERT INTO nowhere`)
-			for _, e := range []error{fkErr, synErr, sql.ErrNoRows, nil} {
-				if db.IsUniqueViolation(e) {
-					t.Errorf("IsUniqueViolation(%v): got true, want false", e)
-				}
-			}
-		}},
 		{"rebind runs with arguments", func(t *testing.T, tg target) {
 			d := tg.open(t)
 			if err := d.Migrate(ctx, "catalog", baseMigrations); err != nil {

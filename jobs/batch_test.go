@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/pictor/pictor/catalog"
+	"github.com/pictor/pictor/internal/waitfor"
 	"github.com/pictor/pictor/jobs"
 	"github.com/pictor/pictor/manifest"
 )
@@ -73,20 +74,17 @@ func waitBatch(t *testing.T, b bundle, id string, states ...string) jobs.Batch {
 // at most 60 s.
 func waitFor(t *testing.T, b bundle, id, what string, cond func(jobs.Batch) bool) jobs.Batch {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		bt, err := b.jobs.GetBatch(context.Background(), id)
-		if err != nil {
+	var bt jobs.Batch
+	if !waitfor.Poll(60*time.Second, func() bool {
+		var err error
+		if bt, err = b.jobs.GetBatch(context.Background(), id); err != nil {
 			t.Fatal(err)
 		}
-		if cond(bt) {
-			return bt
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 60 s for %s: batch %s counts %v trial %+v", what, bt.State, bt.Counts, bt.Trial)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return cond(bt)
+	}) {
+		t.Fatalf("waited 60 s for %s: batch %s counts %v trial %+v", what, bt.State, bt.Counts, bt.Trial)
 	}
+	return bt
 }
 
 const smallRecipe = `{"steps":[{"op":"resize","width":160,"height":160,"fit":"inside"}],"outputs":[{"name":"main","format":"jpeg"}]}`

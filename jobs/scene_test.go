@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pictor/pictor/catalog"
+	"github.com/pictor/pictor/internal/waitfor"
 	"github.com/pictor/pictor/pipeline"
 	"github.com/pictor/pictor/sdclient"
 	"github.com/pictor/pictor/sdclient/sdtest"
@@ -53,19 +54,17 @@ func productShot(t *testing.T) []byte {
 
 func waitScene(t *testing.T, b sdBundle, id string) catalog.Scene {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		sc, err := b.cat.GetScene(context.Background(), id)
-		if err != nil {
+	var sc catalog.Scene
+	if !waitfor.Poll(30*time.Second, func() bool {
+		var err error
+		if sc, err = b.cat.GetScene(context.Background(), id); err != nil {
 			t.Fatal(err)
 		}
-		if sc.Finished() {
-			return sc
-		}
-		time.Sleep(20 * time.Millisecond)
+		return sc.Finished()
+	}) {
+		t.Fatalf("scene %s: state %s after 30s, want it finished", id, sc.State)
 	}
-	t.Fatalf("scene %s did not finish", id)
-	return catalog.Scene{}
+	return sc
 }
 
 func TestSceneVariantsKeepProductPixels(t *testing.T) {
@@ -246,13 +245,7 @@ func TestSceneCancelInterruptsBackend(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Wait until the hanging generation is running, then cancel.
-	deadline := time.Now().Add(20 * time.Second)
-	for !hanging(b.sd) {
-		if time.Now().After(deadline) {
-			t.Fatal("generation never started")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitfor.Cond(t, 20*time.Second, func() bool { return hanging(b.sd) }, "the hanging generation to start")
 	if _, err := b.jobs.CancelScene(ctx, sc.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -303,25 +296,19 @@ func TestSceneJumpsBatchQueue(t *testing.T) {
 		return err
 	}
 	go func() { defer close(held); b.pool.Do(holdCtx, sdclient.Batch, hold) }()
-	for b.pool.Status()[0].InFlight == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	waitfor.Cond(t, 30*time.Second, func() bool { return b.pool.Status()[0].InFlight > 0 }, "the held call to take the backend")
 	// ...20 more wait in the batch lane...
 	batchDone := make(chan struct{}, 20)
 	for range 20 {
 		go func() { b.pool.Do(ctx, sdclient.Batch, upscale); batchDone <- struct{}{} }()
 	}
-	for b.pool.QueueLen(sdclient.Batch) != 20 {
-		time.Sleep(time.Millisecond)
-	}
+	waitfor.Cond(t, 30*time.Second, func() bool { return b.pool.QueueLen(sdclient.Batch) == 20 }, "20 calls queued in the batch lane")
 	// ...then a designer's scene arrives.
 	sc, err := b.jobs.CreateScene(ctx, catalog.SceneRequest{ImageID: res.Image.ID, Prompt: "a stone plinth", Variants: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for b.pool.QueueLen(sdclient.Interactive) == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	waitfor.Cond(t, 30*time.Second, func() bool { return b.pool.QueueLen(sdclient.Interactive) > 0 }, "the scene's call queued in the interactive lane")
 	release()
 	<-held
 	if done := waitScene(t, b, sc.ID); done.State != catalog.SceneSucceeded {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/pictor/pictor/catalog"
 	"github.com/pictor/pictor/checks"
+	"github.com/pictor/pictor/internal/waitfor"
 	"github.com/pictor/pictor/jobs"
 	"github.com/pictor/pictor/manifest"
 )
@@ -136,14 +137,8 @@ func TestBatchTrialProgressesAndCancels(t *testing.T) {
 		}
 		return n
 	}
-	// River's job rows are the only place this shows: poll them (with a deadline).
-	deadline := time.Now().Add(20 * time.Second)
-	for live() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the trial job still runs 20 s after its batch was cancelled")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	// River's job rows are the only place this shows: poll them.
+	waitfor.Cond(t, 20*time.Second, func() bool { return live() == 0 }, "the trial job to end after its batch was cancelled")
 	final, _ := b.jobs.GetBatch(ctx, bt.ID)
 	if final.State != jobs.BatchCancelled || final.Trial.Progress.Done != 2 || final.Estimate != nil {
 		t.Errorf("after cancel: %s, progress %+v, estimate %v; want cancelled at 2/4 with no estimate", final.State, final.Trial.Progress, final.Estimate)

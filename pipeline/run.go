@@ -11,7 +11,9 @@ import (
 	"github.com/pictor/pictor/imaging"
 )
 
-// ErrNotImplemented is returned by a step that is not built yet; the API answers 501.
+// ErrNotImplemented is returned for a step the pipeline cannot run: an op it has no step
+// for (Validate refuses those first), or a step that needs another stored image when
+// Env.LoadImage is nil.
 var ErrNotImplemented = errors.New("not implemented")
 
 // ErrSDRequired is returned by a step that needs a Stable Diffusion backend when none is set.
@@ -175,44 +177,57 @@ func Run(ctx context.Context, env Env, src []byte, r *Recipe, opts RunOptions) (
 		}
 	}
 	out := make([]Rendered, 0, len(r.Outputs))
-	for i, o := range r.Outputs {
+	for i := range r.Outputs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		img := pc.Image
-		if o.Resize != nil && i < len(r.Outputs)-1 {
-			c, err := img.Copy()
-			if err != nil {
-				return nil, err
-			}
-			defer c.Close()
-			img = c
-		}
-		if o.Resize != nil {
-			if err := img.Resize(resizeOptions(o.Resize)); err != nil {
-				return nil, fmt.Errorf("outputs[%d] resize: %w", i, err)
-			}
-		}
-		f, ok := opts.Formats[o.Name]
-		if !ok {
-			if f, err = outputFormat(o.Format, opts.Accept, img.HasAlpha()); err != nil {
-				return nil, fmt.Errorf("outputs[%d]: %w", i, err)
-			}
-		}
-		data, err := img.Encode(imaging.EncodeOptions{Format: f, Quality: o.Quality, Lossless: o.Lossless, KeepICC: o.KeepICC})
+		rd, err := pc.output(r, i, opts, want)
 		if err != nil {
-			return nil, fmt.Errorf("outputs[%d] encode: %w", i, err)
+			return nil, err
 		}
-		var rep *checks.Report
-		if pc.checking() {
-			// Judged on the encoded bytes: what is delivered, not what was meant.
-			if rep, err = pc.report(r, o, data, outputSize(o, want)); err != nil {
-				return nil, fmt.Errorf("outputs[%d] checks: %w", i, err)
-			}
-		}
-		out = append(out, Rendered{Output: o.Name, Format: f, Data: data, Width: img.Width(), Height: img.Height(), Lineage: pc.lineage, Checks: rep})
+		out = append(out, rd)
 	}
 	return append(out, pc.extra...), nil
+}
+
+// output encodes (and checks) the recipe's output i. An output that resizes works on a
+// copy of the image, closed before the next output starts, unless it is the last output,
+// which may change the image itself.
+func (pc *Context) output(r *Recipe, i int, opts RunOptions, want *sizeWant) (Rendered, error) {
+	o := r.Outputs[i]
+	img := pc.Image
+	if o.Resize != nil && i < len(r.Outputs)-1 {
+		c, err := img.Copy()
+		if err != nil {
+			return Rendered{}, err
+		}
+		defer c.Close()
+		img = c
+	}
+	if o.Resize != nil {
+		if err := img.Resize(resizeOptions(o.Resize)); err != nil {
+			return Rendered{}, fmt.Errorf("outputs[%d] resize: %w", i, err)
+		}
+	}
+	f, ok := opts.Formats[o.Name]
+	if !ok {
+		var err error
+		if f, err = outputFormat(o.Format, opts.Accept, img.HasAlpha()); err != nil {
+			return Rendered{}, fmt.Errorf("outputs[%d]: %w", i, err)
+		}
+	}
+	data, err := img.Encode(imaging.EncodeOptions{Format: f, Quality: o.Quality, Lossless: o.Lossless, KeepICC: o.KeepICC})
+	if err != nil {
+		return Rendered{}, fmt.Errorf("outputs[%d] encode: %w", i, err)
+	}
+	var rep *checks.Report
+	if pc.checking() {
+		// Judged on the encoded bytes: what is delivered, not what was meant.
+		if rep, err = pc.report(r, o, data, outputSize(o, want)); err != nil {
+			return Rendered{}, fmt.Errorf("outputs[%d] checks: %w", i, err)
+		}
+	}
+	return Rendered{Output: o.Name, Format: f, Data: data, Width: img.Width(), Height: img.Height(), Lineage: pc.lineage, Checks: rep}, nil
 }
 
 // OutputFormat resolves an output's format, "auto" by the Accept header and alpha.

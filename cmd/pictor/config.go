@@ -131,7 +131,7 @@ func (c *config) settings() []setting {
 		{"PICTOR_RATE_BURST", "rate-burst", "burst of the rate limit", "40", str(&c.Access.RateBurst)},
 		{"PICTOR_BATCH_RATE_LIMIT", "batch-rate-limit", "batches created a second per API key (per IP when open), burst 10; 0 = off", "0.2", str(&c.Access.BatchRateLimit)},
 		{"PICTOR_JOB_TIMEOUT", "job-timeout", "time limit of one render or batch item attempt", "2m", dur(&c.JobTimeout)},
-		{"PICTOR_JOB_RESCUE_AFTER", "job-rescue-after", "a job running this long is taken as orphaned by a crashed process and run again (longer than the job timeout)", "5m", dur(&c.JobRescueAfter)},
+		{"PICTOR_JOB_RESCUE_AFTER", "job-rescue-after", "fallback rescue: a job still running this long is run again by River's rescuer (longer than the job timeout); a process that dies is found sooner, by its heartbeat", "5m", dur(&c.JobRescueAfter)},
 		{"PICTOR_COST_GPU_SECOND", "cost-gpu-second", "price of one GPU-second, for batch estimates", "0", float(&c.CostGPUSecond)},
 		{"PICTOR_COST_CPU_SECOND", "cost-cpu-second", "price of one CPU-second, for batch estimates", "0", float(&c.CostCPUSecond)},
 		{"PICTOR_COST_GB_MONTH", "cost-gb-month", "price of storing one GB for a month, for batch estimates", "0", float(&c.CostGBMonth)},

@@ -41,6 +41,7 @@ import (
 
 	"github.com/pictor/pictor/db"
 	"github.com/pictor/pictor/internal/testenv"
+	"github.com/pictor/pictor/internal/waitfor"
 )
 
 // durabItems is the number of distinct sources in each durability batch.
@@ -196,24 +197,21 @@ func getBatch(s *server, id string) (batchView, error) {
 // working system may take at most.
 func waitBatch(t *testing.T, s *server, id string, limit time.Duration, what string, cond func(batchView) bool) batchView {
 	t.Helper()
-	deadline := time.Now().Add(limit)
 	var (
 		last    batchView
 		lastErr error
 	)
-	for time.Now().Before(deadline) {
+	if !waitfor.Poll(limit, func() bool {
 		b, err := getBatch(s, id)
-		if err == nil {
-			last, lastErr = b, nil
-			if cond(b) {
-				return b
-			}
-		} else {
+		if err != nil {
 			lastErr = err
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
+		last, lastErr = b, nil
+		return cond(b)
+	}) {
+		t.Fatalf("batch %s: got state %q counts %v (last error %v) after %s, want %s", id, last.State, last.Counts, lastErr, limit, what)
 	}
-	t.Fatalf("batch %s: got state %q counts %v (last error %v) after %s, want %s", id, last.State, last.Counts, lastErr, limit, what)
 	return last
 }
 
@@ -314,14 +312,7 @@ func checkRecords(t *testing.T, driver, dsn string) {
 // waitExit waits until the process pid is gone (reaped by startServer's waiter).
 func waitExit(t *testing.T, pid int, limit time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("process %d: still there after %s, want it gone", pid, limit)
+	waitfor.Cond(t, limit, func() bool { return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) }, fmt.Sprintf("process %d to be gone", pid))
 }
 
 // pgMinIOEnv is a fresh PostgreSQL database and fresh buckets on the shared MinIO.
@@ -363,10 +354,10 @@ func TestDurabilityKillMidBatch(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			sh := mk(t)
-			// Jobs orphaned by the kill are rescued after PICTOR_JOB_RESCUE_AFTER (default
-			// 5m); a short one keeps the test bounded.
+			// Jobs orphaned by the kill run again as soon as the restarted process sees
+			// their process dead (its lock file on SQLite, its heartbeat on PostgreSQL), not
+			// after PICTOR_JOB_RESCUE_AFTER.
 			env := append(slices.Clone(durabBase), sh.env...)
-			env = append(env, "PICTOR_JOB_TIMEOUT=5s", "PICTOR_JOB_RESCUE_AFTER=10s")
 			const budget = 60 // 30% of the items are fetched, then the source holds
 			src := newHeldSource(t, 25*time.Millisecond, budget)
 
@@ -524,18 +515,14 @@ func TestDurabilityTwoWorkers(t *testing.T) {
 	}
 	// Its probe listener closes first, then its job client stops fetching and waits
 	// for its running items; let them go on once it is shutting down.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	waitfor.Cond(t, 20*time.Second, func() bool {
 		resp, err := http.Get(stop.base + "/healthz")
 		if err != nil {
-			break
+			return true
 		}
 		resp.Body.Close()
-		if time.Now().After(deadline) {
-			t.Fatal("stopped worker: /healthz still answers 20s after SIGTERM, want it closed")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return false
+	}, "the stopped worker's /healthz to close after SIGTERM")
 	src.release()
 	select {
 	case <-stop.done:
@@ -574,8 +561,8 @@ func TestDurabilityTwoWorkers(t *testing.T) {
 // storeRecoveryLimit is how long the batch may take to finish once the store is back.
 const storeRecoveryLimit = 40 * time.Second
 
-// TestDurabilityStoreOutage: MinIO stopped for 20 seconds mid-batch: items wait and
-// retry, none is lost.
+// TestDurabilityStoreOutage: MinIO stopped mid-batch until items have found it down
+// twice: items wait and retry, none is lost.
 func TestDurabilityStoreOutage(t *testing.T) {
 	t.Parallel()
 	s3, stopMinIO, startMinIO := testenv.StartMinIO(t)
@@ -595,12 +582,17 @@ func TestDurabilityStoreOutage(t *testing.T) {
 	stopMinIO()
 	src.release()
 	outage := time.Now()
-	time.Sleep(20 * time.Second) // the outage itself, not an assertion
+	// The outage lasts until items have met it more than once: an item that found the
+	// store down is snoozed (River counts it in its job's metadata) and tried again later.
+	waitfor.Cond(t, 60*time.Second, func() bool {
+		return countRows(t, "pgx", dsn, `SELECT count(*) FROM river_job WHERE kind = 'batch_item'
+			AND COALESCE((metadata->>'snoozes')::int, 0) >= 2`) > 0
+	}, "an item to find the store down twice (snoozed twice)")
 	during, err := getBatch(s, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("after 20s without MinIO: state %s counts %v", during.State, during.Counts)
+	t.Logf("after %s without MinIO: state %s counts %v", time.Since(outage).Round(time.Second), during.State, during.Counts)
 	if during.Counts["succeeded"] >= durabItems || during.State == "done" {
 		t.Fatalf("during the outage: got %v %s, want items still waiting", during.Counts, during.State)
 	}
@@ -609,8 +601,8 @@ func TestDurabilityStoreOutage(t *testing.T) {
 	}
 	startMinIO()
 	back := time.Now()
-	// River's default backoff (attempt^4 s: 1s, 16s, 81s) leaves items that failed twice
-	// during the outage waiting ~80s more after MinIO is back; hence the long limit.
+	// Items that found the store down were snoozed for the job service's outage retry
+	// (5s) and try again on their own; none spent an attempt.
 	final := waitBatch(t, s, id, storeRecoveryLimit, `state "done" after MinIO came back`, func(b batchView) bool {
 		return b.State == "done"
 	})

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pictor/pictor/internal/waitfor"
 )
 
 // startStub runs cmd/sdstub, the stand-in WebUI, on a free loopback port.
@@ -148,23 +150,18 @@ func TestAIStepsAgainstStub(t *testing.T) {
 		if r.StatusCode != 202 || a.Job == nil || r.Header.Get("Location") == "" {
 			t.Fatalf("async render: %d %s", r.StatusCode, body(r))
 		}
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			var job struct {
-				State  string
-				Output struct{ Renditions []struct{ Width int } }
-			}
+		var job struct {
+			State  string
+			Output struct{ Renditions []struct{ Width int } }
+		}
+		if !waitfor.Poll(30*time.Second, func() bool {
 			s.call(t, "GET", r.Header.Get("Location"), "", nil, &job)
-			if job.State == "completed" {
-				if len(job.Output.Renditions) != 1 || job.Output.Renditions[0].Width != 600 {
-					t.Errorf("job output = %+v", job.Output)
-				}
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("job state %q after 30s", job.State)
-			}
-			time.Sleep(50 * time.Millisecond)
+			return job.State == "completed"
+		}) {
+			t.Fatalf("job state %q after 30s, want completed", job.State)
+		}
+		if len(job.Output.Renditions) != 1 || job.Output.Renditions[0].Width != 600 {
+			t.Errorf("job output = %+v", job.Output)
 		}
 	})
 	t.Run("backends", func(t *testing.T) {

@@ -360,12 +360,23 @@ func worker(ctx context.Context, args []string, getenv func(string) string, stdo
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	go srv.Serve(ln)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
 	log.Info("pictor worker running", "database", a.db.Dialect.String(), "addr", ln.Addr().String())
 	fmt.Fprintf(stdout, "pictor worker listening on http://%s\n", ln.Addr())
 	fmt.Fprintln(stdout, "pictor worker running")
-	<-ctx.Done()
+	select {
+	case err := <-errc: // the probe listener failed: the worker cannot be watched
+		return fmt.Errorf("serve probes: %w", err)
+	case <-ctx.Done():
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
 	defer cancel()
-	return srv.Shutdown(sctx)
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }

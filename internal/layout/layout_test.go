@@ -24,6 +24,7 @@ var allowed = map[string][]string{
 	"catalog":               {"pipeline", "imaging", "sdclient", "storage", "fetch", "db", "checks", "safety", "promptpolicy"},
 	"pipeline":              {"imaging", "sdclient", "checks"},
 	"internal/testenv":      {},
+	"internal/waitfor":      {},
 	// Leaves: imaging, sdclient, sdclient/sdtest, storage, fetch, db, auth, manifest, api/console,
 	// checks, safety, safety/safetytest, promptpolicy.
 

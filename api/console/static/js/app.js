@@ -37,17 +37,30 @@ function context() {
     signal: ac.signal,
     can: (scope) => !!session && (session.scopes || []).includes(scope),
     go: (hash) => { location.hash = hash; },
-    // every runs fn now and then every ms until the view is left or fn returns false.
-    every(ms, fn) {
+    // every runs fn now and then every ms until the view is left, the returned stop is
+    // called or fn returns false. A failure (other than leaving) does not stop it: it shows
+    // in slot, an errorSlot, until a later run succeeds (unless something else has been
+    // shown there since); without a slot it goes to the browser's console.
+    every(ms, fn, slot) {
       let t = null;
+      let stopped = false;
+      let shown = null; // the failure this poll put in slot
       const tick = async () => {
-        if (ac.signal.aborted) return;
+        timers.delete(t); // fired: only pending timers stay in the set
+        if (stopped || ac.signal.aborted) return;
         let again = true;
-        try { again = (await fn()) !== false; } catch (err) { if (err.name === 'AbortError') return; }
-        if (again && !ac.signal.aborted) { t = setTimeout(tick, ms); timers.add(t); }
+        try {
+          again = (await fn()) !== false;
+          if (shown !== null && slot.textContent === shown) slot.clear();
+          shown = null;
+        } catch (err) {
+          if (err.name === 'AbortError' || ac.signal.aborted) return;
+          if (slot) { slot.show(err); shown = slot.textContent; } else console.error('console: polling failed', err);
+        }
+        if (again && !stopped && !ac.signal.aborted) { t = setTimeout(tick, ms); timers.add(t); }
       };
       tick();
-      return () => { clearTimeout(t); };
+      return () => { stopped = true; clearTimeout(t); timers.delete(t); };
     },
     onLeave(fn) { cleanups.add(fn); },
     leave() {

@@ -180,7 +180,7 @@ export async function render(root, [batchID], ctx) {
       const active = b.state === 'running' || b.state === 'trialling';
       if (!active) watching = false;
       return active;
-    });
+    }, actErr);
   }
   watch();
 }

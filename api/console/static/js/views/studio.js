@@ -296,7 +296,7 @@ function runPanel(img, ratio, ctx, form) {
       const s = await get(`/v1/scenes/${enc(sceneID)}`, { signal: ctx.signal });
       show(s);
       return s.state === 'queued' || s.state === 'running';
-    });
+    }, cancelErr);
   }
 
   return { el, follow };
