@@ -87,16 +87,16 @@ need_perf() {
 	command -v perf >/dev/null || { echo "$1=1 needs perf (Debian: linux-perf)" >&2; exit 1; }
 }
 
-# start_server NAME: starts ./pictor serve on a loopback port with a fresh data directory
+# start_server NAME [BIN]: starts BIN (default $work/bin/pictor) serve on a loopback port with a fresh data directory
 # $work/NAME/data (SQLite and the local store; PICTOR_* variables of the environment reach
 # it) and sets server_pid and server_url. The per-caller rate limit is off: the benchmarks
 # measure capacity, from one address.
 start_server() {
-	local dir="$work/$1"
+	local dir="$work/$1" bin=${2:-$work/bin/pictor} i
 	rm -rf "$dir"
 	mkdir -p "$dir/data"
 	PICTOR_DATA_DIR="$dir/data" PICTOR_FETCH_ALLOWED_NETS=127.0.0.0/8 PICTOR_LOG_LEVEL=warn PICTOR_RATE_LIMIT=0 \
-		"$work/bin/pictor" serve -addr 127.0.0.1:0 >"$dir/stdout" 2>"$dir/stderr" &
+		"$bin" serve -addr 127.0.0.1:0 >"$dir/stdout" 2>"$dir/stderr" &
 	server_pid=$!
 	server_url=""
 	for ((i = 0; i < 300; i++)); do
@@ -114,4 +114,31 @@ stop_server() {
 	kill "$server_pid" 2>/dev/null || true
 	wait "$server_pid" 2>/dev/null || true
 	server_pid=""
+}
+
+# free_port prints a TCP port on 127.0.0.1 that was free a moment ago.
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
+
+# start_imgproxy NAME BIN: starts the imgproxy binary BIN on a free loopback port with its
+# defaults, except that sources on loopback addresses are allowed (the benchmark's source
+# server is there) and a request may take up to 300 s instead of 10 (at 32 clients on a
+# busy 2-core machine queued requests pass 10 s; Pictor sets no such limit), and sets
+# server_pid and server_url; logs go to $work/NAME.
+start_imgproxy() {
+	local dir="$work/$1" bin=$2 port i
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	port=$(free_port)
+	IMGPROXY_BIND="127.0.0.1:$port" IMGPROXY_ALLOW_LOOPBACK_SOURCE_ADDRESSES=true IMGPROXY_TIMEOUT=300 IMGPROXY_LOG_LEVEL=warn \
+		"$bin" >"$dir/stdout" 2>"$dir/stderr" &
+	server_pid=$!
+	server_url="http://127.0.0.1:$port"
+	for ((i = 0; i < 300; i++)); do
+		curl -fsS -o /dev/null "$server_url/health" 2>/dev/null && return 0
+		if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
+		sleep 0.1
+	done
+	echo "imgproxy did not start; its stderr:" >&2
+	cat "$dir/stderr" >&2
+	exit 1
 }

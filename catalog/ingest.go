@@ -49,6 +49,13 @@ func (s *Service) Ingest(ctx context.Context, req IngestRequest) (res *IngestRes
 	case req.URL != "" && len(data) > 0:
 		return nil, fmt.Errorf("give a url or the bytes, not both: %w", ErrInvalid)
 	case req.URL != "":
+		// Admitted by bytes before the source is read: a request waiting for its turn
+		// holds no source.
+		mem, err := s.reserve(ctx, s.cfg.MaxSourceBytes)
+		if err != nil {
+			return nil, err
+		}
+		defer mem.Release()
 		t := time.Now()
 		r, err := s.fetcher.Fetch(ctx, req.URL)
 		s.m.stage.WithLabelValues("fetch").Observe(time.Since(t).Seconds())
@@ -56,8 +63,16 @@ func (s *Service) Ingest(ctx context.Context, req IngestRequest) (res *IngestRes
 			return nil, err
 		}
 		data = r.Body
+		mem.Settle(int64(len(data)))
 	case len(data) == 0:
 		return nil, fmt.Errorf("no image: give a url or upload the bytes: %w", ErrInvalid)
+	default:
+		// Uploaded bytes are in memory already; counting them keeps later sources waiting.
+		mem, err := s.reserve(ctx, int64(len(data)))
+		if err != nil {
+			return nil, err
+		}
+		defer mem.Release()
 	}
 	if int64(len(data)) > s.cfg.MaxSourceBytes {
 		return nil, fmt.Errorf("source is %d bytes, limit %d: %w", len(data), s.cfg.MaxSourceBytes, fetch.ErrTooLarge)
@@ -142,11 +157,17 @@ func (s *Service) Analyze(ctx context.Context, url string, data []byte) (Quality
 		if len(data) > 0 {
 			return QualityReport{}, fmt.Errorf("give a url or the bytes, not both: %w", ErrInvalid)
 		}
+		mem, err := s.reserve(ctx, s.cfg.MaxSourceBytes)
+		if err != nil {
+			return QualityReport{}, err
+		}
+		defer mem.Release()
 		r, err := s.fetcher.Fetch(ctx, url)
 		if err != nil {
 			return QualityReport{}, err
 		}
 		data = r.Body
+		mem.Settle(int64(len(data)))
 	}
 	if len(data) == 0 {
 		return QualityReport{}, fmt.Errorf("no image: give a url or upload the bytes: %w", ErrInvalid)
@@ -171,6 +192,20 @@ func (s *Service) analyze(ctx context.Context, data []byte) (QualityReport, erro
 		return QualityReport{}, err
 	}
 	return QualityReport(r), nil
+}
+
+// reserve holds up to n bytes of the gate's memory budget for a source about to be read
+// (at most the whole budget, so a guess of the largest source never waits for more than
+// an empty budget), waiting behind earlier callers; batch work never gets ErrBusy. The
+// caller settles it to the bytes read and releases it when done with them.
+func (s *Service) reserve(ctx context.Context, n int64) (*imaging.Reservation, error) {
+	if budget, _ := s.gate.Memory(); budget > 0 {
+		n = min(n, budget)
+	}
+	if laneFrom(ctx) == sdclient.Batch {
+		return s.gate.ReserveLow(ctx, n)
+	}
+	return s.gate.Reserve(ctx, n)
 }
 
 // acquire waits for a libvips slot and records how long that took. Batch work (a

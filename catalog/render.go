@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pictor/pictor/checks"
@@ -66,6 +67,12 @@ func (s *Service) RenderFor(ctx context.Context, imageID string, ref RecipeRef, 
 	}
 	plan.imageID, plan.opts = img.ID, o
 	if !plan.cached {
+		// Admitted by bytes before the original is read, as an ingest is.
+		mem, err := s.reserve(ctx, img.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		defer mem.Release()
 		data, err := s.readOriginal(ctx, img.SHA256)
 		if err != nil {
 			return nil, err
@@ -183,22 +190,12 @@ func (s *Service) renderAndStore(ctx context.Context, p *renderPlan, data []byte
 		return nil, err
 	}
 	policy := p.reviewPolicy()
+	if err := s.storeRenditions(ctx, p, out); err != nil {
+		return nil, err
+	}
 	rends := make([]Rendition, 0, len(out))
 	for _, o := range out {
 		key := renditionKey(p.sha, p.hash, o.Output, o.Format)
-		t := time.Now()
-		err := s.store.Put(ctx, s.cfg.BucketRenditions, key, o.Data, storage.PutOptions{
-			ContentType: o.Format.ContentType(),
-			Meta: map[string]string{
-				"width": strconv.Itoa(o.Width), "height": strconv.Itoa(o.Height),
-				"format": string(o.Format), "recipe": p.hash, "source": p.sha, "output": o.Output,
-			},
-		})
-		s.m.stage.WithLabelValues("store").Observe(time.Since(t).Seconds())
-		if err != nil {
-			return nil, fmt.Errorf("store rendition %s: %w", key, err)
-		}
-		s.m.bytesStored.WithLabelValues(s.cfg.BucketRenditions).Add(float64(len(o.Data)))
 		rends = append(rends, Rendition{
 			ID: renditionID(key), Name: o.Output, Width: o.Width, Height: o.Height, Format: string(o.Format),
 			Bytes: int64(len(o.Data)), RecipeHash: p.hash, SourceSHA: p.sha, CreatedAt: now,
@@ -236,6 +233,36 @@ func (s *Service) renderAndStore(ctx context.Context, p *renderPlan, data []byte
 		rends[i] = rd
 	}
 	return rends, nil
+}
+
+// storeRenditions stores a run's outputs at once, so their durable writes share the
+// store's sync rounds instead of waiting for one each; the first failure is returned.
+func (s *Service) storeRenditions(ctx context.Context, p *renderPlan, out []pipeline.Rendered) error {
+	errs := make([]error, len(out))
+	var wg sync.WaitGroup
+	for i, o := range out {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := renditionKey(p.sha, p.hash, o.Output, o.Format)
+			t := time.Now()
+			err := s.store.Put(ctx, s.cfg.BucketRenditions, key, o.Data, storage.PutOptions{
+				ContentType: o.Format.ContentType(),
+				Meta: map[string]string{
+					"width": strconv.Itoa(o.Width), "height": strconv.Itoa(o.Height),
+					"format": string(o.Format), "recipe": p.hash, "source": p.sha, "output": o.Output,
+				},
+			})
+			s.m.stage.WithLabelValues("store").Observe(time.Since(t).Seconds())
+			if err != nil {
+				errs[i] = fmt.Errorf("store rendition %s: %w", key, err)
+				return
+			}
+			s.m.bytesStored.WithLabelValues(s.cfg.BucketRenditions).Add(float64(len(o.Data)))
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // finishPlan gives each rendition its URL.

@@ -1,4 +1,4 @@
-// Command loadgen drives Pictor's ingest path for the benchmarks.
+// Command loadgen drives Pictor's ingest path, or imgproxy's, for the benchmarks.
 //
 // It serves every *.jpg of -dir from memory on a loopback port (the "source
 // server"), then sends -n POST /v1/images requests to -server from -c
@@ -8,7 +8,19 @@
 // cache. It checks that every answer is 201 with fresh (not cached) renditions
 // of the expected size, and prints one line of key=value results:
 //
-//	result requests=200 ok=200 failed=0 seconds=4.100 rate=48.78 p50_ms=80.1 p95_ms=120.3 max_ms=150.0 cpu_s=7.9 cpu_ms_per_image=39.5 loadgen_cpu_s=0.8 machine_busy_s=9.0 rss_mib=95.2 peak_rss_mib=180.4
+//	result requests=200 ok=200 failed=0 seconds=4.100 rate=48.78 p50_ms=80.1 p95_ms=120.3 p99_ms=140.2 max_ms=150.0 cpu_s=7.9 cpu_ms_per_image=39.5 loadgen_cpu_s=0.8 machine_busy_s=9.0 rss_mib=95.2 peak_rss_mib=180.4 main_bytes=61234 thumb_bytes=0
+//
+// With -target imgproxy it sends the same work to an imgproxy server instead: one
+// GET /unsafe/rs:fit:800:800/q:80/cb:<tag>-<i>/plain/<source>@jpg per request (the
+// cache buster makes every URL distinct; imgproxy keeps no result cache anyway), and
+// with -outputs 2 a second GET for the thumb from the same client, so a request is
+// then an image pair either way. Answers must be 200 JPEGs of the expected size.
+//
+// With -unique every request's source is distinct bytes: the source server puts a
+// JPEG comment segment naming the request right after the start-of-image marker, so
+// each source has its own sha256 (Pictor stores every original) while decoding it
+// costs exactly what the file does. main_bytes and thumb_bytes are the mean encoded
+// sizes of the outputs.
 //
 // With -pid it reads the server's VmRSS and VmHWM from /proc at the end;
 // VmHWM is the peak resident set size of the process over its whole life. It
@@ -26,6 +38,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"image/jpeg"
 	"io"
 	"net"
 	"net/http"
@@ -58,7 +71,13 @@ type options struct {
 	tag         string
 	pid         int
 	timeout     time.Duration
+	target      string // pictor or imgproxy
+	thumbFit    string // inside or cover
+	unique      bool
 }
+
+// sizes are the encoded bytes of one request's outputs.
+type sizes struct{ main, thumb int64 }
 
 func run(args []string, stdout, stderr io.Writer) error {
 	var o options
@@ -75,6 +94,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.tag, "tag", "r", "short tag put in output names, to keep runs apart")
 	fs.IntVar(&o.pid, "pid", 0, "server process id, to report its RSS and peak RSS from /proc")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "time limit for one request")
+	fs.StringVar(&o.target, "target", "pictor", "server kind: pictor (POST /v1/images) or imgproxy (GET /unsafe/...)")
+	fs.StringVar(&o.thumbFit, "thumb-fit", "inside", "thumb fit for -outputs 2: inside (longer side -thumb) or cover (-thumb x -thumb, cropped)")
+	fs.BoolVar(&o.unique, "unique", false, "make every request's source distinct bytes (a JPEG comment naming the request)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -87,13 +109,19 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if len(o.tag) > 8 {
 		return errors.New("-tag is at most 8 characters")
 	}
+	if o.target != "pictor" && o.target != "imgproxy" {
+		return errors.New("-target is pictor or imgproxy")
+	}
+	if o.thumbFit != "inside" && o.thumbFit != "cover" {
+		return errors.New("-thumb-fit is inside or cover")
+	}
 	o.server = strings.TrimRight(o.server, "/")
 
 	files, err := loadFiles(o.dir)
 	if err != nil {
 		return err
 	}
-	srcURL, stop, err := serveFiles(files)
+	srcURL, stop, err := serveFiles(files, o.tag)
 	if err != nil {
 		return err
 	}
@@ -108,14 +136,26 @@ func run(args []string, stdout, stderr io.Writer) error {
 		Timeout:   o.timeout,
 		Transport: &http.Transport{MaxIdleConns: o.c + 1, MaxIdleConnsPerHost: o.c + 1, DisableCompression: true},
 	}
+	source := func(i int, suffix string) string {
+		name := names[i%len(names)]
+		if o.unique {
+			return srcURL + "/u/" + suffix + "/" + name
+		}
+		return srcURL + "/" + name
+	}
+	send := ingest
+	if o.target == "imgproxy" {
+		send = imgproxy
+	}
 	for i := range o.warmup {
-		src := srcURL + "/" + names[i%len(names)]
-		if _, err := ingest(client, o, src, "w"+strconv.Itoa(i)); err != nil {
+		suffix := "w" + strconv.Itoa(i)
+		if _, _, err := send(client, o, source(i, suffix), suffix); err != nil {
 			return fmt.Errorf("warm-up request %d: %w", i, err)
 		}
 	}
 
 	latencies := make([]time.Duration, o.n)
+	outSizes := make([]sizes, o.n)
 	var (
 		next     atomic.Int64
 		failed   atomic.Int64
@@ -143,9 +183,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 					return
 				}
 				// Spread requests over the files so that consecutive requests name different sources.
-				src := srcURL + "/" + names[i%len(names)]
-				d, err := ingest(client, o, src, strconv.Itoa(i))
-				latencies[i] = d
+				suffix := strconv.Itoa(i)
+				d, sz, err := send(client, o, source(i, suffix), suffix)
+				latencies[i], outSizes[i] = d, sz
 				if err != nil {
 					failed.Add(1)
 					errOnce.Do(func() { firstErr = fmt.Errorf("request %d: %w", i, err) })
@@ -175,10 +215,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	slices.Sort(latencies)
 	ok := o.n - int(failed.Load())
-	fmt.Fprintf(stdout, "result requests=%d ok=%d failed=%d seconds=%.3f rate=%.2f p50_ms=%.1f p95_ms=%.1f max_ms=%.1f cpu_s=%.2f cpu_ms_per_image=%.1f loadgen_cpu_s=%.2f machine_busy_s=%.2f rss_mib=%.1f peak_rss_mib=%.1f\n",
+	var mainBytes, thumbBytes float64
+	for _, sz := range outSizes {
+		mainBytes += float64(sz.main) / float64(o.n)
+		thumbBytes += float64(sz.thumb) / float64(o.n)
+	}
+	fmt.Fprintf(stdout, "result requests=%d ok=%d failed=%d seconds=%.3f rate=%.2f p50_ms=%.1f p95_ms=%.1f p99_ms=%.1f max_ms=%.1f cpu_s=%.2f cpu_ms_per_image=%.1f loadgen_cpu_s=%.2f machine_busy_s=%.2f rss_mib=%.1f peak_rss_mib=%.1f main_bytes=%.0f thumb_bytes=%.0f\n",
 		o.n, ok, failed.Load(), elapsed.Seconds(), float64(ok)/elapsed.Seconds(),
-		ms(percentile(latencies, 0.50)), ms(percentile(latencies, 0.95)), ms(latencies[len(latencies)-1]),
-		cpu, cpu*1000/float64(o.n), self, busy, rss, hwm)
+		ms(percentile(latencies, 0.50)), ms(percentile(latencies, 0.95)), ms(percentile(latencies, 0.99)), ms(latencies[len(latencies)-1]),
+		cpu, cpu*1000/float64(o.n), self, busy, rss, hwm, mainBytes, thumbBytes)
 	if firstErr != nil {
 		fmt.Fprintln(stderr, "loadgen: first failure:", firstErr)
 		return fmt.Errorf("%d of %d requests failed", failed.Load(), o.n)
@@ -207,7 +252,10 @@ func loadFiles(dir string) (map[string][]byte, error) {
 }
 
 // serveFiles serves files on a loopback port and returns its base URL and a stop function.
-func serveFiles(files map[string][]byte) (string, func(), error) {
+// GET /NAME answers the file; GET /u/ID/NAME answers it with a JPEG comment segment
+// "pictor-bench TAG ID" inserted after its start-of-image marker, so every ID is a
+// distinct source that decodes to the same pixels.
+func serveFiles(files map[string][]byte, tag string) (string, func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
@@ -216,7 +264,23 @@ func serveFiles(files map[string][]byte) (string, func(), error) {
 	srv := &http.Server{
 		ReadHeaderTimeout: 10 * time.Second,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			b, ok := files[strings.TrimPrefix(r.URL.Path, "/")]
+			path := strings.TrimPrefix(r.URL.Path, "/")
+			if rest, ok := strings.CutPrefix(path, "u/"); ok {
+				id, name, _ := strings.Cut(rest, "/")
+				b, ok := files[name]
+				if !ok || id == "" || len(b) < 2 || b[0] != 0xff || b[1] != 0xd8 {
+					http.NotFound(w, r)
+					return
+				}
+				com := comment("pictor-bench " + tag + " " + id)
+				w.Header().Set("Content-Type", "image/jpeg")
+				w.Header().Set("Content-Length", strconv.Itoa(len(b)+len(com)))
+				w.Write(b[:2]) //nolint:errcheck // the client reports a short body
+				w.Write(com)   //nolint:errcheck
+				w.Write(b[2:]) //nolint:errcheck
+				return
+			}
+			b, ok := files[path]
 			if !ok {
 				http.NotFound(w, r)
 				return
@@ -227,6 +291,12 @@ func serveFiles(files map[string][]byte) (string, func(), error) {
 	}
 	go srv.Serve(ln) //nolint:errcheck // ends with ErrServerClosed on stop
 	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
+}
+
+// comment returns a JPEG COM segment holding text (at most 65533 bytes).
+func comment(text string) []byte {
+	n := len(text) + 2
+	return append([]byte{0xff, 0xfe, byte(n >> 8), byte(n)}, text...)
 }
 
 type fitBox struct {
@@ -262,60 +332,123 @@ type ingestAnswer struct {
 		Name   string `json:"name"`
 		Width  int    `json:"width"`
 		Height int    `json:"height"`
+		Bytes  int64  `json:"bytes"`
 		Cached bool   `json:"cached"`
 	} `json:"renditions"`
 }
 
+// fitsBox tells whether a w x h output is what the box asked: the longer side box for
+// fit inside, box x box for cover.
+func fitsBox(w, h, box int, fit string) bool {
+	if fit == "cover" {
+		return w == box && h == box
+	}
+	return max(w, h) == box
+}
+
 // ingest sends one POST /v1/images whose output names end in suffix, and checks the answer.
-func ingest(client *http.Client, o options, src, suffix string) (time.Duration, error) {
+func ingest(client *http.Client, o options, src, suffix string) (time.Duration, sizes, error) {
 	rec := recipe{
 		Steps:   []step{{Op: "resize", fitBox: fitBox{Width: o.size, Height: o.size, Fit: "inside"}}},
 		Outputs: []output{{Name: "main-" + o.tag + "-" + suffix, Format: "jpeg", Quality: o.quality}},
 	}
-	want := map[string]int{rec.Outputs[0].Name: o.size}
+	mainName := rec.Outputs[0].Name
 	if o.outputs == 2 {
 		thumb := output{Name: "thumb-" + o.tag + "-" + suffix, Format: "jpeg", Quality: o.quality,
-			Resize: &fitBox{Width: o.thumb, Height: o.thumb, Fit: "inside"}}
+			Resize: &fitBox{Width: o.thumb, Height: o.thumb, Fit: o.thumbFit}}
 		rec.Outputs = append(rec.Outputs, thumb)
-		want[thumb.Name] = o.thumb
 	}
 	body, err := json.Marshal(ingestBody{URL: src, Recipe: rec})
 	if err != nil {
-		return 0, err
+		return 0, sizes{}, err
 	}
 	start := time.Now()
 	resp, err := client.Post(o.server+"/v1/images", "application/json", bytes.NewReader(body))
 	if err != nil {
-		return time.Since(start), err
+		return time.Since(start), sizes{}, err
 	}
 	answer, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	d := time.Since(start)
 	if err != nil {
-		return d, err
+		return d, sizes{}, err
 	}
 	if resp.StatusCode != http.StatusCreated {
-		return d, fmt.Errorf("got status %d, want 201: %.300s", resp.StatusCode, answer)
+		return d, sizes{}, fmt.Errorf("got status %d, want 201: %.300s", resp.StatusCode, answer)
 	}
 	var a ingestAnswer
 	if err := json.Unmarshal(answer, &a); err != nil {
-		return d, fmt.Errorf("decode answer: %w", err)
+		return d, sizes{}, fmt.Errorf("decode answer: %w", err)
 	}
-	if len(a.Renditions) != len(want) {
-		return d, fmt.Errorf("got %d renditions, want %d", len(a.Renditions), len(want))
+	if len(a.Renditions) != len(rec.Outputs) {
+		return d, sizes{}, fmt.Errorf("got %d renditions, want %d", len(a.Renditions), len(rec.Outputs))
 	}
-	for _, r := range a.Renditions {
-		box, ok := want[r.Name]
+	var sz sizes
+	for i, r := range a.Renditions {
+		box, fit, n := o.size, "inside", &sz.main
+		if r.Name != mainName {
+			box, fit, n = o.thumb, o.thumbFit, &sz.thumb
+		}
 		switch {
-		case !ok:
-			return d, fmt.Errorf("got rendition %q, want one of %v", r.Name, want)
+		case r.Name != rec.Outputs[i].Name:
+			return d, sizes{}, fmt.Errorf("got rendition %q, want %q", r.Name, rec.Outputs[i].Name)
 		case r.Cached:
-			return d, fmt.Errorf("rendition %q came from the cache, want a fresh render", r.Name)
-		case max(r.Width, r.Height) != box:
-			return d, fmt.Errorf("rendition %q is %dx%d, want its longer side %d", r.Name, r.Width, r.Height, box)
+			return d, sizes{}, fmt.Errorf("rendition %q came from the cache, want a fresh render", r.Name)
+		case !fitsBox(r.Width, r.Height, box, fit):
+			return d, sizes{}, fmt.Errorf("rendition %q is %dx%d, want %s %d", r.Name, r.Width, r.Height, fit, box)
+		}
+		*n = r.Bytes
+	}
+	return d, sz, nil
+}
+
+// imgproxy asks an imgproxy server for the same outputs, one GET each, in turn; the cache
+// buster <tag>-<suffix> makes every URL distinct.
+func imgproxy(client *http.Client, o options, src, suffix string) (time.Duration, sizes, error) {
+	start := time.Now()
+	var sz sizes
+	cb := "cb:" + o.tag + "-" + suffix
+	main := fmt.Sprintf("rs:fit:%d:%d/q:%d/%s", o.size, o.size, o.quality, cb)
+	n, err := imgproxyGet(client, o.server, main, src, o.size, "inside")
+	if err != nil {
+		return time.Since(start), sizes{}, fmt.Errorf("main: %w", err)
+	}
+	sz.main = n
+	if o.outputs == 2 {
+		kind := "fit"
+		if o.thumbFit == "cover" {
+			kind = "fill"
+		}
+		thumb := fmt.Sprintf("rs:%s:%d:%d/g:ce/q:%d/%s", kind, o.thumb, o.thumb, o.quality, cb)
+		if sz.thumb, err = imgproxyGet(client, o.server, thumb, src, o.thumb, o.thumbFit); err != nil {
+			return time.Since(start), sizes{}, fmt.Errorf("thumb: %w", err)
 		}
 	}
-	return d, nil
+	return time.Since(start), sz, nil
+}
+
+// imgproxyGet fetches one unsigned imgproxy URL and checks it is a JPEG of the box.
+func imgproxyGet(client *http.Client, server, opts, src string, box int, fit string) (int64, error) {
+	resp, err := client.Get(server + "/unsafe/" + opts + "/plain/" + src + "@jpg")
+	if err != nil {
+		return 0, err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("got status %d, want 200: %.300s", resp.StatusCode, b)
+	}
+	cfg, err := jpeg.DecodeConfig(bytes.NewReader(b))
+	if err != nil {
+		return 0, fmt.Errorf("answer is not a JPEG: %w", err)
+	}
+	if !fitsBox(cfg.Width, cfg.Height, box, fit) {
+		return 0, fmt.Errorf("got %dx%d, want %s %d", cfg.Width, cfg.Height, fit, box)
+	}
+	return int64(len(b)), nil
 }
 
 // procMemory returns VmRSS and VmHWM of pid in MiB.

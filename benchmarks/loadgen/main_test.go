@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -221,5 +223,142 @@ func TestProcReaders(t *testing.T) {
 	}
 	if _, err := procCPU(1 << 30); err == nil {
 		t.Errorf("procCPU of a missing pid: got no error, want one")
+	}
+}
+
+// fakeImgproxy answers GET /unsafe/rs:KIND:W:H/.../plain/SRC@jpg like imgproxy: it fetches
+// SRC from the loopback source server and answers a JPEG of the size asked (for fit, the
+// longer side W of a 16:10 picture; for fill, W x H), or of the size wrong(i) gives.
+func fakeImgproxy(t *testing.T, wrong func(i int) bool) (*httptest.Server, *atomic.Int64, *sync.Map) {
+	t.Helper()
+	var n atomic.Int64
+	var sources sync.Map // sha256 of each fetched source -> true
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		opts, src, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/unsafe/"), "/plain/")
+		if !ok || !strings.HasSuffix(src, "@jpg") || !strings.HasPrefix(src, "http://127.0.0.1:") {
+			http.Error(w, "bad path "+r.URL.Path, http.StatusNotFound)
+			return
+		}
+		resp, err := http.Get(strings.TrimSuffix(src, "@jpg"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if _, err := jpeg.DecodeConfig(bytes.NewReader(body)); err != nil {
+			http.Error(w, "source is not a jpeg", http.StatusUnprocessableEntity)
+			return
+		}
+		sources.Store(sha256.Sum256(body), true)
+		var kind string
+		var bw, bh int
+		if _, err := fmt.Sscanf(strings.ReplaceAll(strings.SplitN(opts, "/", 2)[0], ":", " "), "rs %s %d %d", &kind, &bw, &bh); err != nil {
+			http.Error(w, "bad options "+opts, http.StatusNotFound)
+			return
+		}
+		i := int(n.Add(1))
+		ow, oh := bw, bw*10/16
+		if kind == "fill" {
+			oh = bh
+		}
+		if wrong != nil && wrong(i) {
+			ow++
+		}
+		w.Header().Set("Content-Type", "image/jpeg")
+		jpeg.Encode(w, image.NewGray(image.Rect(0, 0, ow, oh)), nil) //nolint:errcheck // the client reports a short body
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &n, &sources
+}
+
+func TestImgproxyTarget(t *testing.T) {
+	t.Parallel()
+	dir := sourceDir(t)
+	tests := []struct {
+		name     string
+		args     []string
+		wrong    func(int) bool
+		wantGets int64
+		wantErr  string
+	}{
+		{"one output", []string{"-outputs", "1"}, nil, 6, ""},
+		{"two outputs, cover thumb", []string{"-outputs", "2", "-thumb-fit", "cover"}, nil, 12, ""},
+		{"wrong size", []string{"-outputs", "1"}, func(i int) bool { return i == 3 }, 6, "1 of 6 requests failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv, gets, sources := fakeImgproxy(t, tt.wrong)
+			var stdout, stderr bytes.Buffer
+			args := append([]string{"-target", "imgproxy", "-server", srv.URL, "-dir", dir, "-n", "6", "-c", "2", "-warmup", "0", "-unique"}, tt.args...)
+			err := run(args, &stdout, &stderr)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("run: got %v (stderr %q), want no error", err, stderr.String())
+				}
+				if !strings.Contains(stdout.String(), "ok=6 failed=0") || strings.Contains(stdout.String(), "main_bytes=0 ") {
+					t.Errorf("stdout: got %q, want ok=6 failed=0 and main_bytes above 0", stdout.String())
+				}
+			} else if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("run: got %v, want an error containing %q", err, tt.wantErr)
+			}
+			if got := gets.Load(); got != tt.wantGets {
+				t.Errorf("imgproxy requests: got %d, want %d", got, tt.wantGets)
+			}
+			distinct := 0
+			sources.Range(func(any, any) bool { distinct++; return true })
+			if want := 6; distinct != want {
+				t.Errorf("distinct source bytes: got %d, want %d (one per request with -unique)", distinct, want)
+			}
+		})
+	}
+}
+
+func TestUniqueSources(t *testing.T) {
+	t.Parallel()
+	files := map[string][]byte{}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, image.NewGray(image.Rect(0, 0, 32, 20)), nil); err != nil {
+		t.Fatal(err)
+	}
+	files["a.jpg"] = buf.Bytes()
+	base, stop, err := serveFiles(files, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	get := func(path string) (int, []byte) {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, b
+	}
+	_, plain := get("/a.jpg")
+	if !bytes.Equal(plain, files["a.jpg"]) {
+		t.Fatalf("GET /a.jpg: got %d bytes, want the file's %d", len(plain), len(files["a.jpg"]))
+	}
+	_, one := get("/u/1/a.jpg")
+	_, two := get("/u/2/a.jpg")
+	if bytes.Equal(one, two) || bytes.Equal(one, plain) {
+		t.Errorf("GET /u/1 and /u/2: got equal bytes, want distinct sources")
+	}
+	for _, b := range [][]byte{one, two} {
+		img, err := jpeg.Decode(bytes.NewReader(b))
+		if err != nil || img.Bounds().Dx() != 32 || img.Bounds().Dy() != 20 {
+			t.Errorf("unique source: decode got %v, %v, want a 32x20 JPEG", img, err)
+		}
+		if !bytes.Contains(b, []byte("pictor-bench t ")) {
+			t.Errorf("unique source: got no comment naming the request")
+		}
+	}
+	if code, _ := get("/u/1/missing.jpg"); code != http.StatusNotFound {
+		t.Errorf("GET /u/1/missing.jpg: got %d, want 404", code)
 	}
 }

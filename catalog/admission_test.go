@@ -1,0 +1,249 @@
+package catalog_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pictor/pictor/catalog"
+	"github.com/pictor/pictor/db"
+	"github.com/pictor/pictor/fetch"
+	"github.com/pictor/pictor/imaging"
+	"github.com/pictor/pictor/internal/waitfor"
+	"github.com/pictor/pictor/storage"
+)
+
+// noiseJPEG is a w x h JPEG of random pixels (seeded), so it is large for its size and
+// every seed gives distinct bytes.
+func noiseJPEG(t testing.TB, w, h int, seed uint64) []byte {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, 7))
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(r.IntN(256))
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 95}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// admissionService is a catalog on SQLite and the local store whose gate has one slot, a
+// queue of 64 and the given memory budget, and whose sources may be maxSource bytes.
+func admissionService(t *testing.T, budget, maxSource int64) (*catalog.Service, *imaging.Gate) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	d, err := db.Open(ctx, db.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	st, err := storage.NewLocal(storage.LocalConfig{Dir: dir + "/objects"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := fetch.DefaultConfig()
+	fc.AllowedNets = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	fc.MaxBytes = maxSource
+	f, err := fetch.New(fc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := imaging.NewGate(1, 64)
+	gate.SetMemory(budget)
+	cfg := catalog.DefaultConfig()
+	cfg.MaxSourceBytes = maxSource
+	svc, err := catalog.New(cfg, catalog.Deps{DB: d, Store: st, Fetcher: f, Gate: gate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return svc, gate
+}
+
+const fit64 = `{"steps":[{"op":"resize","width":64,"height":64,"fit":"inside"}],"outputs":[{"name":"main","format":"jpeg","quality":80}]}`
+
+// Requests that wait for their turn hold no source: an ingest reserves what its source may
+// be before fetching it and settles to what it is, so with every slot taken only as many
+// sources are fetched as the memory budget holds; the rest wait unfetched, and all finish
+// once the slot is free.
+func TestIngestAdmitsByBytes(t *testing.T) {
+	t.Parallel()
+	const (
+		n         = 12
+		maxSource = 1 << 20
+		budget    = 2 << 20
+	)
+	sources := make([][]byte, n)
+	for i := range sources {
+		sources[i] = noiseJPEG(t, 720, 540, uint64(i))
+	}
+	if s := len(sources[0]); s < 300<<10 || s > 600<<10 {
+		t.Fatalf("noise source is %d bytes, want 300-600 KiB for this test's arithmetic", s)
+	}
+	var fetched atomic.Int64
+	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var i int
+		if _, err := fmt.Sscanf(r.URL.Path, "/%d.jpg", &i); err != nil || i < 0 || i >= n {
+			http.NotFound(w, r)
+			return
+		}
+		fetched.Add(1)
+		w.Header().Set("Content-Type", "image/jpeg")
+		w.Write(sources[i]) //nolint:errcheck // the fetcher reports a short body
+	}))
+	defer src.Close()
+	svc, gate := admissionService(t, budget, maxSource)
+	ctx := context.Background()
+
+	release, err := gate.Acquire(ctx) // the one slot: every render waits
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := svc.Ingest(ctx, catalog.IngestRequest{
+				URL: fmt.Sprintf("%s/%d.jpg", src.URL, i), Recipe: catalog.RecipeRef{Inline: []byte(fit64)},
+			})
+			if err == nil && (len(res.Renditions) != 1 || res.Renditions[0].Width != 64) {
+				err = fmt.Errorf("ingest %d: got renditions %+v, want one 64 px wide", i, res.Renditions)
+			}
+			errs <- err
+		}()
+	}
+	waitfor.Cond(t, 20*time.Second, func() bool { return gate.Waiting()+gate.WaitingBytes() == n },
+		"every ingest to wait, for a slot or for bytes")
+	// Two reservations of maxSource fill the budget; once settled to ~0.4 MiB each a third
+	// fits (0.8 + 1 <= 2 MiB), a fourth does not (1.2 + 1 > 2).
+	if got := fetched.Load(); got != 3 {
+		t.Errorf("sources fetched while the slot is taken: got %d, want 3 (the budget's worth)", got)
+	}
+	if got, want := gate.Waiting(), 3; got != want {
+		t.Errorf("ingests waiting for a slot: got %d, want %d", got, want)
+	}
+	if _, reserved := gate.Memory(); reserved > budget || reserved < 3*int64(len(sources[0]))*9/10 {
+		t.Errorf("bytes reserved: got %d, want the three fetched sources' (at most %d)", reserved, budget)
+	}
+	release()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if got := fetched.Load(); got != n {
+		t.Errorf("sources fetched in the end: got %d, want %d", got, n)
+	}
+	if _, reserved := gate.Memory(); reserved != 0 {
+		t.Errorf("bytes reserved after every ingest: got %d, want 0", reserved)
+	}
+}
+
+// A failed ingest or render gives its bytes back, and a render reserves the original's
+// size before reading it.
+func TestAdmissionReleasesOnEveryPath(t *testing.T) {
+	t.Parallel()
+	img := noiseJPEG(t, 256, 192, 99)
+	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/ok.jpg":
+			w.Write(img) //nolint:errcheck // the fetcher reports a short body
+		case "/broken.jpg":
+			w.Write(img[:len(img)/3]) //nolint:errcheck
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer src.Close()
+	svc, gate := admissionService(t, 4<<20, 1<<20)
+	ctx := context.Background()
+	reserved := func() int64 { _, r := gate.Memory(); return r }
+
+	for _, tc := range []struct {
+		name string
+		req  catalog.IngestRequest
+	}{
+		{"not found", catalog.IngestRequest{URL: src.URL + "/missing.jpg"}},
+		{"truncated", catalog.IngestRequest{URL: src.URL + "/broken.jpg", Recipe: catalog.RecipeRef{Inline: []byte(fit64)}}},
+		{"upload not an image", catalog.IngestRequest{Data: []byte(strings.Repeat("x", 1000))}},
+	} {
+		if _, err := svc.Ingest(ctx, tc.req); err == nil {
+			t.Errorf("%s: got no error, want one", tc.name)
+		}
+		if got := reserved(); got != 0 {
+			t.Errorf("%s: bytes reserved after the failed ingest: got %d, want 0", tc.name, got)
+		}
+	}
+	res, err := svc.Ingest(ctx, catalog.IngestRequest{URL: src.URL + "/ok.jpg"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Analyze(ctx, src.URL+"/ok.jpg", nil); err != nil {
+		t.Fatal(err)
+	}
+
+	// A render of the stored original waits for its bytes like an ingest.
+	hold, err := gate.Reserve(ctx, 4<<20) // the whole budget
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := svc.Render(ctx, res.Image.ID, catalog.RecipeRef{Inline: []byte(fit64)}, "")
+		done <- err
+	}()
+	waitfor.Cond(t, 10*time.Second, func() bool { return gate.WaitingBytes() == 1 }, "the render to wait for bytes")
+	hold.Settle(4<<20 - int64(len(img)) + 1) // one byte short of room for the original
+	select {
+	case err := <-done:
+		t.Fatalf("render finished without room for its original: %v", err)
+	default:
+	}
+	if gate.WaitingBytes() != 1 {
+		t.Fatalf("render: got %d waiting for bytes, want 1", gate.WaitingBytes())
+	}
+	hold.Settle(4<<20 - int64(len(img)))
+	if err := <-done; err != nil {
+		t.Errorf("render once its original fits: %v", err)
+	}
+	hold.Release()
+	if got := reserved(); got != 0 {
+		t.Errorf("bytes reserved at the end: got %d, want 0", got)
+	}
+	// With the queue full of callers waiting for bytes, an ingest is refused at once.
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	hold, err = gate.Reserve(ctx, 4<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Release()
+	for range gate.Queue() {
+		go gate.Reserve(cctx, 1) //nolint:errcheck // cancelled at the end
+	}
+	waitfor.Cond(t, 10*time.Second, func() bool { return gate.WaitingBytes() == gate.Queue() }, "the queue to fill")
+	if _, err := svc.Ingest(ctx, catalog.IngestRequest{URL: src.URL + "/ok.jpg"}); !errors.Is(err, imaging.ErrBusy) {
+		t.Errorf("ingest with the queue full of byte waiters: got %v, want ErrBusy", err)
+	}
+}
