@@ -593,9 +593,10 @@ func sdReplaceBackground(c *Context, p *ReplaceBackgroundParams) error {
 			err = c.probeMask(mask, false)
 		}
 	} else {
-		mask, err = c.Image.Matte(imaging.MatteOptions{})
+		var px imaging.MattePixels
+		mask, px, err = c.Image.MatteSource(imaging.MatteOptions{})
 		if err == nil {
-			err = c.probeMask(mask, false)
+			err = c.probeMaskOf(mask, false, px)
 		}
 		if err == nil {
 			err = c.Image.ApplyMask(mask)
