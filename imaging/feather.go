@@ -10,6 +10,16 @@ const featherGoMax = 4.0
 // edges repeated, as libvips' blur does). A mask is flat almost everywhere, so only the
 // pixels within the kernel's reach of a change are convolved; the rest are copied.
 func feather(pix []byte, w, h int, sigma float64) []byte {
+	k, r := gaussKernel(sigma)
+	tmp := make([]byte, len(pix))
+	for y := range h {
+		blurLine(pix[y*w:(y+1)*w], tmp[y*w:(y+1)*w], k, r)
+	}
+	return blurColumns(tmp, w, h, k, r)
+}
+
+// gaussKernel is a normalised gaussian of sigma cut at 3 sigma, and its radius.
+func gaussKernel(sigma float64) ([]float32, int) {
 	r := int(math.Ceil(3 * sigma))
 	k := make([]float32, 2*r+1)
 	var sum float32
@@ -21,11 +31,7 @@ func feather(pix []byte, w, h int, sigma float64) []byte {
 	for i := range k {
 		k[i] /= sum
 	}
-	tmp := make([]byte, len(pix))
-	for y := range h {
-		blurLine(pix[y*w:(y+1)*w], tmp[y*w:(y+1)*w], k, r)
-	}
-	return blurColumns(tmp, w, h, k, r)
+	return k, r
 }
 
 // blurLine convolves the line in with k (radius r) into out, edges repeated, where the

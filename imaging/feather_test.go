@@ -1,24 +1,13 @@
 package imaging
 
 import (
-	"math"
 	"math/rand/v2"
 	"testing"
 )
 
 // blurNaive is a gaussian blur of every pixel, in two passes, edges repeated.
 func blurNaive(pix []byte, w, h int, sigma float64) []byte {
-	r := int(math.Ceil(3 * sigma))
-	k := make([]float32, 2*r+1)
-	var sum float32
-	for i := range k {
-		d := float64(i - r)
-		k[i] = float32(math.Exp(-d * d / (2 * sigma * sigma)))
-		sum += k[i]
-	}
-	for i := range k {
-		k[i] /= sum
-	}
+	k, r := gaussKernel(sigma)
 	tmp := make([]byte, len(pix))
 	for y := range h {
 		for x := range w {

@@ -101,13 +101,25 @@ func run(args []string, stdout, stderr io.Writer) error {
 		io.Copy(io.Discard, resp.Body)
 		return resp.StatusCode, resp.Header, nil
 	}
-	// latency is the median of five requests one at a time, each needing a 201.
+	// latency is the median of five requests one at a time, each needing a 201. A 429 or 503
+	// (the load's clients may have emptied this address's rate-limit bucket) is retried
+	// once after its Retry-After, which must be at most 2 s.
 	latency := func() (time.Duration, error) {
 		var ds []time.Duration
 		for range 5 {
 			ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 			t := time.Now()
-			code, _, err := post(ctx)
+			code, h, err := post(ctx)
+			if err == nil && (code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable) {
+				wait, _ := strconv.Atoi(h.Get("Retry-After"))
+				if wait < 1 || wait > 2 {
+					cancel()
+					return 0, fmt.Errorf("a request alone: %d with Retry-After %q", code, h.Get("Retry-After"))
+				}
+				time.Sleep(time.Duration(wait) * time.Second)
+				t = time.Now()
+				code, _, err = post(ctx)
+			}
 			cancel()
 			if err != nil || code != http.StatusCreated {
 				return 0, fmt.Errorf("a request alone: %d %v", code, err)

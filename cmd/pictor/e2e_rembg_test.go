@@ -1,45 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"image/color"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
-	"time"
 )
 
 // startRembgStub runs cmd/sdstub -rembg, the stand-in for rembg's standalone server,
 // on a free loopback port.
 func startRembgStub(t *testing.T) string {
 	t.Helper()
-	cmd := exec.Command(stubBinary, "-rembg", "-addr", "127.0.0.1:0", "-step-latency", "2ms")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "sdstub listening on "); ok {
-				found <- u
-			}
-		}
-	}()
-	select {
-	case u := <-found:
-		return u
-	case <-time.After(20 * time.Second):
-		t.Fatal("sdstub -rembg did not start")
-	}
-	return ""
+	return runStub(t, "-rembg", "-addr", "127.0.0.1:0", "-step-latency", "2ms")
 }
 
 // TestRembgServerEndToEnd runs pictor with only a standalone rembg server

@@ -22,7 +22,14 @@ import (
 // startStub runs cmd/sdstub, the stand-in WebUI, on a free loopback port.
 func startStub(t *testing.T, stepLatency string) string {
 	t.Helper()
-	cmd := exec.Command(stubBinary, "-addr", "127.0.0.1:0", "-step-latency", stepLatency, "-preview-every", "2")
+	return runStub(t, "-addr", "127.0.0.1:0", "-step-latency", stepLatency, "-preview-every", "2")
+}
+
+// runStub runs cmd/sdstub with args (which must make it listen on a free port) and returns
+// its URL once it says it listens; it is stopped when the test ends.
+func runStub(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(stubBinary, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +51,7 @@ func startStub(t *testing.T, stepLatency string) string {
 	case u := <-found:
 		return u
 	case <-time.After(20 * time.Second):
-		t.Fatal("sdstub did not start")
+		t.Fatalf("sdstub %v did not start", args)
 	}
 	return ""
 }
