@@ -194,7 +194,6 @@ func TestGateLowPriority(t *testing.T) {
 		t.Fatal(err)
 	}
 	order := make(chan string, 4)
-	lowReady := make(chan struct{})
 	for range 2 {
 		go func() {
 			r, err := g.AcquireLow(ctx)
@@ -206,17 +205,11 @@ func TestGateLowPriority(t *testing.T) {
 			r()
 		}()
 	}
-	for {
+	waitFor(t, "two background waiters", func() bool {
 		g.mu.Lock()
-		n := len(g.low)
-		g.mu.Unlock()
-		if n == 2 {
-			close(lowReady)
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	<-lowReady
+		defer g.mu.Unlock()
+		return len(g.low) == 2
+	})
 	if g.Saturated() {
 		t.Error("saturated by background waiters alone")
 	}
@@ -229,9 +222,7 @@ func TestGateLowPriority(t *testing.T) {
 		order <- "high"
 		r()
 	}()
-	for g.Waiting() != 1 {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "the interactive waiter", func() bool { return g.Waiting() == 1 })
 	hold()
 	got := []string{<-order, <-order, <-order}
 	if got[0] != "high" {

@@ -80,9 +80,10 @@ func generations(srv *sdtest.Server, path string) []sdtest.Call {
 // waitFor polls cond until it holds; the test's own deadline bounds it.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
-		if t.Context().Err() != nil {
-			t.Fatalf("gave up waiting for %s", what)
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting 30 s for %s", what)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
