@@ -68,7 +68,15 @@ func newMetrics(reg prometheus.Registerer, gate *imaging.Gate) (*metrics, error)
 		Name: "pictor_imaging_queue_waiting",
 		Help: "Callers waiting for a libvips slot.",
 	}, func() float64 { return float64(gate.Waiting()) })
-	for _, c := range []prometheus.Collector{m.stage, m.cacheHits, m.cacheMisses, m.renders, m.bytesStored, m.ingests, m.gateWait, m.checks, m.held, inflight, waiting} {
+	reserved := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "pictor_imaging_reserved_bytes",
+		Help: "Bytes of sources admitted against the memory budget now (PICTOR_MEMORY_BUDGET).",
+	}, func() float64 { _, r := gate.Memory(); return float64(r) })
+	budget := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "pictor_imaging_memory_budget_bytes",
+		Help: "The memory budget sources are admitted against; 0 when admission by bytes is off.",
+	}, func() float64 { b, _ := gate.Memory(); return float64(max(b, 0)) })
+	for _, c := range []prometheus.Collector{m.stage, m.cacheHits, m.cacheMisses, m.renders, m.bytesStored, m.ingests, m.gateWait, m.checks, m.held, inflight, waiting, reserved, budget} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

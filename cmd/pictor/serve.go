@@ -119,7 +119,7 @@ func wire(ctx context.Context, c config, log *slog.Logger, work bool) (_ *app, e
 	cc.RenderBudget = float64(c.RenderBudget)
 	cc.PublicBaseURL, cc.PresignExpiry = c.PublicBaseURL, c.PresignExpiry
 	a.catalog, err = catalog.New(cc, catalog.Deps{
-		DB: a.db, Store: a.store, Fetcher: fetcher, Gate: imaging.NewGate(c.Workers, c.QueueSize),
+		DB: a.db, Store: a.store, Fetcher: fetcher, Gate: newGate(c),
 		Logger: log, Registerer: a.reg, SD: sd, Safety: classifier,
 	})
 	if err != nil {
@@ -379,4 +379,14 @@ func worker(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 	return nil
+}
+
+// newGate is the libvips gate of c: Workers slots, QueueSize waiters, and a memory budget
+// of MemoryBudget bytes (0: the gate's default, 64 MiB a slot; negative: none).
+func newGate(c config) *imaging.Gate {
+	g := imaging.NewGate(c.Workers, c.QueueSize)
+	if c.MemoryBudget != 0 {
+		g.SetMemory(c.MemoryBudget)
+	}
+	return g
 }
