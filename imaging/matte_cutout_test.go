@@ -1,9 +1,6 @@
 package imaging
 
 import (
-	"bytes"
-	"image/color"
-	"image/png"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -37,24 +34,6 @@ func cutoutNames(t testing.TB) []string {
 	}
 	slices.Sort(names)
 	return names
-}
-
-// loadGrayPNG decodes testdata/REL (a mask) with the standard library.
-func loadGrayPNG(t testing.TB, rel string) (w, h int, pix []byte) {
-	t.Helper()
-	img, err := png.Decode(bytes.NewReader(readFile(t, rel)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := img.Bounds()
-	w, h = b.Dx(), b.Dy()
-	pix = make([]byte, 0, w*h)
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			pix = append(pix, color.GrayModel.Convert(img.At(x, y)).(color.Gray).Y)
-		}
-	}
-	return w, h, pix
 }
 
 // TestMatteCutoutSet mattes every shot of testdata/cutout with the defaults and

@@ -21,7 +21,13 @@ import (
 // loadMask decodes testdata/matte/NAME.mask.png with the standard library.
 func loadMask(t testing.TB, name string) (w, h int, pix []byte) {
 	t.Helper()
-	img, err := png.Decode(bytes.NewReader(readFile(t, filepath.Join("matte", name+".mask.png"))))
+	return loadGrayPNG(t, filepath.Join("matte", name+".mask.png"))
+}
+
+// loadGrayPNG decodes testdata/REL (a mask) with the standard library.
+func loadGrayPNG(t testing.TB, rel string) (w, h int, pix []byte) {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(readFile(t, rel)))
 	if err != nil {
 		t.Fatal(err)
 	}
