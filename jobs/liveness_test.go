@@ -33,6 +33,7 @@ import (
 	"github.com/pictor/pictor/fetch"
 	"github.com/pictor/pictor/imaging"
 	"github.com/pictor/pictor/internal/testenv"
+	"github.com/pictor/pictor/internal/waitfor"
 	"github.com/pictor/pictor/jobs"
 	"github.com/pictor/pictor/manifest"
 	"github.com/pictor/pictor/storage"
@@ -327,25 +328,19 @@ func createRunningBatch(t *testing.T, n node, src *heldSource, items int) string
 	return bt.ID
 }
 
-// waitBatchDone polls the batch until done, for at most d, and checks every item succeeded.
+// waitBatchDone waits until the batch is done, for at most d, and checks every item succeeded.
 func waitBatchDone(t *testing.T, n node, id string, items int, d time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		bt, err := n.jobs.GetBatch(context.Background(), id)
-		if err != nil {
+	var bt jobs.Batch
+	waitfor.Cond(t, d, func() bool {
+		var err error
+		if bt, err = n.jobs.GetBatch(context.Background(), id); err != nil {
 			t.Fatal(err)
 		}
-		if bt.State == jobs.BatchDone {
-			if bt.Counts[jobs.ItemSucceeded] != items {
-				t.Fatalf("batch done with counts %v, want %d succeeded", bt.Counts, items)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("batch %s counts %v %s after %s, want done", bt.State, bt.Counts, bt.State, d)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return bt.State == jobs.BatchDone
+	}, "batch "+id+" done")
+	if bt.Counts[jobs.ItemSucceeded] != items {
+		t.Fatalf("batch done with counts %v, want %d succeeded", bt.Counts, items)
 	}
 }
 
