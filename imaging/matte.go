@@ -221,19 +221,7 @@ func (im *Image) bandBytes(op string, prepare func(ref *vips.ImageRef) error) ([
 			return nil, opError(op, err)
 		}
 	}
-	pix, err := ref.ToBytes()
-	if err != nil {
-		// ToBytes leaves the cause in libvips' error buffer; evaluating again
-		// reports it (and clears the buffer).
-		if _, err2 := ref.Average(); err2 != nil {
-			return nil, im.pixelError(op, err2)
-		}
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
-	if want := ref.Width() * ref.Height() * ref.Bands(); len(pix) != want {
-		return nil, fmt.Errorf("%s: got %d bytes, want %d", op, len(pix), want)
-	}
-	return pix, nil
+	return im.readBytes(op, ref)
 }
 
 // Pixel states during matting.

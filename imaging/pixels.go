@@ -141,17 +141,23 @@ func (im *Image) stripBytes(ref *vips.ImageRef, x0, y0, w, n int) ([]byte, error
 		}
 		r = s
 	}
+	return im.readBytes("sample", r)
+}
+
+// readBytes reads every pixel of r out of libvips, telling a broken source (see
+// pixelError) from a failed operation.
+func (im *Image) readBytes(op string, r *vips.ImageRef) ([]byte, error) {
 	pix, err := r.ToBytes()
 	if err != nil {
 		// ToBytes leaves the cause in libvips' error buffer; evaluating again reports
 		// it (and clears the buffer).
 		if _, err2 := r.Average(); err2 != nil {
-			return nil, im.pixelError("sample", err2)
+			return nil, im.pixelError(op, err2)
 		}
-		return nil, fmt.Errorf("sample: %w", err)
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	if want := r.Width() * r.Height() * r.Bands(); len(pix) != want {
-		return nil, fmt.Errorf("sample: got %d bytes, want %d", len(pix), want)
+		return nil, fmt.Errorf("%s: got %d bytes, want %d", op, len(pix), want)
 	}
 	return pix, nil
 }
