@@ -32,7 +32,8 @@ func callerFrom(ctx context.Context) (caller, bool) {
 }
 
 // requiredScope is the scope a /v1 request needs: admin for recipes and backends whatever
-// the method, read for GET and HEAD, write for everything else. Unknown paths and methods
+// the method, read for GET and HEAD and for POST /v1/images/select (a preview that changes
+// nothing), write for everything else. Unknown paths and methods
 // fall to write or admin, never to less.
 func requiredScope(method, path string) auth.Scope {
 	for _, p := range []string{"/v1/recipes", "/v1/backends"} {
@@ -41,6 +42,10 @@ func requiredScope(method, path string) auth.Scope {
 		}
 	}
 	if method == http.MethodGet || method == http.MethodHead {
+		return auth.ScopeRead
+	}
+	// Previewing a selection reads only; it is a POST for its body.
+	if method == http.MethodPost && path == "/v1/images/select" {
 		return auth.ScopeRead
 	}
 	return auth.ScopeWrite

@@ -15,6 +15,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -30,6 +31,7 @@ type Batches interface {
 	ListBatches(ctx context.Context) ([]jobs.Batch, error)
 	TrialBatch(ctx context.Context, id string, sample int) (jobs.Batch, error)
 	StartBatch(ctx context.Context, id string, o jobs.ActionOptions) (jobs.Batch, error)
+	ScheduleStart(ctx context.Context, id string, at time.Time, force bool) (jobs.Batch, error)
 	PauseBatch(ctx context.Context, id string) (jobs.Batch, error)
 	ResumeBatch(ctx context.Context, id string, o jobs.ActionOptions) (jobs.Batch, error)
 	CancelBatch(ctx context.Context, id string) (jobs.Batch, error)
@@ -56,6 +58,17 @@ type batchJSON struct {
 	MaxCost *float64 `json:"max_cost"`
 	// Review is none, failed or all; default failed for recipes with AI steps, else none.
 	Review string `json:"review"`
+	// Selection makes the items from stored images instead of a manifest.
+	Selection *catalog.Selection `json:"selection"`
+	// FromScene takes the recipe from an approved scene.
+	FromScene string `json:"from_scene"`
+	// PromptTemplate, PromptVars and Variants paint each row its own backgrounds.
+	PromptTemplate string            `json:"prompt_template"`
+	PromptVars     map[string]string `json:"prompt_vars"`
+	Variants       int               `json:"variants"`
+	// StartAt starts the batch later (RFC 3339); StartForce past the trial gate.
+	StartAt    *time.Time `json:"start_at"`
+	StartForce bool       `json:"start_force"`
 }
 
 // handleCreateBatch serves POST /v1/batches: multipart (manifest file, recipe, name,
@@ -94,13 +107,25 @@ func (s *server) handleCreateBatch() http.HandlerFunc {
 				s.writeError(w, r, err)
 				return
 			}
-			if in.ManifestURL == "" {
-				s.writeError(w, r, fmt.Errorf("%w: manifest_url is required (or upload the manifest as multipart field manifest)", catalog.ErrInvalid))
-				return
-			}
 			ref, err := recipeRef(in.Recipe)
 			if err != nil {
 				s.writeError(w, r, err)
+				return
+			}
+			req.Name, req.Recipe, req.Filter = in.Name, ref, in.Filter
+			req.MinAccuracy, req.MaxCost, req.Review = in.MinAccuracy, in.MaxCost, in.Review
+			req.FromScene, req.PromptTemplate, req.PromptVars, req.Variants = in.FromScene, in.PromptTemplate, in.PromptVars, in.Variants
+			req.StartAt, req.StartForce = in.StartAt, in.StartForce
+			if in.Selection != nil {
+				if in.ManifestURL != "" || in.Schedule != "" {
+					s.writeError(w, r, fmt.Errorf("%w: give selection or manifest_url, not both (a schedule re-reads a manifest_url)", catalog.ErrInvalid))
+					return
+				}
+				req.Selection = in.Selection
+				break
+			}
+			if in.ManifestURL == "" {
+				s.writeError(w, r, fmt.Errorf("%w: manifest_url or selection is required (or upload the manifest as multipart field manifest)", catalog.ErrInvalid))
 				return
 			}
 			mf, err := s.catalog.FetchManifest(r.Context(), in.ManifestURL)
@@ -129,9 +154,8 @@ func (s *server) handleCreateBatch() http.HandlerFunc {
 				s.writeError(w, r, err)
 				return
 			}
-			req.Name, req.Recipe, req.Filter, req.Manifest = in.Name, ref, in.Filter, mf.File
+			req.Manifest = mf.File
 			req.Schedule, req.ManifestURL = in.Schedule, in.ManifestURL
-			req.MinAccuracy, req.MaxCost, req.Review = in.MinAccuracy, in.MaxCost, in.Review
 		default:
 			s.writeError(w, r, fmt.Errorf("%w: send multipart/form-data with a manifest file, or JSON with manifest_url", catalog.ErrInvalid))
 			return
@@ -175,7 +199,8 @@ func (s *server) readBatchForm(w http.ResponseWriter, r *http.Request, slot *spo
 			if file, req.Format, err = s.spoolManifest(r.Context(), slot, p, p.FileName(), p.Header.Get("Content-Type")); err != nil {
 				return file, err
 			}
-		case "recipe", "name", "filter", "min_accuracy", "max_cost", "review":
+		case "recipe", "name", "filter", "min_accuracy", "max_cost", "review", "from_scene", "prompt_template", "prompt_vars",
+			"variants", "start_at", "start_force":
 			v, err := io.ReadAll(io.LimitReader(p, s.cfg.MaxJSONBytes+1))
 			if err != nil {
 				return file, err
@@ -202,9 +227,44 @@ func (s *server) readBatchForm(w http.ResponseWriter, r *http.Request, slot *spo
 				if req.MaxCost, err = formNumber(p.FormName(), v); err != nil {
 					return file, err
 				}
+			case "from_scene":
+				req.FromScene = strings.TrimSpace(string(v))
+			case "prompt_template":
+				req.PromptTemplate = strings.TrimSpace(string(v))
+			case "prompt_vars":
+				if t := bytes.TrimSpace(v); len(t) > 0 {
+					if err := json.Unmarshal(t, &req.PromptVars); err != nil {
+						return file, fmt.Errorf("%w: field prompt_vars: want a JSON object of variable to column names", catalog.ErrInvalid)
+					}
+				}
+			case "variants":
+				n, err := formNumber(p.FormName(), v)
+				if err != nil {
+					return file, err
+				}
+				if n != nil {
+					if *n != math.Trunc(*n) || *n < 1 || *n > 8 {
+						return file, fmt.Errorf("%w: field variants: want a whole number 1..8", catalog.ErrInvalid)
+					}
+					req.Variants = int(*n)
+				}
+			case "start_at":
+				if t := strings.TrimSpace(string(v)); t != "" {
+					at, err := time.Parse(time.RFC3339, t)
+					if err != nil {
+						return file, fmt.Errorf("%w: field start_at %q: want an RFC 3339 time", catalog.ErrInvalid, t)
+					}
+					req.StartAt = &at
+				}
+			case "start_force":
+				b, err := strconv.ParseBool(strings.TrimSpace(string(v)))
+				if err != nil {
+					return file, fmt.Errorf("%w: field start_force: want true or false", catalog.ErrInvalid)
+				}
+				req.StartForce = b
 			}
 		default:
-			return file, fmt.Errorf("%w: unknown form field %q (want manifest, recipe, name, filter, min_accuracy, max_cost, review)", catalog.ErrInvalid, p.FormName())
+			return file, fmt.Errorf("%w: unknown form field %q (want manifest, recipe, name, filter, min_accuracy, max_cost, review, from_scene, prompt_template, prompt_vars, variants, start_at, start_force)", catalog.ErrInvalid, p.FormName())
 		}
 	}
 	if file == nil {
@@ -259,6 +319,8 @@ type actionJSON struct {
 	Force bool `json:"force"`
 	// MaxCost, on resume, raises the spend cap.
 	MaxCost *float64 `json:"max_cost"`
+	// At, on start, is a delayed start (RFC 3339): the batch starts then.
+	At *time.Time `json:"at"`
 }
 
 // handleBatchAction serves POST /v1/batches/{id}/{action}. trial answers 202 with the
@@ -292,7 +354,16 @@ func (s *server) handleBatchAction(action string) http.HandlerFunc {
 		if in.Force && action != "start" && action != "retry" && action != "resume" {
 			return jobs.Batch{}, fmt.Errorf("%w: force is for start, retry and resume", catalog.ErrInvalid)
 		}
+		if in.At != nil && action != "start" {
+			return jobs.Batch{}, fmt.Errorf("%w: at is for start only", catalog.ErrInvalid)
+		}
 		o := jobs.ActionOptions{Force: in.Force, MaxCost: in.MaxCost}
+		switch action {
+		case "start":
+			if in.At != nil {
+				return s.batches.ScheduleStart(ctx, id, *in.At, in.Force)
+			}
+		}
 		switch action {
 		case "trial":
 			return s.batches.TrialBatch(ctx, id, in.Sample)
@@ -338,7 +409,7 @@ func (s *server) batchAction(fn func(context.Context, string, *http.Request) (jo
 	}
 }
 
-// handleBatchResults serves GET /v1/batches/{id}/results?format=csv|jsonl, streamed.
+// handleBatchResults serves GET /v1/batches/{id}/results?format=csv|jsonl|xlsx, streamed.
 func (s *server) handleBatchResults() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := chi.URLParam(r, "id")
@@ -350,18 +421,26 @@ func (s *server) handleBatchResults() http.HandlerFunc {
 		switch f {
 		case "":
 			f = manifest.CSV
-		case manifest.CSV, manifest.JSONL:
+		case manifest.CSV, manifest.JSONL, manifest.XLSX:
 		default:
-			s.writeError(w, r, fmt.Errorf("%w: format must be csv or jsonl", catalog.ErrInvalid))
+			s.writeError(w, r, fmt.Errorf("%w: format must be csv, jsonl or xlsx", catalog.ErrInvalid))
 			return
 		}
-		if _, err := s.batches.GetBatch(r.Context(), id); err != nil {
+		b, err := s.batches.GetBatch(r.Context(), id)
+		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
+		if f == manifest.XLSX && b.Total > manifest.MaxXLSXResults {
+			s.writeError(w, r, fmt.Errorf("%w: the batch has %d items and an xlsx sheet holds %d: ask for csv or jsonl", catalog.ErrInvalid, b.Total, manifest.MaxXLSXResults))
+			return
+		}
 		ct := "text/csv; charset=utf-8"
-		if f == manifest.JSONL {
+		switch f {
+		case manifest.JSONL:
 			ct = "application/x-ndjson"
+		case manifest.XLSX:
+			ct = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 		}
 		w.Header().Set("Content-Type", ct)
 		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-results.%s"`, id, f))

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -67,6 +68,9 @@ func (f *fakeBatchService) gated(action, id string, o jobs.ActionOptions) (jobs.
 }
 func (f *fakeBatchService) StartBatch(_ context.Context, id string, o jobs.ActionOptions) (jobs.Batch, error) {
 	return f.gated("start", id, o)
+}
+func (f *fakeBatchService) ScheduleStart(_ context.Context, id string, _ time.Time, force bool) (jobs.Batch, error) {
+	return f.gated("start", id, jobs.ActionOptions{Force: force})
 }
 func (f *fakeBatchService) RetryBatch(_ context.Context, id string, o jobs.ActionOptions) (jobs.Batch, error) {
 	return f.gated("retry", id, o)

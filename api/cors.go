@@ -6,7 +6,7 @@ import (
 
 // CORS answers for allowed origins.
 const (
-	corsAllowMethods  = "GET, HEAD, POST, PUT, DELETE"
+	corsAllowMethods  = "GET, HEAD, POST, PUT, PATCH, DELETE"
 	corsAllowHeaders  = "Authorization, Content-Type, Idempotency-Key, If-None-Match, X-Request-Id"
 	corsExposeHeaders = "ETag, Location, Retry-After, Idempotent-Replayed, X-Request-Id"
 	corsMaxAge        = "600"

@@ -20,7 +20,7 @@ const (
 	maxListLimit     = 200
 )
 
-// handleIngest serves POST /v1/images: JSON {"url","sku","recipe"}, a multipart upload or
+// handleIngest serves POST /v1/images: JSON {"url","sku","recipe","meta"}, a multipart upload or
 // raw image bytes. 201 with the image and, when a recipe was given, its renditions.
 func (s *server) handleIngest() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -47,6 +47,7 @@ func (s *server) handleIngest() http.HandlerFunc {
 			SKU:    src.SKU,
 			Recipe: src.Recipe,
 			Accept: r.URL.Query().Get("accept"),
+			Meta:   src.Meta,
 		})
 		if err != nil {
 			s.writeError(w, r, err)
@@ -76,7 +77,9 @@ type imageList struct {
 	NextCursor string          `json:"next_cursor"`
 }
 
-// handleListImages serves GET /v1/images?sku=&cursor=&limit= (limit 1..200, default 50).
+// handleListImages serves GET /v1/images?cursor=&limit= (limit 1..200, default 50) with a
+// selection in the other parameters (selectionFromQuery): the matching images in ingest
+// order, with their metadata.
 func (s *server) handleListImages() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
@@ -89,10 +92,18 @@ func (s *server) handleListImages() http.HandlerFunc {
 			}
 			limit = n
 		}
+		cursor := q.Get("cursor")
+		q.Del("limit")
+		q.Del("cursor")
+		sel, err := selectionFromQuery(q)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		images, next, err := s.catalog.ListImages(r.Context(), catalog.ListImagesQuery{
-			SKU:    q.Get("sku"),
-			Cursor: q.Get("cursor"),
-			Limit:  limit,
+			Selection: sel,
+			Cursor:    cursor,
+			Limit:     limit,
 		})
 		if err != nil {
 			s.writeError(w, r, err)

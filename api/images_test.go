@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -222,7 +223,7 @@ func TestListImages(t *testing.T) {
 		wantBody  string
 	}{
 		{"defaults", "", nil, catalog.ListImagesQuery{Limit: 50}, `{"images":[],"next_cursor":"next"}`},
-		{"all parameters", "?sku=A-1&cursor=c1&limit=200", []catalog.Image{{ID: "i1"}}, catalog.ListImagesQuery{SKU: "A-1", Cursor: "c1", Limit: 200}, `"id":"i1"`},
+		{"all parameters", "?sku=A-1&cursor=c1&limit=200", []catalog.Image{{ID: "i1"}}, catalog.ListImagesQuery{Selection: catalog.Selection{SKUs: []string{"A-1"}}, Cursor: "c1", Limit: 200}, `"id":"i1"`},
 		{"smallest limit", "?limit=1", nil, catalog.ListImagesQuery{Limit: 1}, `"images":[]`},
 	}
 	for _, tt := range tests {
@@ -238,7 +239,7 @@ func TestListImages(t *testing.T) {
 			if rec.Code != http.StatusOK {
 				t.Fatalf("status: got %d, want 200 (body %s)", rec.Code, rec.Body)
 			}
-			if got != tt.wantQuery {
+			if !reflect.DeepEqual(got, tt.wantQuery) {
 				t.Errorf("query: got %+v, want %+v", got, tt.wantQuery)
 			}
 			if !strings.Contains(rec.Body.String(), tt.wantBody) {

@@ -132,13 +132,16 @@ type source struct {
 	Data   []byte
 	SKU    string
 	Recipe catalog.RecipeRef
+	// Meta is the image metadata of the JSON form (string values only).
+	Meta map[string]string
 }
 
 // sourceJSON is the JSON form of POST /v1/images and POST /v1/analyze.
 type sourceJSON struct {
-	URL    string          `json:"url"`
-	SKU    string          `json:"sku"`
-	Recipe json.RawMessage `json:"recipe"`
+	URL    string            `json:"url"`
+	SKU    string            `json:"sku"`
+	Recipe json.RawMessage   `json:"recipe"`
+	Meta   map[string]string `json:"meta"`
 }
 
 // analyzeJSON is the JSON form of POST /v1/analyze: no sku, no recipe.
@@ -147,7 +150,7 @@ type analyzeJSON struct {
 }
 
 // readSource reads an image source from r by Content-Type:
-//   - JSON {"url", "sku", "recipe"} (sku and recipe only when withMeta);
+//   - JSON {"url", "sku", "recipe", "meta"} (sku, recipe and meta only when withMeta);
 //   - multipart/form-data with the image in field "file" and text fields "sku" and "recipe";
 //   - anything else: the body is the image, sku and recipe (a name) come from the query.
 //
@@ -167,7 +170,7 @@ func (s *server) readSource(w http.ResponseWriter, r *http.Request, withMeta boo
 			if err != nil {
 				return source{}, err
 			}
-			src = source{URL: in.URL, SKU: in.SKU, Recipe: ref}
+			src = source{URL: in.URL, SKU: in.SKU, Recipe: ref, Meta: in.Meta}
 		} else {
 			var in analyzeJSON
 			if err := s.decodeJSON(w, r, &in); err != nil {

@@ -14,8 +14,9 @@ import (
 // Access: the operations routes, signed delivery (/img) and the console's files are open;
 // every /v1 route needs an API key once keys are configured (a bearer key, or the console's
 // session cookie from POST /v1/session, see session.go), with the scope requiredScope gives
-// (read for GET and HEAD, write for other methods, admin for recipes and backends). The
-// session routes check for themselves. Ingest, render, analyze and sign-in are rate limited.
+// (read for GET and HEAD and the selection preview, write for other methods, admin for
+// recipes and backends). The session routes check for themselves. Ingest, render, analyze,
+// the selection preview and sign-in are rate limited.
 // Whatever the keys, a browser may change nothing from another site (crossOrigin) except
 // from the configured CORS origins.
 func (s *server) routes() http.Handler {
@@ -49,6 +50,10 @@ func (s *server) routes() http.Handler {
 
 		limited.Post("/images", s.handleIngest())
 		r.Get("/images", s.handleListImages())
+		// A selection's count and sample: read scope (requiredScope), rate limited as it
+		// may count a million rows.
+		r.With(s.rateLimit).Post("/images/select", s.handleSelectImages())
+		r.Patch("/images/{id}/meta", s.handlePatchImageMeta())
 		r.Get("/images/{id}", s.handleGetImage())
 		r.Get("/images/{id}/content", s.handleImageContent())
 		limited.Post("/images/{id}/renditions", s.handleRender())

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,39 +15,51 @@ import (
 	"github.com/pictor/pictor/storage"
 )
 
-// GetImage returns an image with its quality report, computing the report on first
-// request when the ingest skipped it (ingests with a recipe do).
+// GetImage returns an image with its quality report and metadata, computing the report
+// on first request when the ingest skipped it (ingests with a recipe do).
 func (s *Service) GetImage(ctx context.Context, id string) (Image, error) {
 	img, err := s.getImage(ctx, id)
-	if err != nil || img.Quality != nil {
+	if err != nil {
 		return img, err
 	}
-	data, err := s.readOriginal(ctx, img.SHA256)
-	if err != nil {
-		return Image{}, err
+	if img.Quality == nil {
+		data, err := s.readOriginal(ctx, img.SHA256)
+		if err != nil {
+			return Image{}, err
+		}
+		rep, err := s.analyze(ctx, data)
+		if err != nil {
+			return Image{}, err
+		}
+		b, err := json.Marshal(rep)
+		if err != nil {
+			return Image{}, err
+		}
+		qc := qualityColumns(&rep)
+		if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE images
+			SET quality = ?, sharpness = ?, jpeg_quality = ?, plain_background = ?, has_alpha = ? WHERE id = ?`),
+			string(b), qc[0], qc[1], qc[2], qc[3], id); err != nil {
+			return Image{}, dbErr("save quality report", err)
+		}
+		img.Quality = &rep
 	}
-	rep, err := s.analyze(ctx, data)
-	if err != nil {
-		return Image{}, err
-	}
-	b, err := json.Marshal(rep)
-	if err != nil {
-		return Image{}, err
-	}
-	if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE images SET quality = ? WHERE id = ?`), string(b), id); err != nil {
-		return Image{}, dbErr("save quality report", err)
-	}
-	img.Quality = &rep
-	return img, nil
+	return s.withMeta(ctx, img)
 }
 
-// ImageByID returns an image as recorded, without computing a missing quality report.
+// ImageByID returns an image as recorded, with its metadata, without computing a missing
+// quality report.
 func (s *Service) ImageByID(ctx context.Context, id string) (Image, error) {
-	return s.getImage(ctx, id)
+	img, err := s.getImage(ctx, id)
+	if err != nil {
+		return img, err
+	}
+	return s.withMeta(ctx, img)
 }
 
-// ListImages pages images in creation order, optionally by SKU; it returns the next
-// cursor, "" at the end. Limit defaults to 50, at most 200.
+// ListImages pages the images a selection matches (q.Selection, and q.SKU when set) in
+// ingest order, with their metadata; it returns the next cursor, "" at the end. Limit
+// defaults to 50, at most 200. The cursor is (created_at, id), so paging a large
+// selection costs the same on every page.
 func (s *Service) ListImages(ctx context.Context, q ListImagesQuery) ([]Image, string, error) {
 	switch {
 	case q.Limit == 0:
@@ -54,43 +67,27 @@ func (s *Service) ListImages(ctx context.Context, q ListImagesQuery) ([]Image, s
 	case q.Limit < 0 || q.Limit > 200:
 		return nil, "", fmt.Errorf("limit must be 1..200: %w", ErrInvalid)
 	}
-	var (
-		where []string
-		args  []any
-	)
+	sel := q.Selection
 	if q.SKU != "" {
-		where = append(where, "sku = ?")
-		args = append(args, q.SKU)
+		sel.SKUs = append(slices.Clone(sel.SKUs), q.SKU)
 	}
+	w, err := s.selectionWhere(ctx, sel)
+	if err != nil {
+		return nil, "", err
+	}
+	where, args := w.all()
 	if q.Cursor != "" {
 		at, id, err := decodeCursor(q.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
-		where = append(where, "(created_at > ? OR (created_at = ? AND id > ?))")
+		where = append(where, "(i.created_at > ? OR (i.created_at = ? AND i.id > ?))")
 		args = append(args, at, at, id)
 	}
-	query := `SELECT ` + imageColumns + ` FROM images`
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
-	}
-	query += " ORDER BY created_at, id LIMIT ?"
-	args = append(args, q.Limit+1)
-	rows, err := s.db.SQL.QueryContext(ctx, s.db.Rebind(query), args...)
+	out, err := s.queryImages(ctx, `SELECT `+imageColumnsOf("i")+` FROM images i`+whereClause(where)+
+		` ORDER BY i.created_at, i.id LIMIT ?`, append(args, q.Limit+1))
 	if err != nil {
-		return nil, "", dbErr("list images", err)
-	}
-	defer rows.Close()
-	out := []Image{}
-	for rows.Next() {
-		img, err := scanImage(rows)
-		if err != nil {
-			return nil, "", dbErr("scan image", err)
-		}
-		out = append(out, img)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", dbErr("list images", err)
+		return nil, "", err
 	}
 	next := ""
 	if len(out) > q.Limit {

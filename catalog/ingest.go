@@ -38,6 +38,10 @@ func (s *Service) Ingest(ctx context.Context, req IngestRequest) (res *IngestRes
 	if len(req.SKU) > maxSKU {
 		return nil, fmt.Errorf("sku longer than %d bytes: %w", maxSKU, ErrInvalid)
 	}
+	meta, err := normalizeMetaSet(metaSetOf(req.Meta))
+	if err != nil {
+		return nil, err
+	}
 	var recipe *pipeline.Recipe
 	if !req.Recipe.IsZero() {
 		if recipe, err = s.resolveRecipe(ctx, req.Recipe); err != nil {
@@ -122,6 +126,9 @@ func (s *Service) Ingest(ctx context.Context, req IngestRequest) (res *IngestRes
 		if img, err = s.insertImage(ctx, img, req.URL); err != nil {
 			return nil, err
 		}
+	}
+	if img, err = s.mergeMeta(ctx, img, meta); err != nil {
+		return nil, err
 	}
 	res = &IngestResult{Image: img}
 	if plan != nil {
@@ -250,14 +257,36 @@ func (s *Service) insertImage(ctx context.Context, img Image, sourceURL string) 
 		quality = string(b)
 	}
 	now := s.now().UTC()
+	qc := qualityColumns(img.Quality)
 	_, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`INSERT INTO images
-		(id, sha256, sku, width, height, format, bytes, source_url, quality, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
-		img.ID, img.SHA256, img.SKU, img.Width, img.Height, img.Format, img.Bytes, sourceURL, quality, now.UnixNano())
+		(id, sha256, sku, width, height, format, bytes, source_url, quality, created_at,
+		 sharpness, jpeg_quality, plain_background, has_alpha)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
+		img.ID, img.SHA256, img.SKU, img.Width, img.Height, img.Format, img.Bytes, sourceURL, quality, now.UnixNano(),
+		qc[0], qc[1], qc[2], qc[3])
 	if err != nil {
 		return Image{}, dbErr("insert image", err)
 	}
 	return s.getImage(ctx, img.ID)
+}
+
+// mergeMeta applies an ingest's normalized metadata to the image and returns the image
+// with all its metadata.
+func (s *Service) mergeMeta(ctx context.Context, img Image, set map[string]*string) (Image, error) {
+	if len(set) > 0 {
+		tx, err := s.db.SQL.BeginTx(ctx, nil)
+		if err != nil {
+			return Image{}, fmt.Errorf("ingest meta: begin: %w: %w", ErrUnavailable, err)
+		}
+		defer tx.Rollback()
+		if err := s.setImageMetaTx(ctx, tx, img.ID, set); err != nil {
+			return Image{}, err
+		}
+		if err := tx.Commit(); err != nil {
+			return Image{}, fmt.Errorf("ingest meta: commit: %w: %w", ErrUnavailable, err)
+		}
+	}
+	return s.withMeta(ctx, img)
 }
 
 func (s *Service) getImage(ctx context.Context, id string) (Image, error) {

@@ -116,4 +116,38 @@ CREATE TABLE revoked_sessions (
 	expires_at BIGINT NOT NULL
 );
 CREATE INDEX revoked_sessions_expiry ON revoked_sessions (expires_at);`},
+	{Version: 6, Name: "image metadata and quality columns for selections", SQLite: schemaV6 + `
+UPDATE images SET
+	sharpness = json_extract(quality, '$.sharpness'),
+	jpeg_quality = NULLIF(json_extract(quality, '$.jpeg_quality'), 0),
+	plain_background = CASE WHEN json_extract(quality, '$.plain_background') THEN 1 ELSE 0 END,
+	has_alpha = CASE WHEN json_extract(quality, '$.has_alpha') THEN 1 ELSE 0 END
+WHERE quality IS NOT NULL AND json_valid(quality);`, Postgres: schemaV6 + `
+UPDATE images SET
+	sharpness = (quality::jsonb->>'sharpness')::double precision,
+	jpeg_quality = NULLIF((quality::jsonb->>'jpeg_quality')::integer, 0),
+	plain_background = CASE WHEN (quality::jsonb->>'plain_background')::boolean THEN 1 ELSE 0 END,
+	has_alpha = CASE WHEN (quality::jsonb->>'has_alpha')::boolean THEN 1 ELSE 0 END
+WHERE quality IS NOT NULL AND quality <> '';
+CREATE INDEX images_sku_bytes ON images (sku COLLATE "C");`},
 }
+
+// schemaV6 holds an image's metadata (a key's num is its value parsed as a finite float,
+// else NULL, for range selections) and the quality-report fields selections use as columns
+// (NULL until the image has a report). The migration backfills the columns from the
+// quality JSON; on PostgreSQL it adds an index on sku in byte order for sku_prefix (SQLite
+// compares bytes anyway and uses images_sku_created).
+const schemaV6 = `
+CREATE TABLE image_meta (
+	image_id TEXT NOT NULL,
+	key TEXT NOT NULL,
+	value TEXT NOT NULL,
+	num DOUBLE PRECISION,
+	PRIMARY KEY (image_id, key)
+);
+CREATE INDEX image_meta_key_value ON image_meta (key, value, image_id);
+CREATE INDEX image_meta_key_num ON image_meta (key, num, image_id);
+ALTER TABLE images ADD COLUMN sharpness DOUBLE PRECISION;
+ALTER TABLE images ADD COLUMN jpeg_quality INTEGER;
+ALTER TABLE images ADD COLUMN plain_background INTEGER;
+ALTER TABLE images ADD COLUMN has_alpha INTEGER;`

@@ -41,6 +41,9 @@ type Image struct {
 	Quality   *QualityReport `json:"quality,omitempty"`
 	// SceneRenditionID is the approved scene variant, when a designer approved one.
 	SceneRenditionID string `json:"scene_rendition_id,omitempty"`
+	// Meta is the image's metadata (keys lower-case), from manifests, ingests and PATCH
+	// /v1/images/{id}/meta; nil when it has none.
+	Meta map[string]string `json:"meta,omitempty"`
 }
 
 // Rendition is one stored output of a recipe run on an original.
@@ -120,6 +123,9 @@ type IngestRequest struct {
 	Accept string
 	// Review is the review policy for the recipe's outputs; default "" (see RenderOptions).
 	Review string
+	// Meta is merged into the image's metadata (SetImageMeta's rules), also when the
+	// image is known already; default none.
+	Meta map[string]string
 }
 
 // RecipeRef is a recipe given by name or inline; the zero value means no recipe.
@@ -139,9 +145,14 @@ type IngestResult struct {
 
 // ListImagesQuery filters and pages GET /v1/images. Limit defaults to 50, at most 200.
 type ListImagesQuery struct {
-	SKU    string
+	// Selection picks the images; the zero value lists them all.
+	Selection Selection
+	// SKU, when set, is added to Selection.SKUs (kept for older callers).
+	SKU string
+	// Cursor is the next cursor of the previous page; "" starts at the first image.
 	Cursor string
-	Limit  int
+	// Limit is the page size, 1 to 200; 0 means 50.
+	Limit int
 }
 
 // StoredRecipe is a named recipe as kept in the database, in canonical form.

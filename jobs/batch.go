@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -78,6 +79,24 @@ type BatchRequest struct {
 	// Review is the review policy of its renders: catalog.ReviewNone, ReviewFailed or
 	// ReviewAll; default "" means failed for recipes with AI steps and none otherwise.
 	Review string
+	// Selection makes the items from the stored images it matches instead of a manifest
+	// (Manifest nil): one item per image, with the image's metadata as its columns.
+	Selection *catalog.Selection
+	// FromScene makes the recipe from an approved scene (its prompt, seed and settings);
+	// Recipe is then empty.
+	FromScene string
+	// PromptTemplate replaces the prompt of the recipe's replace_background for each row,
+	// its {variables} filled from the row's columns (a column of the variable's name, or
+	// the one PromptVars maps it to; {sku} is the SKU). A row missing one fails.
+	PromptTemplate string
+	PromptVars     map[string]string
+	// Variants is how many backgrounds each item gets, 1..8 (default 1), the seed one
+	// higher for each; it needs a recipe with replace_background by prompt.
+	Variants int
+	// StartAt starts the batch at that time; a recipe with AI steps is trialled first
+	// (at once) and starts only if the trial passes, unless StartForce.
+	StartAt    *time.Time
+	StartForce bool
 }
 
 // Batch is a batch as the API shows it.
@@ -121,6 +140,24 @@ type Batch struct {
 	FinishedAt   *time.Time      `json:"finished_at,omitempty"`
 	// Refresh is how the scheduled re-reads of ManifestURL went; nil without a schedule.
 	Refresh *Refresh `json:"refresh,omitempty"`
+	// DuplicateRows counts manifest rows left out because an earlier row had the same
+	// source and SKU.
+	DuplicateRows int `json:"duplicate_rows"`
+	// Columns are the manifest's other columns, in its order: each item keeps them, the
+	// results show them, and they become the image's metadata (but ColumnsNotKept).
+	Columns        []string `json:"columns,omitempty"`
+	ColumnsNotKept []string `json:"columns_not_kept,omitempty"`
+	// Selection is the query over stored images the items came from; nil for a manifest.
+	Selection json.RawMessage `json:"selection,omitempty"`
+	// FromScene is the approved scene whose prompt, seed and settings the recipe has.
+	FromScene string `json:"from_scene,omitempty"`
+	// PromptTemplate and PromptVars fill each row's prompt; Variants is the backgrounds per item.
+	PromptTemplate string            `json:"prompt_template,omitempty"`
+	PromptVars     map[string]string `json:"prompt_vars,omitempty"`
+	Variants       int               `json:"variants"`
+	// StartAt is a delayed start not yet made; StartForce makes it past the trial gate.
+	StartAt    *time.Time `json:"start_at,omitempty"`
+	StartForce bool       `json:"start_force,omitempty"`
 }
 
 // Refresh is the state of a scheduled batch's manifest re-reads. Only started batches
@@ -145,14 +182,48 @@ type BadRow struct {
 
 const maxBadRowSample = 100
 
-// CreateBatch reads the manifest as a stream, inserting items in chunks, and records the
-// batch as a draft. Bad rows are counted and a sample of them kept, with row numbers.
+// CreateBatch reads the manifest as a stream (or pages through the selection), inserting
+// items in chunks, and records the batch as a draft. Bad rows are counted and a sample of
+// them kept, with row numbers; a row whose source and SKU an earlier row had is counted as
+// a duplicate and not made an item.
 func (s *Service) CreateBatch(ctx context.Context, req BatchRequest) (Batch, error) {
 	if strings.TrimSpace(req.Name) == "" {
 		req.Name = "batch " + time.Now().UTC().Format(time.DateTime)
 	}
 	if len(req.Name) > 200 {
 		return Batch{}, fmt.Errorf("name longer than 200 bytes: %w", catalog.ErrInvalid)
+	}
+	switch {
+	case req.Selection != nil && req.Manifest != nil:
+		return Batch{}, fmt.Errorf("give a manifest or a selection, not both: %w", catalog.ErrInvalid)
+	case req.Selection == nil && req.Manifest == nil:
+		return Batch{}, fmt.Errorf("a manifest or a selection is required: %w", catalog.ErrInvalid)
+	case req.Selection != nil && req.Schedule != "":
+		return Batch{}, fmt.Errorf("a schedule re-reads a manifest_url; a batch made from a selection has none: %w", catalog.ErrInvalid)
+	}
+	var selection string
+	if req.Selection != nil {
+		if err := req.Selection.Validate(); err != nil {
+			return Batch{}, err
+		}
+		b, _ := json.Marshal(req.Selection)
+		selection = string(b)
+	}
+	if req.FromScene != "" {
+		if !req.Recipe.IsZero() {
+			return Batch{}, fmt.Errorf("give a recipe or from_scene, not both: %w", catalog.ErrInvalid)
+		}
+		sc, err := s.cat.GetScene(ctx, req.FromScene)
+		if err != nil {
+			return Batch{}, err
+		}
+		if sc.ApprovedVariant == nil {
+			return Batch{}, fmt.Errorf("scene %s has no approved variant: approve one first: %w", sc.ID, catalog.ErrInvalid)
+		}
+		req.Recipe = catalog.RecipeRef{Inline: sc.VariantRecipe(*sc.ApprovedVariant)}
+		if req.Review == "" {
+			req.Review = sc.Review
+		}
 	}
 	if req.Recipe.IsZero() {
 		return Batch{}, fmt.Errorf("a recipe is required: %w", catalog.ErrInvalid)
@@ -195,6 +266,21 @@ func (s *Service) CreateBatch(ctx context.Context, req BatchRequest) (Batch, err
 		b, _ := json.Marshal(w)
 		filter = string(b)
 	}
+	plan := promptPlan{template: req.PromptTemplate, vars: req.PromptVars, variants: req.Variants, seed: randomSeed()}
+	if plan.variants == 0 {
+		plan.variants = 1
+	}
+	painted := plan.template != "" || plan.variants != 1 || len(plan.vars) > 0
+	if painted {
+		if err := checkPlan(plan, canonical, nil, false); err != nil {
+			return Batch{}, err
+		}
+	}
+	var promptVars string
+	if len(plan.vars) > 0 {
+		b, _ := json.Marshal(plan.vars)
+		promptVars = string(b)
+	}
 	var nextRun int64
 	if req.Schedule != "" {
 		if req.ManifestURL == "" {
@@ -206,94 +292,175 @@ func (s *Service) CreateBatch(ctx context.Context, req BatchRequest) (Batch, err
 		}
 		nextRun = sch.Next(time.Now()).UnixNano()
 	}
+	var startAt int64
+	if req.StartAt != nil {
+		if req.StartAt.Before(time.Now().Add(-time.Minute)) || req.StartAt.After(time.Now().AddDate(1, 0, 0)) {
+			return Batch{}, fmt.Errorf("start_at %s: want a time within the next year: %w", req.StartAt.Format(time.RFC3339), catalog.ErrInvalid)
+		}
+		startAt = req.StartAt.UnixNano()
+	}
 	var idb [10]byte
 	rand.Read(idb[:])
 	id := "bat_" + hex.EncodeToString(idb[:])
 	now := time.Now().UTC().UnixNano()
 	if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`INSERT INTO batches (id, name, recipe, filter, state, schedule, manifest_url, next_run,
-		min_accuracy, max_cost, review, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), id, req.Name, string(canonical), filter, BatchDraft, req.Schedule, req.ManifestURL, nextRun,
-		minAcc, maxCost, review, now, now); err != nil {
+		min_accuracy, max_cost, review, selection, source_scene, prompt_template, prompt_vars, variants, seed, start_at, start_force,
+		created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), id, req.Name, string(canonical), filter, BatchDraft,
+		req.Schedule, req.ManifestURL, nextRun, minAcc, maxCost, review, selection, req.FromScene, plan.template, promptVars,
+		plan.variants, plan.seed, startAt, boolInt(req.StartForce), now, now); err != nil {
 		return Batch{}, dbError("insert batch", err)
 	}
 	var (
 		chunk []manifest.Row
 		bad   []BadRow
 		total int
+		cols  columnSet
+		dupes int
 	)
 	flush := func() error {
 		if len(chunk) == 0 {
 			return nil
 		}
-		if err := s.insertItems(ctx, id, chunk); err != nil {
+		n, err := s.insertItems(ctx, id, chunk)
+		if err != nil {
 			return err
 		}
-		total += len(chunk)
+		dupes += len(chunk) - n
+		total += n
 		chunk = chunk[:0]
 		return nil
 	}
-	good, nbad, err := manifest.Read(ctx, req.Manifest, req.Format, manifest.DefaultLimits(),
-		func(r manifest.Row) error {
-			chunk = append(chunk, r)
-			if len(chunk) == 500 {
-				return flush()
-			}
-			return nil
-		},
-		func(e manifest.RowError) error {
-			if len(bad) < maxBadRowSample {
-				bad = append(bad, BadRow{Row: e.Number, Message: e.Message})
-			}
-			return nil
-		})
+	row := func(r manifest.Row) error {
+		cols.add(r)
+		chunk = append(chunk, r)
+		if len(chunk) == 500 {
+			return flush()
+		}
+		return nil
+	}
+	var nbad int
+	if req.Selection != nil {
+		_, err = s.selectionRows(ctx, *req.Selection, row)
+	} else {
+		_, nbad, err = manifest.Read(ctx, req.Manifest, req.Format, manifest.DefaultLimits(), row,
+			func(e manifest.RowError) error {
+				if len(bad) < maxBadRowSample {
+					bad = append(bad, BadRow{Row: e.Number, Message: e.Message})
+				}
+				return nil
+			})
+	}
 	if err == nil {
 		err = flush()
+	}
+	if err == nil && plan.template != "" && req.Selection == nil {
+		err = checkPlan(plan, canonical, cols.list(), cols.ordered)
 	}
 	if err != nil {
 		return Batch{}, errors.Join(err, s.deleteBatch(id))
 	}
-	_ = good
 	sample, _ := json.Marshal(bad)
-	if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET total = ?, bad_rows = ?, bad_row_sample = ?, updated_at = ? WHERE id = ?`),
-		total, nbad, string(sample), time.Now().UTC().UnixNano(), id); err != nil {
+	colJSON := ""
+	if l := cols.list(); len(l) > 0 {
+		b, _ := json.Marshal(l)
+		colJSON = string(b)
+	}
+	if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET total = ?, bad_rows = ?, bad_row_sample = ?, duplicate_rows = ?,
+		columns = ?, updated_at = ? WHERE id = ?`),
+		total, nbad, string(sample), dupes, colJSON, time.Now().UTC().UnixNano(), id); err != nil {
 		return Batch{}, dbError("update batch", err)
 	}
 	if total == 0 && req.Schedule == "" {
 		s.setBatchState(ctx, id, BatchDone)
+	} else if startAt > 0 {
+		// A delayed start of an AI recipe trials at once.
+		if err := s.delayedStart(ctx, id, time.Now()); err != nil {
+			return Batch{}, err
+		}
 	}
 	return s.GetBatch(ctx, id)
 }
 
-// insertItems writes one chunk of rows in a transaction.
-func (s *Service) insertItems(ctx context.Context, id string, rows []manifest.Row) error {
+// maxColumns bounds the columns a batch remembers for its exports.
+const maxColumns = 256
+
+// columnSet gathers a manifest's meta columns: the header's order when the format has one
+// (CSV, XLSX), else the keys in the order rows first show them (sorted within a row).
+type columnSet struct {
+	names   []string
+	seen    map[string]bool
+	ordered bool // the header's own list was seen: every column is known
+}
+
+func (c *columnSet) add(r manifest.Row) {
+	if c.ordered {
+		return
+	}
+	if r.Columns != nil {
+		c.names, c.ordered = slices.Clone(r.Columns), true
+		return
+	}
+	if c.seen == nil {
+		c.seen = map[string]bool{}
+	}
+	keys := make([]string, 0, len(r.Meta))
+	for k := range r.Meta {
+		if !c.seen[k] {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if len(c.names) < maxColumns {
+			c.seen[k] = true
+			c.names = append(c.names, k)
+		}
+	}
+}
+
+func (c *columnSet) list() []string { return c.names }
+
+// insertItems writes one chunk of rows in a transaction and returns how many became items:
+// a row whose content (source and SKU) the batch already has is left out.
+func (s *Service) insertItems(ctx context.Context, id string, rows []manifest.Row) (int, error) {
 	tx, err := s.db.SQL.BeginTx(ctx, nil)
 	if err != nil {
-		return dbError("begin", err)
+		return 0, dbError("begin", err)
 	}
 	defer tx.Rollback()
 	var (
 		q    strings.Builder
 		args []any
 	)
-	q.WriteString(`INSERT INTO batch_items (batch_id, row_number, url, image_id, sku, meta, state, updated_at) VALUES `)
+	q.WriteString(`INSERT INTO batch_items (batch_id, row_number, url, image_id, sku, meta, content_key, state, updated_at) VALUES `)
 	now := time.Now().UTC().UnixNano()
 	for i, r := range rows {
 		if i > 0 {
 			q.WriteString(", ")
 		}
-		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
 		meta := ""
 		if len(r.Meta) > 0 {
 			b, _ := json.Marshal(r.Meta)
 			meta = string(b)
 		}
-		args = append(args, id, r.Number, r.URL, r.ImageID, r.SKU, meta, ItemPending, now)
+		args = append(args, id, r.Number, r.URL, r.ImageID, r.SKU, meta, contentKey(r), ItemPending, now)
 	}
-	q.WriteString(" ON CONFLICT (batch_id, row_number) DO NOTHING")
-	if _, err := tx.ExecContext(ctx, s.db.Rebind(q.String()), args...); err != nil {
-		return dbError("insert items", err)
+	q.WriteString(" ON CONFLICT DO NOTHING RETURNING row_number")
+	res, err := tx.QueryContext(ctx, s.db.Rebind(q.String()), args...)
+	if err != nil {
+		return 0, dbError("insert items", err)
 	}
-	return dbError("commit items", tx.Commit())
+	n := 0
+	for res.Next() {
+		n++
+	}
+	res.Close()
+	if err := res.Err(); err != nil {
+		return 0, dbError("insert items", err)
+	}
+	return n, dbError("commit items", tx.Commit())
 }
 
 // deleteBatch removes a batch that failed to be created, with its items.
@@ -366,13 +533,23 @@ type batchRow struct {
 	refreshedAt, refreshFailedAt    int64   // schedule: last good and last failed re-read
 	refreshFailures                 int     // schedule: failed re-reads since the last good one
 	refreshError                    string  // schedule: why the last re-read failed
+	columns                         string  // JSON list: the manifest's meta columns, in file order
+	selection                       string  // JSON catalog.Selection the items came from; "" for a manifest
+	sourceScene                     string  // the approved scene the recipe was made from
+	promptTemplate, promptVars      string  // per-row prompt: the template and its JSON variable -> column map
+	variants                        int     // backgrounds per item (generative recipes), 1 by default
+	seed                            int64   // the first variant's seed when the recipe gave none
+	startAt                         int64   // a delayed start, Unix ns; 0 for none
+	startForce                      bool    // the delayed start goes past the trial gate
+	duplicateRows                   int     // manifest rows whose content an earlier row had
 }
 
 // batchColumns are the columns loadBatch reads, in scan order.
 const batchColumns = `id, name, state, recipe, filter, total, bad_rows, bad_row_sample,
 		estimate, trial, error, created_at, updated_at, started_at, finished_at, schedule, manifest_url, next_run,
 		gpu_seconds, cpu_seconds, bytes, min_accuracy, max_cost, review, paused_reason, cost_reserved, items_spent,
-		refreshed_at, refresh_failures, refresh_error, refresh_failed_at`
+		refreshed_at, refresh_failures, refresh_error, refresh_failed_at,
+		columns, selection, source_scene, prompt_template, prompt_vars, variants, seed, start_at, start_force, duplicate_rows`
 
 // scanBatch reads a row of batchColumns.
 func scanBatch(row interface{ Scan(...any) error }) (batchRow, error) {
@@ -381,7 +558,8 @@ func scanBatch(row interface{ Scan(...any) error }) (batchRow, error) {
 		&b.id, &b.name, &b.state, &b.recipe, &b.filter, &b.total, &b.badRows, &b.badSample, &b.estimate, &b.trial, &b.errText,
 		&b.created, &b.updated, &b.started, &b.done, &b.schedule, &b.manifestURL, &b.nextRun,
 		&b.gpuSeconds, &b.cpuSeconds, &b.bytes, &b.minAccuracy, &b.maxCost, &b.review, &b.pausedReason, &b.costReserved, &b.itemsSpent,
-		&b.refreshedAt, &b.refreshFailures, &b.refreshError, &b.refreshFailedAt)
+		&b.refreshedAt, &b.refreshFailures, &b.refreshError, &b.refreshFailedAt,
+		&b.columns, &b.selection, &b.sourceScene, &b.promptTemplate, &b.promptVars, &b.variants, &b.seed, &b.startAt, &b.startForce, &b.duplicateRows)
 	return b, err
 }
 
@@ -450,6 +628,25 @@ func (s *Service) GetBatch(ctx context.Context, id string) (Batch, error) {
 		if err := json.Unmarshal([]byte(b.trial), out.Trial); err != nil {
 			return Batch{}, fmt.Errorf("batch %s trial: %w", b.id, err)
 		}
+	}
+	out.DuplicateRows, out.FromScene, out.PromptTemplate, out.Variants = b.duplicateRows, b.sourceScene, b.promptTemplate, max(1, b.variants)
+	if b.columns != "" {
+		if err := json.Unmarshal([]byte(b.columns), &out.Columns); err != nil {
+			return Batch{}, fmt.Errorf("batch %s columns: %w", b.id, err)
+		}
+		out.ColumnsNotKept = columnsNotKept(out.Columns)
+	}
+	if b.selection != "" {
+		out.Selection = json.RawMessage(b.selection)
+	}
+	if b.promptVars != "" {
+		if err := json.Unmarshal([]byte(b.promptVars), &out.PromptVars); err != nil {
+			return Batch{}, fmt.Errorf("batch %s prompt variables: %w", b.id, err)
+		}
+	}
+	if b.startAt > 0 {
+		t := time.Unix(0, b.startAt).UTC()
+		out.StartAt, out.StartForce = &t, b.startForce
 	}
 	out.GPUSeconds, out.CPUSeconds, out.Bytes = b.gpuSeconds, b.cpuSeconds, b.bytes
 	out.MinAccuracy, out.Review, out.PausedReason = b.minAccuracy, b.review, b.pausedReason

@@ -156,7 +156,7 @@ func (s *Service) runPending(ctx context.Context, id, from string) error {
 	if err := s.setBatchStateTx(ctx, tx, id, BatchRunning); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET paused_reason = '' WHERE id = ?`), id); err != nil {
+	if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET paused_reason = '', start_at = 0 WHERE id = ?`), id); err != nil {
 		return dbError("clear pause reason", err)
 	}
 	if _, err := s.client.InsertTx(ctx, tx, BatchEnqueueArgs{BatchID: id}, nil); err != nil {
@@ -304,7 +304,14 @@ func (s *Service) ResumeBatch(ctx context.Context, id string, o ActionOptions) (
 			return Batch{}, fmt.Errorf("max_cost %.2f is not above the %.2f %s spent: %w", v, spent, s.cfg.Costs.currency(), catalog.ErrInvalid)
 		}
 	}
+	// A batch its new rows' trial paused answers to the trial gate, not to its max_cost.
+	trialPaused := strings.HasPrefix(b.pausedReason, trialPausePrefix)
 	switch {
+	case trialPaused && !o.Force:
+		if err := trialGate(b); err != nil {
+			return Batch{}, err
+		}
+	case trialPaused:
 	case o.Force:
 		if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET max_cost = NULL WHERE id = ?`), id); err != nil {
 			return Batch{}, dbError("lift max_cost", err)
@@ -431,6 +438,7 @@ type itemOutcome struct {
 	state      string
 	image      catalog.Image
 	renditions []catalog.Rendition
+	variants   []int // the variant of each rendition (0 when the batch paints one)
 	gpu, cpu   float64
 	bytes      int64
 	held       float64 // the cost reserved for the item under a max_cost
@@ -475,6 +483,26 @@ func (o itemOutcome) review() string {
 type item struct {
 	row               int
 	url, imageID, sku string
+	meta              map[string]string // the row's other columns; nil for none
+}
+
+// loadItem reads one batch item.
+func (s *Service) loadItem(ctx context.Context, batchID string, row int) (item, error) {
+	var (
+		it   item
+		meta string
+	)
+	err := s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT row_number, url, image_id, sku, meta FROM batch_items WHERE batch_id = ? AND row_number = ?`),
+		batchID, row).Scan(&it.row, &it.url, &it.imageID, &it.sku, &meta)
+	if err != nil {
+		return it, dbError("get item", err)
+	}
+	if meta != "" {
+		if err := json.Unmarshal([]byte(meta), &it.meta); err != nil {
+			return it, fmt.Errorf("batch %s row %d meta: %w", batchID, row, err)
+		}
+	}
+	return it, nil
 }
 
 // process runs the batch's recipe on one row: ingest (or look up) the source, check the
@@ -536,17 +564,50 @@ func (s *Service) process(ctx context.Context, b batchRow, it item) (itemOutcome
 			return out, nil
 		}
 	}
+	// The manifest's columns become the image's metadata (a batch made from a selection
+	// took its columns from there).
+	if set := metaOfRow(it.meta); len(set) > 0 && b.selection == "" {
+		if _, err := s.cat.SetImageMeta(ctx, out.image.ID, set); err != nil {
+			return out, fmt.Errorf("keep the row's columns as the image's metadata: %w", err)
+		}
+	}
 	if out.renditions == nil {
-		rends, err := s.cat.RenderFor(ctx, out.image.ID, recipe, opts)
+		plan, painted, err := b.plan()
 		if err != nil {
 			return out, err
 		}
-		out.renditions = rends
+		if !painted {
+			rends, err := s.cat.RenderFor(ctx, out.image.ID, recipe, opts)
+			if err != nil {
+				return out, err
+			}
+			out.renditions, out.variants = rends, make([]int, len(rends))
+		} else {
+			prompt, err := plan.fill(it.meta, it.sku)
+			if err != nil {
+				return out, err
+			}
+			for k := range plan.variants {
+				vr, err := plan.variantRecipe([]byte(b.recipe), prompt, k)
+				if err != nil {
+					return out, err
+				}
+				rends, err := s.cat.RenderFor(ctx, out.image.ID, catalog.RecipeRef{Inline: vr}, opts)
+				if err != nil {
+					return out, err
+				}
+				out.renditions = append(out.renditions, rends...)
+				for range rends {
+					out.variants = append(out.variants, k)
+				}
+			}
+		}
 	}
 	out.state = ItemSucceeded
 	for i, r := range out.renditions {
-		if i == 0 {
-			out.gpu = r.GPUSeconds
+		// Outputs of one run share its GPU time: count it once per variant.
+		if i == 0 || (out.variants != nil && out.variants[i] != out.variants[i-1]) {
+			out.gpu += r.GPUSeconds
 		}
 		if !r.Cached {
 			out.bytes += r.Bytes
@@ -589,11 +650,9 @@ func (w *batchItemWorker) Work(ctx context.Context, job *river.Job[BatchItemArgs
 		}
 		held = h
 	}
-	var it item
-	err = s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT row_number, url, image_id, sku FROM batch_items WHERE batch_id = ? AND row_number = ?`),
-		a.BatchID, a.Row).Scan(&it.row, &it.url, &it.imageID, &it.sku)
+	it, err := s.loadItem(ctx, a.BatchID, a.Row)
 	if err != nil {
-		return dbError("get item", err)
+		return err
 	}
 	if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batch_items SET state = ?, attempts = ?, updated_at = ? WHERE batch_id = ? AND row_number = ?
 		AND state IN ('queued', 'running')`), ItemRunning, job.Attempt, time.Now().UTC().UnixNano(), a.BatchID, a.Row); err != nil {
@@ -628,12 +687,43 @@ func (w *batchItemWorker) Work(ctx context.Context, job *river.Job[BatchItemArgs
 	return s.finishItem(ctx, job, out.state, out, "")
 }
 
+// itemRendition is a rendition as an item's row keeps it, for the results.
+type itemRendition struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	URL     string `json:"url"`
+	Format  string `json:"format,omitempty"`
+	Width   int    `json:"width,omitempty"`
+	Height  int    `json:"height,omitempty"`
+	Bytes   int64  `json:"bytes,omitempty"`
+	Variant int    `json:"variant,omitempty"`
+	// Checks are the rendition's measured checks, for the results' detail.
+	Checks []itemCheck `json:"checks,omitempty"`
+}
+
+// itemCheck is one check result as an item keeps it.
+type itemCheck struct {
+	Name      string  `json:"name"`
+	Value     float64 `json:"value"`
+	Threshold float64 `json:"threshold"`
+	Verdict   string  `json:"verdict"`
+}
+
 // finishItem records the item's result and completes its job in one transaction: a
 // crash leaves either both or neither, so no item is lost or done twice.
 func (s *Service) finishItem(ctx context.Context, job *river.Job[BatchItemArgs], state string, out itemOutcome, msg string) error {
-	rends := make([]map[string]string, 0, len(out.renditions))
-	for _, r := range out.renditions {
-		rends = append(rends, map[string]string{"id": r.ID, "name": r.Name, "url": r.URL})
+	rends := make([]itemRendition, 0, len(out.renditions))
+	for i, r := range out.renditions {
+		ir := itemRendition{ID: r.ID, Name: r.Name, URL: r.URL, Format: r.Format, Width: r.Width, Height: r.Height, Bytes: r.Bytes}
+		if i < len(out.variants) {
+			ir.Variant = out.variants[i]
+		}
+		if r.Checks != nil {
+			for _, c := range r.Checks.Results {
+				ir.Checks = append(ir.Checks, itemCheck{Name: c.Name, Value: c.Value, Threshold: c.Threshold, Verdict: c.Verdict})
+			}
+		}
+		rends = append(rends, ir)
 	}
 	rj, _ := json.Marshal(rends)
 	tx, err := s.db.SQL.BeginTx(ctx, nil)
@@ -664,18 +754,38 @@ func (s *Service) finishItem(ctx context.Context, job *river.Job[BatchItemArgs],
 	return s.maybeFinish(ctx, job.Args.BatchID)
 }
 
-// WriteResults streams a batch's items, in row order, as CSV or JSONL.
+// WriteResults streams a batch's items, in row order, as CSV, JSONL or XLSX: the input
+// columns, each output's URL and size, the checks, the review state and the item's cost.
 func (s *Service) WriteResults(ctx context.Context, id string, w io.Writer, f manifest.Format) error {
-	if _, err := s.loadBatch(ctx, id); err != nil {
+	b, err := s.loadBatch(ctx, id)
+	if err != nil {
 		return err
 	}
-	mw, err := manifest.NewWriter(w, f)
+	o := manifest.WriterOptions{Sheet: "results"}
+	if b.columns != "" {
+		if err := json.Unmarshal([]byte(b.columns), &o.MetaColumns); err != nil {
+			return fmt.Errorf("batch %s columns: %w", id, err)
+		}
+	}
+	plan, _, err := b.plan()
+	if err != nil {
+		return err
+	}
+	if o.Outputs, err = outputNames([]byte(b.recipe), plan.variants); err != nil {
+		return err
+	}
+	c := s.cfg.Costs
+	if c.Priced() {
+		o.Currency = c.currency()
+	}
+	mw, err := manifest.NewResultsWriter(w, f, o)
 	if err != nil {
 		return err
 	}
 	last := 0
 	for {
-		rows, err := s.db.SQL.QueryContext(ctx, s.db.Rebind(`SELECT row_number, url, image_id, sku, state, renditions, error, review, checks
+		rows, err := s.db.SQL.QueryContext(ctx, s.db.Rebind(`SELECT row_number, url, image_id, sku, meta, state, renditions, error, review, checks,
+			gpu_seconds, cpu_seconds, bytes
 			FROM batch_items WHERE batch_id = ? AND row_number > ? ORDER BY row_number LIMIT 1000`), id, last)
 		if err != nil {
 			return dbError("results", err)
@@ -683,10 +793,12 @@ func (s *Service) WriteResults(ctx context.Context, id string, w io.Writer, f ma
 		n := 0
 		for rows.Next() {
 			var (
-				r              manifest.Result
-				url, img, rend string
+				r                    manifest.Result
+				url, img, meta, rend string
+				bytes                int64
 			)
-			if err := rows.Scan(&r.Row, &url, &img, &r.SKU, &r.State, &rend, &r.Error, &r.Review, &r.Checks); err != nil {
+			if err := rows.Scan(&r.Row, &url, &img, &r.SKU, &meta, &r.State, &rend, &r.Error, &r.Review, &r.Checks,
+				&r.GPUSeconds, &r.CPUSeconds, &bytes); err != nil {
 				rows.Close()
 				return dbError("results", err)
 			}
@@ -697,7 +809,13 @@ func (s *Service) WriteResults(ctx context.Context, id string, w io.Writer, f ma
 			if r.State == ItemPending {
 				r.State = ItemQueued
 			}
-			var rs []map[string]string
+			if meta != "" {
+				if err := json.Unmarshal([]byte(meta), &r.Meta); err != nil {
+					rows.Close()
+					return fmt.Errorf("results row %d meta: %w", r.Row, err)
+				}
+			}
+			var rs []itemRendition
 			if rend != "" {
 				if err := json.Unmarshal([]byte(rend), &rs); err != nil {
 					rows.Close()
@@ -705,7 +823,20 @@ func (s *Service) WriteResults(ctx context.Context, id string, w io.Writer, f ma
 				}
 			}
 			for _, x := range rs {
-				r.RenditionURLs = append(r.RenditionURLs, x["url"])
+				name := variantName(x.Name, x.Variant, plan.variants)
+				r.RenditionURLs = append(r.RenditionURLs, x.URL)
+				r.Outputs = append(r.Outputs, manifest.Output{Name: name, URL: x.URL, Format: x.Format, Width: x.Width, Height: x.Height, Bytes: x.Bytes})
+				for _, ck := range x.Checks {
+					cn := ck.Name
+					if len(o.Outputs) > 1 {
+						cn = name + "/" + cn
+					}
+					r.CheckDetail = append(r.CheckDetail, manifest.CheckCell{Name: cn, Verdict: ck.Verdict, Value: ck.Value, Threshold: ck.Threshold})
+				}
+			}
+			if c.Priced() && r.State != ItemQueued && r.State != ItemRunning {
+				v := roundCents(c.of(r.GPUSeconds, r.CPUSeconds, bytes))
+				r.Cost = &v
 			}
 			if err := mw.Write(r); err != nil {
 				rows.Close()
@@ -723,6 +854,34 @@ func (s *Service) WriteResults(ctx context.Context, id string, w io.Writer, f ma
 		}
 	}
 	return mw.Close()
+}
+
+// outputNames are the recipe's outputs in order, each once per variant when the batch
+// paints several ("scene v1", "scene v2").
+func outputNames(canonical []byte, variants int) ([]string, error) {
+	var r struct {
+		Outputs []struct {
+			Name string `json:"name"`
+		} `json:"outputs"`
+	}
+	if err := json.Unmarshal(canonical, &r); err != nil {
+		return nil, fmt.Errorf("batch recipe outputs: %w", err)
+	}
+	var out []string
+	for k := range max(1, variants) {
+		for _, o := range r.Outputs {
+			out = append(out, variantName(o.Name, k, variants))
+		}
+	}
+	return out, nil
+}
+
+// variantName names variant k's output when a batch paints several.
+func variantName(name string, k, variants int) string {
+	if variants <= 1 {
+		return name
+	}
+	return fmt.Sprintf("%s v%d", name, k+1)
 }
 
 // unavailable tells errors that mean a dependency is down rather than that the item is bad.

@@ -162,9 +162,19 @@ func TestBatchEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-			if len(lines) != 42 || lines[0] != "row,source,sku,state,renditions,error,review,checks" ||
-				!strings.HasPrefix(lines[1], "2,") || !strings.Contains(lines[1], "succeeded") || !strings.Contains(lines[41], "failed") {
+			if len(lines) != 42 || lines[0] != "row,source,sku,state,renditions,error,review,checks,cost,gpu_seconds,cpu_seconds,color" ||
+				!strings.HasPrefix(lines[1], "2,") || !strings.Contains(lines[1], "succeeded") || !strings.HasSuffix(lines[1], ",red") ||
+				!strings.Contains(lines[41], "failed") {
 				t.Errorf("results:\n%s", out.String())
+			}
+			// The manifest's column is kept: the batch lists it, and every stored image
+			// carries it as metadata that a selection finds.
+			if !slices.Equal(done.Columns, []string{"color"}) {
+				t.Errorf("columns: got %q, want [color]", done.Columns)
+			}
+			n, err := b.cat.CountSelection(ctx, catalog.Selection{Meta: map[string][]string{"color": {"red"}}})
+			if err != nil || n != 40 {
+				t.Errorf("images with color=red: got %d (%v), want the 40 ingested", n, err)
 			}
 		})
 	}

@@ -90,4 +90,26 @@ CREATE TABLE job_workers (
 	started_at BIGINT NOT NULL,
 	heartbeat_at BIGINT NOT NULL
 );`},
+	// Catalog campaigns: a batch made from a selection of stored images or from an approved
+	// scene, its manifest's columns (kept per item as meta, in file order here), a prompt
+	// template filled from each row with N variants, a delayed start; items known by their
+	// content (source and SKU) so that a scheduled re-read adds only rows it has not seen,
+	// wherever they sit in the file. Existing items get a key when they are the first of
+	// their content in the batch.
+	{Version: 7, Name: "catalog campaigns", SQLite: `
+ALTER TABLE batches ADD COLUMN columns TEXT NOT NULL DEFAULT '';
+ALTER TABLE batches ADD COLUMN selection TEXT NOT NULL DEFAULT '';
+ALTER TABLE batches ADD COLUMN source_scene TEXT NOT NULL DEFAULT '';
+ALTER TABLE batches ADD COLUMN prompt_template TEXT NOT NULL DEFAULT '';
+ALTER TABLE batches ADD COLUMN prompt_vars TEXT NOT NULL DEFAULT '';
+ALTER TABLE batches ADD COLUMN variants INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE batches ADD COLUMN seed BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE batches ADD COLUMN start_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE batches ADD COLUMN start_force INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE batches ADD COLUMN duplicate_rows INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE batch_items ADD COLUMN content_key TEXT NOT NULL DEFAULT '';
+UPDATE batch_items SET content_key = (CASE WHEN url <> '' THEN 'u:' || url ELSE 'i:' || image_id END) || ' ' || sku
+	WHERE (batch_id, row_number) IN (SELECT batch_id, min(row_number) FROM batch_items GROUP BY batch_id, url, image_id, sku);
+CREATE UNIQUE INDEX batch_items_content ON batch_items (batch_id, content_key) WHERE content_key <> '';
+CREATE INDEX batches_start_at ON batches (start_at) WHERE start_at > 0;`},
 }

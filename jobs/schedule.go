@@ -46,7 +46,8 @@ type scheduleWorker struct {
 }
 
 func (w *scheduleWorker) Work(ctx context.Context, _ *river.Job[ScheduleTickArgs]) error {
-	return w.s.RunSchedules(ctx, time.Now())
+	now := time.Now()
+	return errors.Join(w.s.RunSchedules(ctx, now), w.s.RunDelayedStarts(ctx, now))
 }
 
 // periodicSchedules is the River periodic job that ticks every minute.
@@ -191,15 +192,29 @@ func (s *Service) refresh(ctx context.Context, id, manifestURL string) error {
 	if err != nil {
 		return err
 	}
-	var chunk []manifest.Row
+	// New rows are numbered after the batch's last item: a row is known by its content
+	// (source and SKU), not by where it sits in the file.
+	var last int
+	if err := s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT coalesce(max(row_number), 0) FROM batch_items WHERE batch_id = ?`), id).Scan(&last); err != nil {
+		return fmt.Errorf("%w: %w", errRefreshStore, dbError("last row", err))
+	}
+	var (
+		chunk []manifest.Row
+		added int
+		seq   = last
+	)
 	insert := func() error {
-		if err := s.insertItems(ctx, id, chunk); err != nil {
+		n, err := s.insertItems(ctx, id, chunk)
+		if err != nil {
 			return fmt.Errorf("%w: %w", errRefreshStore, err)
 		}
+		added += n
 		chunk = chunk[:0]
 		return nil
 	}
 	_, _, err = manifest.Read(ctx, mf.File, f, manifest.DefaultLimits(), func(r manifest.Row) error {
+		seq++
+		r.Number = seq
 		chunk = append(chunk, r)
 		if len(chunk) == 500 {
 			return insert()
@@ -212,14 +227,17 @@ func (s *Service) refresh(ctx context.Context, id, manifestURL string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.queueRefreshed(ctx, id); err != nil {
+	if err := s.queueRefreshed(ctx, id, added, last+1); err != nil {
 		return fmt.Errorf("%w: %w", errRefreshStore, err)
 	}
 	return nil
 }
 
-// queueRefreshed recounts a refreshed batch and queues its new rows if it runs.
-func (s *Service) queueRefreshed(ctx context.Context, id string) error {
+// queueRefreshed recounts a refreshed batch and queues its new rows if it runs. When the
+// recipe has AI steps the new rows (numbered from first) are trialled first, like the
+// batch's first rows were: the trial queues them when it passes and pauses the batch,
+// saying why, when it does not.
+func (s *Service) queueRefreshed(ctx context.Context, id string, added, first int) error {
 	if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET total = (SELECT count(*) FROM batch_items WHERE batch_id = ?), updated_at = ? WHERE id = ?`),
 		id, time.Now().UTC().UnixNano(), id); err != nil {
 		return dbError("recount", err)
@@ -227,6 +245,16 @@ func (s *Service) queueRefreshed(ctx context.Context, id string) error {
 	b, err := s.loadBatch(ctx, id)
 	if err != nil {
 		return err
+	}
+	if added > 0 && b.minAccuracy > 0 {
+		ai, err := recipeHasAI([]byte(b.recipe))
+		if err != nil {
+			return err
+		}
+		if ai && (b.state == BatchRunning || b.state == BatchDone || b.state == BatchPaused) {
+			_, err := s.startTrial(ctx, id, defaultTrialSample, first, b.state)
+			return err
+		}
 	}
 	if b.state == BatchRunning || b.state == BatchDone {
 		var pending int

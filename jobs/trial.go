@@ -64,6 +64,13 @@ type Trial struct {
 	// StartedAt and FinishedAt time the trial.
 	StartedAt  time.Time  `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// FromRow is set on the trial of a scheduled batch's new rows: the first new item's
+	// row; the samples come from there on.
+	FromRow int `json:"from_row,omitempty"`
+	// PromptErrors counts the rows whose prompt template could not be filled (a column
+	// missing or empty): they fail without running. PromptErrorSample shows up to 100.
+	PromptErrors      int      `json:"prompt_errors,omitempty"`
+	PromptErrorSample []BadRow `json:"prompt_error_sample,omitempty"`
 }
 
 // TrialProgress is how far a trial is.
@@ -108,6 +115,11 @@ type trialState struct {
 	Trial
 	Rows  []int  `json:"rows"`
 	Token string `json:"token"`
+	// Resume is the state a started batch goes back to after a trial of its new rows
+	// ("" for a first trial, which makes the batch ready).
+	Resume string `json:"resume,omitempty"`
+	// PromptsChecked is set once every row's prompt was filled (or failed).
+	PromptsChecked bool `json:"prompts_checked,omitempty"`
 }
 
 // judge sets a sample's verdict from its error, filter outcome and failing checks.
@@ -226,6 +238,13 @@ func (s *Service) TrialBatch(ctx context.Context, id string, sample int) (Batch,
 	if sample < 1 || sample > maxTrialSample {
 		return Batch{}, fmt.Errorf("sample must be 1..%d: %w", maxTrialSample, catalog.ErrInvalid)
 	}
+	return s.startTrial(ctx, id, sample, 0, "")
+}
+
+// startTrial samples rows numbered fromRow or more and queues the trial job, in one
+// transaction. With resume set it is the trial of a started batch's new rows, and the
+// batch must be in that state (it returns to it, or pauses, when the trial ends).
+func (s *Service) startTrial(ctx context.Context, id string, sample, fromRow int, resume string) (Batch, error) {
 	tx, err := s.db.SQL.BeginTx(ctx, nil)
 	if err != nil {
 		return Batch{}, dbError("begin", err)
@@ -243,10 +262,11 @@ func (s *Service) TrialBatch(ctx context.Context, id string, sample int) (Batch,
 	if err != nil {
 		return Batch{}, dbError("lock batch", err)
 	}
-	if state != BatchDraft && state != BatchReady {
+	if resume == "" && state != BatchDraft && state != BatchReady || resume != "" && state != resume {
 		return Batch{}, fmt.Errorf("trial of a %s batch: %w", state, ErrBatchState)
 	}
-	rows, err := tx.QueryContext(ctx, s.db.Rebind(`SELECT row_number FROM batch_items WHERE batch_id = ? ORDER BY random() LIMIT ?`), id, sample)
+	rows, err := tx.QueryContext(ctx, s.db.Rebind(`SELECT row_number FROM batch_items WHERE batch_id = ? AND row_number >= ?
+		ORDER BY random() LIMIT ?`), id, fromRow, sample)
 	if err != nil {
 		return Batch{}, dbError("sample items", err)
 	}
@@ -266,8 +286,8 @@ func (s *Service) TrialBatch(ctx context.Context, id string, sample int) (Batch,
 	slices.Sort(chosen)
 	var tok [8]byte
 	rand.Read(tok[:])
-	st := trialState{Trial: Trial{Progress: TrialProgress{Total: len(chosen)}, Samples: []TrialSample{}, StartedAt: time.Now().UTC()},
-		Rows: chosen, Token: hex.EncodeToString(tok[:])}
+	st := trialState{Trial: Trial{Progress: TrialProgress{Total: len(chosen)}, Samples: []TrialSample{}, StartedAt: time.Now().UTC(), FromRow: fromRow},
+		Rows: chosen, Token: hex.EncodeToString(tok[:]), Resume: resume}
 	tj, _ := json.Marshal(st)
 	if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET state = ?, trial = ?, estimate = '', error = '', updated_at = ? WHERE id = ?`),
 		BatchTrialling, string(tj), time.Now().UTC().UnixNano(), id); err != nil {
@@ -312,8 +332,16 @@ func (w *batchTrialWorker) Work(ctx context.Context, job *river.Job[BatchTrialAr
 
 // failTrial puts a batch whose trial job gave up back to draft, with the error.
 func (s *Service) failTrial(ctx context.Context, a BatchTrialArgs, cause error) {
-	if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET state = ?, error = ?, updated_at = ? WHERE id = ? AND state = ?`),
-		BatchDraft, "trial failed: "+cause.Error(), time.Now().UTC().UnixNano(), a.BatchID, BatchTrialling); err != nil {
+	// A started batch whose new rows were being trialled pauses instead, saying why.
+	to, reason := BatchDraft, ""
+	if b, err := s.loadBatch(ctx, a.BatchID); err == nil {
+		var st trialState
+		if json.Unmarshal([]byte(b.trial), &st) == nil && st.Resume != "" {
+			to, reason = BatchPaused, trialPausePrefix+" new rows failed: "+cause.Error()
+		}
+	}
+	if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET state = ?, error = ?, paused_reason = ?, updated_at = ? WHERE id = ? AND state = ?`),
+		to, "trial failed: "+cause.Error(), reason, time.Now().UTC().UnixNano(), a.BatchID, BatchTrialling); err != nil {
 		s.log.LogAttrs(ctx, slog.LevelError, "record trial failure", slog.String("batch_id", a.BatchID),
 			slog.String("cause", cause.Error()), slog.String("error", err.Error()))
 	}
@@ -331,6 +359,19 @@ func (s *Service) runTrial(ctx context.Context, a BatchTrialArgs, deadline time.
 	var st trialState
 	if b.state != BatchTrialling || json.Unmarshal([]byte(b.trial), &st) != nil || st.Token != a.Token {
 		return nil // cancelled, or a newer trial owns the batch
+	}
+	if !st.PromptsChecked {
+		if b.promptTemplate != "" {
+			n, sample, err := s.checkPrompts(ctx, b, st.FromRow)
+			if err != nil {
+				return err
+			}
+			st.PromptErrors, st.PromptErrorSample = n, sample
+		}
+		st.PromptsChecked = true
+		if ok, err := s.saveTrial(ctx, a, st, nil, ""); err != nil || !ok {
+			return err
+		}
 	}
 	wctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
@@ -366,8 +407,89 @@ func (s *Service) runTrial(ctx context.Context, a BatchTrialArgs, deadline time.
 	now := time.Now().UTC()
 	st.FinishedAt = &now
 	est := s.estimate(b, st.Trial)
-	_, err = s.saveTrial(ctx, a, st, &est, BatchReady)
-	return err
+	if st.Resume == "" {
+		_, err = s.saveTrial(ctx, a, st, &est, BatchReady)
+		return err
+	}
+	// The trial of a started batch's new rows: back to where it was and on with them, or
+	// paused, saying why, below min_accuracy.
+	if st.Accuracy < b.minAccuracy {
+		reason := fmt.Sprintf(trialPausePrefix+" rows added from row %d scored %.1f%%, below min_accuracy %.1f%%: look at its failing samples, then resume with force or cancel",
+			st.FromRow, st.Accuracy*100, b.minAccuracy*100)
+		_, err = s.saveTrial(ctx, a, st, &est, BatchPaused, reason)
+		return err
+	}
+	ok, err := s.saveTrial(ctx, a, st, &est, st.Resume)
+	if err != nil || !ok || st.Resume == BatchPaused {
+		return err
+	}
+	return s.runPending(ctx, a.BatchID, "")
+}
+
+// trialPausePrefix starts the paused_reason of a batch its new rows' trial paused.
+const trialPausePrefix = "the trial of the"
+
+// checkPrompts fills the prompt of every pending row numbered from fromRow, and fails the
+// rows it cannot fill (a column missing or empty) with the reason, before anything runs.
+// It returns how many failed and a sample of them.
+func (s *Service) checkPrompts(ctx context.Context, b batchRow, fromRow int) (int, []BadRow, error) {
+	plan, _, err := b.plan()
+	if err != nil {
+		return 0, nil, err
+	}
+	var (
+		failed int
+		sample []BadRow
+		last   = fromRow - 1
+	)
+	for {
+		rows, err := s.db.SQL.QueryContext(ctx, s.db.Rebind(`SELECT row_number, sku, meta FROM batch_items
+			WHERE batch_id = ? AND row_number > ? AND state = ? ORDER BY row_number LIMIT 1000`), b.id, last, ItemPending)
+		if err != nil {
+			return 0, nil, dbError("check prompts", err)
+		}
+		var bad []BadRow
+		n := 0
+		for rows.Next() {
+			var (
+				row       int
+				sku, meta string
+			)
+			if err := rows.Scan(&row, &sku, &meta); err != nil {
+				rows.Close()
+				return 0, nil, dbError("check prompts", err)
+			}
+			n++
+			last = row
+			var m map[string]string
+			if meta != "" {
+				if err := json.Unmarshal([]byte(meta), &m); err != nil {
+					rows.Close()
+					return 0, nil, fmt.Errorf("row %d meta: %w", row, err)
+				}
+			}
+			if _, err := plan.fill(m, sku); err != nil {
+				bad = append(bad, BadRow{Row: row, Message: err.Error()})
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return 0, nil, dbError("check prompts", err)
+		}
+		for _, r := range bad {
+			if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batch_items SET state = ?, error = ?, updated_at = ?
+				WHERE batch_id = ? AND row_number = ? AND state = ?`), ItemFailed, r.Message, time.Now().UTC().UnixNano(), b.id, r.Row, ItemPending); err != nil {
+				return 0, nil, dbError("fail row", err)
+			}
+			failed++
+			if len(sample) < maxBadRowSample {
+				sample = append(sample, r)
+			}
+		}
+		if n < 1000 {
+			return failed, sample, nil
+		}
+	}
 }
 
 // watchTrial cancels the trial's context with errTrialStopped once its batch is no longer
@@ -399,13 +521,17 @@ func tokenIs(trial, token string) bool {
 
 // saveTrial stores the trial (and, when est is set, the estimate and the state to) on the
 // batch row if the batch is still trialling under this trial; it reports whether it was.
-func (s *Service) saveTrial(ctx context.Context, a BatchTrialArgs, st trialState, est *Estimate, to string) (bool, error) {
+func (s *Service) saveTrial(ctx context.Context, a BatchTrialArgs, st trialState, est *Estimate, to string, pausedReason ...string) (bool, error) {
 	tj, _ := json.Marshal(st)
 	q, args := `UPDATE batches SET trial = ?, updated_at = ?`, []any{string(tj), time.Now().UTC().UnixNano()}
 	if est != nil {
 		ej, _ := json.Marshal(est)
 		q += `, estimate = ?, state = ?`
 		args = append(args, string(ej), to)
+	}
+	if len(pausedReason) > 0 {
+		q += `, paused_reason = ?`
+		args = append(args, pausedReason[0])
 	}
 	// The token (random hex) is matched in the stored JSON: another trial's never matches.
 	q += ` WHERE id = ? AND state = ? AND trial LIKE ?`
@@ -421,11 +547,9 @@ func (s *Service) saveTrial(ctx context.Context, a BatchTrialArgs, st trialState
 // trialSample runs one chosen row. A row that fails is a sample with an error; only
 // errors of the database or of the job's context are returned.
 func (s *Service) trialSample(ctx context.Context, b batchRow, row int) (TrialSample, error) {
-	var it item
-	err := s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT row_number, url, image_id, sku FROM batch_items WHERE batch_id = ? AND row_number = ?`),
-		b.id, row).Scan(&it.row, &it.url, &it.imageID, &it.sku)
+	it, err := s.loadItem(ctx, b.id, row)
 	if err != nil {
-		return TrialSample{}, dbError("get sample item", err)
+		return TrialSample{}, err
 	}
 	ts := TrialSample{Row: it.row, Source: it.url}
 	if ts.Source == "" {

@@ -197,6 +197,10 @@ type Row struct {
 	// written (trimmed), values as written. It is nil when there are no
 	// other columns. The row callback owns the map.
 	Meta map[string]string
+	// Columns names the meta columns in the file's order (CSV and XLSX; nil for
+	// JSONL, whose objects have no order). Every row of a file shares the one
+	// slice: read it, never change it.
+	Columns []string
 }
 
 // RowError is one bad manifest row: reported, skipped, not fatal.

@@ -23,7 +23,23 @@ func read(t *testing.T, r io.Reader, f Format, lim Limits) result {
 	t.Helper()
 	var res result
 	res.good, res.nb, res.err = Read(context.Background(), r, f, lim,
-		func(row Row) error { res.rows = append(res.rows, row); return nil },
+		func(row Row) error {
+			// Columns names exactly the Meta keys (checked here for every case, order in
+			// TestReadColumnsInFileOrder), and is left out of the cases' wanted rows.
+			if row.Columns != nil || (f != JSONL && row.Meta != nil) {
+				if len(row.Columns) != len(row.Meta) {
+					t.Errorf("row %d: columns %q for meta %v", row.Number, row.Columns, row.Meta)
+				}
+				for _, c := range row.Columns {
+					if _, ok := row.Meta[c]; !ok {
+						t.Errorf("row %d: column %q not in meta %v", row.Number, c, row.Meta)
+					}
+				}
+			}
+			row.Columns = nil
+			res.rows = append(res.rows, row)
+			return nil
+		},
 		func(e RowError) error { res.bad = append(res.bad, e); return nil })
 	if res.good != len(res.rows) {
 		t.Errorf("good count: got %d, want %d (rows delivered)", res.good, len(res.rows))
@@ -224,5 +240,20 @@ func TestReadCallbacksAndContext(t *testing.T) {
 				t.Errorf("got good %d, err %v; want 1, context.Canceled", good, err)
 			}
 		})
+	}
+}
+
+// TestReadColumnsInFileOrder: a merchandiser's columns come back in the order the file
+// has them (exports write them so), whatever the map order of Meta.
+func TestReadColumnsInFileOrder(t *testing.T) {
+	in := "title,url,zeta,Brand,sku,alpha\nRed shoe,https://a/1.jpg,z,Acme,S1,a\n"
+	var got []string
+	_, _, err := Read(context.Background(), strings.NewReader(in), CSV, DefaultLimits(),
+		func(r Row) error { got = r.Columns; return nil }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"title", "zeta", "Brand", "alpha"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("columns: got %q, want %q", got, want)
 	}
 }

@@ -132,6 +132,7 @@ type header struct {
 	url, imageID, sku int      // column index, -1 when absent
 	width             int      // number of columns, trailing unnamed ones dropped
 	metaCount         int      // number of meta columns
+	cols              []string // the meta columns' names in order (Row.Columns)
 	lim               Limits
 }
 
@@ -172,6 +173,7 @@ func newHeader(fields []string, unit string, line int, lim Limits) (*header, err
 			h.sku = i
 		default:
 			h.names[i] = name
+			h.cols = append(h.cols, name)
 			h.metaCount++
 		}
 	}
@@ -225,6 +227,7 @@ func (h *header) row(number int, fields []string) (row Row, bad string, skip boo
 	}
 	if h.metaCount > 0 {
 		row.Meta = make(map[string]string, h.metaCount)
+		row.Columns = h.cols
 		for i, name := range h.names {
 			if name != "" {
 				row.Meta[name] = cell(i)

@@ -227,7 +227,8 @@ func TestReadXLSXLarge(t *testing.T) {
 			if wantBad := n / 1000; good != n-wantBad || bad != wantBad {
 				t.Errorf("counts: got %d good, %d bad; want %d, %d", good, bad, n-wantBad, wantBad)
 			}
-			want := Row{Number: n, URL: "https://cdn.example.com/p/019999.jpg", SKU: "SKU-019999", Meta: map[string]string{"title": "a product title"}}
+			want := Row{Number: n, URL: "https://cdn.example.com/p/019999.jpg", SKU: "SKU-019999", Meta: map[string]string{"title": "a product title"},
+				Columns: []string{"title"}}
 			if fmt.Sprint(last) != fmt.Sprint(want) {
 				t.Errorf("last row: got %+v, want %+v", last, want)
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,7 +32,8 @@ Runs and follows batches on a running Pictor service.
 Commands:
   submit MANIFEST --recipe NAME|@FILE.json|'{JSON}' [--name N] [--filter JSON|@FILE]
          [--trial N] [--min-accuracy A] [--max-cost C] [--review none|failed|all]
-         [--force] [--no-start] [--detach]
+         [--force] [--no-start] [--detach] [--start-at TIME]
+         [--prompt TEMPLATE] [--prompt-var VAR=COLUMN ...] [--variants N]
                     upload a manifest (CSV, JSONL or XLSX), print the batch id on stdout,
                     optionally run a trial of N rows and print its report (accuracy,
                     failures per check, failing samples) and the estimate, start the
@@ -39,19 +41,34 @@ Commands:
                     --no-start: leave it a draft). A trial below --min-accuracy (default
                     the server's, 0.95) does not start unless --force. Exit 1 when any
                     item failed or the batch was not started.
+                    --start-at (RFC 3339, or +DURATION such as +2h): the server starts
+                    it then (a recipe with AI steps is trialled at once and starts only
+                    if the trial passes, unless --force). --prompt fills the recipe's
+                    replace_background prompt from each row's columns ("a {title} on
+                    oak"; --prompt-var product=title maps {product} to column title);
+                    --variants paints N backgrounds per item.
+  submit --select JSON|@FILE [--recipe R | --from-scene SCENE] [flags as above]
+                    a batch of the stored images the selection matches (the query of
+                    GET /v1/images, as JSON); --from-scene takes the recipe from an
+                    approved scene (its prompt, seed and settings)
+  submit --manifest-url URL [--schedule CRON] --recipe R [flags as above]
+                    the server fetches the manifest; with --schedule it re-reads it when
+                    due and runs the rows it has not seen (known by URL or image id
+                    with SKU; new rows of an AI recipe are trialled first)
   wait ID           show a started batch's progress until it ends (exit 1 on failures)
   status ID [--json]
                     counts, rate, ETA, spend and estimate (--json: the server's JSON)
   list [--json]     the latest batches
   trial ID [--sample N]
                     run N sample rows (default 20), wait for them, print the report
-  start|pause|resume|cancel|retry ID [--wait] [--force] [--max-cost C]
+  start|pause|resume|cancel|retry ID [--wait] [--force] [--max-cost C] [--at TIME]
                     steer a batch (retry queues its failed items again; --wait, for
                     start, resume and retry: then show its progress as submit does;
                     --force: start or retry below the trial's min_accuracy, or resume
-                    past the batch's max_cost; --max-cost, for resume: raise the cap)
-  results ID [--format csv|jsonl] [-o FILE]
-                    stream the per-row results to stdout or FILE
+                    past the batch's max_cost; --max-cost, for resume: raise the cap;
+                    --at, for start: start it then, RFC 3339 or +DURATION)
+  results ID [--format csv|jsonl|xlsx] [-o FILE]
+                    stream the per-row results to stdout or FILE (xlsx: to a FILE)
 
 Every command takes:
   --server URL      the service (PICTOR_SERVER, default http://localhost:8080)
@@ -193,7 +210,8 @@ func (b *batchCmd) parse(fs *flag.FlagSet, args []string, want int, usage string
 		}
 		pos, args = append(pos, rest[0]), rest[1:]
 	}
-	if len(pos) != want {
+	// want < 0 takes up to -want arguments.
+	if want >= 0 && len(pos) != want || want < 0 && len(pos) > -want {
 		fs.Usage()
 		return nil, errUsage
 	}
@@ -244,13 +262,55 @@ func (b *batchCmd) submit(ctx context.Context, args []string) error {
 	force := fs.Bool("force", false, "start even when the trial's accuracy is below min-accuracy, or no trial was run")
 	noStart := fs.Bool("no-start", false, "create (and trial) the batch but do not start it")
 	detach := fs.Bool("detach", false, "start the batch and exit without waiting for it")
-	pos, err := b.parse(fs, args, 1, "submit MANIFEST --recipe NAME|@FILE.json|'{JSON}' [flags]")
+	sel := fs.String("select", "", "make the batch from the stored images this selection matches: JSON or @FILE, instead of a MANIFEST")
+	fromScene := fs.String("from-scene", "", "take the recipe from this approved scene (its prompt, seed and settings), instead of --recipe")
+	manifestURL := fs.String("manifest-url", "", "the server fetches the manifest from this URL, instead of a MANIFEST upload")
+	schedule := fs.String("schedule", "", "with --manifest-url: re-read it on this cron schedule and run the rows not seen before")
+	startAt := fs.String("start-at", "", "start the batch at this time (RFC 3339, or +DURATION such as +2h) instead of now")
+	prompt := fs.String("prompt", "", "a prompt template filled from each row's columns, for the recipe's replace_background")
+	variants := fs.Int("variants", 0, "backgrounds painted per item, 1-8 (default 1)")
+	promptVars := map[string]string{}
+	fs.Func("prompt-var", "VAR=COLUMN: the template's {VAR} reads COLUMN (repeatable; default: the column named VAR)", func(v string) error {
+		k, c, ok := strings.Cut(v, "=")
+		if !ok || strings.TrimSpace(k) == "" || strings.TrimSpace(c) == "" {
+			return fmt.Errorf("want VAR=COLUMN")
+		}
+		promptVars[strings.TrimSpace(k)] = strings.TrimSpace(c)
+		return nil
+	})
+	pos, err := b.parse(fs, args, -1, "submit MANIFEST|--select JSON|--manifest-url URL --recipe NAME|@FILE.json|'{JSON}' [flags]")
 	if err != nil {
 		return helpOK(err)
 	}
-	if *recipe == "" {
-		fmt.Fprintln(b.stderr, "pictor batch submit: --recipe is required")
+	sources := 0
+	for _, set := range []bool{len(pos) == 1, *sel != "", *manifestURL != ""} {
+		if set {
+			sources++
+		}
+	}
+	switch {
+	case sources != 1:
+		fmt.Fprintln(b.stderr, "pictor batch submit: give one of a MANIFEST file, --select or --manifest-url")
 		return errUsage
+	case (*recipe == "") == (*fromScene == ""):
+		fmt.Fprintln(b.stderr, "pictor batch submit: --recipe or --from-scene is required (one of them)")
+		return errUsage
+	case *schedule != "" && *manifestURL == "":
+		fmt.Fprintln(b.stderr, "pictor batch submit: --schedule re-reads a --manifest-url")
+		return errUsage
+	case *variants < 0 || *variants > 8:
+		fmt.Fprintf(b.stderr, "pictor batch submit: --variants %d: want 1 to 8\n", *variants)
+		return errUsage
+	case *startAt != "" && *trial > 0:
+		fmt.Fprintln(b.stderr, "pictor batch submit: --start-at trials a recipe with AI steps by itself; leave out --trial")
+		return errUsage
+	}
+	var at time.Time
+	if *startAt != "" {
+		if at, err = parseWhen(*startAt, time.Now()); err != nil {
+			fmt.Fprintf(b.stderr, "pictor batch submit: --start-at %q: %v\n", *startAt, err)
+			return errUsage
+		}
 	}
 	if *trial < 0 || *trial > 200 {
 		fmt.Fprintf(b.stderr, "pictor batch submit: --trial %d: want 1 to 200 rows, or 0 for none\n", *trial)
@@ -274,9 +334,17 @@ func (b *batchCmd) submit(ctx context.Context, args []string) error {
 		fmt.Fprintf(b.stderr, "pictor batch submit: --review %q: want none, failed or all\n", *review)
 		return errUsage
 	}
-	recipeText, err := jsonArg("recipe", *recipe, false)
-	if err != nil {
-		return b.argError("submit", err)
+	recipeText := ""
+	if *recipe != "" {
+		if recipeText, err = jsonArg("recipe", *recipe, false); err != nil {
+			return b.argError("submit", err)
+		}
+	}
+	selText := ""
+	if *sel != "" {
+		if selText, err = jsonArg("select", *sel, true); err != nil {
+			return b.argError("submit", err)
+		}
 	}
 	filterText := ""
 	if *filter != "" {
@@ -284,20 +352,43 @@ func (b *batchCmd) submit(ctx context.Context, args []string) error {
 			return b.argError("submit", err)
 		}
 	}
-	fields := [][2]string{{"recipe", recipeText}}
+	var fields [][2]string
+	if recipeText != "" {
+		fields = append(fields, [2]string{"recipe", recipeText})
+	}
 	if *name != "" {
 		fields = append(fields, [2]string{"name", *name})
 	}
 	if filterText != "" {
 		fields = append(fields, [2]string{"filter", filterText})
 	}
-	for _, kv := range [][2]string{{"min_accuracy", *minAccuracy}, {"max_cost", *maxCost}, {"review", *review}} {
+	if len(promptVars) > 0 {
+		pv, _ := json.Marshal(promptVars)
+		fields = append(fields, [2]string{"prompt_vars", string(pv)})
+	}
+	if *variants > 0 {
+		fields = append(fields, [2]string{"variants", strconv.Itoa(*variants)})
+	}
+	if !at.IsZero() {
+		fields = append(fields, [2]string{"start_at", at.UTC().Format(time.RFC3339)})
+		if *force {
+			fields = append(fields, [2]string{"start_force", "true"})
+		}
+	}
+	for _, kv := range [][2]string{{"min_accuracy", *minAccuracy}, {"max_cost", *maxCost}, {"review", *review},
+		{"from_scene", *fromScene}, {"prompt_template", *prompt}} {
 		if kv[1] != "" {
 			fields = append(fields, kv)
 		}
 	}
 
-	bt, err := b.c.upload(ctx, pos[0], fields, b.uploadProgress())
+	var bt jobs.Batch
+	if len(pos) == 1 {
+		bt, err = b.c.upload(ctx, pos[0], fields, b.uploadProgress())
+	} else {
+		extra := [][2]string{{"selection", selText}, {"manifest_url", *manifestURL}, {"schedule", *schedule}}
+		bt, err = b.c.create(ctx, append(fields, extra...))
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted: the batch was not created")
@@ -306,8 +397,16 @@ func (b *batchCmd) submit(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintln(b.stdout, bt.ID)
 	b.printCreated(bt)
-	if bt.Total == 0 {
+	if bt.Total == 0 && *schedule == "" {
 		return fmt.Errorf("batch %s: the manifest has no usable rows; nothing to run", bt.ID)
+	}
+	if !at.IsZero() {
+		fmt.Fprintf(b.stderr, "batch %s starts at %s", bt.ID, at.Local().Format(time.RFC3339))
+		if bt.State == jobs.BatchTrialling {
+			fmt.Fprint(b.stderr, " if its trial (running now) passes")
+		}
+		fmt.Fprintf(b.stderr, "; follow it with: pictor batch status %s\n", bt.ID)
+		return nil
 	}
 	notStarted := func(err error) error {
 		if ctx.Err() != nil {
@@ -924,9 +1023,31 @@ func (b *batchCmd) action(ctx context.Context, name string, args []string) error
 	if name == "resume" {
 		maxCost, usage = fs.String("max-cost", "", "raise the batch's max_cost to this before resuming"), usage+" [--max-cost C]"
 	}
+	startAt := new(string)
+	if name == "start" {
+		startAt, usage = fs.String("at", "", "start it at this time instead (RFC 3339, or +DURATION such as +2h)"), usage+" [--at TIME]"
+	}
 	pos, err := b.parse(fs, args, 1, usage)
 	if err != nil {
 		return helpOK(err)
+	}
+	if *startAt != "" {
+		at, err := parseWhen(*startAt, time.Now())
+		if err != nil {
+			fmt.Fprintf(b.stderr, "pictor batch start: --at %q: %v\n", *startAt, err)
+			return errUsage
+		}
+		body := map[string]any{"at": at.UTC().Format(time.RFC3339)}
+		if *force {
+			body["force"] = true
+		}
+		raw, _ := json.Marshal(body)
+		bt, err := b.c.act(ctx, pos[0], name, string(raw))
+		if err != nil {
+			return b.gateError(pos[0], err)
+		}
+		fmt.Fprintf(b.stdout, "batch %s %s, starts at %s\n", bt.ID, bt.State, at.Local().Format(time.RFC3339))
+		return nil
 	}
 	var cost *float64
 	if *maxCost != "" {
@@ -954,14 +1075,18 @@ func (b *batchCmd) action(ctx context.Context, name string, args []string) error
 // results runs "pictor batch results".
 func (b *batchCmd) results(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("pictor batch results", flag.ContinueOnError)
-	format := fs.String("format", "csv", "csv or jsonl")
+	format := fs.String("format", "csv", "csv, jsonl or xlsx")
 	out := fs.String("o", "", "write to this file instead of stdout (written whole or not at all)")
-	pos, err := b.parse(fs, args, 1, "results ID [--format csv|jsonl] [-o FILE]")
+	pos, err := b.parse(fs, args, 1, "results ID [--format csv|jsonl|xlsx] [-o FILE]")
 	if err != nil {
 		return helpOK(err)
 	}
-	if *format != "csv" && *format != "jsonl" {
-		fmt.Fprintf(b.stderr, "pictor batch results: --format %q: want csv or jsonl\n", *format)
+	switch {
+	case *format != "csv" && *format != "jsonl" && *format != "xlsx":
+		fmt.Fprintf(b.stderr, "pictor batch results: --format %q: want csv, jsonl or xlsx\n", *format)
+		return errUsage
+	case *format == "xlsx" && (*out == "" || *out == "-") && b.terminal:
+		fmt.Fprintln(b.stderr, "pictor batch results: a workbook is not for a terminal: write it with -o FILE.xlsx")
 		return errUsage
 	}
 	resp, err := b.c.do(ctx, http.MethodGet, "/v1/batches/"+url.PathEscape(pos[0])+"/results?format="+*format, "", nil)
@@ -1143,6 +1268,60 @@ func actionBody(force bool, maxCost *float64) string {
 	}
 	b, _ := json.Marshal(in)
 	return string(b)
+}
+
+// create posts a batch as JSON (a selection or a manifest_url): fields with an empty
+// value are left out; recipe, filter, selection and prompt_vars are JSON already.
+func (c *batchClient) create(ctx context.Context, fields [][2]string) (jobs.Batch, error) {
+	in := map[string]any{}
+	for _, kv := range fields {
+		k, v := kv[0], kv[1]
+		if v == "" {
+			continue
+		}
+		switch k {
+		case "filter", "selection", "prompt_vars":
+			in[k] = json.RawMessage(v)
+		case "recipe":
+			if strings.HasPrefix(v, "{") {
+				in[k] = json.RawMessage(v)
+			} else {
+				in[k] = v
+			}
+		case "min_accuracy", "max_cost", "variants":
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return jobs.Batch{}, fmt.Errorf("%s %q: want a number", k, v)
+			}
+			in[k] = f
+		case "start_force":
+			in[k] = v == "true"
+		default:
+			in[k] = v
+		}
+	}
+	body, err := json.Marshal(in)
+	if err != nil {
+		return jobs.Batch{}, err
+	}
+	bt, _, err := c.callBatch(ctx, http.MethodPost, "/v1/batches", "application/json", bytes.NewReader(body))
+	return bt, err
+}
+
+// parseWhen reads a time given on the command line: RFC 3339, or +DURATION from now.
+func parseWhen(v string, now time.Time) (time.Time, error) {
+	if d, ok := strings.CutPrefix(strings.TrimSpace(v), "+"); ok {
+		dur, err := time.ParseDuration(d)
+		if err != nil || dur < 0 {
+			return time.Time{}, fmt.Errorf("want +DURATION such as +90m or +2h")
+		}
+		return now.Add(dur), nil
+	}
+	t, err := time.Parse(time.RFC3339, strings.TrimSpace(v))
+	if err != nil {
+		return time.Time{}, fmt.Errorf("want an RFC 3339 time such as 2026-12-24T06:00:00Z, or +DURATION")
+	}
+	return t, nil
 }
 
 // act posts one of start, pause, resume, cancel, retry, with body (JSON) when not "".

@@ -195,6 +195,22 @@ func (f *fakeBatches) writeBatch(w http.ResponseWriter, status int) {
 func (f *fakeBatches) create(w http.ResponseWriter, r *http.Request) {
 	up := fakeUpload{fields: map[string]string{}, contentLength: r.ContentLength,
 		chunked: len(r.TransferEncoding) > 0 && r.TransferEncoding[0] == "chunked"}
+	if r.Header.Get("Content-Type") == "application/json" {
+		// A batch of a selection or a manifest_url: each member kept as its JSON text.
+		var in map[string]json.RawMessage
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			writeFakeProblem(w, http.StatusBadRequest, "malformed-json", "Malformed JSON", err.Error())
+			return
+		}
+		for k, v := range in {
+			up.fields[k] = string(v)
+		}
+		f.mu.Lock()
+		f.upload, f.state = up, jobs.BatchDraft
+		f.mu.Unlock()
+		f.writeBatch(w, http.StatusCreated)
+		return
+	}
 	mr, err := r.MultipartReader()
 	if err != nil {
 		writeFakeProblem(w, http.StatusBadRequest, "invalid-request", "Invalid request", err.Error())
@@ -216,7 +232,8 @@ func (f *fakeBatches) create(w http.ResponseWriter, r *http.Request) {
 			up.size, _ = io.Copy(h, p)
 			copy(up.sum[:], h.Sum(nil))
 			up.fileName = p.FileName()
-		case "recipe", "name", "filter", "min_accuracy", "max_cost", "review":
+		case "recipe", "name", "filter", "min_accuracy", "max_cost", "review", "from_scene", "prompt_template", "prompt_vars",
+			"variants", "start_at", "start_force":
 			v, _ := io.ReadAll(p)
 			up.fields[p.FormName()] = string(v)
 		default:
@@ -1108,5 +1125,86 @@ func TestFormatSecondsAndBytes(t *testing.T) {
 				t.Errorf("got %q, want %q", tt.got, tt.want)
 			}
 		})
+	}
+}
+
+// The campaign flags: per-row prompts, variants and a delayed start go with the upload (and
+// nothing is started); a selection, a scene and a scheduled manifest_url go as JSON; start
+// --at sends the time.
+func TestBatchSubmitCampaignFlags(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	manifest, _ := writeManifest(t, 3)
+	f := newFakeBatches(t, 3)
+	before := time.Now()
+	if _, stderr, err := runBatchTest(ctx, f, testBatchDeps(), nil, "submit", manifest, "--recipe", "r", "--prompt", "a {product} on oak",
+		"--prompt-var", "product=title", "--variants", "2", "--start-at", "+2h"); err != nil {
+		t.Fatalf("submit: %v (stderr %s)", err, stderr)
+	}
+	up, _ := f.got()
+	at, err := time.Parse(time.RFC3339, up.fields["start_at"])
+	if err != nil || at.Before(before.Add(2*time.Hour-time.Second)) || at.After(time.Now().Add(2*time.Hour+time.Second)) {
+		t.Errorf("start_at %q (%v): want two hours from now", up.fields["start_at"], err)
+	}
+	for k, want := range map[string]string{"prompt_template": "a {product} on oak", "prompt_vars": `{"product":"title"}`, "variants": "2"} {
+		if up.fields[k] != want {
+			t.Errorf("field %s: got %q, want %q", k, up.fields[k], want)
+		}
+	}
+	if n := f.count("POST /v1/batches/bat_1/start"); n != 0 {
+		t.Errorf("a delayed start was started now (%d calls)", n)
+	}
+
+	g := newFakeBatches(t, 3)
+	if _, stderr, err := runBatchTest(ctx, g, testBatchDeps(), nil, "submit", "--select", `{"meta":{"category":"shoes"}}`,
+		"--from-scene", "scn_1", "--no-start"); err != nil {
+		t.Fatalf("submit --select: %v (stderr %s)", err, stderr)
+	}
+	up, _ = g.got()
+	if up.fields["selection"] != `{"meta":{"category":"shoes"}}` || up.fields["from_scene"] != `"scn_1"` || up.fields["recipe"] != "" {
+		t.Errorf("selection batch sent %v", up.fields)
+	}
+
+	h := newFakeBatches(t, 3)
+	if _, stderr, err := runBatchTest(ctx, h, testBatchDeps(), nil, "submit", "--manifest-url", "https://feeds.example/m.csv",
+		"--schedule", "0 * * * *", "--recipe", "r", "--no-start"); err != nil {
+		t.Fatalf("submit --manifest-url: %v (stderr %s)", err, stderr)
+	}
+	up, _ = h.got()
+	if up.fields["manifest_url"] != `"https://feeds.example/m.csv"` || up.fields["schedule"] != `"0 * * * *"` || up.fields["recipe"] != `"r"` {
+		t.Errorf("scheduled batch sent %v", up.fields)
+	}
+
+	for _, bad := range [][]string{
+		{"submit", manifest, "--select", `{}`, "--recipe", "r"},
+		{"submit", manifest, "--schedule", "0 * * * *", "--recipe", "r"},
+		{"submit", manifest},
+		{"submit", manifest, "--recipe", "r", "--from-scene", "scn_1"},
+		{"submit", manifest, "--recipe", "r", "--variants", "9"},
+		{"submit", manifest, "--recipe", "r", "--start-at", "tomorrow"},
+		{"submit", manifest, "--recipe", "r", "--prompt-var", "product"},
+		{"start", "bat_1", "--at", "soon"},
+	} {
+		k := newFakeBatches(t, 3)
+		if _, stderr, err := runBatchTest(ctx, k, testBatchDeps(), nil, bad...); !errors.Is(err, errUsage) {
+			t.Errorf("%q: got %v (stderr %q), want a usage error", bad, err, stderr)
+		}
+		if n := k.count("POST /v1/batches"); n != 0 {
+			t.Errorf("%q: %d creations, want none", bad, n)
+		}
+	}
+
+	s := newFakeBatches(t, 3)
+	if _, stderr, err := runBatchTest(ctx, s, testBatchDeps(), nil, "submit", manifest, "--recipe", "r", "--no-start"); err != nil {
+		t.Fatalf("submit: %v (stderr %s)", err, stderr)
+	}
+	if _, stderr, err := runBatchTest(ctx, s, testBatchDeps(), nil, "start", "bat_1", "--at", "2030-01-02T03:04:05Z"); err != nil {
+		t.Fatalf("start --at: %v (stderr %s)", err, stderr)
+	}
+	s.mu.Lock()
+	body := s.actionIn["start"]
+	s.mu.Unlock()
+	if body != `{"at":"2030-01-02T03:04:05Z"}` {
+		t.Errorf("start --at sent %q", body)
 	}
 }

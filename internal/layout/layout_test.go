@@ -32,6 +32,8 @@ var allowed = map[string][]string{
 	"benchmarks/manifestbench": {"manifest"},
 	// The cut-out benchmark scores imaging's classic matte on its labelled set.
 	"benchmarks/cutoutbench": {"imaging"},
+	// The selection benchmark times the catalog's selections on a bulk-loaded PostgreSQL.
+	"benchmarks/selectbench": {"catalog", "db", "fetch", "imaging", "storage"},
 }
 
 func TestImportsFlowOneWay(t *testing.T) {
