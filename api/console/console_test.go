@@ -32,7 +32,7 @@ func TestLayout(t *testing.T) {
 	t.Parallel()
 	all := files(t)
 	for _, want := range []string{"index.html", "css/console.css", "js/app.js", "js/api.js", "js/dom.js", "js/compare.js",
-		"js/views/library.js", "js/views/image.js", "js/views/studio.js", "js/views/batches.js", "js/views/batch.js", "js/views/backends.js", "js/views/review.js"} {
+		"js/views/library.js", "js/views/image.js", "js/views/studio.js", "js/views/batches.js", "js/views/batch.js", "js/views/backends.js", "js/views/review.js", "js/views/select.js"} {
 		if _, ok := all[want]; !ok {
 			t.Errorf("%s: got nothing, want it embedded", want)
 		}

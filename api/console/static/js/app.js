@@ -8,6 +8,7 @@ import * as batches from './views/batches.js';
 import * as batch from './views/batch.js';
 import * as backends from './views/backends.js';
 import * as review from './views/review.js';
+import * as select from './views/select.js';
 
 const view = document.getElementById('view');
 const who = document.getElementById('who');
@@ -18,6 +19,7 @@ const routes = [
   [/^#\/images\/([^/]+)$/, image, 'library'],
   [/^#\/images\/([^/]+)\/scene$/, studio, 'library'],
   [/^#\/scenes\/([^/]+)$/, studio, 'library'],
+  [/^#\/select$/, select, 'select'],
   [/^#\/batches$/, batches, 'batches'],
   [/^#\/batches\/([^/]+)$/, batch, 'batches'],
   [/^#\/reviews$/, review, 'reviews'],

@@ -29,12 +29,19 @@ export async function render(root, params, ctx, hash) {
   const templates = tpls.templates || [];
 
   const form = sceneForm(img, templates, scene, ctx);
-  const run = runPanel(img, ratio, ctx, form);
+  // Apply to products: a batch over a selection with this scene's prompt, seed and
+  // settings; offered once a variant is approved.
+  const apply = h('a', { class: 'button hidden', dataset: { action: 'apply' }, title: 'Make a batch from this scene’s approved variant for products you select' }, 'Apply to products…');
+  const run = runPanel(img, ratio, ctx, form, (sc) => {
+    const on = !!sc && sc.approved_variant !== undefined && sc.approved_variant !== null && ctx.can('write');
+    apply.classList.toggle('hidden', !on);
+    if (on) apply.href = `#/select?scene=${enc(sc.id)}`;
+  });
 
   clear(root,
     h('div', { class: 'spread' },
       h('h1', {}, 'Scene studio'),
-      h('a', { href: `#/images/${enc(img.id)}` }, `Back to ${img.sku || img.id}`)),
+      h('div', { class: 'row' }, apply, h('a', { href: `#/images/${enc(img.id)}` }, `Back to ${img.sku || img.id}`))),
     h('div', { class: 'cols' }, form.el, run.el));
 
   if (scene) run.follow(scene);
@@ -133,7 +140,7 @@ function sceneForm(img, templates, scene, ctx) {
 // one picture box that shows the backend's live preview while the scene runs and the
 // before/after comparison of the chosen variant once it is done. Every box is sized from
 // the start, so nothing moves while progress arrives.
-function runPanel(img, ratio, ctx, form) {
+function runPanel(img, ratio, ctx, form, onApproved) {
   const state = h('span', {}, badge('not started'));
   const bar = progressBar('Scene progress');
   const eta = h('span', {}, 'ETA ', h('b', {}, '–'));
@@ -215,6 +222,7 @@ function runPanel(img, ratio, ctx, form) {
   }
 
   function markApproved() {
+    if (onApproved) onApproved(sc);
     for (const [k, li] of slots) {
       const on = sc && sc.approved_variant === k;
       li.classList.toggle('approved', on);
