@@ -22,6 +22,7 @@ import (
 
 	"github.com/pictor/pictor/auth"
 	"github.com/pictor/pictor/catalog"
+	"github.com/pictor/pictor/imaging"
 )
 
 // Catalog is the part of the application core the HTTP layer uses.
@@ -31,7 +32,7 @@ type Catalog interface {
 	GetImage(ctx context.Context, id string) (catalog.Image, error)
 	ListImages(ctx context.Context, q catalog.ListImagesQuery) ([]catalog.Image, string, error)
 	OpenOriginal(ctx context.Context, id string) (io.ReadCloser, catalog.ObjectMeta, error)
-	Render(ctx context.Context, imageID string, ref catalog.RecipeRef, accept string) ([]catalog.Rendition, error)
+	Render(ctx context.Context, imageID string, ref catalog.RecipeRef, accept []imaging.Format) ([]catalog.Rendition, error)
 	OpenRendition(ctx context.Context, id string) (io.ReadCloser, catalog.ObjectMeta, error)
 	PutRecipe(ctx context.Context, name string, body []byte) (catalog.StoredRecipe, bool, error)
 	GetRecipe(ctx context.Context, name string) (catalog.StoredRecipe, error)
@@ -41,10 +42,9 @@ type Catalog interface {
 	Ready(ctx context.Context) error
 	LookupIdempotency(ctx context.Context, key string) (catalog.IdempotentResponse, bool, error)
 	SaveIdempotency(ctx context.Context, key string, r catalog.IdempotentResponse) error
-	Deliver(ctx context.Context, imageID, recipeName, ext, accept string, width int) (io.ReadCloser, catalog.ObjectMeta, error)
+	Deliver(ctx context.Context, imageID, recipeName, ext string, accept []imaging.Format, width int) (io.ReadCloser, catalog.ObjectMeta, error)
 	PurgeRenditions(ctx context.Context, imageID string) (int, error)
 	RecipeNeedsSD(ctx context.Context, ref catalog.RecipeRef) (bool, []byte, error)
-	FetchManifest(ctx context.Context, url string) (*catalog.ManifestFile, error)
 	GetScene(ctx context.Context, id string) (catalog.Scene, error)
 	ApproveScene(ctx context.Context, id string, k int, reviewer string) (catalog.Scene, error)
 	OpenScenePreview(ctx context.Context, id string) (io.ReadCloser, catalog.ObjectMeta, error)
@@ -298,7 +298,7 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 			logger.Info("console sessions are keyed by a random secret of this process: they end when it stops and other replicas do not accept them; set PICTOR_SESSION_SECRET")
 		}
 	}
-	s.sessionKey = sessionSecret(cfg.Keys, material)
+	s.sessionKey = auth.SessionSecret(cfg.Keys, material)
 	if len(cfg.Keys) == 0 {
 		logger.Warn("no API keys configured: every route is open to anyone who can reach the service; set PICTOR_API_KEYS (see pictor keys new)")
 	}

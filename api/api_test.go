@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pictor/pictor/catalog"
+	"github.com/pictor/pictor/imaging"
 )
 
 // errUnexpectedCall is what the fake answers for a method the test did not set up.
@@ -105,7 +106,8 @@ func (f *fakeCatalog) OpenOriginal(ctx context.Context, id string) (io.ReadClose
 	return f.openOriginal(ctx, id)
 }
 
-func (f *fakeCatalog) Render(ctx context.Context, id string, ref catalog.RecipeRef, accept string) ([]catalog.Rendition, error) {
+func (f *fakeCatalog) Render(ctx context.Context, id string, ref catalog.RecipeRef, formats []imaging.Format) ([]catalog.Rendition, error) {
+	accept := formatList(formats)
 	f.mu.Lock()
 	f.renders = append(f.renders, renderCall{ID: id, Ref: ref, Accept: accept})
 	f.mu.Unlock()
@@ -188,7 +190,17 @@ func (f *fakeCatalog) SaveIdempotency(_ context.Context, key string, r catalog.I
 	return nil
 }
 
-func (f *fakeCatalog) Deliver(ctx context.Context, id, recipe, ext, accept string, width int) (io.ReadCloser, catalog.ObjectMeta, error) {
+// formatList is the accepted formats as the fakes record them: "avif,webp".
+func formatList(fs []imaging.Format) string {
+	s := make([]string, len(fs))
+	for i, f := range fs {
+		s[i] = string(f)
+	}
+	return strings.Join(s, ",")
+}
+
+func (f *fakeCatalog) Deliver(ctx context.Context, id, recipe, ext string, formats []imaging.Format, width int) (io.ReadCloser, catalog.ObjectMeta, error) {
+	accept := formatList(formats)
 	f.mu.Lock()
 	f.delivers = append(f.delivers, deliverCall{ID: id, Recipe: recipe, Ext: ext, Accept: accept, Width: width})
 	f.mu.Unlock()
@@ -633,6 +645,3 @@ func (f *fakeCatalog) ListTemplates(context.Context) ([]catalog.PromptTemplate, 
 }
 func (f *fakeCatalog) DeleteTemplate(context.Context, string) error { return errUnexpectedCall }
 
-func (f *fakeCatalog) FetchManifest(context.Context, string) (*catalog.ManifestFile, error) {
-	return nil, errUnexpectedCall
-}

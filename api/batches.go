@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -128,34 +127,8 @@ func (s *server) handleCreateBatch() http.HandlerFunc {
 				s.writeError(w, r, fmt.Errorf("%w: manifest_url or selection is required (or upload the manifest as multipart field manifest)", catalog.ErrInvalid))
 				return
 			}
-			mf, err := s.catalog.FetchManifest(r.Context(), in.ManifestURL)
-			if err != nil {
-				s.writeError(w, r, err)
-				return
-			}
-			defer mf.Close()
-			if st, err := mf.File.Stat(); err == nil {
-				if err := slot.grow(st.Size()); err != nil {
-					s.writeError(w, r, err)
-					return
-				}
-			}
-			head, err := mf.Head()
-			if err != nil {
-				s.writeError(w, r, err)
-				return
-			}
-			u, _ := url.Parse(in.ManifestURL)
-			name := ""
-			if u != nil {
-				name = path.Base(u.Path)
-			}
-			if req.Format, err = manifest.Detect(name, mf.ContentType, head); err != nil {
-				s.writeError(w, r, err)
-				return
-			}
-			req.Manifest = mf.File
-			req.Schedule, req.ManifestURL = in.Schedule, in.ManifestURL
+			// jobs fetches the manifest, within the spool's disk budget, and reads it.
+			req.Schedule, req.ManifestURL, req.SpoolFetched = in.Schedule, in.ManifestURL, slot.grow
 		default:
 			s.writeError(w, r, fmt.Errorf("%w: send multipart/form-data with a manifest file, or JSON with manifest_url", catalog.ErrInvalid))
 			return
@@ -166,13 +139,14 @@ func (s *server) handleCreateBatch() http.HandlerFunc {
 			return
 		}
 		w.Header().Set("Location", "/v1/batches/"+url.PathEscape(b.ID))
-		s.writeJSON(w, r, http.StatusCreated, b)
+		s.writeJSON(w, r, http.StatusCreated, newBatchView(b))
 	}
 }
 
 // readBatchForm streams the multipart body: small fields into req, the manifest part to
 // a temporary file under slot (spoolManifest: so parts may come in any order and nothing
-// large stays in memory), checked as it streams.
+// large stays in memory), checked as it streams. The file goes to jobs with its name and
+// content type, which with its first bytes decide its format there.
 func (s *server) readBatchForm(w http.ResponseWriter, r *http.Request, slot *spoolSlot, req *jobs.BatchRequest) (*os.File, error) {
 	if r.ContentLength > maxManifestBytes+s.cfg.MaxJSONBytes {
 		return nil, &http.MaxBytesError{Limit: maxManifestBytes + s.cfg.MaxJSONBytes}
@@ -196,7 +170,8 @@ func (s *server) readBatchForm(w http.ResponseWriter, r *http.Request, slot *spo
 			if file != nil {
 				return file, fmt.Errorf("%w: manifest given twice", catalog.ErrInvalid)
 			}
-			if file, req.Format, err = s.spoolManifest(r.Context(), slot, p, p.FileName(), p.Header.Get("Content-Type")); err != nil {
+			req.ManifestName, req.ManifestType = p.FileName(), p.Header.Get("Content-Type")
+			if file, err = s.spoolManifest(r.Context(), slot, p, req.ManifestName, req.ManifestType); err != nil {
 				return file, err
 			}
 		case "recipe", "name", "filter", "min_accuracy", "max_cost", "review", "from_scene", "prompt_template", "prompt_vars",
@@ -291,7 +266,7 @@ func formNumber(name string, v []byte) (*float64, error) {
 func (s *server) handleListBatches() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if s.batches == nil {
-			s.writeJSON(w, r, http.StatusOK, map[string]any{"batches": []jobs.Batch{}})
+			s.writeJSON(w, r, http.StatusOK, map[string]any{"batches": []BatchView{}})
 			return
 		}
 		bs, err := s.batches.ListBatches(r.Context())
@@ -299,7 +274,7 @@ func (s *server) handleListBatches() http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		s.writeJSON(w, r, http.StatusOK, map[string]any{"batches": bs})
+		s.writeJSON(w, r, http.StatusOK, map[string]any{"batches": newBatchViews(bs)})
 	}
 }
 
@@ -396,7 +371,7 @@ func (s *server) batchAction(fn func(context.Context, string, *http.Request) (jo
 			p := problemFor(err)
 			p.Extensions = map[string]any{"min_accuracy": gate.MinAccuracy}
 			if gate.Trial != nil {
-				p.Extensions["trial"] = gate.Trial
+				p.Extensions["trial"] = newTrialView(gate.Trial)
 			}
 			s.writeProblem(w, r, p)
 			return
@@ -405,7 +380,7 @@ func (s *server) batchAction(fn func(context.Context, string, *http.Request) (jo
 			s.writeError(w, r, err)
 			return
 		}
-		s.writeJSON(w, r, status, b)
+		s.writeJSON(w, r, status, newBatchView(b))
 	}
 }
 

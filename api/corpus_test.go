@@ -101,7 +101,7 @@ func newCorpusEnv(t *testing.T, files []corpusFile) *corpusEnv {
 	}
 	svc, err := catalog.New(catalog.DefaultConfig(), catalog.Deps{
 		DB: d, Store: st, Fetcher: f, Gate: imaging.NewGate(runtime.NumCPU(), 16),
-		Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler),
+		Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler), Links: Links{},
 	})
 	if err != nil {
 		t.Fatal(err)

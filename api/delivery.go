@@ -147,7 +147,7 @@ func (s *server) deliver(now func() time.Time) http.HandlerFunc {
 		if ext == "auto" {
 			w.Header().Add("Vary", "Accept")
 		}
-		rc, meta, err := s.catalog.Deliver(r.Context(), id, recipe, ext, r.Header.Get("Accept"), width)
+		rc, meta, err := s.catalog.Deliver(r.Context(), id, recipe, ext, acceptedFormats(r.Header.Get("Accept")), width)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

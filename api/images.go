@@ -46,7 +46,7 @@ func (s *server) handleIngest() http.HandlerFunc {
 			Data:   src.Data,
 			SKU:    src.SKU,
 			Recipe: src.Recipe,
-			Accept: r.URL.Query().Get("accept"),
+			Accept: acceptedFormats(r.URL.Query().Get("accept")),
 			Meta:   src.Meta,
 		})
 		if err != nil {

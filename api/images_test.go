@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pictor/pictor/catalog"
+	"github.com/pictor/pictor/imaging"
 )
 
 func okIngest(_ context.Context, req catalog.IngestRequest) (*catalog.IngestResult, error) {
@@ -43,7 +45,7 @@ func TestIngestForms(t *testing.T) {
 		{
 			name: "json with inline recipe and accept hint", target: "/v1/images?accept=image/avif", ct: "application/json; charset=utf-8",
 			body: `{"url":"https://example.com/a.jpg","recipe":{"outputs":[{"name":"main"}]}}`,
-			want: catalog.IngestRequest{URL: "https://example.com/a.jpg", Recipe: catalog.RecipeRef{Inline: []byte(`{"outputs":[{"name":"main"}]}`)}, Accept: "image/avif"},
+			want: catalog.IngestRequest{URL: "https://example.com/a.jpg", Recipe: catalog.RecipeRef{Inline: []byte(`{"outputs":[{"name":"main"}]}`)}, Accept: []imaging.Format{imaging.AVIF}},
 		},
 		{
 			name: "json without recipe", target: "/v1/images", ct: "application/json",
@@ -60,7 +62,7 @@ func TestIngestForms(t *testing.T) {
 		},
 		{
 			name: "raw image with query", target: "/v1/images?sku=B-2&recipe=thumbs&accept=image/webp", ct: "image/jpeg", body: "RAWBYTES",
-			want: catalog.IngestRequest{Data: []byte("RAWBYTES"), SKU: "B-2", Recipe: catalog.RecipeRef{Name: "thumbs"}, Accept: "image/webp"},
+			want: catalog.IngestRequest{Data: []byte("RAWBYTES"), SKU: "B-2", Recipe: catalog.RecipeRef{Name: "thumbs"}, Accept: []imaging.Format{imaging.WebP}},
 		},
 		{
 			name: "octet stream without meta", target: "/v1/images", ct: "application/octet-stream", body: "RAW",
@@ -125,7 +127,7 @@ func assertIngest(t *testing.T, got, want catalog.IngestRequest) {
 	if !bytes.Equal(got.Recipe.Inline, want.Recipe.Inline) {
 		t.Errorf("Recipe.Inline: got %s, want %s", got.Recipe.Inline, want.Recipe.Inline)
 	}
-	if got.Accept != want.Accept {
+	if !slices.Equal(got.Accept, want.Accept) {
 		t.Errorf("Accept: got %q, want %q", got.Accept, want.Accept)
 	}
 }

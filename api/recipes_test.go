@@ -26,7 +26,7 @@ func TestRender(t *testing.T) {
 	}{
 		{"named", "/v1/images/img-1/renditions", `{"recipe":"listing-main"}`, 201, "", catalog.RecipeRef{Name: "listing-main"}, ""},
 		{"inline with accept", "/v1/images/img-1/renditions?accept=image/avif", `{"recipe":{"outputs":[{"name":"a"}]}}`, 201, "",
-			catalog.RecipeRef{Inline: []byte(`{"outputs":[{"name":"a"}]}`)}, "image/avif"},
+			catalog.RecipeRef{Inline: []byte(`{"outputs":[{"name":"a"}]}`)}, "avif"},
 		{"missing recipe", "/v1/images/img-1/renditions", `{}`, 400, "invalid-request", catalog.RecipeRef{}, ""},
 		{"null recipe", "/v1/images/img-1/renditions", `{"recipe":null}`, 400, "invalid-request", catalog.RecipeRef{}, ""},
 		{"unknown field", "/v1/images/img-1/renditions", `{"recipe":"a","hurry":true}`, 400, "malformed-json", catalog.RecipeRef{}, ""},

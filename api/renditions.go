@@ -67,7 +67,7 @@ func (s *server) handleRender() http.HandlerFunc {
 			s.renderAsync(w, r, nil, id, canonical, wait)
 			return
 		}
-		rends, err := s.catalog.Render(r.Context(), chi.URLParam(r, "id"), ref, r.URL.Query().Get("accept"))
+		rends, err := s.catalog.Render(r.Context(), chi.URLParam(r, "id"), ref, acceptedFormats(r.URL.Query().Get("accept")))
 		if err != nil {
 			s.writeError(w, r, err)
 			return

@@ -195,7 +195,7 @@ func (s *server) handleRetryReview() http.HandlerFunc {
 			return
 		}
 		rends, err := s.reviews.RenderFor(r.Context(), rt.ImageID, catalog.RecipeRef{Inline: rt.Recipe},
-			catalog.RenderOptions{Accept: r.URL.Query().Get("accept"), BatchID: rt.BatchID, SceneID: rt.SceneID})
+			catalog.RenderOptions{Accept: acceptedFormats(r.URL.Query().Get("accept")), BatchID: rt.BatchID, SceneID: rt.SceneID})
 		if err != nil {
 			s.writeError(w, r, err)
 			return

@@ -13,13 +13,14 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/pictor/pictor/catalog"
+	"github.com/pictor/pictor/imaging"
 	"github.com/pictor/pictor/jobs"
 	"github.com/pictor/pictor/sdclient"
 )
 
 // Jobs is what the API needs of the job queue: async renders, scenes, job state.
 type Jobs interface {
-	EnqueueRender(ctx context.Context, imageID string, recipe []byte, accept string) (jobs.Job, error)
+	EnqueueRender(ctx context.Context, imageID string, recipe []byte, accept []imaging.Format) (jobs.Job, error)
 	Get(ctx context.Context, id int64) (jobs.Job, error)
 	Wait(ctx context.Context, id int64) (jobs.Job, error)
 	CreateScene(ctx context.Context, req catalog.SceneRequest) (catalog.Scene, error)
@@ -64,7 +65,7 @@ func (s *server) renderAsync(w http.ResponseWriter, r *http.Request, img *catalo
 		s.writeError(w, r, catalog.ErrSDRequired)
 		return
 	}
-	job, err := s.jobs.EnqueueRender(r.Context(), imageID, canonical, r.URL.Query().Get("accept"))
+	job, err := s.jobs.EnqueueRender(r.Context(), imageID, canonical, acceptedFormats(r.URL.Query().Get("accept")))
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -1,12 +1,6 @@
 package api
 
 import (
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -19,17 +13,15 @@ import (
 )
 
 // Session cookies let a browser hold an API key's rights without keeping the key: the
-// console exchanges the key once (POST /v1/session) for an HttpOnly cookie. The token is
-//
-//	base64url(version, key index, scopes, expiry, session id) "." base64url(HMAC-SHA256(secret, payload))
-//
-// and the secret is derived from every configured key hash with its scopes and from secret
-// material: the session secret, else the URL signing keys, else random bytes of this process
-// (see Config.SessionSecret). So every replica with the same configuration accepts a
-// session, and removing or adding a key, changing its scopes or rotating the material signs
-// every session out. Signing out (DELETE /v1/session) records the session id as revoked in
-// the shared database (Catalog.RevokeSession) until the token would have expired, and every
-// replica refuses it from then on.
+// console exchanges the key once (POST /v1/session) for an HttpOnly cookie holding a
+// session token (auth.SignSession, auth.VerifySession: HMAC-signed, with the key, scopes,
+// expiry and a session id). Its secret is derived from every configured key hash with its
+// scopes and from secret material: the session secret, else the URL signing keys, else
+// random bytes of this process (see Config.SessionSecret). So every replica with the same
+// configuration accepts a session, and removing or adding a key, changing its scopes or
+// rotating the material signs every session out. Signing out (DELETE /v1/session) records
+// the session id as revoked in the shared database (Catalog.RevokeSession) until the token
+// would have expired, and every replica refuses it from then on.
 const (
 	// SessionCookie is the name of the session cookie.
 	SessionCookie = "pictor_session"
@@ -48,123 +40,9 @@ const (
 // handlers check what they need themselves.
 const sessionPath = "/v1/session"
 
-// sessionVersion is the first byte of every token payload. Version 1 tokens (no session
-// id, so they could not be revoked) are refused: their holders sign in again.
-const sessionVersion = 2
-
-// sessionIDLen is the length of a session's random id, in bytes.
-const sessionIDLen = 16
-
-// sessionPayloadLen is version (1) + key index (2) + scopes (1) + expiry in Unix seconds (8)
-// + session id (16).
-const sessionPayloadLen = 12 + sessionIDLen
-
-// Errors of session tokens: every one of them is answered 401 without saying which.
-var (
-	errSessionMalformed = errors.New("session token malformed")
-	errSessionSignature = errors.New("session token signature mismatch")
-	errSessionExpired   = errors.New("session expired")
-	errSessionUnknown   = errors.New("session names a key that is not configured")
-	errSessionRevoked   = errors.New("session signed out")
-)
-
-// session is what a valid token carries.
-type session struct {
-	key     int
-	scopes  auth.Scope
-	expires time.Time
-	// id names the session for revocation: sessionIDLen random bytes, base64url.
-	id string
-}
-
-// newSessionID is a fresh random session id.
-func newSessionID() string {
-	b := make([]byte, sessionIDLen)
-	_, _ = rand.Read(b) // never fails since Go 1.24
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// sessionSecret derives the HMAC key of session tokens from the configured key hashes and
-// scopes and the secret material, each length-prefixed so no two configurations collide.
-func sessionSecret(keys []auth.Key, signing [][]byte) []byte {
-	h := sha256.New()
-	h.Write([]byte("pictor session v1\x00"))
-	var n [4]byte
-	binary.BigEndian.PutUint32(n[:], uint32(len(keys)))
-	h.Write(n[:])
-	for _, k := range keys {
-		h.Write(k.Hash[:])
-		h.Write([]byte{byte(k.Scopes)})
-	}
-	binary.BigEndian.PutUint32(n[:], uint32(len(signing)))
-	h.Write(n[:])
-	for _, k := range signing {
-		binary.BigEndian.PutUint32(n[:], uint32(len(k)))
-		h.Write(n[:])
-		h.Write(k)
-	}
-	return h.Sum(nil)
-}
-
-// signSession makes the token of a session; s.id must be a session id (newSessionID).
-func signSession(secret []byte, s session) string {
-	var p [sessionPayloadLen]byte
-	p[0] = sessionVersion
-	binary.BigEndian.PutUint16(p[1:3], uint16(s.key))
-	p[3] = byte(s.scopes)
-	binary.BigEndian.PutUint64(p[4:12], uint64(s.expires.Unix()))
-	id, err := base64.RawURLEncoding.DecodeString(s.id)
-	if err != nil || len(id) != sessionIDLen {
-		panic("signSession: malformed session id") // a programming error: ids come from newSessionID
-	}
-	copy(p[12:], id)
-	payload := base64.RawURLEncoding.EncodeToString(p[:])
-	return payload + "." + base64.RawURLEncoding.EncodeToString(sessionMAC(secret, payload))
-}
-
-func sessionMAC(secret []byte, payload string) []byte {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(payload))
-	return m.Sum(nil)
-}
-
-// verifySession checks a token's signature first, then its expiry against now and its key
-// against keys. The scopes it grants are those it carries and the key still holds. Whether
-// the session was signed out is for the caller to ask (Catalog.SessionRevoked).
-func verifySession(secret []byte, keys []auth.Key, token string, now time.Time) (session, error) {
-	payload, sig, ok := strings.Cut(token, ".")
-	if !ok || len(token) > 128 {
-		return session{}, errSessionMalformed
-	}
-	gotMAC, err := base64.RawURLEncoding.DecodeString(sig)
-	if err != nil {
-		return session{}, errSessionMalformed
-	}
-	if subtle.ConstantTimeCompare(gotMAC, sessionMAC(secret, payload)) != 1 {
-		return session{}, errSessionSignature
-	}
-	p, err := base64.RawURLEncoding.DecodeString(payload)
-	if err != nil || len(p) != sessionPayloadLen || p[0] != sessionVersion {
-		return session{}, errSessionMalformed
-	}
-	s := session{
-		key:     int(binary.BigEndian.Uint16(p[1:3])),
-		scopes:  auth.Scope(p[3]),
-		expires: time.Unix(int64(binary.BigEndian.Uint64(p[4:12])), 0),
-		id:      base64.RawURLEncoding.EncodeToString(p[12:]),
-	}
-	if !now.Before(s.expires) {
-		return session{}, errSessionExpired
-	}
-	if s.key >= len(keys) {
-		return session{}, errSessionUnknown
-	}
-	s.scopes &= keys[s.key].Scopes
-	if s.scopes == 0 {
-		return session{}, errSessionUnknown
-	}
-	return s, nil
-}
+// errSessionRevoked is a valid token whose session was signed out; like the token errors
+// of auth (auth.ErrSessionExpired and the rest) it is answered 401 without saying which.
+var errSessionRevoked = errors.New("session signed out")
 
 // sessionCookie is the Set-Cookie of a session: HttpOnly, SameSite=Strict, Path=/, Secure
 // when the browser reached the service over HTTPS (secureRequest). An empty value clears
@@ -252,10 +130,10 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) (credentia
 			"send an API key as Authorization: Bearer KEY, or sign in to the console (POST /v1/session)"))
 		return credentials{}, false
 	}
-	sess, err := verifySession(s.sessionKey, s.cfg.Keys, ck.Value, time.Now())
+	sess, err := auth.VerifySession(s.sessionKey, s.cfg.Keys, ck.Value, time.Now())
 	if err == nil {
 		var revoked bool
-		if revoked, err = s.catalog.SessionRevoked(r.Context(), sess.id); err != nil {
+		if revoked, err = s.catalog.SessionRevoked(r.Context(), sess.ID); err != nil {
 			s.writeError(w, r, fmt.Errorf("look up session: %w", err))
 			return credentials{}, false
 		}
@@ -271,10 +149,10 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) (credentia
 		return credentials{}, false
 	}
 	return credentials{
-		caller:  caller{key: sess.key, name: s.keyNames[sess.key]},
-		scopes:  sess.scopes,
+		caller:  caller{key: sess.Key, name: s.keyNames[sess.Key]},
+		scopes:  sess.Scopes,
 		cookie:  true,
-		expires: sess.expires,
+		expires: sess.Expires,
 	}, true
 }
 
@@ -374,7 +252,7 @@ func (s *server) handleCreateSession() http.HandlerFunc {
 			info.key = s.keyNames[i]
 		}
 		exp := time.Now().Add(SessionTTL).Truncate(time.Second)
-		tok := signSession(s.sessionKey, session{key: i, scopes: s.cfg.Keys[i].Scopes, expires: exp, id: newSessionID()})
+		tok := auth.SignSession(s.sessionKey, auth.Session{Key: i, Scopes: s.cfg.Keys[i].Scopes, Expires: exp, ID: auth.NewSessionID()})
 		http.SetCookie(w, s.sessionCookie(r, tok, exp))
 		w.WriteHeader(http.StatusNoContent)
 	}
@@ -394,11 +272,11 @@ func (s *server) handleDeleteSession() http.HandlerFunc {
 		}
 		http.SetCookie(w, s.sessionCookie(r, "", time.Time{}))
 		if ck, err := r.Cookie(SessionCookie); err == nil && ck.Value != "" && len(s.cfg.Keys) > 0 {
-			if sess, err := verifySession(s.sessionKey, s.cfg.Keys, ck.Value, time.Now()); err == nil {
+			if sess, err := auth.VerifySession(s.sessionKey, s.cfg.Keys, ck.Value, time.Now()); err == nil {
 				if info := logInfoFrom(r.Context()); info != nil {
-					info.key = s.keyNames[sess.key]
+					info.key = s.keyNames[sess.Key]
 				}
-				if err := s.catalog.RevokeSession(r.Context(), sess.id, sess.expires); err != nil {
+				if err := s.catalog.RevokeSession(r.Context(), sess.ID, sess.Expires); err != nil {
 					s.writeError(w, r, fmt.Errorf("revoke session: %w", err))
 					return
 				}

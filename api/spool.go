@@ -167,23 +167,25 @@ func (h *headCheck) finish() error {
 	return h.err
 }
 
-// spoolManifest copies a manifest part to a new temporary file under slot, detecting its
-// format from the first bytes and checking its head while it streams. The file is
-// returned for the caller to remove, also with an error.
-func (s *server) spoolManifest(ctx context.Context, slot *spoolSlot, p io.Reader, name, contentType string) (*os.File, manifest.Format, error) {
+// spoolManifest copies a manifest part to a new temporary file under slot, checking its
+// head while it streams. The file is returned, read from its start, for the caller to
+// remove, also with an error. The check needs the manifest's format, so it is detected
+// here from the first bytes too (manifest.Detect, as jobs does again to read the file):
+// a file that is no manifest is refused before it is received whole.
+func (s *server) spoolManifest(ctx context.Context, slot *spoolSlot, p io.Reader, name, contentType string) (*os.File, error) {
 	head := make([]byte, 512)
 	n, err := io.ReadFull(p, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return nil, "", fmt.Errorf("%w: reading the manifest: %s", catalog.ErrInvalid, err)
+		return nil, fmt.Errorf("%w: reading the manifest: %s", catalog.ErrInvalid, err)
 	}
 	head = head[:n]
 	f, err := manifest.Detect(name, contentType, head)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	file, err := os.CreateTemp("", "pictor-manifest-*")
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	var w io.Writer = slotWriter{slot: slot, f: file}
 	check := newHeadCheck(ctx, f)
@@ -192,18 +194,18 @@ func (s *server) spoolManifest(ctx context.Context, slot *spoolSlot, p io.Reader
 		w = io.MultiWriter(w, check)
 	}
 	if _, err := w.Write(head); err != nil {
-		return file, "", err
+		return file, err
 	}
 	if _, err := io.Copy(w, p); err != nil {
-		return file, "", err
+		return file, err
 	}
 	if check != nil {
 		if err := check.finish(); err != nil {
-			return file, "", err
+			return file, err
 		}
 	}
 	if _, err := file.Seek(0, io.SeekStart); err != nil {
-		return file, "", err
+		return file, err
 	}
-	return file, f, nil
+	return file, nil
 }

@@ -1,6 +1,7 @@
 // Package auth holds Pictor's access primitives: API keys (made, hashed, parsed from the
-// PICTOR_API_KEYS form and looked up in constant time) with their scopes, and the HMAC
-// signatures of delivery URLs. It knows nothing of HTTP and imports no project package.
+// PICTOR_API_KEYS form and looked up in constant time) with their scopes, the HMAC
+// signatures of delivery URLs, and the signed session tokens that stand in for a key in
+// the console (session.go). It knows nothing of HTTP and imports no project package.
 package auth
 
 import (

@@ -210,7 +210,7 @@ func TestAdmissionReleasesOnEveryPath(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := svc.Render(ctx, res.Image.ID, catalog.RecipeRef{Inline: []byte(fit64)}, "")
+		_, err := svc.Render(ctx, res.Image.ID, catalog.RecipeRef{Inline: []byte(fit64)}, nil)
 		done <- err
 	}()
 	waitfor.Cond(t, 10*time.Second, func() bool { return gate.WaitingBytes() == 1 }, "the render to wait for bytes")

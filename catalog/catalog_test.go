@@ -173,7 +173,7 @@ func TestRenderCoalesced(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r, err := b.svc.Render(ctx, res.Image.ID, ref, "")
+			r, err := b.svc.Render(ctx, res.Image.ID, ref, nil)
 			if err == nil && len(r) != 2 {
 				err = errors.New("want 2 renditions")
 			}

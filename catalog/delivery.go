@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/pictor/pictor/imaging"
 	"github.com/pictor/pictor/pipeline"
 )
 
 // Deliver serves a named recipe's first output for an image, as a storefront URL asks for
-// it: in the format ext ("auto" negotiates from accept) and, when width > 0, fitted to that
-// width. The first request renders and stores; later ones stream the stored rendition.
-func (s *Service) Deliver(ctx context.Context, imageID, recipeName, ext, accept string, width int) (io.ReadCloser, ObjectMeta, error) {
+// it: in the format ext ("auto" picks from the accepted formats) and, when width > 0, fitted
+// to that width. The first request renders and stores; later ones stream the stored rendition.
+func (s *Service) Deliver(ctx context.Context, imageID, recipeName, ext string, accept []imaging.Format, width int) (io.ReadCloser, ObjectMeta, error) {
 	sr, err := s.GetRecipe(ctx, recipeName)
 	if err != nil {
 		return nil, ObjectMeta{}, err

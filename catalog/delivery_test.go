@@ -22,15 +22,16 @@ func TestDeliverAndPurge(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := []struct {
-		name, ext, accept string
-		width             int
-		format            imaging.Format
-		w, h              int
+		name, ext string
+		accept    []imaging.Format
+		width     int
+		format    imaging.Format
+		w, h      int
 	}{
-		{"first output as png", "png", "", 0, imaging.PNG, 800, 500},
-		{"auto prefers avif", "auto", "image/avif,image/webp,*/*", 0, imaging.AVIF, 800, 500},
-		{"auto webp", "auto", "image/webp,*/*", 0, imaging.WebP, 800, 500},
-		{"width override", "jpg", "", 320, imaging.JPEG, 320, 200},
+		{"first output as png", "png", nil, 0, imaging.PNG, 800, 500},
+		{"auto prefers avif", "auto", []imaging.Format{imaging.WebP, imaging.AVIF}, 0, imaging.AVIF, 800, 500},
+		{"auto webp", "auto", []imaging.Format{imaging.WebP}, 0, imaging.WebP, 800, 500},
+		{"width override", "jpg", nil, 320, imaging.JPEG, 320, 200},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -51,10 +52,10 @@ func TestDeliverAndPurge(t *testing.T) {
 			}
 		})
 	}
-	if _, _, err := b.svc.Deliver(ctx, res.Image.ID, "card", "gif", "", 0); !errors.Is(err, catalog.ErrInvalid) {
+	if _, _, err := b.svc.Deliver(ctx, res.Image.ID, "card", "gif", nil, 0); !errors.Is(err, catalog.ErrInvalid) {
 		t.Errorf("bad ext: %v, want ErrInvalid", err)
 	}
-	if _, _, err := b.svc.Deliver(ctx, res.Image.ID, "nope", "png", "", 0); !errors.Is(err, catalog.ErrNotFound) {
+	if _, _, err := b.svc.Deliver(ctx, res.Image.ID, "nope", "png", nil, 0); !errors.Is(err, catalog.ErrNotFound) {
 		t.Errorf("unknown recipe: %v, want ErrNotFound", err)
 	}
 	before := runs(t, b)
@@ -66,7 +67,7 @@ func TestDeliverAndPurge(t *testing.T) {
 		t.Errorf("second purge removed %d (%v), want 0", n, err)
 	}
 	// After a purge the next request renders again.
-	rc, _, err := b.svc.Deliver(ctx, res.Image.ID, "card", "png", "", 0)
+	rc, _, err := b.svc.Deliver(ctx, res.Image.ID, "card", "png", nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -358,19 +358,10 @@ func (m *ManifestFile) Close() error {
 	return err
 }
 
-// Head returns up to the first 4 KiB of the manifest, for format detection, leaving the
-// read position at the start.
-func (m *ManifestFile) Head() ([]byte, error) {
-	head := make([]byte, 4096)
-	n, err := m.File.ReadAt(head, 0)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("read manifest: %w", err)
-	}
-	return head[:n], nil
-}
-
 // FetchManifest downloads a batch manifest through the SSRF-safe fetcher into a temporary
-// file, within MaxManifestBytes and manifestFetchTimeout. The caller closes it.
+// file, within MaxManifestBytes and manifestFetchTimeout. The caller closes it. jobs calls
+// it for a batch made from a manifest URL and for each scheduled re-read; detecting the
+// format and reading the rows are jobs' too.
 func (s *Service) FetchManifest(ctx context.Context, url string) (*ManifestFile, error) {
 	f, err := os.CreateTemp("", "pictor-manifest-*")
 	if err != nil {

@@ -153,13 +153,13 @@ func TestStoredRecipeRefusedAtUse(t *testing.T) {
 		name string
 		use  func() error
 	}{
-		{"render", func() error { _, err := later.Render(ctx, b.image, ref, ""); return err }},
+		{"render", func() error { _, err := later.Render(ctx, b.image, ref, nil); return err }},
 		{"recipe needs sd (api and batches)", func() error { _, _, err := later.RecipeNeedsSD(ctx, ref); return err }},
 		{"ingest", func() error {
 			_, err := later.Ingest(ctx, catalog.IngestRequest{Data: productJPEG(t, 200, 100), Recipe: ref})
 			return err
 		}},
-		{"delivery", func() error { _, _, err := later.Deliver(ctx, b.image, "beach", "jpeg", "", 0); return err }},
+		{"delivery", func() error { _, _, err := later.Deliver(ctx, b.image, "beach", "jpeg", nil, 0); return err }},
 	}
 	for _, u := range uses {
 		t.Run(u.name, func(t *testing.T) {
@@ -188,7 +188,7 @@ func TestInlineRecipeCheckedAtUse(t *testing.T) {
 	for _, tc := range cases {
 		ref := catalog.RecipeRef{Inline: tc.recipe}
 		t.Run(tc.name+"/render", func(t *testing.T) {
-			_, err := b.svc.Render(ctx, b.image, ref, "")
+			_, err := b.svc.Render(ctx, b.image, ref, nil)
 			wantBlocked(t, err, tc.field, tc.term)
 		})
 		t.Run(tc.name+"/recipe needs sd", func(t *testing.T) {

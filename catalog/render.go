@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,8 +37,8 @@ type renderPlan struct {
 }
 
 // Render runs a recipe on a stored image and returns its renditions; renditions already
-// stored are returned without decoding anything. It is RenderFor with only an Accept header.
-func (s *Service) Render(ctx context.Context, imageID string, ref RecipeRef, accept string) ([]Rendition, error) {
+// stored are returned without decoding anything. It is RenderFor with only the accepted formats.
+func (s *Service) Render(ctx context.Context, imageID string, ref RecipeRef, accept []imaging.Format) ([]Rendition, error) {
 	return s.RenderFor(ctx, imageID, ref, RenderOptions{Accept: accept})
 }
 
@@ -85,7 +84,7 @@ func (s *Service) RenderFor(ctx context.Context, imageID string, ref RecipeRef, 
 }
 
 // planRender settles each output's format and looks the renditions up in the cache.
-func (s *Service) planRender(ctx context.Context, sha string, r *pipeline.Recipe, accept string, alpha bool) (*renderPlan, error) {
+func (s *Service) planRender(ctx context.Context, sha string, r *pipeline.Recipe, accept []imaging.Format, alpha bool) (*renderPlan, error) {
 	if r.NeedsSD() && !s.sd.Serves(r) {
 		return nil, ErrSDRequired
 	}
@@ -285,7 +284,7 @@ func (s *Service) finishPlan(ctx context.Context, p *renderPlan) ([]Rendition, e
 func (s *Service) renditionURL(ctx context.Context, rd Rendition) (string, error) {
 	key := rd.key()
 	if rd.Held() {
-		return "/v1/renditions/" + url.PathEscape(rd.ID) + "/content", nil
+		return s.links.RenditionContent(rd.ID), nil
 	}
 	if s.cfg.PublicBaseURL != "" {
 		return strings.TrimRight(s.cfg.PublicBaseURL, "/") + "/" + s.cfg.BucketRenditions + "/" + key, nil
@@ -297,7 +296,7 @@ func (s *Service) renditionURL(ctx context.Context, rd Rendition) (string, error
 		}
 		return u, nil
 	}
-	return "/v1/renditions/" + url.PathEscape(rd.ID) + "/content", nil
+	return s.links.RenditionContent(rd.ID), nil
 }
 
 func (s *Service) pipelineEnv() pipeline.Env {

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -281,7 +280,7 @@ func (s *Service) ListReviews(ctx context.Context, q ReviewQuery) (ReviewPage, e
 	var last Review
 	var lastAt int64
 	for rows.Next() {
-		rv, at, err := scanReview(rows)
+		rv, at, err := s.scanReview(rows)
 		if err != nil {
 			return ReviewPage{}, dbErr("scan review", err)
 		}
@@ -304,7 +303,7 @@ func parseReviewCursor(c string) (int64, string, bool) {
 	return n, id, err == nil
 }
 
-func scanReview(r scanner) (Review, int64, error) {
+func (s *Service) scanReview(r scanner) (Review, int64, error) {
 	var (
 		rv      Review
 		check   sql.NullString
@@ -332,9 +331,9 @@ func scanReview(r scanner) (Review, int64, error) {
 		rv.Failed = []string{}
 	}
 	if rv.ImageID != "" {
-		rv.BeforeURL = "/v1/images/" + url.PathEscape(rv.ImageID) + "/content"
+		rv.BeforeURL = s.links.ImageContent(rv.ImageID)
 	}
-	rv.AfterURL = "/v1/renditions/" + url.PathEscape(rv.ID) + "/content"
+	rv.AfterURL = s.links.RenditionContent(rv.ID)
 	return rv, created, nil
 }
 
@@ -408,7 +407,7 @@ func (s *Service) DecideReviews(ctx context.Context, d ReviewDecision) (int, []R
 func (s *Service) GetReview(ctx context.Context, id string) (Review, error) {
 	row := s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT `+reviewColumns+`
 		FROM renditions r LEFT JOIN images i ON i.id = r.image_id WHERE r.id = ?`), id)
-	rv, _, err := scanReview(row)
+	rv, _, err := s.scanReview(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Review{}, fmt.Errorf("rendition %s: %w", id, ErrNotFound)
 	}

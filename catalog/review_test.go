@@ -59,7 +59,7 @@ func TestReviewHoldsFailingOutputs(t *testing.T) {
 			if got := rd.Checks.Failed(); len(got) != 1 || got[0] != checks.ProductFill {
 				t.Errorf("failed checks %v, want [product_fill]", got)
 			}
-			if !strings.HasPrefix(rd.URL, "/v1/renditions/") {
+			if rd.URL != (testLinks{}).RenditionContent(rd.ID) {
 				t.Errorf("held rendition URL %q, want the service's content route (it checks the caller)", rd.URL)
 			}
 			rc, meta, err := bd.svc.OpenRendition(ctx, rd.ID)
@@ -93,7 +93,7 @@ func TestReviewHoldsFailingOutputs(t *testing.T) {
 			if page.Total != 1 || len(page.Reviews) != 1 || page.Reviews[0].ID != rd.ID || page.Reviews[0].SKU != "R-1" {
 				t.Fatalf("reviews %+v, want the one held rendition with its SKU", page)
 			}
-			if rv := page.Reviews[0]; rv.BeforeURL != "/v1/images/"+img.ID+"/content" || len(rv.Failed) != 1 {
+			if rv := page.Reviews[0]; rv.BeforeURL != (testLinks{}).ImageContent(img.ID) || len(rv.Failed) != 1 {
 				t.Errorf("review %+v: want before/after URLs and the failing check", rv)
 			}
 			if p, _ := bd.svc.ListReviews(ctx, catalog.ReviewQuery{Check: checks.MaskCoverage}); p.Total != 0 {
@@ -201,7 +201,7 @@ func TestSafetyHoldsGeneratedImages(t *testing.T) {
 	cfg := catalog.DefaultConfig()
 	cfg.BucketOriginals, cfg.BucketRenditions = testenv.Bucket(t, "orig"), testenv.Bucket(t, "rend")
 	svc, err := catalog.New(cfg, catalog.Deps{DB: d, Store: st, Fetcher: f, Gate: imaging.NewGate(2, 16),
-		SD: &pipeline.SD{Pool: pool}, Safety: client})
+		SD: &pipeline.SD{Pool: pool}, Safety: client, Links: testLinks{}})
 	if err != nil {
 		t.Fatal(err)
 	}

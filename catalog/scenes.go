@@ -254,7 +254,7 @@ func (s *Service) GetScene(ctx context.Context, id string) (Scene, error) {
 		sc.ApprovedVariant = &k
 	}
 	if preview != 0 {
-		sc.PreviewURL = "/v1/scenes/" + sc.ID + "/preview?v=" + fmt.Sprint(updated)
+		sc.PreviewURL = s.links.ScenePreview(sc.ID, updated)
 	}
 	rows, err := s.db.SQL.QueryContext(ctx, s.db.Rebind(`SELECT v.idx, v.seed, `+prefixed("r.", renditionColumns)+`
 		FROM scene_variants v JOIN renditions r ON r.id = v.rendition_id WHERE v.scene_id = ? ORDER BY v.idx`), id)

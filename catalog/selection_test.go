@@ -99,7 +99,7 @@ func newFixture(t *testing.T, be backend) fixture {
 		f.images[it.sku] = res.Image
 	}
 	for _, sku := range []string{"A-1", "A-2", "C-1"} {
-		if _, err := b.svc.Render(ctx, f.images[sku].ID, catalog.RecipeRef{Name: "thumbs"}, ""); err != nil {
+		if _, err := b.svc.Render(ctx, f.images[sku].ID, catalog.RecipeRef{Name: "thumbs"}, nil); err != nil {
 			t.Fatalf("render %s: %v", sku, err)
 		}
 	}

@@ -121,6 +121,8 @@ type Deps struct {
 	// Safety classifies generated images; nil when no classifier is configured (the
 	// safety check is then not run).
 	Safety Safety
+	// Links build the URLs of the service's own routes (the API's); nil leaves them empty.
+	Links Links
 }
 
 // Service is the application core: ingest, render with the rendition cache, named recipes.
@@ -137,6 +139,7 @@ type Service struct {
 	m       *metrics
 	flight  singleflight.Group
 	now     func() time.Time
+	links   Links
 }
 
 // New checks the config and wires the service; call Init before serving.
@@ -161,7 +164,11 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, db: d.DB, store: d.Store, fetcher: d.Fetcher, gate: d.Gate, sd: d.SD, safety: d.Safety, policy: policy, log: d.Logger, m: m, now: time.Now}, nil
+	if d.Links == nil {
+		d.Links = noLinks{}
+	}
+	return &Service{cfg: cfg, db: d.DB, store: d.Store, fetcher: d.Fetcher, gate: d.Gate, sd: d.SD, safety: d.Safety, policy: policy,
+		log: d.Logger, m: m, now: time.Now, links: d.Links}, nil
 }
 
 // Init runs the catalog's migrations and creates the buckets when missing.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"image"
 	"image/color"
@@ -98,7 +99,7 @@ func setupWith(t *testing.T, d *db.DB, st catalog.ObjectStore) bundle {
 	cfg.BucketOriginals = testenv.Bucket(t, "orig")
 	cfg.BucketRenditions = testenv.Bucket(t, "rend")
 	reg := prometheus.NewRegistry()
-	svc, err := catalog.New(cfg, catalog.Deps{DB: d, Store: st, Fetcher: f, Gate: imaging.NewGate(2, 16), Registerer: reg})
+	svc, err := catalog.New(cfg, catalog.Deps{DB: d, Store: st, Fetcher: f, Gate: imaging.NewGate(2, 16), Registerer: reg, Links: testLinks{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,4 +169,13 @@ func s3Config(e testenv.S3Env) storage.S3Config {
 	c := storage.DefaultS3Config()
 	c.Endpoint, c.AccessKey, c.SecretKey = e.Endpoint, e.AccessKey, e.SecretKey
 	return c
+}
+
+// testLinks stand in for the API's routes (catalog.Links) in the catalog's tests.
+type testLinks struct{}
+
+func (testLinks) RenditionContent(id string) string { return "test:/renditions/" + id }
+func (testLinks) ImageContent(id string) string     { return "test:/images/" + id }
+func (testLinks) ScenePreview(id string, v int64) string {
+	return fmt.Sprintf("test:/scenes/%s/preview/%d", id, v)
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/pictor/pictor/checks"
+	"github.com/pictor/pictor/imaging"
 )
 
 // Errors the catalog returns; api maps them to HTTP statuses. Errors from the leaves
@@ -88,11 +89,12 @@ const (
 	ReviewAll    = "all"    // every output of an AI recipe is held
 )
 
-// RenderOptions say how a render is asked for: the Accept header for "auto" outputs, the
+// RenderOptions say how a render is asked for: the formats an "auto" output may take, the
 // review policy, and what it belongs to (for the review queue's filters).
 type RenderOptions struct {
-	// Accept is the client's Accept header; default "" (auto picks JPEG or PNG).
-	Accept string
+	// Accept lists the formats beyond JPEG and PNG the client takes (the API reads them from
+	// its Accept header); default nil (auto picks JPEG or PNG).
+	Accept []imaging.Format
 	// Review is ReviewNone, ReviewFailed or ReviewAll; default "" means ReviewFailed for
 	// recipes with AI steps and ReviewNone otherwise.
 	Review string
@@ -120,7 +122,8 @@ type IngestRequest struct {
 	Data   []byte
 	SKU    string
 	Recipe RecipeRef
-	Accept string
+	// Accept is as in RenderOptions.
+	Accept []imaging.Format
 	// Review is the review policy for the recipe's outputs; default "" (see RenderOptions).
 	Review string
 	// Meta is merged into the image's metadata (SetImageMeta's rules), also when the

@@ -1,9 +1,9 @@
 package imaging
 
 import (
+	"slices"
 	"bytes"
 	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -90,38 +90,14 @@ func ParseFormat(s string) (Format, error) {
 	return "", invalid("format %q", s)
 }
 
-// Negotiate picks the output format for "auto" from an HTTP Accept header: AVIF if
-// the client accepts image/avif, else WebP if it accepts image/webp, else PNG when
-// the image has alpha, else JPEG. A media type with q=0 counts as refused; wildcards
-// (*/* or image/*) do not select AVIF or WebP.
-func Negotiate(accept string, hasAlpha bool) Format {
-	var avif, webp bool
-	for _, part := range strings.Split(accept, ",") {
-		fields := strings.Split(part, ";")
-		mt := strings.ToLower(strings.TrimSpace(fields[0]))
-		if mt != "image/avif" && mt != "image/webp" {
-			continue
-		}
-		ok := true
-		for _, p := range fields[1:] {
-			k, v, found := strings.Cut(strings.TrimSpace(p), "=")
-			if !found || strings.ToLower(strings.TrimSpace(k)) != "q" {
-				continue
-			}
-			if q, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && q <= 0 {
-				ok = false
-			}
-		}
-		if mt == "image/avif" {
-			avif = avif || ok
-		} else {
-			webp = webp || ok
-		}
-	}
+// Auto picks the format of an "auto" output from the formats the client accepts beyond
+// JPEG and PNG (the API reads them from its Accept header): AVIF when accepted, else WebP
+// when accepted, else PNG when the image has alpha, else JPEG.
+func Auto(accepted []Format, hasAlpha bool) Format {
 	switch {
-	case avif:
+	case slices.Contains(accepted, AVIF):
 		return AVIF
-	case webp:
+	case slices.Contains(accepted, WebP):
 		return WebP
 	case hasAlpha:
 		return PNG

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"slices"
 	"strings"
 	"time"
 
@@ -60,16 +59,29 @@ type Costs struct {
 // DefaultMinAccuracy is a batch's min_accuracy when its request names none.
 const DefaultMinAccuracy = 0.95
 
-// BatchRequest creates a batch: a manifest (a stream), a recipe and an optional filter.
+// BatchRequest creates a batch: a manifest (a file received, or a URL) or a selection, a
+// recipe and an optional filter.
 type BatchRequest struct {
-	Name     string
-	Recipe   catalog.RecipeRef
-	Filter   []byte // a pipeline `when` condition over the quality report; empty for none
-	Manifest io.Reader
-	Format   manifest.Format
-	// Schedule, a cron expression, re-reads ManifestURL when due and runs its new rows.
+	Name   string
+	Recipe catalog.RecipeRef
+	Filter []byte // a pipeline `when` condition over the quality report; empty for none
+	// Manifest is a manifest received whole (an upload spooled to a file), read from its
+	// current position; nil to fetch ManifestURL. ManifestName and ManifestType are its
+	// file name and Content-Type as sent: with its first bytes they decide its format
+	// (manifest.Detect). Format, when set, names the format instead; default "", detected.
+	Manifest     io.Reader
+	ManifestName string
+	ManifestType string
+	Format       manifest.Format
+	// ManifestURL is fetched through the SSRF-safe fetcher (within catalog.MaxManifestBytes)
+	// and read when Manifest is nil; Schedule, a cron expression, re-reads it when due and
+	// runs its new rows.
 	Schedule    string
 	ManifestURL string
+	// SpoolFetched, when set, is given the size of the manifest fetched from ManifestURL
+	// before it is read; its error refuses the batch. The API counts fetched manifests
+	// against its spool's disk budget with it. Default nil: no check.
+	SpoolFetched func(size int64) error
 	// MinAccuracy is the trial accuracy (0..1) below which start refuses without force;
 	// nil means DefaultMinAccuracy.
 	MinAccuracy *float64
@@ -182,8 +194,9 @@ type BadRow struct {
 
 const maxBadRowSample = 100
 
-// CreateBatch reads the manifest as a stream (or pages through the selection), inserting
-// items in chunks, and records the batch as a draft. Bad rows are counted and a sample of
+// CreateBatch reads the manifest as a stream (the file given, or fetched from its URL; its
+// format detected) or pages through the selection, inserting items in chunks (intake.go),
+// and records the batch as a draft. Bad rows are counted and a sample of
 // them kept, with row numbers; a row whose source and SKU an earlier row had is counted as
 // a duplicate and not made an item.
 func (s *Service) CreateBatch(ctx context.Context, req BatchRequest) (Batch, error) {
@@ -194,9 +207,9 @@ func (s *Service) CreateBatch(ctx context.Context, req BatchRequest) (Batch, err
 		return Batch{}, fmt.Errorf("name longer than 200 bytes: %w", catalog.ErrInvalid)
 	}
 	switch {
-	case req.Selection != nil && req.Manifest != nil:
+	case req.Selection != nil && (req.Manifest != nil || req.ManifestURL != ""):
 		return Batch{}, fmt.Errorf("give a manifest or a selection, not both: %w", catalog.ErrInvalid)
-	case req.Selection == nil && req.Manifest == nil:
+	case req.Selection == nil && req.Manifest == nil && req.ManifestURL == "":
 		return Batch{}, fmt.Errorf("a manifest or a selection is required: %w", catalog.ErrInvalid)
 	case req.Selection != nil && req.Schedule != "":
 		return Batch{}, fmt.Errorf("a schedule re-reads a manifest_url; a batch made from a selection has none: %w", catalog.ErrInvalid)
@@ -299,6 +312,16 @@ func (s *Service) CreateBatch(ctx context.Context, req BatchRequest) (Batch, err
 		}
 		startAt = req.StartAt.UnixNano()
 	}
+	// The manifest is fetched (by URL) and its format detected once the request is known
+	// good, before the batch exists.
+	var m *openedManifest
+	if req.Selection == nil {
+		if m, err = s.openManifest(ctx, manifestSource{file: req.Manifest, name: req.ManifestName, contentType: req.ManifestType,
+			format: req.Format, url: req.ManifestURL, spool: req.SpoolFetched}); err != nil {
+			return Batch{}, err
+		}
+		defer m.close()
+	}
 	var idb [10]byte
 	rand.Read(idb[:])
 	id := "bat_" + hex.EncodeToString(idb[:])
@@ -311,67 +334,30 @@ func (s *Service) CreateBatch(ctx context.Context, req BatchRequest) (Batch, err
 		plan.variants, plan.seed, startAt, boolInt(req.StartForce), now, now); err != nil {
 		return Batch{}, dbError("insert batch", err)
 	}
-	var (
-		chunk []manifest.Row
-		bad   []BadRow
-		total int
-		cols  columnSet
-		dupes int
-	)
-	flush := func() error {
-		if len(chunk) == 0 {
-			return nil
-		}
-		n, err := s.insertItems(ctx, id, chunk)
-		if err != nil {
-			return err
-		}
-		dupes += len(chunk) - n
-		total += n
-		chunk = chunk[:0]
-		return nil
-	}
-	row := func(r manifest.Row) error {
-		cols.add(r)
-		chunk = append(chunk, r)
-		if len(chunk) == 500 {
-			return flush()
-		}
-		return nil
-	}
-	var nbad int
-	if req.Selection != nil {
-		_, err = s.selectionRows(ctx, *req.Selection, row)
-	} else {
-		_, nbad, err = manifest.Read(ctx, req.Manifest, req.Format, manifest.DefaultLimits(), row,
-			func(e manifest.RowError) error {
-				if len(bad) < maxBadRowSample {
-					bad = append(bad, BadRow{Row: e.Number, Message: e.Message})
-				}
-				return nil
-			})
-	}
-	if err == nil {
-		err = flush()
+	w := &itemWriter{s: s, batch: id}
+	if m != nil {
+		err = w.readManifest(ctx, m)
+	} else if _, err = s.selectionRows(ctx, *req.Selection, w.row(ctx)); err == nil {
+		err = w.flush(ctx)
 	}
 	if err == nil && plan.template != "" && req.Selection == nil {
-		err = checkPlan(plan, canonical, cols.list(), cols.ordered)
+		err = checkPlan(plan, canonical, w.cols.list(), w.cols.ordered)
 	}
 	if err != nil {
 		return Batch{}, errors.Join(err, s.deleteBatch(id))
 	}
-	sample, _ := json.Marshal(bad)
+	sample, _ := json.Marshal(w.bad)
 	colJSON := ""
-	if l := cols.list(); len(l) > 0 {
+	if l := w.cols.list(); len(l) > 0 {
 		b, _ := json.Marshal(l)
 		colJSON = string(b)
 	}
 	if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET total = ?, bad_rows = ?, bad_row_sample = ?, duplicate_rows = ?,
 		columns = ?, updated_at = ? WHERE id = ?`),
-		total, nbad, string(sample), dupes, colJSON, time.Now().UTC().UnixNano(), id); err != nil {
+		w.added, w.nbad, string(sample), w.dupes, colJSON, time.Now().UTC().UnixNano(), id); err != nil {
 		return Batch{}, dbError("update batch", err)
 	}
-	if total == 0 && req.Schedule == "" {
+	if w.added == 0 && req.Schedule == "" {
 		s.setBatchState(ctx, id, BatchDone)
 	} else if startAt > 0 {
 		// A delayed start of an AI recipe trials at once.
@@ -380,87 +366,6 @@ func (s *Service) CreateBatch(ctx context.Context, req BatchRequest) (Batch, err
 		}
 	}
 	return s.GetBatch(ctx, id)
-}
-
-// maxColumns bounds the columns a batch remembers for its exports.
-const maxColumns = 256
-
-// columnSet gathers a manifest's meta columns: the header's order when the format has one
-// (CSV, XLSX), else the keys in the order rows first show them (sorted within a row).
-type columnSet struct {
-	names   []string
-	seen    map[string]bool
-	ordered bool // the header's own list was seen: every column is known
-}
-
-func (c *columnSet) add(r manifest.Row) {
-	if c.ordered {
-		return
-	}
-	if r.Columns != nil {
-		c.names, c.ordered = slices.Clone(r.Columns), true
-		return
-	}
-	if c.seen == nil {
-		c.seen = map[string]bool{}
-	}
-	keys := make([]string, 0, len(r.Meta))
-	for k := range r.Meta {
-		if !c.seen[k] {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		if len(c.names) < maxColumns {
-			c.seen[k] = true
-			c.names = append(c.names, k)
-		}
-	}
-}
-
-func (c *columnSet) list() []string { return c.names }
-
-// insertItems writes one chunk of rows in a transaction and returns how many became items:
-// a row whose content (source and SKU) the batch already has is left out.
-func (s *Service) insertItems(ctx context.Context, id string, rows []manifest.Row) (int, error) {
-	tx, err := s.db.SQL.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, dbError("begin", err)
-	}
-	defer tx.Rollback()
-	var (
-		q    strings.Builder
-		args []any
-	)
-	q.WriteString(`INSERT INTO batch_items (batch_id, row_number, url, image_id, sku, meta, content_key, state, updated_at) VALUES `)
-	now := time.Now().UTC().UnixNano()
-	for i, r := range rows {
-		if i > 0 {
-			q.WriteString(", ")
-		}
-		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
-		meta := ""
-		if len(r.Meta) > 0 {
-			b, _ := json.Marshal(r.Meta)
-			meta = string(b)
-		}
-		args = append(args, id, r.Number, r.URL, r.ImageID, r.SKU, meta, contentKey(r), ItemPending, now)
-	}
-	q.WriteString(" ON CONFLICT DO NOTHING RETURNING row_number")
-	res, err := tx.QueryContext(ctx, s.db.Rebind(q.String()), args...)
-	if err != nil {
-		return 0, dbError("insert items", err)
-	}
-	n := 0
-	for res.Next() {
-		n++
-	}
-	res.Close()
-	if err := res.Err(); err != nil {
-		return 0, dbError("insert items", err)
-	}
-	return n, dbError("commit items", tx.Commit())
 }
 
 // deleteBatch removes a batch that failed to be created, with its items.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -47,7 +48,7 @@ func OpenTestCatalog(t *testing.T, dialect string, loopback bool, cfg catalog.Co
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := catalog.New(cfg, catalog.Deps{DB: d, Store: st, Fetcher: f, Gate: imaging.NewGate(2, 64), SD: sd})
+	cat, err := catalog.New(cfg, catalog.Deps{DB: d, Store: st, Fetcher: f, Gate: imaging.NewGate(2, 64), SD: sd, Links: testLinks{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,4 +73,13 @@ func openTestDB(t *testing.T, dialect string) (*db.DB, string) {
 	}
 	t.Cleanup(func() { d.Close() })
 	return d, dc.DataDir
+}
+
+// testLinks stand in for the API's routes (catalog.Links) in the jobs' tests.
+type testLinks struct{}
+
+func (testLinks) RenditionContent(id string) string { return "test:/renditions/" + id }
+func (testLinks) ImageContent(id string) string     { return "test:/images/" + id }
+func (testLinks) ScenePreview(id string, v int64) string {
+	return "test:/scenes/" + id + "/preview/" + strconv.FormatInt(v, 10)
 }

@@ -98,7 +98,7 @@ func TestRenderJob(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			job, err := b.jobs.EnqueueRender(ctx, res.Image.ID, []byte(`{"outputs":[{"name":"s","format":"webp","resize":{"width":100}}]}`), "")
+			job, err := b.jobs.EnqueueRender(ctx, res.Image.ID, []byte(`{"outputs":[{"name":"s","format":"webp","resize":{"width":100}}]}`), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,7 +116,7 @@ func TestRenderJob(t *testing.T) {
 				t.Errorf("output = %s (%v)", done.Output, err)
 			}
 			// A permanent failure is cancelled, not retried.
-			bad, err := b.jobs.EnqueueRender(ctx, "img_missing", []byte(`{"outputs":[{"name":"s"}]}`), "")
+			bad, err := b.jobs.EnqueueRender(ctx, "img_missing", []byte(`{"outputs":[{"name":"s"}]}`), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

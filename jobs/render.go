@@ -19,7 +19,9 @@ import (
 type RenderArgs struct {
 	ImageID string `json:"image_id"`
 	Recipe  []byte `json:"recipe"`
-	Accept  string `json:"accept,omitempty"`
+	// Accept lists the formats beyond JPEG and PNG an "auto" output may take. (Jobs queued
+	// before it carried the raw header as "accept"; those render "auto" as JPEG or PNG.)
+	Accept []imaging.Format `json:"accept_formats,omitempty"`
 }
 
 // Kind never changes: it is stored on every job row.
@@ -73,7 +75,7 @@ func permanent(err error) bool {
 
 // EnqueueRender queues a render of recipe (any form ParseRecipe takes) on an image and
 // returns the job.
-func (s *Service) EnqueueRender(ctx context.Context, imageID string, recipe []byte, accept string) (Job, error) {
+func (s *Service) EnqueueRender(ctx context.Context, imageID string, recipe []byte, accept []imaging.Format) (Job, error) {
 	r, err := pipeline.ParseRecipe(recipe)
 	if err != nil {
 		return Job{}, err

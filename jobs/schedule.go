@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
-	"path"
 	"strings"
 	"time"
 
@@ -173,61 +171,27 @@ func (s *Service) RunSchedules(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-// refresh adds the manifest's new rows to a batch and queues them if it was started.
+// refresh adds the manifest's new rows to a batch and queues them if it was started. New
+// rows are numbered after the batch's last item: a row is known by its content (source and
+// SKU), not by where it sits in the file, and only rows not seen before become items.
 func (s *Service) refresh(ctx context.Context, id, manifestURL string) error {
-	mf, err := s.cat.FetchManifest(ctx, manifestURL)
+	m, err := s.openManifest(ctx, manifestSource{url: manifestURL})
 	if err != nil {
 		return err
 	}
-	defer mf.Close()
-	head, err := mf.Head()
-	if err != nil {
-		return err
-	}
-	name := ""
-	if u, err := url.Parse(manifestURL); err == nil {
-		name = path.Base(u.Path)
-	}
-	f, err := manifest.Detect(name, mf.ContentType, head)
-	if err != nil {
-		return err
-	}
-	// New rows are numbered after the batch's last item: a row is known by its content
-	// (source and SKU), not by where it sits in the file.
+	defer m.close()
 	var last int
 	if err := s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT coalesce(max(row_number), 0) FROM batch_items WHERE batch_id = ?`), id).Scan(&last); err != nil {
 		return fmt.Errorf("%w: %w", errRefreshStore, dbError("last row", err))
 	}
-	var (
-		chunk []manifest.Row
-		added int
-		seq   = last
-	)
-	insert := func() error {
-		n, err := s.insertItems(ctx, id, chunk)
-		if err != nil {
+	w := &itemWriter{s: s, batch: id, renumber: true, last: last}
+	if err := w.readManifest(ctx, m); err != nil {
+		if w.failed != nil {
 			return fmt.Errorf("%w: %w", errRefreshStore, err)
 		}
-		added += n
-		chunk = chunk[:0]
-		return nil
-	}
-	_, _, err = manifest.Read(ctx, mf.File, f, manifest.DefaultLimits(), func(r manifest.Row) error {
-		seq++
-		r.Number = seq
-		chunk = append(chunk, r)
-		if len(chunk) == 500 {
-			return insert()
-		}
-		return nil
-	}, nil)
-	if err == nil && len(chunk) > 0 {
-		err = insert()
-	}
-	if err != nil {
 		return err
 	}
-	if err := s.queueRefreshed(ctx, id, added, last+1); err != nil {
+	if err := s.queueRefreshed(ctx, id, w.added, last+1); err != nil {
 		return fmt.Errorf("%w: %w", errRefreshStore, err)
 	}
 	return nil

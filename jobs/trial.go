@@ -559,7 +559,7 @@ func (s *Service) trialSample(ctx context.Context, b batchRow, row int) (TrialSa
 	out, err := s.process(ictx, b, it)
 	cancel()
 	if out.image.ID != "" {
-		ts.BeforeURL = "/v1/images/" + out.image.ID + "/content"
+		ts.BeforeURL = s.cat.ImageContentURL(out.image.ID)
 	}
 	if err != nil {
 		if ctx.Err() != nil || unavailable(err) {

@@ -36,8 +36,9 @@ type Env struct {
 
 // RunOptions select outputs and resolve format "auto".
 type RunOptions struct {
-	// Accept is the client's Accept header, used by outputs with format "auto".
-	Accept string
+	// Accept lists the formats beyond JPEG and PNG the client takes, in no order, for
+	// outputs with format "auto" (imaging.Auto); nil for none.
+	Accept []imaging.Format
 	// Formats, when it names an output, fixes that output's format (settled by the caller
 	// beforehand, e.g. to build cache keys); default nil.
 	Formats map[string]imaging.Format
@@ -230,17 +231,17 @@ func (pc *Context) output(r *Recipe, i int, opts RunOptions, want *sizeWant) (Re
 	return Rendered{Output: o.Name, Format: f, Data: data, Width: img.Width(), Height: img.Height(), Lineage: pc.lineage, Checks: rep}, nil
 }
 
-// OutputFormat resolves an output's format, "auto" by the Accept header and alpha.
-func outputFormat(format, accept string, alpha bool) (imaging.Format, error) {
+// outputFormat resolves an output's format, "auto" by the accepted formats and alpha.
+func outputFormat(format string, accept []imaging.Format, alpha bool) (imaging.Format, error) {
 	if format == "auto" {
-		return imaging.Negotiate(accept, alpha), nil
+		return imaging.Auto(accept, alpha), nil
 	}
 	return imaging.ParseFormat(format)
 }
 
 // ResolveFormat tells which format an output will be written in, before rendering: "auto"
-// is settled from the Accept header and whether the source may carry alpha.
-func ResolveFormat(o Output, accept string, alpha bool) (imaging.Format, error) {
+// is settled from the accepted formats and whether the source may carry alpha.
+func ResolveFormat(o Output, accept []imaging.Format, alpha bool) (imaging.Format, error) {
 	return outputFormat(o.Format, accept, alpha)
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,20 +8,16 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"mime"
-	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/pictor/pictor/api"
-	"github.com/pictor/pictor/jobs"
 )
 
 const batchUsage = `Usage: pictor batch [--server URL] [--key KEY] COMMAND [flags] [ARGS]
@@ -87,8 +82,7 @@ const defaultBatchServer = "http://localhost:8080"
 const (
 	batchPollTimeout     = 30 * time.Second
 	batchMaxPollFailures = 120
-	maxRecipeFileBytes   = 1 << 20
-	minProgressBytes     = 1 << 20 // smaller manifests upload without a progress line
+	maxRecipeFileBytes   = 1 << 20 // the most read from a --recipe, --filter or --select @FILE
 	// defaultTrialWait is how long the commands wait for a trial to finish.
 	defaultTrialWait = 30 * time.Minute
 )
@@ -116,16 +110,6 @@ func batch(ctx context.Context, args []string, getenv func(string) string, stdou
 		lineEvery: 5,
 		terminal:  isTerminal(stderr),
 	})
-}
-
-// isTerminal reports whether w is a character device (a terminal, not a pipe or file).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // batchCmd is one parsed batch command: where the service is, and the streams.
@@ -382,7 +366,7 @@ func (b *batchCmd) submit(ctx context.Context, args []string) error {
 		}
 	}
 
-	var bt jobs.Batch
+	var bt api.BatchView
 	if len(pos) == 1 {
 		bt, err = b.c.upload(ctx, pos[0], fields, b.uploadProgress())
 	} else {
@@ -402,7 +386,7 @@ func (b *batchCmd) submit(ctx context.Context, args []string) error {
 	}
 	if !at.IsZero() {
 		fmt.Fprintf(b.stderr, "batch %s starts at %s", bt.ID, at.Local().Format(time.RFC3339))
-		if bt.State == jobs.BatchTrialling {
+		if bt.State == api.BatchTrialling {
 			fmt.Fprint(b.stderr, " if its trial (running now) passes")
 		}
 		fmt.Fprintf(b.stderr, "; follow it with: pictor batch status %s\n", bt.ID)
@@ -494,121 +478,8 @@ func readSmallFile(name string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
-// uploadProgress returns the function that shows how much of the manifest is sent, on
-// a terminal only; nil otherwise. done ends the line.
-func (b *batchCmd) uploadProgress() func(sent, size int64, done bool) {
-	if !b.terminal {
-		return nil
-	}
-	return func(sent, size int64, done bool) {
-		if done {
-			fmt.Fprintln(b.stderr)
-			return
-		}
-		fmt.Fprintf(b.stderr, "\ruploading %s / %s\x1b[K", formatBytes(sent), formatBytes(size))
-	}
-}
-
-// printCreated tells what the upload made: counts and the bad rows.
-func (b *batchCmd) printCreated(bt jobs.Batch) {
-	fmt.Fprintf(b.stderr, "created batch %s", bt.ID)
-	if bt.Name != "" {
-		fmt.Fprintf(b.stderr, " %q", printable(bt.Name))
-	}
-	fmt.Fprintf(b.stderr, ": %d items", bt.Total)
-	if bt.BadRows > 0 {
-		fmt.Fprintf(b.stderr, ", %d bad rows (skipped)", bt.BadRows)
-	}
-	fmt.Fprintln(b.stderr)
-	printBadRows(b.stderr, bt, 10)
-}
-
-func printBadRows(w io.Writer, bt jobs.Batch, max int) {
-	for i, r := range bt.BadRowList {
-		if i == max {
-			fmt.Fprintf(w, "  ... %d more bad rows (pictor batch status %s --json)\n", bt.BadRows-max, bt.ID)
-			break
-		}
-		fmt.Fprintf(w, "  row %d: %s\n", r.Row, printable(r.Message))
-	}
-}
-
-// printTrial prints a trial's report (accuracy, failures per check, the failing samples
-// with before/after, the first few) and the estimate with its cost or why there is none.
-func (b *batchCmd) printTrial(w io.Writer, bt jobs.Batch) {
-	if t := bt.Trial; t != nil {
-		skipped, errored := 0, 0
-		for _, s := range t.Samples {
-			switch {
-			case s.Error != "":
-				errored++
-			case !s.Passed:
-				skipped++
-			}
-		}
-		fmt.Fprintf(w, "trial: %d rows sampled, %d judged, %d did not pass the filter, %d failed to process\n",
-			len(t.Samples), t.Judged, skipped, errored)
-		fmt.Fprintf(w, "accuracy: %.1f%% (%d of %d judged samples passed every check; min_accuracy %.1f%%)\n",
-			t.Accuracy*100, t.Judged-len(t.Failing), t.Judged, bt.MinAccuracy*100)
-		if len(t.Failures) > 0 {
-			names := make([]string, 0, len(t.Failures))
-			for n := range t.Failures {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			fmt.Fprint(w, "failures per check:")
-			for _, n := range names {
-				fmt.Fprintf(w, " %s %d", printable(n), t.Failures[n])
-			}
-			fmt.Fprintln(w)
-		}
-		for i, s := range t.Failing {
-			if i == 10 {
-				fmt.Fprintf(w, "  ... %d more failing samples (pictor batch status %s --json)\n", len(t.Failing)-i, bt.ID)
-				break
-			}
-			if s.Error != "" {
-				fmt.Fprintf(w, "  row %d %s: error: %s\n", s.Row, printable(s.Source), printable(s.Error))
-				continue
-			}
-			var why []string
-			for _, r := range s.FailedChecks {
-				why = append(why, fmt.Sprintf("%s=%g (%s %g)", printable(r.Name), r.Value, printable(r.Op), r.Threshold))
-			}
-			fmt.Fprintf(w, "  row %d %s: fail: %s\n    before %s\n    after  %s\n", s.Row, printable(s.Source), strings.Join(why, ", "),
-				b.absURL(s.BeforeURL), b.absURL(s.AfterURL))
-		}
-	}
-	if e := bt.Estimate; e != nil {
-		fmt.Fprintf(w, "estimate: %s\n", estimateText(*e))
-	}
-}
-
-// absURL makes a service-relative URL absolute, so it can be opened from the terminal.
-func (b *batchCmd) absURL(u string) string {
-	if strings.HasPrefix(u, "/") && b.c != nil {
-		return printable(b.c.base + u)
-	}
-	return printable(u)
-}
-
-func estimateText(e jobs.Estimate) string {
-	s := fmt.Sprintf("%d items, %.0f%% pass the filter, %.0f GPU-s, %.0f CPU-s, %s stored, about %s with %d workers and %d backends",
-		e.Items, e.PassRate*100, e.GPUSeconds, e.CPUSeconds, formatBytes(e.Bytes), formatSeconds(e.WallSeconds), e.Workers, e.Backends)
-	switch {
-	case e.Cost != nil:
-		s += fmt.Sprintf(", cost %.2f %s", *e.Cost, e.Currency)
-		if e.CostPerItem != nil {
-			s += fmt.Sprintf(" (%.4f %s an item)", *e.CostPerItem, e.Currency)
-		}
-	case e.Note != "":
-		s += "; cost unknown: " + printable(e.Note)
-	}
-	return s
-}
-
 // runTrial starts a trial and waits for its report, showing its progress.
-func (b *batchCmd) runTrial(ctx context.Context, id string, sample int) (jobs.Batch, error) {
+func (b *batchCmd) runTrial(ctx context.Context, id string, sample int) (api.BatchView, error) {
 	bt, err := b.c.trial(ctx, id, sample)
 	if err != nil {
 		return bt, err
@@ -617,7 +488,7 @@ func (b *batchCmd) runTrial(ctx context.Context, id string, sample int) (jobs.Ba
 }
 
 // waitTrial polls a trialling batch until its trial is done, for at most trialWait.
-func (b *batchCmd) waitTrial(ctx context.Context, bt jobs.Batch) (jobs.Batch, error) {
+func (b *batchCmd) waitTrial(ctx context.Context, bt api.BatchView) (api.BatchView, error) {
 	limit := b.trialWait
 	if limit <= 0 {
 		limit = defaultTrialWait
@@ -627,7 +498,7 @@ func (b *batchCmd) waitTrial(ctx context.Context, bt jobs.Batch) (jobs.Batch, er
 	tick := time.NewTicker(b.poll)
 	defer tick.Stop()
 	last, failures := -1, 0
-	for bt.State == jobs.BatchTrialling {
+	for bt.State == api.BatchTrialling {
 		if t := bt.Trial; t != nil && t.Progress.Done != last {
 			last = t.Progress.Done
 			fmt.Fprintf(b.stderr, "trial %d/%d\n", t.Progress.Done, t.Progress.Total)
@@ -655,7 +526,7 @@ func (b *batchCmd) waitTrial(ctx context.Context, bt jobs.Batch) (jobs.Batch, er
 			}
 		}
 	}
-	if bt.State != jobs.BatchReady {
+	if bt.State != api.BatchReady {
 		msg := fmt.Sprintf("the trial of batch %s ended with the batch %s", bt.ID, bt.State)
 		if bt.Error != "" {
 			msg += ": " + printable(bt.Error)
@@ -672,7 +543,7 @@ func (b *batchCmd) gateError(id string, err error) error {
 		return err
 	}
 	if pe.Trial != nil {
-		bt := jobs.Batch{ID: id, Trial: pe.Trial}
+		bt := api.BatchView{ID: id, Trial: pe.Trial}
 		if pe.MinAccuracy != nil {
 			bt.MinAccuracy = *pe.MinAccuracy
 		}
@@ -692,7 +563,7 @@ func (b *batchCmd) waitCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if bt.State == jobs.BatchDraft || bt.State == jobs.BatchReady || bt.State == jobs.BatchTrialling {
+	if bt.State == api.BatchDraft || bt.State == api.BatchReady || bt.State == api.BatchTrialling {
 		return fmt.Errorf("batch %s is a %s, not started (start it with: pictor batch start %s)", bt.ID, bt.State, bt.ID)
 	}
 	return b.follow(ctx, bt)
@@ -700,14 +571,14 @@ func (b *batchCmd) waitCmd(ctx context.Context, args []string) error {
 
 // follow polls a started batch, showing its progress, until it is done or cancelled, or
 // ctx ends (Ctrl-C: the batch keeps running). Its error says how the batch ended.
-func (b *batchCmd) follow(ctx context.Context, bt jobs.Batch) error {
+func (b *batchCmd) follow(ctx context.Context, bt api.BatchView) error {
 	p := &batchProgress{w: b.stderr, terminal: b.terminal, every: b.lineEvery, id: bt.ID}
 	defer p.close()
 	tick := time.NewTicker(b.poll)
 	defer tick.Stop()
 	failures := 0
 	for {
-		if bt.State == jobs.BatchDone || bt.State == jobs.BatchCancelled {
+		if bt.State == api.BatchDone || bt.State == api.BatchCancelled {
 			p.update(bt)
 			p.close()
 			return b.finished(bt)
@@ -752,135 +623,26 @@ func (b *batchCmd) stoppedWaiting(id string) error {
 }
 
 // finished reports how a batch ended: nil when every item succeeded or was skipped.
-func (b *batchCmd) finished(bt jobs.Batch) error {
+func (b *batchCmd) finished(bt api.BatchView) error {
 	c := bt.Counts
 	took := ""
 	if bt.StartedAt != nil && bt.FinishedAt != nil {
 		took = " in " + formatSeconds(bt.FinishedAt.Sub(*bt.StartedAt).Seconds())
 	}
 	fmt.Fprintf(b.stderr, "batch %s %s%s: %d succeeded, %d failed, %d skipped of %d\n",
-		bt.ID, bt.State, took, c[jobs.ItemSucceeded], c[jobs.ItemFailed], c[jobs.ItemSkipped], bt.Total)
+		bt.ID, bt.State, took, c[api.ItemSucceeded], c[api.ItemFailed], c[api.ItemSkipped], bt.Total)
 	if bt.Error != "" {
 		fmt.Fprintf(b.stderr, "batch error: %s\n", printable(bt.Error))
 	}
 	switch {
-	case bt.State == jobs.BatchCancelled:
+	case bt.State == api.BatchCancelled:
 		return fmt.Errorf("batch %s was cancelled (results so far: pictor batch results %s)", bt.ID, bt.ID)
-	case c[jobs.ItemFailed] > 0:
+	case c[api.ItemFailed] > 0:
 		return fmt.Errorf("batch %s: %d of %d items failed; see why with: pictor batch results %s, run them again with: pictor batch retry %s",
-			bt.ID, c[jobs.ItemFailed], bt.Total, bt.ID, bt.ID)
+			bt.ID, c[api.ItemFailed], bt.Total, bt.ID, bt.ID)
 	}
 	fmt.Fprintf(b.stderr, "results: pictor batch results %s [-o FILE]\n", bt.ID)
 	return nil
-}
-
-// transient reports whether a failed poll is worth repeating: the service unreachable,
-// overloaded or failing, rather than refusing.
-func transient(err error) bool {
-	var pe *batchProblemError
-	if errors.As(err, &pe) {
-		return pe.Status >= 500 || pe.Status == http.StatusTooManyRequests
-	}
-	return true
-}
-
-// batchProgress draws a batch's progress on stderr: one redrawn line on a terminal, a
-// line every few polls (and on every change of state) otherwise.
-type batchProgress struct {
-	w        io.Writer
-	terminal bool
-	every    int
-	id       string
-	polls    int
-	state    string
-	drawn    bool // a bar is on the terminal's current line
-}
-
-func (p *batchProgress) update(bt jobs.Batch) {
-	line := progressLine(bt, 20)
-	if p.terminal {
-		fmt.Fprintf(p.w, "\r%s %s\x1b[K", line, bt.State)
-		p.drawn = true
-		return
-	}
-	if bt.State != p.state || p.every <= 1 || p.polls%p.every == 0 {
-		fmt.Fprintf(p.w, "batch %s %s %s\n", p.id, bt.State, line)
-	}
-	p.state = bt.State
-	p.polls++
-}
-
-// note prints a message on a line of its own.
-func (p *batchProgress) note(msg string) {
-	p.close()
-	fmt.Fprintf(p.w, "pictor: %s\n", msg)
-}
-
-// close ends the bar's line, once.
-func (p *batchProgress) close() {
-	if p.drawn {
-		fmt.Fprintln(p.w)
-		p.drawn = false
-	}
-}
-
-// progressLine is "[#####.....] 512/1000 51% 12.3/s ETA 40s failed 3".
-func progressLine(bt jobs.Batch, width int) string {
-	c := bt.Counts
-	done := c[jobs.ItemSucceeded] + c[jobs.ItemFailed] + c[jobs.ItemSkipped]
-	pct := 100
-	if bt.Total > 0 {
-		pct = min(100, done*100/bt.Total)
-	}
-	filled := pct * width / 100
-	var s strings.Builder
-	fmt.Fprintf(&s, "[%s%s] %d/%d %d%%", strings.Repeat("#", filled), strings.Repeat(".", width-filled), done, bt.Total, pct)
-	if bt.Rate > 0 {
-		fmt.Fprintf(&s, " %.1f/s", bt.Rate)
-	}
-	if bt.ETASeconds > 0 {
-		fmt.Fprintf(&s, " ETA %s", formatSeconds(bt.ETASeconds))
-	}
-	if n := c[jobs.ItemFailed]; n > 0 {
-		fmt.Fprintf(&s, " failed %d", n)
-	}
-	return s.String()
-}
-
-// formatSeconds is "40s", "12m30s" or "3h05m".
-func formatSeconds(sec float64) string {
-	d := time.Duration(sec * float64(time.Second)).Round(time.Second)
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
-	}
-	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
-}
-
-// formatBytes is "512 B", "1.5 KB", "12.3 MB" (powers of 1000).
-func formatBytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	v, i := float64(n), -1
-	for v >= unit && i < 4 {
-		v /= unit
-		i++
-	}
-	return fmt.Sprintf("%.1f %cB", v, "kMGTP"[i])
-}
-
-// printable replaces control characters (terminal escapes in a manifest's text, say).
-func printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return '?'
-		}
-		return r
-	}, s)
 }
 
 // status runs "pictor batch status".
@@ -906,11 +668,11 @@ func (b *batchCmd) status(ctx context.Context, args []string) error {
 	row("name", "%s", printable(bt.Name))
 	row("state", "%s", bt.State)
 	row("progress", "%s", progressLine(bt, 20))
-	for _, s := range []string{jobs.ItemQueued, jobs.ItemRunning, jobs.ItemSucceeded, jobs.ItemFailed, jobs.ItemSkipped} {
+	for _, s := range []string{api.ItemQueued, api.ItemRunning, api.ItemSucceeded, api.ItemFailed, api.ItemSkipped} {
 		row(s, "%d", c[s])
 	}
 	row("bad rows", "%d", bt.BadRows)
-	if bt.State == jobs.BatchRunning {
+	if bt.State == api.BatchRunning {
 		row("rate", "%.1f items/s", bt.Rate)
 		eta := "unknown"
 		if bt.ETASeconds > 0 {
@@ -976,7 +738,7 @@ func (b *batchCmd) list(ctx context.Context, args []string) error {
 		return err
 	}
 	var out struct {
-		Batches []jobs.Batch `json:"batches"`
+		Batches []api.BatchView `json:"batches"`
 	}
 	if err := json.Unmarshal(raw, &out); err != nil {
 		return fmt.Errorf("list batches: decode the answer: %w", err)
@@ -986,7 +748,7 @@ func (b *batchCmd) list(ctx context.Context, args []string) error {
 	for _, bt := range out.Batches {
 		c := bt.Counts
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", bt.ID, bt.State,
-			c[jobs.ItemSucceeded]+c[jobs.ItemFailed]+c[jobs.ItemSkipped], bt.Total, c[jobs.ItemFailed],
+			c[api.ItemSucceeded]+c[api.ItemFailed]+c[api.ItemSkipped], bt.Total, c[api.ItemFailed],
 			bt.CreatedAt.Local().Format(time.DateTime), printable(bt.Name))
 	}
 	return tw.Flush()
@@ -1132,182 +894,6 @@ func writeFileAtomic(name string, r io.Reader) (int64, error) {
 	return n, nil
 }
 
-// batchClient speaks the batch routes of the HTTP API.
-type batchClient struct {
-	http *http.Client
-	base string // scheme://host[/prefix], no trailing slash
-	key  string // "" sends no Authorization
-}
-
-// batchProblemError is an error answer of the service: its problem+json, or the status
-// and the start of the body when the answer is not problem+json (a proxy's page, say).
-type batchProblemError struct {
-	Status int
-	Title  string
-	Detail string
-	Errors []api.FieldError
-	// Trial and MinAccuracy are the report a refused start carries (409).
-	Trial       *jobs.Trial
-	MinAccuracy *float64
-}
-
-// Error is "title: detail", then one line per invalid field.
-func (e *batchProblemError) Error() string {
-	var s strings.Builder
-	s.WriteString(printable(e.Title))
-	if e.Detail != "" {
-		s.WriteString(": " + printable(e.Detail))
-	}
-	for _, f := range e.Errors {
-		fmt.Fprintf(&s, "\n  %s: %s", printable(f.Field), printable(f.Message))
-	}
-	return s.String()
-}
-
-// do sends a request and returns a 2xx response (its body to be closed by the caller),
-// or the answer's error as a *batchProblemError.
-func (c *batchClient) do(ctx context.Context, method, path, contentType string, body io.Reader) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	req.Header.Set("Accept", "application/json, "+api.ProblemContentType)
-	req.Header.Set("User-Agent", "pictor-cli/"+version)
-	if c.key != "" {
-		req.Header.Set("Authorization", "Bearer "+c.key)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, fmt.Errorf("reach the service at %s (--server, PICTOR_SERVER): %w", c.base, err)
-	}
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return resp, nil
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	pe := &batchProblemError{Status: resp.StatusCode}
-	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	var p api.Problem
-	if (mt == api.ProblemContentType || mt == "application/json") && json.Unmarshal(data, &p) == nil && p.Title != "" {
-		pe.Title, pe.Detail, pe.Errors = p.Title, p.Detail, p.Errors
-		var ext struct {
-			Trial       *jobs.Trial `json:"trial"`
-			MinAccuracy *float64    `json:"min_accuracy"`
-		}
-		if json.Unmarshal(data, &ext) == nil {
-			pe.Trial, pe.MinAccuracy = ext.Trial, ext.MinAccuracy
-		}
-	} else {
-		pe.Title = fmt.Sprintf("%s %s answered %s", method, path, resp.Status)
-		pe.Detail = strings.Join(strings.Fields(string(data[:min(len(data), 200)])), " ")
-	}
-	if resp.StatusCode == http.StatusUnauthorized && c.key == "" {
-		hint := "no API key given: set PICTOR_API_KEY or --key"
-		if pe.Detail != "" {
-			hint = pe.Detail + " (" + hint + ")"
-		}
-		pe.Detail = hint
-	}
-	return nil, pe
-}
-
-// call is do for a JSON answer: its bytes, at most 64 MiB.
-func (c *batchClient) call(ctx context.Context, method, path, contentType string, body io.Reader) ([]byte, error) {
-	resp, err := c.do(ctx, method, path, contentType, body)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: read the answer: %w", method, path, err)
-	}
-	return data, nil
-}
-
-// callBatch is call for an answer that is one batch.
-func (c *batchClient) callBatch(ctx context.Context, method, path, contentType string, body io.Reader) (jobs.Batch, []byte, error) {
-	raw, err := c.call(ctx, method, path, contentType, body)
-	if err != nil {
-		return jobs.Batch{}, nil, err
-	}
-	var bt jobs.Batch
-	if err := json.Unmarshal(raw, &bt); err != nil {
-		return jobs.Batch{}, nil, fmt.Errorf("%s %s: decode the batch: %w", method, path, err)
-	}
-	if bt.ID == "" {
-		return jobs.Batch{}, nil, fmt.Errorf("%s %s: the answer is not a batch", method, path)
-	}
-	return bt, raw, nil
-}
-
-func batchPath(id string) string { return "/v1/batches/" + url.PathEscape(id) }
-
-// get fetches a batch, and the server's JSON of it.
-func (c *batchClient) get(ctx context.Context, id string) (jobs.Batch, []byte, error) {
-	return c.callBatch(ctx, http.MethodGet, batchPath(id), "", nil)
-}
-
-// actionBody is the JSON body of an action: "" when it has nothing to say.
-func actionBody(force bool, maxCost *float64) string {
-	in := map[string]any{}
-	if force {
-		in["force"] = true
-	}
-	if maxCost != nil {
-		in["max_cost"] = *maxCost
-	}
-	if len(in) == 0 {
-		return ""
-	}
-	b, _ := json.Marshal(in)
-	return string(b)
-}
-
-// create posts a batch as JSON (a selection or a manifest_url): fields with an empty
-// value are left out; recipe, filter, selection and prompt_vars are JSON already.
-func (c *batchClient) create(ctx context.Context, fields [][2]string) (jobs.Batch, error) {
-	in := map[string]any{}
-	for _, kv := range fields {
-		k, v := kv[0], kv[1]
-		if v == "" {
-			continue
-		}
-		switch k {
-		case "filter", "selection", "prompt_vars":
-			in[k] = json.RawMessage(v)
-		case "recipe":
-			if strings.HasPrefix(v, "{") {
-				in[k] = json.RawMessage(v)
-			} else {
-				in[k] = v
-			}
-		case "min_accuracy", "max_cost", "variants":
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return jobs.Batch{}, fmt.Errorf("%s %q: want a number", k, v)
-			}
-			in[k] = f
-		case "start_force":
-			in[k] = v == "true"
-		default:
-			in[k] = v
-		}
-	}
-	body, err := json.Marshal(in)
-	if err != nil {
-		return jobs.Batch{}, err
-	}
-	bt, _, err := c.callBatch(ctx, http.MethodPost, "/v1/batches", "application/json", bytes.NewReader(body))
-	return bt, err
-}
-
 // parseWhen reads a time given on the command line: RFC 3339, or +DURATION from now.
 func parseWhen(v string, now time.Time) (time.Time, error) {
 	if d, ok := strings.CutPrefix(strings.TrimSpace(v), "+"); ok {
@@ -1322,108 +908,4 @@ func parseWhen(v string, now time.Time) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("want an RFC 3339 time such as 2026-12-24T06:00:00Z, or +DURATION")
 	}
 	return t, nil
-}
-
-// act posts one of start, pause, resume, cancel, retry, with body (JSON) when not "".
-func (c *batchClient) act(ctx context.Context, id, action string, body ...string) (jobs.Batch, error) {
-	var (
-		rd io.Reader
-		ct string
-	)
-	if len(body) > 0 && body[0] != "" {
-		rd, ct = strings.NewReader(body[0]), "application/json"
-	}
-	bt, _, err := c.callBatch(ctx, http.MethodPost, batchPath(id)+"/"+action, ct, rd)
-	return bt, err
-}
-
-// trial runs a trial of sample rows (0: the server's default).
-func (c *batchClient) trial(ctx context.Context, id string, sample int) (jobs.Batch, error) {
-	var body io.Reader
-	ct := ""
-	if sample > 0 {
-		body, ct = strings.NewReader(fmt.Sprintf(`{"sample":%d}`, sample)), "application/json"
-	}
-	bt, _, err := c.callBatch(ctx, http.MethodPost, batchPath(id)+"/trial", ct, body)
-	return bt, err
-}
-
-// upload creates a batch: the fields, then the manifest file, streamed as multipart
-// through a pipe so the file is never held in memory. progress, when not nil, hears of
-// each further percent sent.
-func (c *batchClient) upload(ctx context.Context, manifest string, fields [][2]string, progress func(sent, size int64, done bool)) (jobs.Batch, error) {
-	f, err := os.Open(manifest)
-	if err != nil {
-		return jobs.Batch{}, fmt.Errorf("manifest: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return jobs.Batch{}, fmt.Errorf("manifest: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return jobs.Batch{}, fmt.Errorf("manifest %s: not a regular file", manifest)
-	}
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	src := &manifestReader{r: f, size: fi.Size()}
-	if fi.Size() >= minProgressBytes {
-		src.report = progress
-	}
-	written := make(chan struct{})
-	go func() {
-		defer close(written)
-		err := func() error {
-			for _, kv := range fields {
-				if err := mw.WriteField(kv[0], kv[1]); err != nil {
-					return err
-				}
-			}
-			part, err := mw.CreateFormFile("manifest", filepath.Base(manifest))
-			if err != nil {
-				return err
-			}
-			if _, err := io.Copy(part, src); err != nil {
-				return err
-			}
-			return mw.Close()
-		}()
-		pw.CloseWithError(err) // nil: the body ends; else the request fails with err
-	}()
-	bt, _, err := c.callBatch(ctx, http.MethodPost, "/v1/batches", mw.FormDataContentType(), pr)
-	pr.Close() // unblocks the writer if the server answered before reading everything
-	<-written
-	if src.err != nil && ctx.Err() == nil {
-		return jobs.Batch{}, fmt.Errorf("read manifest %s: %w", manifest, src.err)
-	}
-	if src.report != nil && src.shown > 0 {
-		progress(src.sent, src.size, true) // ends the progress line
-	}
-	return bt, err
-}
-
-// manifestReader reads the manifest for upload, keeping its read error apart from the
-// request's, and reports progress each time another percent of size has been read.
-type manifestReader struct {
-	r      io.Reader
-	size   int64
-	sent   int64
-	shown  int64
-	err    error
-	report func(sent, size int64, done bool)
-}
-
-func (m *manifestReader) Read(p []byte) (int, error) {
-	n, err := m.r.Read(p)
-	m.sent += int64(n)
-	if err != nil && !errors.Is(err, io.EOF) {
-		m.err = err
-	}
-	if m.report != nil && m.size > 0 {
-		if pct := m.sent * 100 / m.size; pct > m.shown {
-			m.shown = pct
-			m.report(m.sent, m.size, false)
-		}
-	}
-	return n, err
 }

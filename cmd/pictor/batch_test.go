@@ -1081,18 +1081,18 @@ func TestBatchSubmitMissingManifest(t *testing.T) {
 func TestProgressLine(t *testing.T) {
 	t.Parallel()
 	counts := func(s, f, k int) map[string]int {
-		return map[string]int{jobs.ItemSucceeded: s, jobs.ItemFailed: f, jobs.ItemSkipped: k}
+		return map[string]int{api.ItemSucceeded: s, api.ItemFailed: f, api.ItemSkipped: k}
 	}
 	tests := []struct {
 		name string
-		b    jobs.Batch
+		b    api.BatchView
 		want string
 	}{
-		{"brief's example", jobs.Batch{Total: 1000, Counts: counts(500, 3, 9), Rate: 12.3, ETASeconds: 40}, "[#####.....] 512/1000 51% 12.3/s ETA 40s failed 3"},
-		{"nothing done", jobs.Batch{Total: 7, Counts: counts(0, 0, 0)}, "[..........] 0/7 0%"},
-		{"all done", jobs.Batch{Total: 7, Counts: counts(7, 0, 0)}, "[##########] 7/7 100%"},
-		{"empty batch", jobs.Batch{Total: 0, Counts: counts(0, 0, 0)}, "[##########] 0/0 100%"},
-		{"long eta", jobs.Batch{Total: 10, Counts: counts(1, 0, 0), Rate: 0.5, ETASeconds: 7500}, "[#.........] 1/10 10% 0.5/s ETA 2h05m"},
+		{"brief's example", api.BatchView{Total: 1000, Counts: counts(500, 3, 9), Rate: 12.3, ETASeconds: 40}, "[#####.....] 512/1000 51% 12.3/s ETA 40s failed 3"},
+		{"nothing done", api.BatchView{Total: 7, Counts: counts(0, 0, 0)}, "[..........] 0/7 0%"},
+		{"all done", api.BatchView{Total: 7, Counts: counts(7, 0, 0)}, "[##########] 7/7 100%"},
+		{"empty batch", api.BatchView{Total: 0, Counts: counts(0, 0, 0)}, "[##########] 0/0 100%"},
+		{"long eta", api.BatchView{Total: 10, Counts: counts(1, 0, 0), Rate: 0.5, ETASeconds: 7500}, "[#.........] 1/10 10% 0.5/s ETA 2h05m"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -120,7 +120,7 @@ func wire(ctx context.Context, c config, log *slog.Logger, work bool) (_ *app, e
 	cc.PublicBaseURL, cc.PresignExpiry = c.PublicBaseURL, c.PresignExpiry
 	a.catalog, err = catalog.New(cc, catalog.Deps{
 		DB: a.db, Store: a.store, Fetcher: fetcher, Gate: newGate(c),
-		Logger: log, Registerer: a.reg, SD: sd, Safety: classifier,
+		Logger: log, Registerer: a.reg, SD: sd, Safety: classifier, Links: api.Links{},
 	})
 	if err != nil {
 		return nil, err
