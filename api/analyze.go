@@ -1,6 +1,16 @@
 package api
 
-import "net/http"
+import (
+	"context"
+	"net/http"
+
+	"github.com/pictor/pictor/catalog"
+)
+
+// analyzer makes a quality report without storing anything (POST /v1/analyze).
+type analyzer interface {
+	Analyze(ctx context.Context, url string, data []byte) (catalog.QualityReport, error)
+}
 
 // handleAnalyze serves POST /v1/analyze: a quality report for JSON {"url"}, a multipart
 // upload (field file) or raw image bytes, without storing anything.

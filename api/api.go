@@ -4,11 +4,9 @@
 package api
 
 import (
-	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"math"
@@ -22,41 +20,22 @@ import (
 
 	"github.com/pictor/pictor/auth"
 	"github.com/pictor/pictor/catalog"
-	"github.com/pictor/pictor/imaging"
 )
 
-// Catalog is the part of the application core the HTTP layer uses.
-// *catalog.Service implements it.
+// Catalog is the part of the application core the HTTP layer uses: what each group of
+// handlers needs, each declared beside its handlers. *catalog.Service implements it.
 type Catalog interface {
-	Ingest(ctx context.Context, req catalog.IngestRequest) (*catalog.IngestResult, error)
-	GetImage(ctx context.Context, id string) (catalog.Image, error)
-	ListImages(ctx context.Context, q catalog.ListImagesQuery) ([]catalog.Image, string, error)
-	OpenOriginal(ctx context.Context, id string) (io.ReadCloser, catalog.ObjectMeta, error)
-	Render(ctx context.Context, imageID string, ref catalog.RecipeRef, accept []imaging.Format) ([]catalog.Rendition, error)
-	OpenRendition(ctx context.Context, id string) (io.ReadCloser, catalog.ObjectMeta, error)
-	PutRecipe(ctx context.Context, name string, body []byte) (catalog.StoredRecipe, bool, error)
-	GetRecipe(ctx context.Context, name string) (catalog.StoredRecipe, error)
-	DeleteRecipe(ctx context.Context, name string) error
-	ListRecipes(ctx context.Context) ([]catalog.StoredRecipe, error)
-	Analyze(ctx context.Context, url string, data []byte) (catalog.QualityReport, error)
-	Ready(ctx context.Context) error
-	LookupIdempotency(ctx context.Context, key string) (catalog.IdempotentResponse, bool, error)
-	SaveIdempotency(ctx context.Context, key string, r catalog.IdempotentResponse) error
-	Deliver(ctx context.Context, imageID, recipeName, ext string, accept []imaging.Format, width int) (io.ReadCloser, catalog.ObjectMeta, error)
-	PurgeRenditions(ctx context.Context, imageID string) (int, error)
-	RecipeNeedsSD(ctx context.Context, ref catalog.RecipeRef) (bool, []byte, error)
-	GetScene(ctx context.Context, id string) (catalog.Scene, error)
-	ApproveScene(ctx context.Context, id string, k int, reviewer string) (catalog.Scene, error)
-	OpenScenePreview(ctx context.Context, id string) (io.ReadCloser, catalog.ObjectMeta, error)
-	PutTemplate(ctx context.Context, t catalog.PromptTemplate) (catalog.PromptTemplate, bool, error)
-	GetTemplate(ctx context.Context, name string) (catalog.PromptTemplate, error)
-	ListTemplates(ctx context.Context) ([]catalog.PromptTemplate, error)
-	DeleteTemplate(ctx context.Context, name string) error
-	// RevokeSession records that the console session id is signed out until expires (when
-	// its token ends anyway); SessionRevoked reports whether it is. They live in the shared
-	// database, so a sign-out on one replica ends the session on every replica.
-	RevokeSession(ctx context.Context, id string, expires time.Time) error
-	SessionRevoked(ctx context.Context, id string) (bool, error)
+	imageStore
+	imageSelector
+	renderer
+	recipeStore
+	analyzer
+	readiness
+	idempotencyStore
+	deliverer
+	sceneStore
+	templateStore
+	sessionStore
 }
 
 var _ Catalog = (*catalog.Service)(nil)

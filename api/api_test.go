@@ -41,6 +41,7 @@ type fakeCatalog struct {
 	analyze       func(context.Context, string, []byte) (catalog.QualityReport, error)
 	ready         func(context.Context) error
 	deliver       func(ctx context.Context, id, recipe, ext, accept string, width int) (io.ReadCloser, catalog.ObjectMeta, error)
+	list          func(ctx context.Context, id string) ([]catalog.Rendition, error)
 	purge         func(context.Context, string) (int, error)
 	lookupErr     error
 	// sessionErr, when set, fails RevokeSession and SessionRevoked.
@@ -645,3 +646,17 @@ func (f *fakeCatalog) ListTemplates(context.Context) ([]catalog.PromptTemplate, 
 }
 func (f *fakeCatalog) DeleteTemplate(context.Context, string) error { return errUnexpectedCall }
 
+func (f *fakeCatalog) ListRenditions(ctx context.Context, id string) ([]catalog.Rendition, error) {
+	if f.list == nil {
+		return nil, errUnexpectedCall
+	}
+	return f.list(ctx, id)
+}
+
+func (f *fakeCatalog) PreviewSelection(context.Context, catalog.Selection, int) (catalog.SelectionPreview, error) {
+	return catalog.SelectionPreview{}, errUnexpectedCall
+}
+
+func (f *fakeCatalog) SetImageMeta(context.Context, string, map[string]*string) (catalog.Image, error) {
+	return catalog.Image{}, errUnexpectedCall
+}

@@ -1,8 +1,10 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -13,7 +15,14 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/pictor/pictor/auth"
+	"github.com/pictor/pictor/catalog"
+	"github.com/pictor/pictor/imaging"
 )
+
+// deliverer serves signed delivery URLs: a named recipe's output, rendered on first hit.
+type deliverer interface {
+	Deliver(ctx context.Context, imageID, recipeName, ext string, accept []imaging.Format, width int) (io.ReadCloser, catalog.ObjectMeta, error)
+}
 
 // errBadWidth is a ?w= that no signer produces (not a plain positive integer, or repeated).
 var errBadWidth = errors.New("malformed width")

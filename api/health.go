@@ -6,6 +6,11 @@ import (
 	"time"
 )
 
+// readiness tells /readyz whether the catalog's database and store answer.
+type readiness interface {
+	Ready(ctx context.Context) error
+}
+
 // readyTimeout bounds GET /readyz so a hung dependency reads as not ready.
 const readyTimeout = 5 * time.Second
 

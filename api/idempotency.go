@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -11,6 +12,12 @@ import (
 
 	"github.com/pictor/pictor/catalog"
 )
+
+// idempotencyStore keeps the answers of requests sent with an Idempotency-Key.
+type idempotencyStore interface {
+	LookupIdempotency(ctx context.Context, key string) (catalog.IdempotentResponse, bool, error)
+	SaveIdempotency(ctx context.Context, key string, r catalog.IdempotentResponse) error
+}
 
 // Headers of the idempotency protocol (draft-ietf-httpapi-idempotency-key-header).
 const (

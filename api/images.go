@@ -14,6 +14,15 @@ import (
 	"github.com/pictor/pictor/catalog"
 )
 
+// imageStore is what the image routes need: ingest, the stored images and their bytes.
+type imageStore interface {
+	Ingest(ctx context.Context, req catalog.IngestRequest) (*catalog.IngestResult, error)
+	GetImage(ctx context.Context, id string) (catalog.Image, error)
+	ListImages(ctx context.Context, q catalog.ListImagesQuery) ([]catalog.Image, string, error)
+	OpenOriginal(ctx context.Context, id string) (io.ReadCloser, catalog.ObjectMeta, error)
+	RecipeNeedsSD(ctx context.Context, ref catalog.RecipeRef) (bool, []byte, error)
+}
+
 // Limits of GET /v1/images.
 const (
 	defaultListLimit = 50

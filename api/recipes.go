@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,6 +12,14 @@ import (
 
 	"github.com/pictor/pictor/catalog"
 )
+
+// recipeStore is what the named-recipe routes need.
+type recipeStore interface {
+	PutRecipe(ctx context.Context, name string, body []byte) (catalog.StoredRecipe, bool, error)
+	GetRecipe(ctx context.Context, name string) (catalog.StoredRecipe, error)
+	DeleteRecipe(ctx context.Context, name string) error
+	ListRecipes(ctx context.Context) ([]catalog.StoredRecipe, error)
+}
 
 // recipeView is a stored recipe as the API shows it: the canonical recipe as a JSON object.
 type recipeView struct {

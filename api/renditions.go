@@ -1,14 +1,25 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/pictor/pictor/catalog"
+	"github.com/pictor/pictor/imaging"
 )
+
+// renderer is what the rendition routes need: render, list, serve and purge renditions.
+type renderer interface {
+	Render(ctx context.Context, imageID string, ref catalog.RecipeRef, accept []imaging.Format) ([]catalog.Rendition, error)
+	OpenRendition(ctx context.Context, id string) (io.ReadCloser, catalog.ObjectMeta, error)
+	ListRenditions(ctx context.Context, imageID string) ([]catalog.Rendition, error)
+	PurgeRenditions(ctx context.Context, imageID string) (int, error)
+}
 
 // immutableCache is the Cache-Control of rendition bytes: their URLs are content addressed.
 const immutableCache = "public, max-age=31536000, immutable"

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -17,6 +18,21 @@ import (
 	"github.com/pictor/pictor/jobs"
 	"github.com/pictor/pictor/sdclient"
 )
+
+// sceneStore is what the scene routes need of the catalog (the jobs run them).
+type sceneStore interface {
+	GetScene(ctx context.Context, id string) (catalog.Scene, error)
+	ApproveScene(ctx context.Context, id string, k int, reviewer string) (catalog.Scene, error)
+	OpenScenePreview(ctx context.Context, id string) (io.ReadCloser, catalog.ObjectMeta, error)
+}
+
+// templateStore is what the prompt-template routes need.
+type templateStore interface {
+	PutTemplate(ctx context.Context, t catalog.PromptTemplate) (catalog.PromptTemplate, bool, error)
+	GetTemplate(ctx context.Context, name string) (catalog.PromptTemplate, error)
+	ListTemplates(ctx context.Context) ([]catalog.PromptTemplate, error)
+	DeleteTemplate(ctx context.Context, name string) error
+}
 
 // Jobs is what the API needs of the job queue: async renders, scenes, job state.
 type Jobs interface {

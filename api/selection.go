@@ -17,15 +17,11 @@ import (
 	"github.com/pictor/pictor/catalog"
 )
 
-// ImageSelector is what the selection and metadata routes need beyond Catalog;
-// *catalog.Service implements it. The routes find it on the Catalog they are given and
-// answer 501 when it does not implement it.
-type ImageSelector interface {
+// imageSelector is what the selection and metadata routes need.
+type imageSelector interface {
 	PreviewSelection(ctx context.Context, sel catalog.Selection, sample int) (catalog.SelectionPreview, error)
 	SetImageMeta(ctx context.Context, id string, set map[string]*string) (catalog.Image, error)
 }
-
-var _ ImageSelector = (*catalog.Service)(nil)
 
 // selectBodyLimit bounds the body of POST /v1/images/select.
 const selectBodyLimit = 1 << 20
@@ -214,16 +210,6 @@ func rangeField(sel *catalog.Selection, field string) **catalog.Range {
 	return &sel.JPEGQuality
 }
 
-// selector returns the catalog's ImageSelector, or answers 501.
-func (s *server) selector(w http.ResponseWriter, r *http.Request) (ImageSelector, bool) {
-	sel, ok := s.catalog.(ImageSelector)
-	if !ok {
-		s.writeProblem(w, r, newProblem(http.StatusNotImplemented, "not-implemented", "Not implemented",
-			"selections and image metadata are not available on this service"))
-	}
-	return sel, ok
-}
-
 // selectRequest is the body of POST /v1/images/select.
 type selectRequest struct {
 	Selection catalog.Selection `json:"selection"`
@@ -236,10 +222,7 @@ type selectRequest struct {
 // scope (requiredScope).
 func (s *server) handleSelectImages() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		sel, ok := s.selector(w, r)
-		if !ok {
-			return
-		}
+		sel := s.catalog
 		b, err := readBody(w, r, selectBodyLimit)
 		if err != nil {
 			s.writeError(w, r, err)
@@ -267,10 +250,7 @@ func (s *server) handleSelectImages() http.HandlerFunc {
 // (set) or null (delete), merged into the image's metadata -> 200 with the image.
 func (s *server) handlePatchImageMeta() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		sel, ok := s.selector(w, r)
-		if !ok {
-			return
-		}
+		sel := s.catalog
 		b, err := readBody(w, r, s.cfg.MaxJSONBytes)
 		if err != nil {
 			s.writeError(w, r, err)

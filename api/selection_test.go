@@ -238,14 +238,6 @@ func TestIngestJSONMeta(t *testing.T) {
 	}
 }
 
-// TestSelectionRoutesWithoutSelector: a catalog without ImageSelector answers 501.
-func TestSelectionRoutesWithoutSelector(t *testing.T) {
-	t.Parallel()
-	b := setup(t, &fakeCatalog{}, nil)
-	wantProblem(t, b.do(t, http.MethodPost, "/v1/images/select", strings.NewReader(`{}`), nil), http.StatusNotImplemented, "not-implemented")
-	wantProblem(t, b.do(t, http.MethodPatch, "/v1/images/x/meta", strings.NewReader(`{}`), nil), http.StatusNotImplemented, "not-implemented")
-}
-
 // TestSelectScope: the preview is a POST that needs only read; other POSTs under
 // /v1/images and PATCH of metadata need write.
 func TestSelectScope(t *testing.T) {

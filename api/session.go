@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -11,6 +12,13 @@ import (
 
 	"github.com/pictor/pictor/auth"
 )
+
+// sessionStore records signed-out console sessions in the shared database, so a sign-out
+// on one replica ends the session on every replica.
+type sessionStore interface {
+	RevokeSession(ctx context.Context, id string, expires time.Time) error
+	SessionRevoked(ctx context.Context, id string) (bool, error)
+}
 
 // Session cookies let a browser hold an API key's rights without keeping the key: the
 // console exchanges the key once (POST /v1/session) for an HttpOnly cookie holding a
