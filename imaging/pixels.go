@@ -7,9 +7,11 @@ import (
 	"github.com/davidbyttow/govips/v2/vips"
 )
 
-// sampleStripBytes bounds the pixels Sample reads out of libvips at a time: a larger
-// image is read in strips of rows. Reading the pixels out and picking in Go is several
-// times cheaper than libvips' nearest-neighbour shrink.
+// sampleStripBytes bounds the full-size pixels Sample has libvips work through at a
+// time: a larger image is sampled in strips of rows. libvips picks the places (see
+// subsample), so only the sample is copied out: copying whole images into Go cost more
+// than the picking (page faults on fresh memory, garbage collections), and libvips'
+// nearest-neighbour shrink, with govips premultiplying alpha in float, more still.
 const sampleStripBytes = 16 << 20
 
 // Sample returns every step-th pixel of every step-th row, starting with the first (no
@@ -64,8 +66,9 @@ func (im *Image) SampleArea(step int, gray bool, area image.Rectangle) (aw, ah i
 }
 
 // sampleInto reads area (within the image, its corner a multiple of step) at most
-// stripBytes at a time and writes its sampled pixels into dst, a sample dsw places wide
-// whose first place is area's corner.
+// stripBytes of full-size pixels at a time and writes its sampled pixels into dst, a
+// sample dsw places wide whose first place is area's corner. With step > 1 libvips picks
+// the places (see subsample), so only the sample itself is copied out of it.
 func (im *Image) sampleInto(step int, gray bool, stripBytes int, area image.Rectangle, dst []byte, dsw int) error {
 	ref, err := im.ref.Copy()
 	if err != nil {
@@ -83,23 +86,23 @@ func (im *Image) sampleInto(step int, gray bool, stripBytes int, area image.Rect
 		ob = 4
 	}
 	aw := area.Dx()
+	sw := (aw + step - 1) / step
 	rows := max(step, stripBytes/(aw*nb)/step*step)
 	for y0 := area.Min.Y; y0 < area.Max.Y; y0 += rows {
 		n := min(rows, area.Max.Y-y0)
-		strip, err := im.stripBytes(ref, area.Min.X, y0, aw, n)
+		strip, err := im.stripSample(ref, area.Min.X, y0, aw, n, step)
 		if err != nil {
 			return err
 		}
-		for y := 0; y < n; y += step {
-			row := strip[y*aw*nb : (y+1)*aw*nb]
-			o := ((y0 + y - area.Min.Y) / step) * dsw * ob
-			for x := 0; x < aw; x += step {
+		for y := 0; y < (n+step-1)/step; y++ {
+			row := strip[y*sw*nb : (y+1)*sw*nb]
+			o := ((y0-area.Min.Y)/step + y) * dsw * ob
+			if gray {
+				copy(dst[o:o+sw], row)
+				continue
+			}
+			for x := 0; x < sw; x++ {
 				px := row[x*nb : x*nb+nb]
-				if gray {
-					dst[o] = px[0]
-					o++
-					continue
-				}
 				dst[o], dst[o+1], dst[o+2], dst[o+3] = px[0], px[1], px[2], 255
 				if nb >= 4 {
 					dst[o+3] = px[3]
@@ -127,21 +130,94 @@ func samplePrepare(ref *vips.ImageRef, gray bool) error {
 	return nil
 }
 
-// stripBytes reads the w x n pixels of ref at (x0, y0), the whole of it when that is all.
-func (im *Image) stripBytes(ref *vips.ImageRef, x0, y0, w, n int) ([]byte, error) {
-	r := ref
+// stripSample reads the places of the w x n pixels of ref at (x0, y0) that a sample
+// every step-th pixel picks: ceil(w/step) x ceil(n/step) pixels of ref's bands.
+func (im *Image) stripSample(ref *vips.ImageRef, x0, y0, w, n, step int) ([]byte, error) {
+	if step == 1 && x0 == 0 && y0 == 0 && w == ref.Width() && n == ref.Height() {
+		return im.readBytes("sample", ref)
+	}
+	s, err := ref.Copy()
+	if err != nil {
+		return nil, opError("sample", err)
+	}
+	defer s.Close()
 	if x0 != 0 || y0 != 0 || w != ref.Width() || n != ref.Height() {
-		s, err := ref.Copy()
-		if err != nil {
-			return nil, opError("sample", err)
-		}
-		defer s.Close()
 		if err := s.ExtractArea(x0, y0, w, n); err != nil {
 			return nil, opError("sample", err)
 		}
-		r = s
 	}
-	return im.readBytes("sample", r)
+	if step > 1 {
+		sub, err := subsample(s, step)
+		if err != nil {
+			return nil, opError("sample", err)
+		}
+		defer sub.Close()
+		return im.readBytes("sample", sub)
+	}
+	return im.readBytes("sample", s)
+}
+
+// subsample returns every step-th pixel of every step-th row of ref, starting with the
+// first, unchanged: ceil(width/step) x ceil(height/step) pixels, in a new reference the
+// caller closes, its bands labelled multiband. It is libvips' affine
+// reduction by exactly 1/step, whose output pixels land on input pixels, so the
+// interpolator only copies them; the image is first extended (by copying its edge) to a
+// multiple of step, so that the last, partial, step is kept. The bands are relabelled
+// multiband first: the affine then neither premultiplies alpha (an 8-bit round trip
+// that would change translucent colours) nor spends on colour handling; an alpha that
+// libvips still sees as one is reduced as a band of its own.
+func subsample(ref *vips.ImageRef, step int) (*vips.ImageRef, error) {
+	mb, err := ref.CopyChangingInterpretation(vips.InterpretationMultiband)
+	if err != nil {
+		return nil, err
+	}
+	if err := subsampleInPlace(mb, step); err != nil {
+		mb.Close()
+		return nil, err
+	}
+	return mb, nil
+}
+
+func subsampleInPlace(mb *vips.ImageRef, step int) error {
+	w, h := mb.Width(), mb.Height()
+	sw, sh := (w+step-1)/step, (h+step-1)/step
+	if sw*step != w || sh*step != h {
+		if err := mb.Embed(0, 0, sw*step, sh*step, vips.ExtendCopy); err != nil {
+			return err
+		}
+	}
+	scale := 1 / float64(step)
+	reduce := func(r *vips.ImageRef) error {
+		if err := r.Similarity(scale, 0, &vips.ColorRGBA{}, 0, 0, 0, 0); err != nil {
+			return err
+		}
+		if r.Width() != sw || r.Height() != sh {
+			return fmt.Errorf("subsample by %d gave %dx%d, want %dx%d", step, r.Width(), r.Height(), sw, sh)
+		}
+		return nil
+	}
+	if mb.HasAlpha() {
+		nb := mb.Bands()
+		alpha, err := mb.Copy()
+		if err != nil {
+			return err
+		}
+		defer alpha.Close()
+		if err := alpha.ExtractBand(nb-1, 1); err != nil {
+			return err
+		}
+		if err := mb.ExtractBand(0, nb-1); err != nil {
+			return err
+		}
+		if err := reduce(alpha); err != nil {
+			return err
+		}
+		if err := reduce(mb); err != nil {
+			return err
+		}
+		return mb.BandJoin(alpha)
+	}
+	return reduce(mb)
 }
 
 // readBytes reads every pixel of r out of libvips, telling a broken source (see
@@ -161,6 +237,61 @@ func (im *Image) readBytes(op string, r *vips.ImageRef) ([]byte, error) {
 	}
 	return pix, nil
 }
+
+// GrayAt returns im resized to w x h as one 8-bit band of luminance (see Gray: alpha
+// flattened onto black first), for comparing pictures' content and sharpness. The
+// luminance is taken at the smaller of the two sizes: an enlargement takes it first and
+// enlarges it with Lanczos3; a reduction resizes first and takes it after. A reduction
+// to no less than grayAtDirect of the size is one Lanczos3 pass; a larger one first
+// reduces linearly to twice w x h (see Resize). im is unchanged.
+func (im *Image) GrayAt(w, h int) ([]byte, error) {
+	if !validSize(w, h) {
+		return nil, invalid("gray at: size %dx%d", w, h)
+	}
+	cp, err := im.Copy()
+	if err != nil {
+		return nil, err
+	}
+	defer cp.Close()
+	if err := cp.Flatten(Color{A: 255}); err != nil {
+		return nil, err
+	}
+	W, H := cp.Width(), cp.Height()
+	hs, vs := float64(w)/float64(W), float64(h)/float64(H)
+	switch {
+	case w == W && h == H:
+		err = grayBand(cp.ref)
+	case int64(w)*int64(h) >= int64(W)*int64(H):
+		if err = grayBand(cp.ref); err == nil {
+			err = cp.ref.ResizeWithVScale(hs, vs, vips.KernelLanczos3)
+		}
+	case hs >= grayAtDirect && vs >= grayAtDirect:
+		if err = cp.ref.ResizeWithVScale(hs, vs, vips.KernelLanczos3); err == nil {
+			err = grayBand(cp.ref)
+		}
+	default:
+		if err = cp.scaleTo(w, h); err == nil {
+			err = grayBand(cp.ref)
+		}
+	}
+	if err != nil {
+		return nil, opError("gray at", err)
+	}
+	if cp.Width() != w || cp.Height() != h {
+		return nil, fmt.Errorf("gray at: got %dx%d, want %dx%d", cp.Width(), cp.Height(), w, h)
+	}
+	if cp.ref.BandFormat() != vips.BandFormatUchar {
+		if err := cp.ref.Cast(vips.BandFormatUchar); err != nil {
+			return nil, opError("gray at", err)
+		}
+	}
+	return cp.readBytes("gray at", cp.ref)
+}
+
+// grayAtDirect is the smallest scale GrayAt reduces by in one Lanczos3 pass: libvips
+// 8.14's reduce costs in proportion to the reduction, and below about this the linear
+// pass to twice the target (see scaleTo) is cheaper; above it, it is the dearer part.
+const grayAtDirect = 0.3
 
 // PickGray picks from the w x h grey pixels pix the places Sample(step, true) reads.
 func PickGray(w, h int, pix []byte, step int) (sw, sh int, out []byte, err error) {

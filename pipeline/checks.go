@@ -108,15 +108,18 @@ func (c *Context) probeMaskOf(mask *imaging.Image, backend bool, px imaging.Matt
 	if err != nil {
 		return fmt.Errorf("check: %w", err)
 	}
-	// The mask is read by its check and by the step (a feathered mask's blur, a backend
-	// mask's decoding): compute it once.
-	full := px.Mask
-	if full == nil {
-		if _, _, full, err = mask.SettleGray(); err != nil {
-			return fmt.Errorf("check: %w", err)
-		}
+	// The mask's sample: picked from the pixels the step has, else read out of libvips,
+	// which picks the places itself (a backend's mask stays decoded in libvips' memory
+	// for the step to apply).
+	var (
+		mw, mh int
+		mpix   []byte
+	)
+	if px.Mask != nil {
+		mw, mh, mpix, err = imaging.PickGray(w, h, px.Mask, step)
+	} else {
+		mw, mh, mpix, err = mask.Sample(step, true)
 	}
-	mw, mh, mpix, err := imaging.PickGray(w, h, full, step)
 	if err != nil {
 		return fmt.Errorf("check: %w", err)
 	}
@@ -342,8 +345,9 @@ func contentSize(w, h int) (int, int) {
 	return max(1, int(math.Round(float64(w)*s))), max(1, int(math.Round(float64(h)*s)))
 }
 
-// regionSharpness crops im to (x, y, w, h), resizes it to tw x th with Lanczos when tw > 0,
-// and measures its Laplacian variance.
+// regionSharpness crops im to (x, y, w, h), brings it to tw x th when tw > 0 (see
+// imaging.Image.GrayAt: an enlargement is a Lanczos3 one of its luminance), and measures
+// the Laplacian variance of its luminance.
 func regionSharpness(im *imaging.Image, x, y, w, h, tw, th int) (float64, error) {
 	cp, err := im.Copy()
 	if err != nil {
@@ -353,31 +357,19 @@ func regionSharpness(im *imaging.Image, x, y, w, h, tw, th int) (float64, error)
 	if err := cp.Crop(x, y, w, h); err != nil {
 		return 0, fmt.Errorf("check: %w", err)
 	}
-	if tw > 0 && (tw != w || th != h) {
-		if err := cp.Resize(imaging.ResizeOptions{Width: tw, Height: th, Fit: imaging.FitFill}); err != nil {
-			return 0, fmt.Errorf("check: %w", err)
-		}
+	if tw <= 0 {
+		tw, th = w, h
 	}
-	gw, gh, g, err := cp.Gray()
+	g, err := cp.GrayAt(tw, th)
 	if err != nil {
 		return 0, fmt.Errorf("check: %w", err)
 	}
-	return checks.Sharpness(g, gw, gh)
+	return checks.Sharpness(g, tw, th)
 }
 
-// grayAt is im resized to w x h, as luminance.
+// grayAt is im brought to w x h, as luminance (see imaging.Image.GrayAt).
 func grayAt(im *imaging.Image, w, h int) ([]byte, error) {
-	cp, err := im.Copy()
-	if err != nil {
-		return nil, err
-	}
-	defer cp.Close()
-	if cp.Width() != w || cp.Height() != h {
-		if err := cp.Resize(imaging.ResizeOptions{Width: w, Height: h, Fit: imaging.FitFill}); err != nil {
-			return nil, fmt.Errorf("check: %w", err)
-		}
-	}
-	_, _, g, err := cp.Gray()
+	g, err := im.GrayAt(w, h)
 	if err != nil {
 		return nil, fmt.Errorf("check: %w", err)
 	}
@@ -413,7 +405,7 @@ func (c *Context) report(r *Recipe, o Output, data []byte, want *sizeWant) (*che
 		rep.Add(checks.Result{Name: checks.UpscaleSharpness, Value: m.upSharpness, Op: checks.AtLeast,
 			Threshold: checks.Get(t.UpscaleSharpnessMin), Detail: m.upscaleDetail})
 		rep.Add(checks.Result{Name: checks.UpscaleContent, Value: m.upContent, Op: checks.AtLeast,
-			Threshold: checks.Get(t.UpscaleContentMin), Detail: "SSIM of the upscale, downscaled to the source's size, against the source"})
+			Threshold: checks.Get(t.UpscaleContentMin), Detail: fmt.Sprintf("SSIM of the upscale against the source, both reduced to %d px on the longer side", contentSide)})
 	}
 	if want != nil {
 		dev := max(abs(info.Width-want.w), abs(info.Height-want.h))
