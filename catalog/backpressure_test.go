@@ -14,6 +14,7 @@ import (
 	"github.com/pictor/pictor/fetch"
 	"github.com/pictor/pictor/imaging"
 	"github.com/pictor/pictor/internal/waitfor"
+	"github.com/pictor/pictor/sdclient"
 	"github.com/pictor/pictor/storage"
 )
 
@@ -137,7 +138,7 @@ func TestBatchLaneWaitsBehindInteractive(t *testing.T) {
 	}
 	batchDone := make(chan error, 1)
 	go func() {
-		_, err := svc.Ingest(catalog.WithBatchLane(ctx), catalog.IngestRequest{Data: productJPEG(t, 120, 80), SKU: "batch"})
+		_, err := svc.Ingest(ctx, catalog.IngestRequest{Data: productJPEG(t, 120, 80), SKU: "batch", Lane: sdclient.Batch})
 		batchDone <- err
 	}()
 	select {

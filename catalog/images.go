@@ -12,12 +12,19 @@ import (
 	"strings"
 
 	"github.com/pictor/pictor/imaging"
+	"github.com/pictor/pictor/sdclient"
 	"github.com/pictor/pictor/storage"
 )
 
 // GetImage returns an image with its quality report and metadata, computing the report
 // on first request when the ingest skipped it (ingests with a recipe do).
 func (s *Service) GetImage(ctx context.Context, id string) (Image, error) {
+	return s.AnalyzedImage(ctx, id, sdclient.Interactive)
+}
+
+// AnalyzedImage is GetImage for work in lane: a missing report is made waiting there (a
+// batch's behind interactive work, never answered ErrBusy).
+func (s *Service) AnalyzedImage(ctx context.Context, id string, lane sdclient.Lane) (Image, error) {
 	img, err := s.getImage(ctx, id)
 	if err != nil {
 		return img, err
@@ -27,7 +34,7 @@ func (s *Service) GetImage(ctx context.Context, id string) (Image, error) {
 		if err != nil {
 			return Image{}, err
 		}
-		rep, err := s.analyze(ctx, data)
+		rep, err := s.analyze(ctx, lane, data)
 		if err != nil {
 			return Image{}, err
 		}

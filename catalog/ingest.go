@@ -55,7 +55,7 @@ func (s *Service) Ingest(ctx context.Context, req IngestRequest) (res *IngestRes
 	case req.URL != "":
 		// Admitted by bytes before the source is read: a request waiting for its turn
 		// holds no source.
-		mem, err := s.reserve(ctx, s.cfg.MaxSourceBytes)
+		mem, err := s.reserve(ctx, req.Lane, s.cfg.MaxSourceBytes)
 		if err != nil {
 			return nil, err
 		}
@@ -72,7 +72,7 @@ func (s *Service) Ingest(ctx context.Context, req IngestRequest) (res *IngestRes
 		return nil, fmt.Errorf("no image: give a url or upload the bytes: %w", ErrInvalid)
 	default:
 		// Uploaded bytes are in memory already; counting them keeps later sources waiting.
-		mem, err := s.reserve(ctx, int64(len(data)))
+		mem, err := s.reserve(ctx, req.Lane, int64(len(data)))
 		if err != nil {
 			return nil, err
 		}
@@ -104,14 +104,14 @@ func (s *Service) Ingest(ctx context.Context, req IngestRequest) (res *IngestRes
 		if plan, err = s.planRender(ctx, sha, recipe, req.Accept, info.HasAlpha); err != nil {
 			return nil, err
 		}
-		plan.imageID, plan.opts = img.ID, RenderOptions{Accept: req.Accept, Review: req.Review}
+		plan.imageID, plan.opts = img.ID, RenderOptions{Accept: req.Accept, Review: req.Review, Lane: req.Lane}
 		if !plan.cached {
 			if err := s.runPlan(ctx, plan, data); err != nil {
 				return nil, err
 			}
 		}
 	} else if !known {
-		rep, err := s.analyze(ctx, data)
+		rep, err := s.analyze(ctx, req.Lane, data)
 		if err != nil {
 			return nil, err
 		}
@@ -164,7 +164,7 @@ func (s *Service) Analyze(ctx context.Context, url string, data []byte) (Quality
 		if len(data) > 0 {
 			return QualityReport{}, fmt.Errorf("give a url or the bytes, not both: %w", ErrInvalid)
 		}
-		mem, err := s.reserve(ctx, s.cfg.MaxSourceBytes)
+		mem, err := s.reserve(ctx, sdclient.Interactive, s.cfg.MaxSourceBytes)
 		if err != nil {
 			return QualityReport{}, err
 		}
@@ -182,12 +182,12 @@ func (s *Service) Analyze(ctx context.Context, url string, data []byte) (Quality
 	if _, err := s.probe(data); err != nil {
 		return QualityReport{}, err
 	}
-	return s.analyze(ctx, data)
+	return s.analyze(ctx, sdclient.Interactive, data)
 }
 
-// analyze runs the quality analysis behind the imaging gate.
-func (s *Service) analyze(ctx context.Context, data []byte) (QualityReport, error) {
-	release, err := s.acquire(ctx)
+// analyze runs the quality analysis behind the imaging gate, waiting in lane.
+func (s *Service) analyze(ctx context.Context, lane sdclient.Lane, data []byte) (QualityReport, error) {
+	release, err := s.acquire(ctx, lane)
 	if err != nil {
 		return QualityReport{}, err
 	}
@@ -205,22 +205,22 @@ func (s *Service) analyze(ctx context.Context, data []byte) (QualityReport, erro
 // (at most the whole budget, so a guess of the largest source never waits for more than
 // an empty budget), waiting behind earlier callers; batch work never gets ErrBusy. The
 // caller settles it to the bytes read and releases it when done with them.
-func (s *Service) reserve(ctx context.Context, n int64) (*imaging.Reservation, error) {
+func (s *Service) reserve(ctx context.Context, lane sdclient.Lane, n int64) (*imaging.Reservation, error) {
 	if budget, _ := s.gate.Memory(); budget > 0 {
 		n = min(n, budget)
 	}
-	if laneFrom(ctx) == sdclient.Batch {
+	if lane == sdclient.Batch {
 		return s.gate.ReserveLow(ctx, n)
 	}
 	return s.gate.Reserve(ctx, n)
 }
 
-// acquire waits for a libvips slot and records how long that took. Batch work (a
-// context from WithBatchLane) waits behind interactive work and never gets ErrBusy.
-func (s *Service) acquire(ctx context.Context) (func(), error) {
+// acquire waits for a libvips slot and records how long that took. Batch work (lane
+// sdclient.Batch) waits behind interactive work and never gets ErrBusy.
+func (s *Service) acquire(ctx context.Context, lane sdclient.Lane) (func(), error) {
 	t := time.Now()
 	acquire := s.gate.Acquire
-	if laneFrom(ctx) == sdclient.Batch {
+	if lane == sdclient.Batch {
 		acquire = s.gate.AcquireLow
 	}
 	release, err := acquire(ctx)

@@ -67,7 +67,7 @@ func (s *Service) RenderFor(ctx context.Context, imageID string, ref RecipeRef, 
 	plan.imageID, plan.opts = img.ID, o
 	if !plan.cached {
 		// Admitted by bytes before the original is read, as an ingest is.
-		mem, err := s.reserve(ctx, img.Bytes)
+		mem, err := s.reserve(ctx, o.Lane, img.Bytes)
 		if err != nil {
 			return nil, err
 		}
@@ -160,7 +160,7 @@ func (s *Service) renderAndStore(ctx context.Context, p *renderPlan, data []byte
 	if done, err := s.cachedOutputs(ctx, p); err != nil || done != nil {
 		return done, err
 	}
-	sl := &slot{s: s}
+	sl := &slot{s: s, lane: p.opts.Lane}
 	if err := sl.take(ctx); err != nil {
 		return nil, err
 	}
@@ -169,9 +169,9 @@ func (s *Service) renderAndStore(ctx context.Context, p *renderPlan, data []byte
 	var gpu float64
 	if env.SD != nil {
 		sd := *env.SD
-		sd.Lane = laneFrom(ctx)
+		sd.Lane = p.opts.Lane
 		sd.OnUsage = func(u sdclient.Usage) { gpu += u.GPUSeconds }
-		sd.OnProgress, _ = ctx.Value(progressKey{}).(func(float64, float64, []byte))
+		sd.OnProgress = p.opts.OnProgress
 		sd.Yield = sl.yield
 		env.SD = &sd
 	}
@@ -387,11 +387,12 @@ func marshalLineage(l map[string]string) (any, error) {
 // GPU waits never hold CPU slots.
 type slot struct {
 	s       *Service
+	lane    sdclient.Lane
 	release func()
 }
 
 func (sl *slot) take(ctx context.Context) error {
-	r, err := sl.s.acquire(ctx)
+	r, err := sl.s.acquire(ctx, sl.lane)
 	if err != nil {
 		return err
 	}
@@ -422,31 +423,6 @@ func (sl *slot) yield(ctx context.Context, call func() error) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// progressKey carries a progress callback for the generations a render starts.
-type progressKey struct{}
-
-// WithProgress makes the renders started with ctx report backend progress to fn
-// (fraction 0..1, seconds left, live preview or nil).
-func WithProgress(ctx context.Context, fn func(fraction, eta float64, preview []byte)) context.Context {
-	return context.WithValue(ctx, progressKey{}, fn)
-}
-
-// laneKey marks a context whose renders wait in the batch lane for the GPU.
-type laneKey struct{}
-
-// WithBatchLane marks ctx so the renders it starts queue behind interactive work, for
-// the GPU and for libvips slots alike.
-func WithBatchLane(ctx context.Context) context.Context {
-	return context.WithValue(ctx, laneKey{}, sdclient.Batch)
-}
-
-func laneFrom(ctx context.Context) sdclient.Lane {
-	if l, ok := ctx.Value(laneKey{}).(sdclient.Lane); ok {
-		return l
-	}
-	return sdclient.Interactive
 }
 
 // OpenRendition streams a rendition's bytes.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/pictor/pictor/checks"
 	"github.com/pictor/pictor/imaging"
+	"github.com/pictor/pictor/sdclient"
 )
 
 // Errors the catalog returns; api maps them to HTTP statuses. Errors from the leaves
@@ -100,6 +101,12 @@ type RenderOptions struct {
 	Review string
 	// BatchID and SceneID tie the renditions to a batch or scene in the review queue.
 	BatchID, SceneID string
+	// Lane is where the render waits for libvips slots and GPUs: sdclient.Batch queues
+	// behind interactive work and is never answered ErrBusy; default interactive.
+	Lane sdclient.Lane
+	// OnProgress, when set, hears the backend's progress of the generations the render
+	// starts (fraction 0..1, seconds left, live preview or nil).
+	OnProgress func(fraction, eta float64, preview []byte)
 }
 
 // QualityReport describes a source image for triage: size, sharpness, JPEG quality, background.
@@ -126,6 +133,8 @@ type IngestRequest struct {
 	Accept []imaging.Format
 	// Review is the review policy for the recipe's outputs; default "" (see RenderOptions).
 	Review string
+	// Lane is as in RenderOptions: a batch's ingests wait behind interactive ones.
+	Lane sdclient.Lane
 	// Meta is merged into the image's metadata (SetImageMeta's rules), also when the
 	// image is known already; default none.
 	Meta map[string]string

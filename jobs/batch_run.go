@@ -508,7 +508,6 @@ func (s *Service) loadItem(ctx context.Context, batchID string, row int) (item, 
 // process runs the batch's recipe on one row: ingest (or look up) the source, check the
 // filter against its quality report, render. GPU work waits in the batch lane.
 func (s *Service) process(ctx context.Context, b batchRow, it item) (itemOutcome, error) {
-	ctx = catalog.WithBatchLane(ctx)
 	start := time.Now()
 	var out itemOutcome
 	var filter *pipeline.When
@@ -520,7 +519,7 @@ func (s *Service) process(ctx context.Context, b batchRow, it item) (itemOutcome
 		filter = w
 	}
 	recipe := catalog.RecipeRef{Inline: []byte(b.recipe)}
-	opts := catalog.RenderOptions{Review: b.review, BatchID: b.id}
+	opts := catalog.RenderOptions{Review: b.review, BatchID: b.id, Lane: sdclient.Batch}
 	// A recipe with AI steps renders through RenderFor, which checks and holds outputs for
 	// review; one without renders in the ingest itself (one decode), where neither applies.
 	ai, err := recipeHasAI([]byte(b.recipe))
@@ -532,7 +531,7 @@ func (s *Service) process(ctx context.Context, b batchRow, it item) (itemOutcome
 		// The quality report (a full decode) is only needed to check a filter.
 		get := s.cat.ImageByID
 		if filter != nil {
-			get = s.cat.GetImage
+			get = func(ctx context.Context, id string) (catalog.Image, error) { return s.cat.AnalyzedImage(ctx, id, sdclient.Batch) }
 		}
 		img, err := get(ctx, it.imageID)
 		if err != nil {
@@ -541,17 +540,17 @@ func (s *Service) process(ctx context.Context, b batchRow, it item) (itemOutcome
 		out.image = img
 	case filter == nil && !ai:
 		// No filter: one decode renders straight from the fetched bytes.
-		res, err := s.cat.Ingest(ctx, catalog.IngestRequest{URL: it.url, SKU: it.sku, Recipe: recipe})
+		res, err := s.cat.Ingest(ctx, catalog.IngestRequest{URL: it.url, SKU: it.sku, Recipe: recipe, Lane: sdclient.Batch})
 		if err != nil {
 			return out, err
 		}
 		out.image, out.renditions = res.Image, res.Renditions
 	default:
-		res, err := s.cat.Ingest(ctx, catalog.IngestRequest{URL: it.url, SKU: it.sku})
+		res, err := s.cat.Ingest(ctx, catalog.IngestRequest{URL: it.url, SKU: it.sku, Lane: sdclient.Batch})
 		if err != nil {
 			return out, err
 		}
-		if out.image, err = s.cat.GetImage(ctx, res.Image.ID); err != nil {
+		if out.image, err = s.cat.AnalyzedImage(ctx, res.Image.ID, sdclient.Batch); err != nil {
 			return out, err
 		}
 	}

@@ -95,9 +95,8 @@ func (w *sceneWorker) Work(ctx context.Context, job *river.Job[SceneArgs]) error
 			continue
 		}
 		report := w.progress(ctx, id, float64(k), n)
-		pctx := catalog.WithProgress(runCtx, report)
-		rends, err := w.cat.RenderFor(pctx, sc.ImageID, catalog.RecipeRef{Inline: sc.VariantRecipe(k)},
-			catalog.RenderOptions{Review: sc.Review, SceneID: id})
+		rends, err := w.cat.RenderFor(runCtx, sc.ImageID, catalog.RecipeRef{Inline: sc.VariantRecipe(k)},
+			catalog.RenderOptions{Review: sc.Review, SceneID: id, OnProgress: report})
 		if err != nil {
 			if errors.Is(context.Cause(runCtx), errCancelRequested) {
 				return w.cat.FinishScene(ctx, id, catalog.SceneCancelled, "cancelled")
