@@ -7,9 +7,16 @@ GO ?= go
 # DEPS_FLAGS are passed to scripts/deps.sh by `make test`: --browser installs
 # Chromium for the console tests.
 DEPS_FLAGS ?= --browser
-# TEST_FLAGS and PKGS narrow a run: make test PKGS=./storage/... TEST_FLAGS=-v
+# MODULES are the nested modules, each with a go.mod of its own, that hold the
+# tests whose dependencies the service must not carry: the deployment tests
+# (Kubernetes, compose-go, Prometheus Operator types) and the console's browser
+# tests (chromedp). `go test ./...` in the root does not reach them.
+MODULES := deploy internal/consoletest
+# TEST_FLAGS and PKGS narrow a run: make test PKGS=./storage/... TEST_FLAGS=-v.
+# A pattern under a nested module runs in that module:
+# make test PKGS=./internal/consoletest/ runs only the console tests.
 TEST_FLAGS ?=
-PKGS ?= ./...
+PKGS ?= ./... $(foreach m,$(MODULES),./$(m)/...)
 
 .PHONY: deps run build vet test bench fuzz
 
@@ -26,11 +33,13 @@ build:
 	$(GO) build -o bin/pictor ./cmd/pictor
 
 vet:
-	$(GO) vet ./...
+	@for m in . $(MODULES); do echo "$(GO) vet -C $$m ./..."; $(GO) vet -C "$$m" ./...; done
 
 # test installs what is missing, starts a private PostgreSQL and MinIO for this
 # run only (own state dir, free ports), runs the tests against them and stops
-# them again, whatever the outcome; it exits with go test's status.
+# them again, whatever the outcome. PKGS are split by module: one go test in the
+# root, then one in each nested module a pattern falls under, all against the
+# same services; it exits non-zero when any of them fails.
 test:
 	@bash scripts/deps.sh $(DEPS_FLAGS)
 	@bash scripts/validate-deploy.sh
@@ -40,7 +49,22 @@ test:
 	trap 'exit 130' INT TERM; \
 	bash scripts/testenv.sh start; \
 	set -a; . "$$state/env"; set +a; \
-	$(GO) test -count=1 -timeout 25m $(TEST_FLAGS) $(PKGS)
+	status=0; \
+	for mod in . $(MODULES); do \
+		pkgs=(); \
+		for p in $(PKGS); do \
+			rel=$${p#./}; owner=.; \
+			for m in $(MODULES); do \
+				case "$$rel" in "$$m" | "$$m"/*) owner=$$m ;; esac; \
+			done; \
+			if [ "$$owner" != "$$mod" ]; then continue; fi; \
+			if [ "$$mod" = . ]; then pkgs+=("$$p"); else rest=$${rel#"$$mod"}; pkgs+=("./$${rest#/}"); fi; \
+		done; \
+		if [ $${#pkgs[@]} -eq 0 ]; then continue; fi; \
+		echo "== go test in $$mod: $${pkgs[*]}"; \
+		$(GO) test -C "$$mod" -count=1 -timeout 25m $(TEST_FLAGS) "$${pkgs[@]}" || status=$$?; \
+	done; \
+	exit $$status
 
 bench:
 	@if [ -f benchmarks/run.sh ]; then bash benchmarks/run.sh; \

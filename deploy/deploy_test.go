@@ -61,15 +61,18 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// repoRoot is the module root: the tests run in deploy/.
+// repoRoot is the directory of the service's go.mod, the repository root: the tests run in
+// deploy/, a module of its own that keeps their Kubernetes and compose types out of the
+// service's.
 func repoRoot(t *testing.T) string {
 	t.Helper()
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatalf("repo root: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		t.Fatalf("repo root %s has no go.mod: %v", root, err)
+	b, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil || !bytes.HasPrefix(b, []byte("module github.com/pictor/pictor\n")) {
+		t.Fatalf("repo root %s holds no go.mod of github.com/pictor/pictor (%v)", root, err)
 	}
 	return root
 }

@@ -10,11 +10,11 @@
 # the second run finds it there and takes about a second.
 #
 # The Kubernetes manifests are not given to kubeconform: it downloads its JSON
-# schemas from the internet and embeds none. deploy/deploy_test.go (part of
-# `go test ./...`) decodes every manifest strictly into the k8s.io/api types
-# instead, loads deploy/compose.yaml with compose-go, and checks the dashboard
-# and these rules against the metrics a running pictor exports. Pass --go to
-# run that package here too.
+# schemas from the internet and embeds none. The tests in deploy/ (a module of
+# its own; `make test` runs them) decode every manifest strictly into the
+# k8s.io/api types instead, load deploy/compose.yaml with compose-go, and check
+# the dashboard and these rules against the metrics a running pictor exports.
+# Pass --go to run them here too.
 #
 # Exits non-zero on the first failure.
 set -euo pipefail
@@ -94,8 +94,8 @@ fi
 log "promtool check config deploy/prometheus/prometheus.yml"
 "$promtool" check config "$tmp/prometheus.yml"
 
-log "Kubernetes manifests, compose file and dashboard: checked by go test ./deploy/"
+log "Kubernetes manifests, compose file and dashboard: checked by go test -C deploy ./..."
 if [ "$run_go" -eq 1 ]; then
-	go test -count=1 ./deploy/...
+	go test -C deploy -count=1 ./...
 fi
 log "ok"

@@ -84,7 +84,7 @@ func (s service) batch(t *testing.T, id string) campaignBatch {
 // delayed start is made from the batches page.
 func TestCampaign(t *testing.T) {
 	chromium := browserPath(t)
-	root := moduleRoot(t)
+	root := repoRoot(t)
 	pictorBin, stubBin := build(t, root)
 
 	// A manifest to read by URL, on loopback (allowed by PICTOR_FETCH_ALLOWED_NETS).

@@ -10,4 +10,9 @@
 // and skip without it, unless PICTOR_TEST_REQUIRE_SERVICES=1 makes that a failure. With
 // PICTOR_UPDATE_SCREENSHOTS=1 they write the README's screenshots to docs/screenshots;
 // otherwise the screenshots go to a temporary directory.
+//
+// It is a module of its own (github.com/pictor/pictor/internal/consoletest, which requires
+// this tree's github.com/pictor/pictor through a replace), so that chromedp stays out of the
+// service's dependencies. Run it with `make test PKGS=./internal/consoletest/` or
+// `go test -C internal/consoletest ./...`.
 package consoletest

@@ -47,14 +47,19 @@ func browserPath(t *testing.T) string {
 	return p
 }
 
-// moduleRoot is the directory of go.mod.
-func moduleRoot(t *testing.T) string {
+// repoRoot is the directory of the service's go.mod, the repository root: the tests run in
+// internal/consoletest, a module of its own that keeps chromedp out of the service's.
+func repoRoot(t *testing.T) string {
 	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
-		t.Fatalf("go env GOMOD: %v", err)
+		t.Fatalf("repo root: %v", err)
 	}
-	return filepath.Dir(strings.TrimSpace(string(out)))
+	b, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil || !strings.HasPrefix(string(b), "module github.com/pictor/pictor\n") {
+		t.Fatalf("repo root %s holds no go.mod of github.com/pictor/pictor (%v)", root, err)
+	}
+	return root
 }
 
 // build compiles cmd/pictor and cmd/sdstub into a temporary directory.
@@ -322,7 +327,7 @@ func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 // with a trial, and look at the backends. Each page is captured.
 func TestConsole(t *testing.T) {
 	chromium := browserPath(t)
-	root := moduleRoot(t)
+	root := repoRoot(t)
 	pictorBin, stubBin := build(t, root)
 
 	// Source images for the batch, on loopback (allowed by PICTOR_FETCH_ALLOWED_NETS).

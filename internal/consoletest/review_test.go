@@ -125,7 +125,7 @@ func shownValue(v float64) string {
 // with a required reason, an API error shown in the page, and approve the rest in one go.
 func TestReview(t *testing.T) {
 	chromium := browserPath(t)
-	root := moduleRoot(t)
+	root := repoRoot(t)
 	pictorBin, _ := build(t, root)
 
 	secret, key, err := auth.NewKey(auth.ScopeAdmin, "designer")
