@@ -139,7 +139,6 @@ var errorTable = []errorRow{
 	{is(storage.ErrUnavailable), http.StatusServiceUnavailable, "storage-unavailable", "Object storage unavailable"},
 
 	{is(catalog.ErrNotFound), http.StatusNotFound, "not-found", "Not found"},
-	{is(jobs.ErrNotFound), http.StatusNotFound, "not-found", "Not found"},
 	{is(jobs.ErrTrialGate), http.StatusConflict, "trial-gate", "The trial does not allow a start"},
 	{is(jobs.ErrBatchState), http.StatusConflict, "batch-state", "Not allowed in the batch's state"},
 	{is(manifest.ErrInvalidManifest), http.StatusBadRequest, "invalid-manifest", "Invalid manifest"},
@@ -155,9 +154,7 @@ var errorTable = []errorRow{
 	{is(catalog.ErrInvalid), http.StatusBadRequest, "invalid-request", "Invalid request"},
 	{is(catalog.ErrUnavailable), http.StatusServiceUnavailable, "database-unavailable", "Database unavailable"},
 	{is(catalog.ErrSDRequired), http.StatusServiceUnavailable, "sd-backend-required", "Stable Diffusion backend required"},
-	{is(pipeline.ErrSDRequired), http.StatusServiceUnavailable, "sd-backend-required", "Stable Diffusion backend required"},
 	{is(catalog.ErrNotImplemented), http.StatusNotImplemented, "not-implemented", "Not implemented"},
-	{is(pipeline.ErrNotImplemented), http.StatusNotImplemented, "not-implemented", "Not implemented"},
 
 	{is(context.DeadlineExceeded), http.StatusGatewayTimeout, "timeout", "Request timed out"},
 	{is(context.Canceled), statusClientClosedRequest, "client-closed-request", "Client closed request"},

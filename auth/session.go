@@ -24,7 +24,7 @@ import (
 // the material makes every token invalid. Revoking a single session is the caller's
 // business: a token names its session (Session.ID) for that.
 
-// Errors of session tokens. A caller answers them all alike (401), without saying which.
+// Errors of session tokens. A caller should answer them all alike, without saying which.
 var (
 	// ErrSessionMalformed is returned for a token that is not one this package makes: bad
 	// encoding, wrong length, too long, or an older version.

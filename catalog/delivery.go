@@ -74,20 +74,20 @@ func (s *Service) PurgeRenditions(ctx context.Context, imageID string) (int, err
 	}
 	rows, err := s.db.SQL.QueryContext(ctx, s.db.Rebind(`SELECT `+renditionColumns+` FROM renditions WHERE source_sha256 = ?`), img.SHA256)
 	if err != nil {
-		return 0, dbErr("list renditions", err)
+		return 0, DBError("list renditions", err)
 	}
 	var all []Rendition
 	for rows.Next() {
 		rd, err := scanRendition(rows)
 		if err != nil {
 			rows.Close()
-			return 0, dbErr("scan rendition", err)
+			return 0, DBError("scan rendition", err)
 		}
 		all = append(all, rd)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return 0, dbErr("list renditions", err)
+		return 0, DBError("list renditions", err)
 	}
 	n := 0
 	for _, rd := range all {
@@ -96,7 +96,7 @@ func (s *Service) PurgeRenditions(ctx context.Context, imageID string) (int, err
 			return n, fmt.Errorf("delete rendition %s: %w", rd.ID, err)
 		}
 		if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`DELETE FROM renditions WHERE id = ?`), rd.ID); err != nil {
-			return n, dbErr("delete rendition", err)
+			return n, DBError("delete rendition", err)
 		}
 		n++
 	}

@@ -15,7 +15,7 @@ func (s *Service) LookupIdempotency(ctx context.Context, key string) (Idempotent
 		return IdempotentResponse{}, false, nil
 	}
 	if err != nil {
-		return IdempotentResponse{}, false, dbErr("lookup idempotency key", err)
+		return IdempotentResponse{}, false, DBError("lookup idempotency key", err)
 	}
 	return r, true, nil
 }
@@ -25,5 +25,5 @@ func (s *Service) LookupIdempotency(ctx context.Context, key string) (Idempotent
 func (s *Service) SaveIdempotency(ctx context.Context, key string, r IdempotentResponse) error {
 	_, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`INSERT INTO idempotency_keys (key, request_hash, status, body, created_at)
 		VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`), key, r.RequestHash, r.Status, r.Body, s.now().UTC().UnixNano())
-	return dbErr("save idempotency key", err)
+	return DBError("save idempotency key", err)
 }

@@ -46,7 +46,7 @@ func (s *Service) AnalyzedImage(ctx context.Context, id string, lane sdclient.La
 		if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE images
 			SET quality = ?, sharpness = ?, jpeg_quality = ?, plain_background = ?, has_alpha = ? WHERE id = ?`),
 			string(b), qc[0], qc[1], qc[2], qc[3], id); err != nil {
-			return Image{}, dbErr("save quality report", err)
+			return Image{}, DBError("save quality report", err)
 		}
 		img.Quality = &rep
 	}

@@ -265,7 +265,7 @@ func (s *Service) insertImage(ctx context.Context, img Image, sourceURL string) 
 		img.ID, img.SHA256, img.SKU, img.Width, img.Height, img.Format, img.Bytes, sourceURL, quality, now.UnixNano(),
 		qc[0], qc[1], qc[2], qc[3])
 	if err != nil {
-		return Image{}, dbErr("insert image", err)
+		return Image{}, DBError("insert image", err)
 	}
 	return s.getImage(ctx, img.ID)
 }
@@ -296,7 +296,7 @@ func (s *Service) getImage(ctx context.Context, id string) (Image, error) {
 		return Image{}, fmt.Errorf("image %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return Image{}, dbErr("get image", err)
+		return Image{}, DBError("get image", err)
 	}
 	return img, nil
 }

@@ -157,7 +157,7 @@ func (s *Service) setImageMetaTx(ctx context.Context, tx *sql.Tx, id string, set
 		return fmt.Errorf("image %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return dbErr("set image meta", err)
+		return DBError("set image meta", err)
 	}
 	if len(set) == 0 {
 		return nil
@@ -172,12 +172,12 @@ func (s *Service) setImageMetaTx(ctx context.Context, tx *sql.Tx, id string, set
 			_, err = tx.ExecContext(ctx, upsert, id, k, *v, metaNum(*v))
 		}
 		if err != nil {
-			return dbErr("set image meta", err)
+			return DBError("set image meta", err)
 		}
 	}
 	var n int
 	if err := tx.QueryRowContext(ctx, s.db.Rebind(`SELECT count(*) FROM image_meta WHERE image_id = ?`), id).Scan(&n); err != nil {
-		return dbErr("count image meta", err)
+		return DBError("count image meta", err)
 	}
 	if n > MaxMetaKeys {
 		return fmt.Errorf("meta: image %s would have %d keys, at most %d: %w", id, n, MaxMetaKeys, ErrInvalid)
@@ -201,13 +201,13 @@ func (s *Service) fillMeta(ctx context.Context, images []Image) error {
 	rows, err := s.db.SQL.QueryContext(ctx, s.db.Rebind(`SELECT image_id, key, value FROM image_meta WHERE image_id IN (`+
 		placeholders(len(args))+`)`), args...)
 	if err != nil {
-		return dbErr("read image meta", err)
+		return DBError("read image meta", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id, k, v string
 		if err := rows.Scan(&id, &k, &v); err != nil {
-			return dbErr("read image meta", err)
+			return DBError("read image meta", err)
 		}
 		for _, i := range at[id] {
 			if images[i].Meta == nil {
@@ -216,7 +216,7 @@ func (s *Service) fillMeta(ctx context.Context, images []Image) error {
 			images[i].Meta[k] = v
 		}
 	}
-	return dbErr("read image meta", rows.Err())
+	return DBError("read image meta", rows.Err())
 }
 
 // withMeta returns img with its metadata.

@@ -7,7 +7,7 @@ import (
 )
 
 // PromptBlockedError names the field whose text contains a blocked term (Config.PromptBlocklist).
-// errors.Is(err, ErrPromptBlocked) is true for it, so the API answers 422.
+// errors.Is(err, ErrPromptBlocked) is true for it.
 type PromptBlockedError struct {
 	// Field locates the text in the request: "prompt", "negative_prompt", "steps[2].prompt",
 	// "steps[2].negative_prompt", or "template.prompt" / "template.negative_prompt" for a

@@ -61,7 +61,7 @@ func (s *Service) PutRecipe(ctx context.Context, name string, body []byte) (Stor
 		ON CONFLICT (name) DO UPDATE SET body = excluded.body, hash = excluded.hash, updated_at = excluded.updated_at`),
 		name, string(r.Canonical()), r.Hash(), now, now)
 	if err != nil {
-		return StoredRecipe{}, false, dbErr("put recipe", err)
+		return StoredRecipe{}, false, DBError("put recipe", err)
 	}
 	sr, err := s.GetRecipe(ctx, name)
 	return sr, created, err
@@ -75,7 +75,7 @@ func (s *Service) GetRecipe(ctx context.Context, name string) (StoredRecipe, err
 		return StoredRecipe{}, fmt.Errorf("recipe %q: %w", name, ErrNotFound)
 	}
 	if err != nil {
-		return StoredRecipe{}, dbErr("get recipe", err)
+		return StoredRecipe{}, DBError("get recipe", err)
 	}
 	return sr, nil
 }
@@ -84,7 +84,7 @@ func (s *Service) GetRecipe(ctx context.Context, name string) (StoredRecipe, err
 func (s *Service) DeleteRecipe(ctx context.Context, name string) error {
 	res, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`DELETE FROM recipes WHERE name = ?`), name)
 	if err != nil {
-		return dbErr("delete recipe", err)
+		return DBError("delete recipe", err)
 	}
 	if n, err := res.RowsAffected(); err == nil && n == 0 {
 		return fmt.Errorf("recipe %q: %w", name, ErrNotFound)
@@ -96,18 +96,18 @@ func (s *Service) DeleteRecipe(ctx context.Context, name string) error {
 func (s *Service) ListRecipes(ctx context.Context) ([]StoredRecipe, error) {
 	rows, err := s.db.SQL.QueryContext(ctx, `SELECT name, body, hash, created_at, updated_at FROM recipes ORDER BY name`)
 	if err != nil {
-		return nil, dbErr("list recipes", err)
+		return nil, DBError("list recipes", err)
 	}
 	defer rows.Close()
 	var out []StoredRecipe
 	for rows.Next() {
 		sr, err := scanRecipe(rows)
 		if err != nil {
-			return nil, dbErr("scan recipe", err)
+			return nil, DBError("scan recipe", err)
 		}
 		out = append(out, sr)
 	}
-	return out, dbErr("list recipes", rows.Err())
+	return out, DBError("list recipes", rows.Err())
 }
 
 func scanRecipe(r scanner) (StoredRecipe, error) {

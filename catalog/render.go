@@ -224,7 +224,7 @@ func (s *Service) renderAndStore(ctx context.Context, p *renderPlan, data []byte
 			rd.key(), rd.Width, rd.Height, rd.Bytes, canonical, lineage, rd.GPUSeconds, now.UnixNano(),
 			report, failedList(rd.Checks), rd.Review, p.imageID, p.opts.BatchID, p.opts.SceneID)
 		if err != nil {
-			return nil, dbErr("insert rendition", err)
+			return nil, DBError("insert rendition", err)
 		}
 		if rd.Held() {
 			s.m.held.Inc()
@@ -340,18 +340,18 @@ func (s *Service) lookupRenditions(ctx context.Context, sha, hash string) (map[s
 	rows, err := s.db.SQL.QueryContext(ctx, s.db.Rebind(`SELECT `+renditionColumns+`
 		FROM renditions WHERE source_sha256 = ? AND recipe_hash = ?`), sha, hash)
 	if err != nil {
-		return nil, dbErr("lookup renditions", err)
+		return nil, DBError("lookup renditions", err)
 	}
 	defer rows.Close()
 	out := map[string]Rendition{}
 	for rows.Next() {
 		rd, err := scanRendition(rows)
 		if err != nil {
-			return nil, dbErr("scan rendition", err)
+			return nil, DBError("scan rendition", err)
 		}
 		out[rd.Name+"."+rd.Format] = rd
 	}
-	return out, dbErr("lookup renditions", rows.Err())
+	return out, DBError("lookup renditions", rows.Err())
 }
 
 const renditionColumns = `id, source_sha256, recipe_hash, output, format, width, height, bytes, lineage, gpu_seconds, created_at, checks, review`
@@ -433,7 +433,7 @@ func (s *Service) OpenRendition(ctx context.Context, id string) (io.ReadCloser, 
 		return nil, ObjectMeta{}, fmt.Errorf("rendition %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return nil, ObjectMeta{}, dbErr("get rendition", err)
+		return nil, ObjectMeta{}, DBError("get rendition", err)
 	}
 	key := rd.key()
 	rc, info, err := s.store.Get(ctx, s.cfg.BucketRenditions, key)
@@ -474,19 +474,19 @@ func (s *Service) ListRenditions(ctx context.Context, imageID string) ([]Renditi
 	rows, err := s.db.SQL.QueryContext(ctx, s.db.Rebind(`SELECT `+renditionColumns+`
 		FROM renditions WHERE source_sha256 = ? ORDER BY created_at DESC, id LIMIT 500`), img.SHA256)
 	if err != nil {
-		return nil, dbErr("list renditions", err)
+		return nil, DBError("list renditions", err)
 	}
 	defer rows.Close()
 	out := []Rendition{}
 	for rows.Next() {
 		rd, err := scanRendition(rows)
 		if err != nil {
-			return nil, dbErr("scan rendition", err)
+			return nil, DBError("scan rendition", err)
 		}
 		if rd.URL, err = s.renditionURL(ctx, rd); err != nil {
 			return nil, err
 		}
 		out = append(out, rd)
 	}
-	return out, dbErr("list renditions", rows.Err())
+	return out, DBError("list renditions", rows.Err())
 }

@@ -259,7 +259,7 @@ func (s *Service) ListReviews(ctx context.Context, q ReviewQuery) (ReviewPage, e
 	}
 	page := ReviewPage{Reviews: []Review{}}
 	if err := s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT COUNT(*) FROM renditions r WHERE `+where), args...).Scan(&page.Total); err != nil {
-		return ReviewPage{}, dbErr("count reviews", err)
+		return ReviewPage{}, DBError("count reviews", err)
 	}
 	cw, cargs := where, append([]any(nil), args...)
 	if q.Cursor != "" {
@@ -274,7 +274,7 @@ func (s *Service) ListReviews(ctx context.Context, q ReviewQuery) (ReviewPage, e
 		FROM renditions r LEFT JOIN images i ON i.id = r.image_id
 		WHERE `+cw+` ORDER BY r.created_at, r.id LIMIT ?`), append(cargs, q.Limit+1)...)
 	if err != nil {
-		return ReviewPage{}, dbErr("list reviews", err)
+		return ReviewPage{}, DBError("list reviews", err)
 	}
 	defer rows.Close()
 	var last Review
@@ -282,7 +282,7 @@ func (s *Service) ListReviews(ctx context.Context, q ReviewQuery) (ReviewPage, e
 	for rows.Next() {
 		rv, at, err := s.scanReview(rows)
 		if err != nil {
-			return ReviewPage{}, dbErr("scan review", err)
+			return ReviewPage{}, DBError("scan review", err)
 		}
 		if len(page.Reviews) == q.Limit {
 			page.NextCursor = strconv.FormatInt(lastAt, 10) + "." + last.ID
@@ -291,7 +291,7 @@ func (s *Service) ListReviews(ctx context.Context, q ReviewQuery) (ReviewPage, e
 		page.Reviews = append(page.Reviews, rv)
 		last, lastAt = rv, at
 	}
-	return page, dbErr("list reviews", rows.Err())
+	return page, DBError("list reviews", rows.Err())
 }
 
 func parseReviewCursor(c string) (int64, string, bool) {
@@ -367,30 +367,30 @@ func (s *Service) DecideReviews(ctx context.Context, d ReviewDecision) (int, []R
 			WHERE id IN (SELECT id FROM renditions WHERE `+where+` ORDER BY created_at, id LIMIT ?)`),
 			append(append([]any{state, d.Reviewer, d.Reason, now}, args...), MaxReviewFilter)...)
 		if err != nil {
-			return 0, nil, dbErr("decide reviews", err)
+			return 0, nil, DBError("decide reviews", err)
 		}
 		n, err := res.RowsAffected()
-		return int(n), []Review{}, dbErr("decide reviews", err)
+		return int(n), []Review{}, DBError("decide reviews", err)
 	}
 	tx, err := s.db.SQL.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, nil, dbErr("decide reviews", err)
+		return 0, nil, DBError("decide reviews", err)
 	}
 	defer tx.Rollback()
 	for _, id := range d.IDs {
 		res, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE renditions SET review = ?, reviewer = ?, review_reason = ?, reviewed_at = ?
 			WHERE id = ? AND review <> ''`), state, d.Reviewer, d.Reason, now, id)
 		if err != nil {
-			return 0, nil, dbErr("decide review", err)
+			return 0, nil, DBError("decide review", err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return 0, nil, dbErr("decide review", err)
+			return 0, nil, DBError("decide review", err)
 		} else if n == 0 {
 			return 0, nil, fmt.Errorf("rendition %s awaiting review: %w", id, ErrNotFound)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, nil, dbErr("decide reviews", err)
+		return 0, nil, DBError("decide reviews", err)
 	}
 	out := make([]Review, 0, len(d.IDs))
 	for _, id := range d.IDs {
@@ -411,7 +411,7 @@ func (s *Service) GetReview(ctx context.Context, id string) (Review, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return Review{}, fmt.Errorf("rendition %s: %w", id, ErrNotFound)
 	}
-	return rv, dbErr("get review", err)
+	return rv, DBError("get review", err)
 }
 
 // Retry is how a rejected rendition is made again: the image, the recipe to run (the
@@ -441,7 +441,7 @@ func (s *Service) PrepareRetry(ctx context.Context, id string, seed *int64, reci
 		return Retry{}, fmt.Errorf("rendition %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return Retry{}, dbErr("get rendition", err)
+		return Retry{}, DBError("get rendition", err)
 	}
 	if state != ReviewRejected {
 		return Retry{}, fmt.Errorf("rendition %s is %q, not rejected: only a rejected rendition is retried: %w", id, state, ErrInvalid)

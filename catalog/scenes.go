@@ -25,7 +25,7 @@ const (
 	SceneCancelled = "cancelled"
 )
 
-// ErrPromptBlocked is returned for a prompt that names a blocked term (422).
+// ErrPromptBlocked is returned for a prompt that names a blocked term.
 var ErrPromptBlocked = errors.New("prompt not allowed")
 
 // SceneRequest asks for N new backgrounds around a product, by prompt or template.
@@ -224,7 +224,7 @@ func (s *Service) InsertSceneTx(ctx context.Context, tx *sql.Tx, sc Scene, jobID
 		(id, image_id, prompt, negative_prompt, template, variants, seed, strength, steps, state, job_id, created_at, updated_at, review)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		sc.ID, sc.ImageID, sc.Prompt, sc.NegativePrompt, sc.Template, sc.Variants, sc.Seed, sc.Strength, sc.Steps, SceneQueued, jobID, now, now, sc.Review)
-	return dbErr("insert scene", err)
+	return DBError("insert scene", err)
 }
 
 const sceneColumns = `id, image_id, prompt, negative_prompt, template, variants, seed, strength, steps, state, progress, eta,
@@ -245,7 +245,7 @@ func (s *Service) GetScene(ctx context.Context, id string) (Scene, error) {
 		return Scene{}, fmt.Errorf("scene %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return Scene{}, dbErr("get scene", err)
+		return Scene{}, DBError("get scene", err)
 	}
 	sc.CreatedAt, sc.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
 	sc.cancel = cancel != 0
@@ -259,7 +259,7 @@ func (s *Service) GetScene(ctx context.Context, id string) (Scene, error) {
 	rows, err := s.db.SQL.QueryContext(ctx, s.db.Rebind(`SELECT v.idx, v.seed, `+prefixed("r.", renditionColumns)+`
 		FROM scene_variants v JOIN renditions r ON r.id = v.rendition_id WHERE v.scene_id = ? ORDER BY v.idx`), id)
 	if err != nil {
-		return Scene{}, dbErr("scene variants", err)
+		return Scene{}, DBError("scene variants", err)
 	}
 	defer rows.Close()
 	sc.Results = []SceneVariant{}
@@ -267,7 +267,7 @@ func (s *Service) GetScene(ctx context.Context, id string) (Scene, error) {
 		var v SceneVariant
 		rd, err := scanRendition(leading{rows, []any{&v.Index, &v.Seed}})
 		if err != nil {
-			return Scene{}, dbErr("scene variants", err)
+			return Scene{}, DBError("scene variants", err)
 		}
 		if rd.URL, err = s.renditionURL(ctx, rd); err != nil {
 			return Scene{}, err
@@ -275,7 +275,7 @@ func (s *Service) GetScene(ctx context.Context, id string) (Scene, error) {
 		v.Rendition = rd
 		sc.Results = append(sc.Results, v)
 	}
-	return sc, dbErr("scene variants", rows.Err())
+	return sc, DBError("scene variants", rows.Err())
 }
 
 // leading scans its own destinations first, then the caller's: a row with columns before
@@ -317,7 +317,7 @@ func (s *Service) AddSceneVariant(ctx context.Context, id string, k int, seed in
 	_, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`INSERT INTO scene_variants (scene_id, idx, seed, rendition_id)
 		VALUES (?, ?, ?, ?) ON CONFLICT (scene_id, idx) DO NOTHING`), id, k, seed, rd.ID)
 	if err != nil {
-		return dbErr("add scene variant", err)
+		return DBError("add scene variant", err)
 	}
 	return s.updateScene(ctx, id, `gpu_seconds = gpu_seconds + ?`, rd.GPUSeconds)
 }
@@ -364,23 +364,23 @@ func (s *Service) ApproveScene(ctx context.Context, id string, k int, reviewer s
 	}
 	tx, err := s.db.SQL.BeginTx(ctx, nil)
 	if err != nil {
-		return Scene{}, dbErr("approve scene", err)
+		return Scene{}, DBError("approve scene", err)
 	}
 	defer tx.Rollback()
 	now := s.now().UTC().UnixNano()
 	if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE scenes SET approved_variant = ?, updated_at = ? WHERE id = ?`), k, now, id); err != nil {
-		return Scene{}, dbErr("approve scene", err)
+		return Scene{}, DBError("approve scene", err)
 	}
 	if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE images SET scene_rendition_id = ? WHERE id = ?`), chosen.Rendition.ID, sc.ImageID); err != nil {
-		return Scene{}, dbErr("approve scene", err)
+		return Scene{}, DBError("approve scene", err)
 	}
 	// The designer looked at the variant and chose it: that is its review.
 	if _, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE renditions SET review = ?, reviewer = ?, review_reason = ?, reviewed_at = ?
 		WHERE id = ? AND review <> ''`), ReviewApproved, reviewer, "chosen as the scene's variant", now, chosen.Rendition.ID); err != nil {
-		return Scene{}, dbErr("approve scene", err)
+		return Scene{}, DBError("approve scene", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return Scene{}, dbErr("approve scene", err)
+		return Scene{}, DBError("approve scene", err)
 	}
 	return s.GetScene(ctx, id)
 }
@@ -388,7 +388,7 @@ func (s *Service) ApproveScene(ctx context.Context, id string, k int, reviewer s
 func (s *Service) updateScene(ctx context.Context, id, set string, args ...any) error {
 	args = append(args, s.now().UTC().UnixNano(), id)
 	_, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE scenes SET `+set+`, updated_at = ? WHERE id = ?`), args...)
-	return dbErr("update scene", err)
+	return DBError("update scene", err)
 }
 
 // OpenScenePreview streams a scene's latest live preview.
@@ -433,7 +433,7 @@ func (s *Service) PutTemplate(ctx context.Context, t PromptTemplate) (PromptTemp
 		VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET prompt = excluded.prompt,
 		negative_prompt = excluded.negative_prompt, updated_at = excluded.updated_at`), t.Name, t.Prompt, t.NegativePrompt, now, now)
 	if err != nil {
-		return PromptTemplate{}, false, dbErr("put template", err)
+		return PromptTemplate{}, false, DBError("put template", err)
 	}
 	got, err := s.GetTemplate(ctx, t.Name)
 	return got, created, err
@@ -449,7 +449,7 @@ func (s *Service) GetTemplate(ctx context.Context, name string) (PromptTemplate,
 		return PromptTemplate{}, fmt.Errorf("template %q: %w", name, ErrNotFound)
 	}
 	if err != nil {
-		return PromptTemplate{}, dbErr("get template", err)
+		return PromptTemplate{}, DBError("get template", err)
 	}
 	t.CreatedAt, t.UpdatedAt = time.Unix(0, cr).UTC(), time.Unix(0, up).UTC()
 	return t, nil
@@ -459,7 +459,7 @@ func (s *Service) GetTemplate(ctx context.Context, name string) (PromptTemplate,
 func (s *Service) ListTemplates(ctx context.Context) ([]PromptTemplate, error) {
 	rows, err := s.db.SQL.QueryContext(ctx, `SELECT name, prompt, negative_prompt, created_at, updated_at FROM prompt_templates ORDER BY name`)
 	if err != nil {
-		return nil, dbErr("list templates", err)
+		return nil, DBError("list templates", err)
 	}
 	defer rows.Close()
 	out := []PromptTemplate{}
@@ -467,19 +467,19 @@ func (s *Service) ListTemplates(ctx context.Context) ([]PromptTemplate, error) {
 		var t PromptTemplate
 		var cr, up int64
 		if err := rows.Scan(&t.Name, &t.Prompt, &t.NegativePrompt, &cr, &up); err != nil {
-			return nil, dbErr("list templates", err)
+			return nil, DBError("list templates", err)
 		}
 		t.CreatedAt, t.UpdatedAt = time.Unix(0, cr).UTC(), time.Unix(0, up).UTC()
 		out = append(out, t)
 	}
-	return out, dbErr("list templates", rows.Err())
+	return out, DBError("list templates", rows.Err())
 }
 
 // DeleteTemplate removes a prompt template.
 func (s *Service) DeleteTemplate(ctx context.Context, name string) error {
 	res, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`DELETE FROM prompt_templates WHERE name = ?`), name)
 	if err != nil {
-		return dbErr("delete template", err)
+		return DBError("delete template", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("template %q: %w", name, ErrNotFound)

@@ -476,7 +476,7 @@ func (s *Service) CountSelection(ctx context.Context, sel Selection) (int64, err
 func (s *Service) count(ctx context.Context, conds []string, args []any) (int64, error) {
 	var n int64
 	err := s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`SELECT count(*) FROM images i`+whereClause(conds)), args...).Scan(&n)
-	return n, dbErr("count selection", err)
+	return n, DBError("count selection", err)
 }
 
 // PreviewSelection counts what the selection matches and returns a sample of up to
@@ -529,19 +529,19 @@ const sparseSelection = 10000
 func (s *Service) queryImages(ctx context.Context, q string, args []any) ([]Image, error) {
 	rows, err := s.db.SQL.QueryContext(ctx, s.db.Rebind(q), args...)
 	if err != nil {
-		return nil, dbErr("select images", err)
+		return nil, DBError("select images", err)
 	}
 	defer rows.Close()
 	out := []Image{}
 	for rows.Next() {
 		img, err := scanImage(rows)
 		if err != nil {
-			return nil, dbErr("scan image", err)
+			return nil, DBError("scan image", err)
 		}
 		out = append(out, img)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, dbErr("select images", err)
+		return nil, DBError("select images", err)
 	}
 	rows.Close()
 	if err := s.fillMeta(ctx, out); err != nil {

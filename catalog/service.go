@@ -198,11 +198,11 @@ func (s *Service) Ready(ctx context.Context) error {
 	return nil
 }
 
-// dbErr wraps a database failure with op. Only connection-class failures
-// (db.IsUnavailable) are marked ErrUnavailable, so the API answers 503; any
-// other error (a constraint violation, a syntax error) stays a plain error,
-// which the API answers as 500. Context errors are left as they are.
-func dbErr(op string, err error) error {
+// DBError wraps a database failure with op, for the catalog and jobs alike. Only connection-class failures
+// (db.IsUnavailable) are marked ErrUnavailable (the database is down, worth waiting
+// for); any other error (a constraint violation, a syntax error) stays a plain error,
+// a fault of ours. Context errors are left as they are.
+func DBError(op string, err error) error {
 	if err == nil {
 		return nil
 	}

@@ -17,11 +17,11 @@ func (s *Service) RevokeSession(ctx context.Context, id string, expires time.Tim
 	}
 	now := s.now().UTC().Unix()
 	if _, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`DELETE FROM revoked_sessions WHERE expires_at < ?`), now); err != nil {
-		return dbErr("prune revoked sessions", err)
+		return DBError("prune revoked sessions", err)
 	}
 	_, err := s.db.SQL.ExecContext(ctx, s.db.Rebind(`INSERT INTO revoked_sessions (id, expires_at)
 		VALUES (?, ?) ON CONFLICT (id) DO NOTHING`), id, expires.UTC().Unix())
-	return dbErr("revoke session", err)
+	return DBError("revoke session", err)
 }
 
 // SessionRevoked reports whether the console session id was signed out (RevokeSession).
@@ -32,7 +32,7 @@ func (s *Service) SessionRevoked(ctx context.Context, id string) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, dbErr("look up revoked session", err)
+		return false, DBError("look up revoked session", err)
 	}
 	return true, nil
 }

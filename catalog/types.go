@@ -6,21 +6,24 @@ import (
 
 	"github.com/pictor/pictor/checks"
 	"github.com/pictor/pictor/imaging"
+	"github.com/pictor/pictor/pipeline"
 	"github.com/pictor/pictor/sdclient"
 )
 
-// Errors the catalog returns; api maps them to HTTP statuses. Errors from the leaves
+// Errors the catalog returns; api maps them to HTTP answers in its one table. Errors from the leaves
 // (imaging, fetch, storage, pipeline) are wrapped unchanged so errors.Is still finds them.
 var (
 	// ErrNotFound is returned when an image, rendition or recipe does not exist.
 	ErrNotFound = errors.New("not found")
 	// ErrInvalid is returned for a request the catalog cannot act on (bad id, no source).
 	ErrInvalid = errors.New("invalid request")
-	// ErrSDRequired is returned when a recipe needs a Stable Diffusion backend and none is configured.
-	ErrSDRequired = errors.New("a Stable Diffusion backend is required: set PICTOR_SD_URLS")
-	// ErrNotImplemented marks a feature this process was started without: the batch
-	// routes of an API that has no job service. (Steps report pipeline.ErrNotImplemented.)
-	ErrNotImplemented = errors.New("not implemented")
+	// ErrSDRequired is returned when a recipe needs a Stable Diffusion backend and none is
+	// configured. It is pipeline's: one error, whichever layer finds it missing.
+	ErrSDRequired = pipeline.ErrSDRequired
+	// ErrNotImplemented marks a feature this process was started without (the batch
+	// routes of an API that has no job service) or a step the pipeline cannot run. It is
+	// pipeline's: one error for both.
+	ErrNotImplemented = pipeline.ErrNotImplemented
 	// ErrIdempotencyMismatch is returned when an Idempotency-Key is reused with a different request.
 	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
 	// ErrUnavailable marks a database failure that may pass when retried later: the

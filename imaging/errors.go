@@ -12,19 +12,19 @@ import (
 // (test with errors.Is); the api package maps them to HTTP statuses.
 var (
 	// ErrTooManyPixels means the header declares more pixels (width*height) than
-	// LoadOptions.MaxPixels allows. Nothing was decoded. (422 at the API.)
+	// LoadOptions.MaxPixels allows. Nothing was decoded.
 	ErrTooManyPixels = errors.New("image has too many pixels")
 	// ErrUnsupportedFormat means the bytes are a format we recognise but do not
 	// accept: SVG, PDF, BMP, JPEG 2000, JPEG XL, PSD, or one outside
-	// LoadOptions.AllowedFormats. (415 at the API.)
+	// LoadOptions.AllowedFormats.
 	ErrUnsupportedFormat = errors.New("unsupported image format")
 	// ErrCorrupt means the bytes are not an image, or the image is truncated or
-	// cannot be decoded. (422 at the API.)
+	// cannot be decoded.
 	ErrCorrupt = errors.New("corrupt image")
 	// ErrInvalidOption means an argument to an operation is out of range or
-	// unknown. (400 at the API.)
+	// unknown.
 	ErrInvalidOption = errors.New("invalid image option")
-	// ErrBusy means the Gate's wait queue is full. (429 at the API.)
+	// ErrBusy means the Gate's wait queue is full: try again later.
 	ErrBusy = errors.New("image processing busy")
 )
 

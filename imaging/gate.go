@@ -9,8 +9,8 @@ import (
 )
 
 // Gate bounds how many libvips pipelines run at once (size) and how many callers
-// may wait for a slot (queue); beyond that Acquire fails at once with ErrBusy, so
-// the API can answer 429 instead of piling up work. Waiters are served in FIFO
+// may wait for a slot (queue); beyond that Acquire fails at once with ErrBusy instead
+// of piling up work. Waiters are served in FIFO
 // order. A Gate is safe for concurrent use.
 //
 // It also admits work by bytes: Reserve holds part of a memory budget for a source

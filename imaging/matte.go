@@ -19,8 +19,7 @@ import (
 //go:generate go run testdata/cutout/gen.go
 
 // ErrNoPlainBackground means the border ring of the image is not near-uniform (see
-// PlainBackground), so classic matting cannot tell product from background. (422
-// at the API.)
+// PlainBackground), so classic matting cannot tell product from background.
 var ErrNoPlainBackground = errors.New("background is not plain")
 
 // Matting limits and defaults.

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/pictor/pictor/catalog"
-	"github.com/pictor/pictor/db"
 	"github.com/pictor/pictor/manifest"
 	"github.com/pictor/pictor/pipeline"
 )
@@ -40,7 +39,7 @@ const (
 	ItemSkipped   = "skipped" // did not pass the filter, or the batch was cancelled
 )
 
-// ErrBatchState is returned for an action the batch's state does not allow (409).
+// ErrBatchState is returned for an action the batch's state does not allow.
 var ErrBatchState = errors.New("not allowed in the batch's state")
 
 // Costs are the unit prices of the cost estimate and of a batch's spend.
@@ -381,15 +380,9 @@ func (s *Service) deleteBatch(id string) error {
 	return nil
 }
 
-func dbError(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if db.IsUnavailable(err) {
-		return fmt.Errorf("%s: %w: %w", op, catalog.ErrUnavailable, err)
-	}
-	return fmt.Errorf("%s: %w", op, err)
-}
+// dbError is catalog.DBError: a database failure wrapped with op, marked
+// catalog.ErrUnavailable when the database is down.
+func dbError(op string, err error) error { return catalog.DBError(op, err) }
 
 func (s *Service) setBatchState(ctx context.Context, id, state string) error {
 	return s.setBatchStateTx(ctx, s.db.SQL, id, state)

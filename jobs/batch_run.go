@@ -69,7 +69,7 @@ var ErrTrialGate = errors.New("the trial does not allow a start")
 
 // TrialGateError is why start or retry refused: the trial's accuracy is below the
 // batch's min_accuracy, or a recipe with AI steps has had no trial. It matches
-// ErrTrialGate and ErrBatchState (409).
+// ErrTrialGate and ErrBatchState.
 type TrialGateError struct {
 	// MinAccuracy is the batch's threshold.
 	MinAccuracy float64

@@ -32,8 +32,8 @@ const (
 	QueueMaintenance = "maintenance"
 )
 
-// ErrNotFound is returned for a job id that does not exist.
-var ErrNotFound = errors.New("job not found")
+// ErrNotFound is returned for a job id that does not exist; it is a catalog.ErrNotFound.
+var ErrNotFound = fmt.Errorf("job %w", catalog.ErrNotFound)
 
 // Config sizes the queues. River fetches at most MaxWorkers jobs per poll, so the counts
 // sit well above the core count; CPU is bounded by the imaging gate instead.

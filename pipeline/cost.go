@@ -19,8 +19,8 @@ import (
 // photograph to 800 px about 0.04e9.
 const DefaultMaxCost = 5e9
 
-// ErrOverBudget is wrapped by the error of a run whose estimated cost is over its budget; the
-// API answers 422, naming the step.
+// ErrOverBudget is wrapped by the error of a run whose estimated cost is over its budget,
+// which names the step.
 var ErrOverBudget = errors.New("over the render budget")
 
 // CostError says which step or output took a run's estimate over its budget.
