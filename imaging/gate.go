@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
-	"time"
 )
 
 // Gate bounds how many libvips pipelines run at once (size) and how many callers
@@ -19,11 +18,6 @@ import (
 // reserves what the source may be, reads it, settles the reservation to what it is,
 // and releases it when it no longer holds the bytes.
 type Gate struct {
-	// OnWait, when set, is called after each successful Acquire with how long the
-	// caller waited (0 when a slot was free); for a queue-wait histogram. Set it
-	// before the Gate is shared; default nil.
-	OnWait func(time.Duration)
-
 	size, queue int
 
 	mu       sync.Mutex
@@ -226,12 +220,10 @@ func (g *Gate) acquire(ctx context.Context, low bool) (release func(), err error
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	start := time.Now()
 	g.mu.Lock()
 	if g.inFlight < g.size && len(g.waiters) == 0 && (low && len(g.low) == 0 || !low) {
 		g.inFlight++
 		g.mu.Unlock()
-		g.observe(0)
 		return g.releaser(), nil
 	}
 	if !low && len(g.waiters) >= g.queue {
@@ -248,7 +240,6 @@ func (g *Gate) acquire(ctx context.Context, low bool) (release func(), err error
 
 	select {
 	case <-ready:
-		g.observe(time.Since(start))
 		return g.releaser(), nil
 	case <-ctx.Done():
 		g.mu.Lock()
@@ -267,12 +258,6 @@ func (g *Gate) acquire(ctx context.Context, low bool) (release func(), err error
 		// The slot was handed over as ctx ended: give it back.
 		g.release()
 		return nil, ctx.Err()
-	}
-}
-
-func (g *Gate) observe(d time.Duration) {
-	if g.OnWait != nil {
-		g.OnWait(d)
 	}
 }
 
