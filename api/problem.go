@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/pictor/pictor/catalog"
+	"github.com/pictor/pictor/fault"
 	"github.com/pictor/pictor/fetch"
 	"github.com/pictor/pictor/imaging"
 	"github.com/pictor/pictor/jobs"
@@ -85,7 +86,7 @@ type FieldError struct {
 // Errors the api itself produces before the catalog is reached.
 var (
 	// errMalformedJSON wraps a body that is not the JSON the route expects.
-	errMalformedJSON = errors.New("malformed json")
+	errMalformedJSON = fault.New(fault.Invalid, "malformed-json", "Malformed JSON", "malformed json")
 	// errClientGone is used when the client cancelled the request.
 	errClientGone = errors.New("client closed request")
 )
@@ -94,7 +95,7 @@ var (
 // went away before the answer; nobody reads the body.
 const statusClientClosedRequest = 499
 
-// errorRow is one row of the error -> status table.
+// errorRow is one row of the error -> answer table.
 type errorRow struct {
 	match  func(error) bool
 	status int
@@ -113,53 +114,57 @@ func as[T error]() func(error) bool {
 	}
 }
 
-// errorTable is THE mapping from errors to HTTP answers; the first matching row wins, so
-// specific errors come before the general ones they may wrap.
-var errorTable = []errorRow{
-	{as[*http.MaxBytesError](), http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large"},
-	{is(errMalformedJSON), http.StatusBadRequest, "malformed-json", "Malformed JSON"},
-	{as[*pipeline.ValidationError](), http.StatusBadRequest, "invalid-recipe", "Invalid recipe"},
-	{is(pipeline.ErrInvalidRecipe), http.StatusBadRequest, "invalid-recipe", "Invalid recipe"},
-
-	{is(imaging.ErrTooManyPixels), http.StatusUnprocessableEntity, "too-many-pixels", "Image has too many pixels"},
-	{is(pipeline.ErrOverBudget), http.StatusUnprocessableEntity, "render-over-budget", "Render over budget"},
-	{is(imaging.ErrCorrupt), http.StatusUnprocessableEntity, "undecodable-image", "Image cannot be decoded"},
-	{is(imaging.ErrUnsupportedFormat), http.StatusUnsupportedMediaType, "unsupported-format", "Unsupported image format"},
-	{is(imaging.ErrInvalidOption), http.StatusBadRequest, "invalid-option", "Invalid imaging option"},
-	{is(imaging.ErrBusy), http.StatusTooManyRequests, "busy", "Image processing is busy"},
-	{is(errSpoolBusy), http.StatusServiceUnavailable, "manifest-uploads-busy", "Too many manifest uploads"},
-
-	{is(fetch.ErrBadURL), http.StatusBadRequest, "bad-url", "Bad source URL"},
-	{is(fetch.ErrBlocked), http.StatusUnprocessableEntity, "source-address-blocked", "Source address blocked"},
-	{is(fetch.ErrTooLarge), http.StatusRequestEntityTooLarge, "source-too-large", "Source too large"},
-	{is(fetch.ErrTooManyRedirects), http.StatusUnprocessableEntity, "too-many-redirects", "Too many redirects"},
-	{is(fetch.ErrUpstream), http.StatusUnprocessableEntity, "source-fetch-failed", "Source fetch failed"},
-	{is(fetch.ErrTimeout), http.StatusGatewayTimeout, "source-timeout", "Source fetch timed out"},
-
-	{is(storage.ErrUnavailable), http.StatusServiceUnavailable, "storage-unavailable", "Object storage unavailable"},
-
-	{is(catalog.ErrNotFound), http.StatusNotFound, "not-found", "Not found"},
-	{is(jobs.ErrTrialGate), http.StatusConflict, "trial-gate", "The trial does not allow a start"},
-	{is(jobs.ErrBatchState), http.StatusConflict, "batch-state", "Not allowed in the batch's state"},
-	{is(manifest.ErrInvalidManifest), http.StatusBadRequest, "invalid-manifest", "Invalid manifest"},
-	{is(catalog.ErrPromptBlocked), http.StatusUnprocessableEntity, "prompt-blocked", "Prompt not allowed"},
-	{is(imaging.ErrNoPlainBackground), http.StatusUnprocessableEntity, "no-plain-background", "Background is not plain enough to cut out"},
-	{is(sdclient.ErrUnknownName), http.StatusUnprocessableEntity, "sd-unknown-name", "Name unknown to the Stable Diffusion backend"},
-	{is(sdclient.ErrOutOfMemory), http.StatusServiceUnavailable, "sd-out-of-memory", "Stable Diffusion backend out of memory"},
-	{is(sdclient.ErrUnavailable), http.StatusServiceUnavailable, "sd-backend-unavailable", "Stable Diffusion backend unavailable"},
-	{is(sdclient.ErrTimeout), http.StatusGatewayTimeout, "sd-timeout", "Stable Diffusion backend timed out"},
-	{is(sdclient.ErrBadRequest), http.StatusBadGateway, "sd-rejected", "Stable Diffusion backend rejected the call"},
-	{is(sdclient.ErrBackend), http.StatusBadGateway, "sd-backend-error", "Stable Diffusion backend failed"},
-	{is(catalog.ErrIdempotencyMismatch), http.StatusUnprocessableEntity, "idempotency-mismatch", "Idempotency key reused"},
-	{is(catalog.ErrInvalid), http.StatusBadRequest, "invalid-request", "Invalid request"},
-	{is(catalog.ErrUnavailable), http.StatusServiceUnavailable, "database-unavailable", "Database unavailable"},
-	{is(catalog.ErrSDRequired), http.StatusServiceUnavailable, "sd-backend-required", "Stable Diffusion backend required"},
-	{is(catalog.ErrNotImplemented), http.StatusNotImplemented, "not-implemented", "Not implemented"},
-
-	{is(context.DeadlineExceeded), http.StatusGatewayTimeout, "timeout", "Request timed out"},
-	{is(context.Canceled), statusClientClosedRequest, "client-closed-request", "Client closed request"},
-	{is(errClientGone), statusClientClosedRequest, "client-closed-request", "Client closed request"},
+// kindStatus is the one place a kind of failure (package fault) becomes an HTTP status.
+var kindStatus = map[fault.Kind]int{
+	fault.Internal:       http.StatusInternalServerError,
+	fault.Invalid:        http.StatusBadRequest,
+	fault.NotFound:       http.StatusNotFound,
+	fault.Conflict:       http.StatusConflict,
+	fault.Unprocessable:  http.StatusUnprocessableEntity,
+	fault.Unsupported:    http.StatusUnsupportedMediaType,
+	fault.TooLarge:       http.StatusRequestEntityTooLarge,
+	fault.Busy:           http.StatusTooManyRequests,
+	fault.Unavailable:    http.StatusServiceUnavailable,
+	fault.Timeout:        http.StatusGatewayTimeout,
+	fault.BadGateway:     http.StatusBadGateway,
+	fault.NotImplemented: http.StatusNotImplemented,
 }
+
+// faultRow answers e as its kind says, under its code and title.
+func faultRow(e *fault.Error) errorRow {
+	return errorRow{is(e), kindStatus[e.Kind], e.Code, e.Title}
+}
+
+// faultOrder lists every package's sentinel errors, most specific first: when a failure
+// carries more than one (a trial gate that is also a batch-state refusal, an SD timeout
+// around an unreachable backend), the first listed decides the answer. A test keeps every
+// fault.Error the service can return in this list.
+var faultOrder = []*fault.Error{
+	errMalformedJSON, pipeline.ErrInvalidRecipe,
+	imaging.ErrTooManyPixels, pipeline.ErrOverBudget, imaging.ErrCorrupt, imaging.ErrUnsupportedFormat,
+	imaging.ErrInvalidOption, imaging.ErrBusy, errSpoolBusy,
+	fetch.ErrBadURL, fetch.ErrBlocked, fetch.ErrTooLarge, fetch.ErrTooManyRedirects, fetch.ErrUpstream, fetch.ErrTimeout,
+	storage.ErrUnavailable,
+	catalog.ErrNotFound, jobs.ErrTrialGate, jobs.ErrBatchState, manifest.ErrInvalidManifest, catalog.ErrPromptBlocked,
+	imaging.ErrNoPlainBackground,
+	sdclient.ErrUnknownName, sdclient.ErrOutOfMemory, sdclient.ErrUnavailable, sdclient.ErrTimeout, sdclient.ErrBadRequest,
+	sdclient.ErrBackend,
+	catalog.ErrIdempotencyMismatch, catalog.ErrInvalid, catalog.ErrUnavailable, catalog.ErrSDRequired, catalog.ErrNotImplemented,
+}
+
+// errorTable is THE mapping from errors to HTTP answers; the first matching row wins: a
+// request body over its limit, then the package errors in faultOrder, then the context's.
+var errorTable = func() []errorRow {
+	rows := []errorRow{{as[*http.MaxBytesError](), http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large"}}
+	for _, e := range faultOrder {
+		rows = append(rows, faultRow(e))
+	}
+	return append(rows,
+		errorRow{is(context.DeadlineExceeded), http.StatusGatewayTimeout, "timeout", "Request timed out"},
+		errorRow{is(context.Canceled), statusClientClosedRequest, "client-closed-request", "Client closed request"},
+		errorRow{is(errClientGone), statusClientClosedRequest, "client-closed-request", "Client closed request"},
+	)
+}()
 
 // internalRow answers every error the table does not know.
 var internalRow = errorRow{status: http.StatusInternalServerError, slug: "internal", title: "Internal server error"}
@@ -173,6 +178,11 @@ func problemFor(err error) Problem {
 		if r.match(err) {
 			row = r
 			break
+		}
+	}
+	if row.slug == internalRow.slug {
+		if e := fault.Of(err); e != nil { // a sentinel faultOrder does not list yet
+			row = faultRow(e)
 		}
 	}
 	p := Problem{

@@ -10,6 +10,8 @@ import (
 
 	"github.com/pictor/pictor/catalog"
 	"github.com/pictor/pictor/manifest"
+
+	"github.com/pictor/pictor/fault"
 )
 
 // Manifest uploads are spooled to disk, so their parts may come in any order and nothing
@@ -29,7 +31,7 @@ const (
 )
 
 // errSpoolBusy is answered 503 manifest-uploads-busy.
-var errSpoolBusy = errors.New("too many manifest uploads at once")
+var errSpoolBusy = fault.New(fault.Unavailable, "manifest-uploads-busy", "Too many manifest uploads", "too many manifest uploads at once")
 
 // spool counts the uploads being spooled and the bytes they hold.
 type spool struct {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/pictor/pictor/storage"
+
+	"github.com/pictor/pictor/fault"
 )
 
 // Scene states.
@@ -26,7 +28,7 @@ const (
 )
 
 // ErrPromptBlocked is returned for a prompt that names a blocked term.
-var ErrPromptBlocked = errors.New("prompt not allowed")
+var ErrPromptBlocked = fault.New(fault.Unprocessable, "prompt-blocked", "Prompt not allowed", "prompt not allowed")
 
 // SceneRequest asks for N new backgrounds around a product, by prompt or template.
 type SceneRequest struct {

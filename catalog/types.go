@@ -1,22 +1,23 @@
 package catalog
 
 import (
-	"errors"
 	"time"
 
 	"github.com/pictor/pictor/checks"
 	"github.com/pictor/pictor/imaging"
 	"github.com/pictor/pictor/pipeline"
 	"github.com/pictor/pictor/sdclient"
+
+	"github.com/pictor/pictor/fault"
 )
 
 // Errors the catalog returns; api maps them to HTTP answers in its one table. Errors from the leaves
 // (imaging, fetch, storage, pipeline) are wrapped unchanged so errors.Is still finds them.
 var (
 	// ErrNotFound is returned when an image, rendition or recipe does not exist.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = fault.New(fault.NotFound, "not-found", "Not found", "not found")
 	// ErrInvalid is returned for a request the catalog cannot act on (bad id, no source).
-	ErrInvalid = errors.New("invalid request")
+	ErrInvalid = fault.New(fault.Invalid, "invalid-request", "Invalid request", "invalid request")
 	// ErrSDRequired is returned when a recipe needs a Stable Diffusion backend and none is
 	// configured. It is pipeline's: one error, whichever layer finds it missing.
 	ErrSDRequired = pipeline.ErrSDRequired
@@ -25,12 +26,12 @@ var (
 	// pipeline's: one error for both.
 	ErrNotImplemented = pipeline.ErrNotImplemented
 	// ErrIdempotencyMismatch is returned when an Idempotency-Key is reused with a different request.
-	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
+	ErrIdempotencyMismatch = fault.New(fault.Unprocessable, "idempotency-mismatch", "Idempotency key reused", "idempotency key reused with a different request")
 	// ErrUnavailable marks a database failure that may pass when retried later: the
 	// database cannot be reached or cannot take the statement now (db.IsUnavailable: a
 	// lost connection, SQLite busy or locked), or a transaction could not begin or commit.
 	// The catalog and jobs wrap it around the driver's error.
-	ErrUnavailable = errors.New("database unavailable")
+	ErrUnavailable = fault.New(fault.Unavailable, "database-unavailable", "Database unavailable", "database unavailable")
 )
 
 // Image is an ingested original: one row per (content hash, sku).

@@ -1,31 +1,32 @@
 package imaging
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/davidbyttow/govips/v2/vips"
+
+	"github.com/pictor/pictor/fault"
 )
 
 // Sentinel errors. Every error returned by this package wraps at most one of them
-// (test with errors.Is); the api package maps them to HTTP statuses.
+// (test with errors.Is); each is a fault.Error of its kind, which the api maps to its answer.
 var (
 	// ErrTooManyPixels means the header declares more pixels (width*height) than
 	// LoadOptions.MaxPixels allows. Nothing was decoded.
-	ErrTooManyPixels = errors.New("image has too many pixels")
+	ErrTooManyPixels = fault.New(fault.Unprocessable, "too-many-pixels", "Image has too many pixels", "image has too many pixels")
 	// ErrUnsupportedFormat means the bytes are a format we recognise but do not
 	// accept: SVG, PDF, BMP, JPEG 2000, JPEG XL, PSD, or one outside
 	// LoadOptions.AllowedFormats.
-	ErrUnsupportedFormat = errors.New("unsupported image format")
+	ErrUnsupportedFormat = fault.New(fault.Unsupported, "unsupported-format", "Unsupported image format", "unsupported image format")
 	// ErrCorrupt means the bytes are not an image, or the image is truncated or
 	// cannot be decoded.
-	ErrCorrupt = errors.New("corrupt image")
+	ErrCorrupt = fault.New(fault.Unprocessable, "undecodable-image", "Image cannot be decoded", "corrupt image")
 	// ErrInvalidOption means an argument to an operation is out of range or
 	// unknown.
-	ErrInvalidOption = errors.New("invalid image option")
+	ErrInvalidOption = fault.New(fault.Invalid, "invalid-option", "Invalid imaging option", "invalid image option")
 	// ErrBusy means the Gate's wait queue is full: try again later.
-	ErrBusy = errors.New("image processing busy")
+	ErrBusy = fault.New(fault.Busy, "busy", "Image processing is busy", "image processing busy")
 )
 
 // vipsError strips the Go stack that govips appends to libvips' error buffer and

@@ -1,9 +1,9 @@
 package imaging
 
 import (
-	"slices"
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 )
 

@@ -1,7 +1,6 @@
 package imaging
 
 import (
-	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -87,36 +86,5 @@ func TestMatteCutoutSet(t *testing.T) {
 	t.Logf("mean IoU %.4f over %d shots", mean, len(scores))
 	if mean < cutoutMeanIoU {
 		t.Errorf("mean IoU %.4f, want at least %v", mean, cutoutMeanIoU)
-	}
-}
-
-// TestChamfer checks the saturating 3-4 chamfer distance against brute force.
-func TestChamfer(t *testing.T) {
-	t.Parallel()
-	rnd := rand.New(rand.NewPCG(5, 6))
-	for _, tt := range []struct{ w, h, sources int }{{1, 1, 1}, {9, 7, 2}, {40, 30, 3}, {200, 3, 1}, {120, 100, 0}} {
-		d := make([]uint8, tt.w*tt.h)
-		for i := range d {
-			d[i] = 255
-		}
-		var src [][2]int
-		for range tt.sources {
-			x, y := rnd.IntN(tt.w), rnd.IntN(tt.h)
-			d[y*tt.w+x] = 0
-			src = append(src, [2]int{x, y})
-		}
-		chamfer(d, tt.w, tt.h)
-		for y := range tt.h {
-			for x := range tt.w {
-				want := 255
-				for _, s := range src {
-					dx, dy := abs(x-s[0]), abs(y-s[1])
-					want = min(want, 4*min(dx, dy)+3*(max(dx, dy)-min(dx, dy)))
-				}
-				if got := int(d[y*tt.w+x]); got != want {
-					t.Fatalf("%dx%d at %d,%d: %d, want %d", tt.w, tt.h, x, y, got, want)
-				}
-			}
-		}
 	}
 }

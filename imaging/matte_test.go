@@ -10,7 +10,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"runtime"
-	"strconv"
+	"slices"
 	"testing"
 )
 
@@ -432,125 +432,7 @@ func TestMatteUnchanged(t *testing.T) {
 	}
 }
 
-func TestApplyMask(t *testing.T) {
-	t.Parallel()
-	// A mask with four quadrants: 0, 64, 128 and 255.
-	const w, h = 300, 200
-	pix := make([]byte, w*h)
-	for y := range h {
-		for x := range w {
-			pix[y*w+x] = [4]byte{0, 64, 128, 255}[2*(y*2/h)+x*2/w]
-		}
-	}
-	quadrant := [4][2]int{{75, 50}, {225, 50}, {75, 150}, {225, 150}}
-	tests := []struct {
-		name      string
-		data      []byte
-		wantAlpha [4]uint8 // per quadrant
-	}{
-		{"rgb", pngOf(t, solid(w, h, blue)), [4]uint8{0, 64, 128, 255}},
-		{"grey", pngOf(t, image.NewGray(image.Rect(0, 0, w, h))), [4]uint8{0, 64, 128, 255}},
-		// alpha 128 everywhere: multiplied, rounded.
-		{"alpha", pngOf(t, solid(w, h, color.NRGBA{20, 40, 220, 128})), [4]uint8{0, 32, 64, 128}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			im := mustLoad(t, tt.data, LoadOptions{})
-			mask, err := NewImageFromGray(w, h, pix)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := im.ApplyMask(mask); err != nil {
-				t.Fatal(err)
-			}
-			mask.Close() // the image must not depend on the mask staying open
-			runtime.GC()
-			if !im.HasAlpha() || im.ref.Bands() != 4 {
-				t.Fatalf("got %v, want RGBA", im)
-			}
-			for q, p := range quadrant {
-				if got := px(t, im, p[0], p[1]); got[3] != tt.wantAlpha[q] {
-					t.Errorf("alpha at %v = %d, want %d", p, got[3], tt.wantAlpha[q])
-				}
-			}
-			// An encode round trip keeps the alpha.
-			out, err := im.Encode(EncodeOptions{Format: PNG})
-			if err != nil {
-				t.Fatal(err)
-			}
-			dec, err := png.Decode(bytes.NewReader(out))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, _, _, a := dec.At(225, 150).RGBA(); a>>8 != uint32(tt.wantAlpha[3]) {
-				t.Errorf("encoded alpha %d, want %d", a>>8, tt.wantAlpha[3])
-			}
-		})
-	}
-}
-
-func TestApplyMaskFromMatte(t *testing.T) {
-	t.Parallel()
-	im := loadFile(t, filepath.Join("matte", "ring.jpg"))
-	mask, err := im.Matte(MatteOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mask.Close()
-	_, _, want, err := mask.Gray()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := im.ApplyMask(mask); err != nil {
-		t.Fatal(err)
-	}
-	w := im.Width()
-	for _, p := range [][2]int{{500, 500}, {500, 200}, {500, 110}, {5, 5}, {287, 500}} {
-		if got := px(t, im, p[0], p[1])[3]; got != want[p[1]*w+p[0]] {
-			t.Errorf("alpha at %v = %d, want the mask's %d", p, got, want[p[1]*w+p[0]])
-		}
-	}
-}
-
-func TestApplyMaskInvalid(t *testing.T) {
-	t.Parallel()
-	im := mustLoad(t, pngOf(t, solid(40, 30, red)), LoadOptions{})
-	small, err := NewImageFromGray(20, 30, make([]byte, 600))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer small.Close()
-	tests := []struct {
-		name string
-		mask *Image
-	}{
-		{"nil", nil},
-		{"wrong size", small},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if err := im.ApplyMask(tt.mask); !errors.Is(err, ErrInvalidOption) {
-				t.Errorf("ApplyMask() = %v, want ErrInvalidOption", err)
-			}
-		})
-	}
-	if im.HasAlpha() {
-		t.Errorf("image got alpha from a failed ApplyMask")
-	}
-}
-
-// square returns a w x h mask with a filled square of side s at x0, y0.
-func square(w, h, x0, y0, s int) []byte {
-	pix := make([]byte, w*h)
-	for y := y0; y < y0+s; y++ {
-		for x := x0; x < x0+s; x++ {
-			pix[y*w+x] = 255
-		}
-	}
-	return pix
-}
-
+// count is the number of product pixels (128 or more) of a mask.
 func count(pix []byte) int {
 	n := 0
 	for _, v := range pix {
@@ -561,251 +443,39 @@ func count(pix []byte) int {
 	return n
 }
 
-func TestErodeMask(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		px   int
-		want int // product pixels left of a 100x100 square
-	}{
-		{0, 100 * 100},
-		{1, 98 * 98},
-		{5, 90 * 90},
-		{49, 2 * 2},
-		{50, 0},
-	}
-	for _, tt := range tests {
-		t.Run("px "+strconv.Itoa(tt.px), func(t *testing.T) {
-			t.Parallel()
-			m, err := NewImageFromGray(200, 200, square(200, 200, 50, 50, 100))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			if err := m.ErodeMask(tt.px); err != nil {
-				t.Fatal(err)
-			}
-			_, _, pix, err := m.Gray()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := count(pix); got != tt.want {
-				t.Errorf("erode %d: %d pixels, want %d", tt.px, got, tt.want)
-			}
-			if tt.px < 50 && pix[100*200+100] != 255 {
-				t.Errorf("erode %d: centre %d, want 255", tt.px, pix[100*200+100])
-			}
-		})
-	}
-}
-
-// TestErode checks the running-minimum erosion against brute force.
-func TestErode(t *testing.T) {
-	t.Parallel()
-	rnd := rand.New(rand.NewPCG(3, 4))
-	for _, tt := range []struct{ w, h, r int }{{1, 1, 1}, {7, 5, 1}, {13, 9, 2}, {30, 20, 4}, {9, 31, 7}, {5, 5, 40}} {
-		pix := make([]byte, tt.w*tt.h)
-		for i := range pix {
-			pix[i] = byte(rnd.IntN(256))
-		}
-		want := make([]byte, len(pix))
-		for y := range tt.h {
-			for x := range tt.w {
-				m := byte(255)
-				for yy := max(0, y-tt.r); yy <= min(tt.h-1, y+tt.r); yy++ {
-					for xx := max(0, x-tt.r); xx <= min(tt.w-1, x+tt.r); xx++ {
-						m = min(m, pix[yy*tt.w+xx])
-					}
-				}
-				want[y*tt.w+x] = m
-			}
-		}
-		erode(pix, tt.w, tt.h, tt.r)
-		if !bytes.Equal(pix, want) {
-			t.Errorf("%dx%d r %d: got %v, want %v", tt.w, tt.h, tt.r, pix, want)
-		}
-	}
-}
-
-func TestErodeMaskEdge(t *testing.T) {
-	t.Parallel()
-	// A product touching the image's edge is not eroded from that edge.
-	m, err := NewImageFromGray(100, 100, square(100, 100, 0, 0, 50))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	if err := m.ErodeMask(3); err != nil {
-		t.Fatal(err)
-	}
-	_, _, pix, err := m.Gray()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := count(pix); got != 47*47 {
-		t.Errorf("%d pixels, want %d", got, 47*47)
-	}
-	if pix[0] != 255 {
-		t.Errorf("corner %d, want 255", pix[0])
-	}
-}
-
-func TestErodeMaskInvalid(t *testing.T) {
-	t.Parallel()
-	m, err := NewImageFromGray(10, 10, make([]byte, 100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	rgb := mustLoad(t, pngOf(t, solid(10, 10, red)), LoadOptions{})
-	tests := []struct {
-		name string
-		im   *Image
-		px   int
-	}{
-		{"negative", m, -1},
-		{"too wide", m, MaxErode + 1},
-		{"rgb", rgb, 1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if err := tt.im.ErodeMask(tt.px); !errors.Is(err, ErrInvalidOption) {
-				t.Errorf("ErodeMask(%d) = %v, want ErrInvalidOption", tt.px, err)
-			}
-		})
-	}
-}
-
-func TestNewImageFromGray(t *testing.T) {
-	t.Parallel()
-	pix := make([]byte, 7*5)
-	for i := range pix {
-		pix[i] = byte(i * 7)
-	}
-	im, err := NewImageFromGray(7, 5, pix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer im.Close()
-	pix[0] = 99 // not retained
-	w, h, got, err := im.Gray()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w != 7 || h != 5 || im.ref.Bands() != 1 {
-		t.Fatalf("got %dx%d with %d bands, want 7x5 with 1", w, h, im.ref.Bands())
-	}
-	for i := range got {
-		if want := byte(i * 7); got[i] != want {
-			t.Fatalf("pixel %d = %d, want %d", i, got[i], want)
-		}
-	}
-	// A mask encodes as grey PNG (a rendition of its own).
-	out, err := im.Encode(EncodeOptions{Format: PNG})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec, err := png.Decode(bytes.NewReader(out))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := dec.(*image.Gray); !ok {
-		t.Errorf("encoded mask is %T, want *image.Gray", dec)
-	}
-
-	bad := []struct {
-		name string
-		w, h int
-		n    int
-	}{
-		{"short", 7, 5, 34},
-		{"long", 7, 5, 36},
-		{"zero width", 0, 5, 0},
-		{"negative", -7, -5, 35},
-		{"too wide", MaxDimension + 1, 1, MaxDimension + 1},
-	}
-	for _, tt := range bad {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if im, err := NewImageFromGray(tt.w, tt.h, make([]byte, tt.n)); !errors.Is(err, ErrInvalidOption) {
-				if im != nil {
-					im.Close()
-				}
-				t.Errorf("NewImageFromGray(%d, %d, %d bytes) = %v, want ErrInvalidOption", tt.w, tt.h, tt.n, err)
-			}
-		})
-	}
-}
-
-func TestGray(t *testing.T) {
-	t.Parallel()
-	img := solid(30, 10, white)
-	fillRect(img, image.Rect(10, 0, 20, 10), black)
-	fillRect(img, image.Rect(20, 0, 30, 10), color.NRGBA{255, 255, 255, 0})
-	im := mustLoad(t, pngOf(t, img), LoadOptions{})
-	w, h, pix, err := im.Gray()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w != 30 || h != 10 || len(pix) != 300 {
-		t.Fatalf("got %dx%d, %d bytes, want 30x10, 300", w, h, len(pix))
-	}
-	for _, c := range []struct {
-		x    int
-		want byte
-		what string
-	}{{5, 255, "white"}, {15, 0, "black"}, {25, 0, "transparent white"}} {
-		if got := pix[5*w+c.x]; got != c.want {
-			t.Errorf("%s: %d, want %d", c.what, got, c.want)
-		}
-	}
-	if !im.HasAlpha() {
-		t.Errorf("Gray changed the image")
-	}
-}
-
-// TestBgModel checks that the background model reproduces a field of the form
-// f(x)+g(y) (a ramp plus a vignette-like bowl) from the border strips alone.
-func TestBgModel(t *testing.T) {
+// TestMatteRunsMatting: with a hard edge, Matte's mask is exactly what the pure-Go
+// matte makes of the image's pixels (see TestMattePure for what that is).
+func TestMatteRunsMatting(t *testing.T) {
 	t.Parallel()
 	const w, h = 300, 200
-	field := func(x, y, k int) float64 {
-		fx := float64(x) / w
-		fy := float64(y) / h
-		return 220 + float64(k)*5 + 10*fx + 8*(fy-0.5)*(fy-0.5)*4
+	rgb := shot(w, h, [3]uint8{245, 245, 242},
+		patch{r: image.Rect(40, 30, 260, 170), c: [3]uint8{30, 40, 110}},
+		patch{r: image.Rect(60, 60, 120, 140), bg: true})
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for i := range w * h {
+		copy(img.Pix[4*i:], rgb[3*i:3*i+3])
+		img.Pix[4*i+3] = 255
 	}
-	rgb := make([]byte, w*h*3)
-	for y := range h {
-		for x := range w {
-			for k := range 3 {
-				rgb[3*(y*w+x)+k] = byte(math.Round(field(x, y, k)))
-			}
-		}
+	want := matte(w, h, slices.Clone(rgb), 0, DefaultMatteMinHole)
+	im := mustLoad(t, pngOf(t, img), LoadOptions{})
+	mask, px, err := im.MatteSource(MatteOptions{Feather: -1})
+	if err != nil {
+		t.Fatal(err)
 	}
-	// The interior is not looked at: fill it with product.
-	for y := 20; y < h-20; y++ {
-		for x := 20; x < w-20; x++ {
-			copy(rgb[3*(y*w+x):], []byte{10, 10, 10})
-		}
+	defer mask.Close()
+	if !bytes.Equal(px.Source, rgb) {
+		t.Errorf("MattePixels.Source differs from the image's pixels")
 	}
-	m := newBgModel(w, h, rgb)
-	worst := 0.0
-	for y := range h {
-		for x := range w {
-			c := m.at(x, y)
-			for k := range 3 {
-				worst = max(worst, math.Abs(float64(c[k])-field(x, y, k)))
-			}
-		}
+	_, _, got, err := mask.Gray()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if worst > 1.5 {
-		t.Errorf("model off by up to %.2f levels, want at most 1.5", worst)
-	}
-	if s := m.ringNoise(rgb); s > 0.5 {
-		t.Errorf("ring noise %.2f on a noiseless field, want at most 0.5", s)
+	if !bytes.Equal(got, want) || !bytes.Equal(px.Mask, want) {
+		t.Errorf("Matte's mask differs from matte's: %d and %d product pixels", count(got), count(want))
 	}
 }
 
-// TestMatteNoLeaks runs Matte, ApplyMask, ErodeMask and Encode in a loop and checks
+// TestMatteNoLeaks runs Matte, NewImageFromGray, Gray, ApplyMask and Encode in a loop and checks
 // libvips' memory returns to where it started. Not parallel.
 func TestMatteNoLeaks(t *testing.T) {
 	data := readFile(t, filepath.Join("matte", "mug.jpg"))
@@ -823,10 +493,8 @@ func TestMatteNoLeaks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_ = inner.ErodeMask(3)
 		_, _, _, _ = inner.Gray()
 		inner.Close()
-		_ = mask.ErodeMask(2)
 		_ = im.ApplyMask(mask)
 		mask.Close()
 		_, _ = im.Encode(EncodeOptions{Format: PNG})

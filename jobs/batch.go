@@ -16,6 +16,8 @@ import (
 	"github.com/pictor/pictor/catalog"
 	"github.com/pictor/pictor/manifest"
 	"github.com/pictor/pictor/pipeline"
+
+	"github.com/pictor/pictor/fault"
 )
 
 // Batch states.
@@ -40,7 +42,7 @@ const (
 )
 
 // ErrBatchState is returned for an action the batch's state does not allow.
-var ErrBatchState = errors.New("not allowed in the batch's state")
+var ErrBatchState = fault.New(fault.Conflict, "batch-state", "Not allowed in the batch's state", "not allowed in the batch's state")
 
 // Costs are the unit prices of the cost estimate and of a batch's spend.
 type Costs struct {

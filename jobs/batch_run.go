@@ -22,6 +22,8 @@ import (
 	"github.com/pictor/pictor/pipeline"
 	"github.com/pictor/pictor/sdclient"
 	"github.com/pictor/pictor/storage"
+
+	"github.com/pictor/pictor/fault"
 )
 
 // BatchItemArgs processes one manifest row of a batch.
@@ -65,7 +67,7 @@ type ActionOptions struct {
 }
 
 // ErrTrialGate is wrapped by a *TrialGateError: start refused for want of a good trial.
-var ErrTrialGate = errors.New("the trial does not allow a start")
+var ErrTrialGate = fault.New(fault.Conflict, "trial-gate", "The trial does not allow a start", "the trial does not allow a start")
 
 // TrialGateError is why start or retry refused: the trial's accuracy is below the
 // batch's min_accuracy, or a recipe with AI steps has had no trial. It matches
@@ -531,7 +533,9 @@ func (s *Service) process(ctx context.Context, b batchRow, it item) (itemOutcome
 		// The quality report (a full decode) is only needed to check a filter.
 		get := s.cat.ImageByID
 		if filter != nil {
-			get = func(ctx context.Context, id string) (catalog.Image, error) { return s.cat.AnalyzedImage(ctx, id, sdclient.Batch) }
+			get = func(ctx context.Context, id string) (catalog.Image, error) {
+				return s.cat.AnalyzedImage(ctx, id, sdclient.Batch)
+			}
 		}
 		img, err := get(ctx, it.imageID)
 		if err != nil {

@@ -20,6 +20,8 @@ import (
 	"mime"
 	"path"
 	"strings"
+
+	"github.com/pictor/pictor/fault"
 )
 
 // Format is a manifest or results file format. The zero value is not a
@@ -44,7 +46,7 @@ var (
 	// Limits exceeded (see ErrLimitExceeded), an unterminated quote, or a
 	// damaged workbook. The wrapping message names the line or row where
 	// possible.
-	ErrInvalidManifest = errors.New("invalid manifest")
+	ErrInvalidManifest = fault.New(fault.Invalid, "invalid-manifest", "Invalid manifest", "invalid manifest")
 	// ErrUnsupportedFormat means the file is in a format this package does
 	// not read or write: a legacy .xls workbook, a compressed file, or XLSX
 	// asked of NewWriter.

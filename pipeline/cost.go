@@ -1,9 +1,10 @@
 package pipeline
 
 import (
-	"errors"
 	"fmt"
 	"math"
+
+	"github.com/pictor/pictor/fault"
 )
 
 // A run's cost is estimated before any pixel is decoded, from the source's size and what each
@@ -21,7 +22,7 @@ const DefaultMaxCost = 5e9
 
 // ErrOverBudget is wrapped by the error of a run whose estimated cost is over its budget,
 // which names the step.
-var ErrOverBudget = errors.New("over the render budget")
+var ErrOverBudget = fault.New(fault.Unprocessable, "render-over-budget", "Render over budget", "over the render budget")
 
 // CostError says which step or output took a run's estimate over its budget.
 type CostError struct {

@@ -14,11 +14,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/pictor/pictor/checks"
+
+	"github.com/pictor/pictor/fault"
 )
 
 // ErrInvalidRecipe is matched (errors.Is) by every error that ParseRecipe, ParseWhen and
 // Recipe.UnmarshalJSON return for bad input.
-var ErrInvalidRecipe = errors.New("invalid recipe")
+var ErrInvalidRecipe = fault.New(fault.Invalid, "invalid-recipe", "Invalid recipe", "invalid recipe")
 
 // Limits of a recipe. MaxRecipeBytes is the largest accepted JSON body (64 KiB).
 const (
@@ -143,192 +145,6 @@ type Step struct {
 	// Params points to the op's parameter struct, e.g. *ResizeParams for OpResize and
 	// *AutoOrientParams for OpAutoOrient. Never nil in a parsed recipe.
 	Params any
-}
-
-// AutoOrientParams are the (no) parameters of auto_orient.
-type AutoOrientParams struct{}
-
-// StripParams are the (no) parameters of strip.
-type StripParams struct{}
-
-// ResizeParams are the parameters of resize, and of an output's resize.
-type ResizeParams struct {
-	// Width of the box in pixels, 0..16384; 0 (the default) means from the aspect ratio.
-	// At least one of Width and Height is > 0.
-	Width int `json:"width"`
-	// Height of the box in pixels, 0..16384; 0 (the default) means from the aspect ratio.
-	Height int `json:"height"`
-	// Fit is how the image meets the box: cover (default), contain, fill, inside or outside.
-	Fit string `json:"fit"`
-	// Gravity anchors the crop of cover: center (default), north, south, east, west,
-	// northeast, northwest, southeast, southwest, smart or entropy.
-	Gravity string `json:"gravity"`
-	// Background is the letterbox colour of contain, as "#rrggbbaa"; default "#ffffffff".
-	Background string `json:"background"`
-	// WithoutEnlargement never makes the image larger; default false.
-	WithoutEnlargement bool `json:"without_enlargement"`
-}
-
-// CropParams are the parameters of crop.
-type CropParams struct {
-	// X is the left edge in pixels, >= 0; default 0. Must be 0 when Gravity is set.
-	X int `json:"x"`
-	// Y is the top edge in pixels, >= 0; default 0. Must be 0 when Gravity is set.
-	Y int `json:"y"`
-	// Width of the crop in pixels, 1..16384; required.
-	Width int `json:"width"`
-	// Height of the crop in pixels, 1..16384; required.
-	Height int `json:"height"`
-	// Gravity, when set, places the crop by gravity instead of X/Y (same values as
-	// ResizeParams.Gravity); default "" (crop at X, Y).
-	Gravity string `json:"gravity"`
-}
-
-// TrimParams are the parameters of trim.
-type TrimParams struct {
-	// Threshold is how far from the border colour a pixel may be and still be trimmed,
-	// 0..255; default 10.
-	Threshold float64 `json:"threshold"`
-}
-
-// PadParams are the parameters of pad. At least one side is > 0.
-type PadParams struct {
-	// Top border in pixels, 0..4096; default 0.
-	Top int `json:"top"`
-	// Right border in pixels, 0..4096; default 0.
-	Right int `json:"right"`
-	// Bottom border in pixels, 0..4096; default 0.
-	Bottom int `json:"bottom"`
-	// Left border in pixels, 0..4096; default 0.
-	Left int `json:"left"`
-	// Color of the border as "#rrggbbaa"; default "#ffffffff".
-	Color string `json:"color"`
-}
-
-// RotateParams are the parameters of rotate.
-type RotateParams struct {
-	// Angle in degrees clockwise, -360..360, non-zero; required.
-	Angle float64 `json:"angle"`
-	// Background fills the corners uncovered by a non-right angle, as "#rrggbbaa";
-	// default "#ffffffff".
-	Background string `json:"background"`
-}
-
-// FlipParams are the parameters of flip. At least one of them is true.
-type FlipParams struct {
-	// Horizontal mirrors left to right; default false.
-	Horizontal bool `json:"horizontal"`
-	// Vertical mirrors top to bottom; default false.
-	Vertical bool `json:"vertical"`
-}
-
-// BlurParams are the parameters of blur.
-type BlurParams struct {
-	// Sigma of the gaussian, 0.3..100; required.
-	Sigma float64 `json:"sigma"`
-}
-
-// SharpenParams are the parameters of sharpen.
-type SharpenParams struct {
-	// Sigma of the sharpening mask, 0.3..10; default 1.
-	Sigma float64 `json:"sigma"`
-}
-
-// BackgroundParams are the parameters of background.
-type BackgroundParams struct {
-	// Color to flatten onto, as "#rrggbbaa"; default "#ffffffff".
-	Color string `json:"color"`
-}
-
-// CompositeParams are the parameters of composite.
-type CompositeParams struct {
-	// Image is the id or sha256 of a stored original to overlay, [a-z0-9-]{1,80}; required.
-	Image string `json:"image"`
-	// Gravity places the overlay: center, north, south, east, west, northeast, northwest,
-	// southeast (default) or southwest.
-	Gravity string `json:"gravity"`
-	// OffsetX moves the overlay right (left when negative), -4096..4096; default 0.
-	OffsetX int `json:"offset_x"`
-	// OffsetY moves the overlay down (up when negative), -4096..4096; default 0.
-	OffsetY int `json:"offset_y"`
-	// Opacity of the overlay, 0..1; default 1.
-	Opacity float64 `json:"opacity"`
-}
-
-// UpscaleParams are the parameters of upscale: either a Factor, or a target Width and/or Height.
-type UpscaleParams struct {
-	// Factor of enlargement, 1 < Factor <= 8; default 2. It is 0 when Width or Height is set.
-	Factor float64 `json:"factor"`
-	// Width to reach in pixels, 0..16384; default 0 (use Factor).
-	Width int `json:"width"`
-	// Height to reach in pixels, 0..16384; default 0 (use Factor).
-	Height int `json:"height"`
-	// Engine is classic (default: libvips Lanczos plus sharpening) or sd (a WebUI upscaler).
-	Engine string `json:"engine"`
-	// Upscaler is the WebUI upscaler name used by engine sd; default "R-ESRGAN 4x+".
-	Upscaler string `json:"upscaler"`
-}
-
-// RemoveBackgroundParams are the parameters of remove_background.
-type RemoveBackgroundParams struct {
-	// Engine is classic (default: plain-background matting done here) or sd (rembg or
-	// segment-anything on the WebUI).
-	Engine string `json:"engine"`
-	// Model is the segmentation model of engine sd: u2net (default), u2netp, u2net_human_seg,
-	// u2net_cloth_seg, silueta, isnet-general-use, isnet-anime or sam.
-	Model string `json:"model"`
-	// StoreMask keeps the mask as an extra stored object, the output MaskOutput;
-	// default false.
-	StoreMask bool `json:"store_mask"`
-	// Threshold of the classic matting, 0..255; default 0 (automatic).
-	Threshold float64 `json:"threshold"`
-}
-
-// ReplaceBackgroundParams are the parameters of replace_background. Exactly one of Color,
-// Image and Prompt is set.
-type ReplaceBackgroundParams struct {
-	// Color is a plain new background, as "#rrggbbaa"; default "".
-	Color string `json:"color,omitempty"`
-	// Image is the id or sha256 of a stored original to put behind the product; default "".
-	Image string `json:"image,omitempty"`
-	// Prompt describes a scene that the WebUI paints around the product (at most 2000
-	// characters); default "".
-	Prompt string `json:"prompt,omitempty"`
-	// NegativePrompt is what the scene must not show (at most 2000 characters); only with
-	// Prompt; default "".
-	NegativePrompt string `json:"negative_prompt,omitempty"`
-	// Seed of the generation, 0..4294967295; only with Prompt; default nil (random, chosen
-	// and recorded by the executor). A given seed is part of the recipe hash.
-	Seed *int64 `json:"seed,omitempty"`
-	// Steps is the number of sampling steps, 1..150; only with Prompt, where it defaults to 30.
-	Steps int `json:"steps,omitempty"`
-	// Strength is the denoising strength, 0..1; only with Prompt, where it defaults to 0.9.
-	Strength float64 `json:"strength,omitempty"`
-	// Engine is "sd" when Prompt is set and "classic" otherwise; it is derived, and an
-	// explicit value must agree.
-	Engine string `json:"engine"`
-}
-
-// MarshalJSON writes the prompt-only fields (negative_prompt, steps, strength, seed) only when
-// Prompt is set, and writes them even when zero, so that the output parses back to p.
-func (p ReplaceBackgroundParams) MarshalJSON() ([]byte, error) {
-	m := map[string]any{"engine": p.Engine}
-	if p.Color != "" {
-		m["color"] = p.Color
-	}
-	if p.Image != "" {
-		m["image"] = p.Image
-	}
-	if p.Prompt != "" {
-		m["prompt"] = p.Prompt
-		m["negative_prompt"] = p.NegativePrompt
-		m["steps"] = p.Steps
-		m["strength"] = p.Strength
-		if p.Seed != nil {
-			m["seed"] = *p.Seed
-		}
-	}
-	return json.Marshal(m)
 }
 
 // Output is one named rendition of a recipe.
@@ -608,13 +424,12 @@ func normalizeColor(s string) (string, bool) {
 	return "", false
 }
 
-// Allowed values of the enumerated fields, comma-separated.
+// Allowed values of the enumerated fields that several steps or outputs share,
+// comma-separated; an op's own lists (fits, rembgModels) live in its step file.
 const (
-	fits             = "cover,contain,fill,inside,outside"
 	compassGravities = "center,north,south,east,west,northeast,northwest,southeast,southwest"
 	resizeGravities  = compassGravities + ",smart,entropy"
 	engines          = EngineClassic + "," + EngineSD
-	rembgModels      = "u2net,u2netp,u2net_human_seg,u2net_cloth_seg,silueta,isnet-general-use,isnet-anime,sam"
 	outputFormats    = "jpeg,jpg,png,webp,avif,auto"
 )
 
@@ -742,219 +557,17 @@ func parseStep(errs *errList, path string, raw json.RawMessage) (Step, bool) {
 		return Step{}, false
 	}
 	s := Step{Op: Op(name)}
-	switch s.Op {
-	case OpAutoOrient:
-		s.Params = &AutoOrientParams{}
-	case OpStrip:
-		s.Params = &StripParams{}
-	case OpResize:
-		s.Params = parseResize(o)
-	case OpCrop:
-		s.Params = parseCrop(o)
-	case OpTrim:
-		s.Params = &TrimParams{Threshold: o.floatIn("threshold", 10, 0, 255)}
-	case OpPad:
-		s.Params = parsePad(o)
-	case OpRotate:
-		s.Params = parseRotate(o)
-	case OpFlip:
-		s.Params = parseFlip(o)
-	case OpBlur:
-		p := &BlurParams{}
-		if o.required("sigma") {
-			p.Sigma = o.floatIn("sigma", 0, 0.3, 100)
-		}
-		s.Params = p
-	case OpSharpen:
-		s.Params = &SharpenParams{Sigma: o.floatIn("sigma", 1, 0.3, 10)}
-	case OpBackground:
-		s.Params = &BackgroundParams{Color: o.color("color", "#ffffffff")}
-	case OpComposite:
-		s.Params = parseComposite(o)
-	case OpUpscale:
-		s.Params = parseUpscale(o)
-	case OpRemoveBackground:
-		s.Params = &RemoveBackgroundParams{
-			Engine:    o.enum("engine", EngineClassic, engines),
-			Model:     o.enum("model", "u2net", rembgModels),
-			StoreMask: o.boolean("store_mask", false),
-			Threshold: o.floatIn("threshold", 0, 0, 255),
-		}
-	case OpReplaceBackground:
-		s.Params = parseReplaceBackground(o)
-	default:
+	parse, known := stepParsers[s.Op]
+	if !known {
 		errs.add(path+".op", "unknown op %q", name)
 		return Step{}, false
 	}
+	s.Params = parse(o)
 	if raw, ok := o.take("when"); ok {
 		s.When = parseWhenValue(errs, path+".when", raw)
 	}
 	o.unknown()
 	return s, errs.len() == before
-}
-
-func parseResize(o *object) *ResizeParams {
-	p := &ResizeParams{}
-	var wOK, hOK bool
-	p.Width, wOK = o.intIn("width", 0, 0, MaxDimension)
-	p.Height, hOK = o.intIn("height", 0, 0, MaxDimension)
-	p.Fit = o.enum("fit", "cover", fits)
-	p.Gravity = o.enum("gravity", "center", resizeGravities)
-	p.Background = o.color("background", "#ffffffff")
-	p.WithoutEnlargement = o.boolean("without_enlargement", false)
-	if wOK && hOK && p.Width == 0 && p.Height == 0 {
-		o.errs.add(o.field("width"), "width or height is required (> 0)")
-	}
-	return p
-}
-
-func parseCrop(o *object) *CropParams {
-	p := &CropParams{}
-	p.X, _ = o.intIn("x", 0, 0, math.MaxInt32)
-	p.Y, _ = o.intIn("y", 0, 0, math.MaxInt32)
-	if o.required("width") {
-		p.Width, _ = o.intIn("width", 0, 1, MaxDimension)
-	}
-	if o.required("height") {
-		p.Height, _ = o.intIn("height", 0, 1, MaxDimension)
-	}
-	if g := o.str("gravity", ""); g != "" {
-		p.Gravity = o.enum("gravity", "", resizeGravities)
-	}
-	if p.Gravity != "" {
-		if p.X != 0 {
-			o.errs.add(o.field("x"), "must be 0 when gravity is set")
-		}
-		if p.Y != 0 {
-			o.errs.add(o.field("y"), "must be 0 when gravity is set")
-		}
-	}
-	return p
-}
-
-func parsePad(o *object) *PadParams {
-	p := &PadParams{}
-	var ok [4]bool
-	p.Top, ok[0] = o.intIn("top", 0, 0, 4096)
-	p.Right, ok[1] = o.intIn("right", 0, 0, 4096)
-	p.Bottom, ok[2] = o.intIn("bottom", 0, 0, 4096)
-	p.Left, ok[3] = o.intIn("left", 0, 0, 4096)
-	p.Color = o.color("color", "#ffffffff")
-	if ok == [4]bool{true, true, true, true} && p.Top == 0 && p.Right == 0 && p.Bottom == 0 && p.Left == 0 {
-		o.errs.add(o.path, "at least one of top, right, bottom, left must be > 0")
-	}
-	return p
-}
-
-func parseRotate(o *object) *RotateParams {
-	p := &RotateParams{}
-	if o.required("angle") {
-		var ok bool
-		p.Angle, ok = o.float("angle", 0, -360, 360)
-		if ok && p.Angle == 0 {
-			o.errs.add(o.field("angle"), "must not be 0")
-		}
-	}
-	p.Background = o.color("background", "#ffffffff")
-	return p
-}
-
-func parseFlip(o *object) *FlipParams {
-	p := &FlipParams{}
-	p.Horizontal = o.boolean("horizontal", false)
-	p.Vertical = o.boolean("vertical", false)
-	if !p.Horizontal && !p.Vertical && !o.failed("horizontal") && !o.failed("vertical") {
-		o.errs.add(o.path, "at least one of horizontal, vertical must be true")
-	}
-	return p
-}
-
-func parseComposite(o *object) *CompositeParams {
-	p := &CompositeParams{}
-	if o.required("image") {
-		p.Image = o.imageRef("image")
-	}
-	p.Gravity = o.enum("gravity", "southeast", compassGravities)
-	p.OffsetX, _ = o.intIn("offset_x", 0, -4096, 4096)
-	p.OffsetY, _ = o.intIn("offset_y", 0, -4096, 4096)
-	p.Opacity = o.floatIn("opacity", 1, 0, 1)
-	return p
-}
-
-func parseUpscale(o *object) *UpscaleParams {
-	p := &UpscaleParams{}
-	p.Width, _ = o.intIn("width", 0, 0, MaxDimension)
-	p.Height, _ = o.intIn("height", 0, 0, MaxDimension)
-	factor, present, ok := o.number("factor")
-	switch {
-	case !ok:
-	case p.Width > 0 || p.Height > 0:
-		if present && factor != 0 {
-			o.errs.add(o.field("factor"), "must be omitted when width or height is set")
-		}
-	case !present:
-		p.Factor = 2
-	case factor <= 1 || factor > 8:
-		o.errs.add(o.field("factor"), "must be greater than 1 and at most 8, got %s", fmtFloat(factor))
-	default:
-		p.Factor = factor
-	}
-	p.Engine = o.enum("engine", EngineClassic, engines)
-	p.Upscaler = o.text("upscaler", "R-ESRGAN 4x+", 1, 128)
-	return p
-}
-
-func parseReplaceBackground(o *object) *ReplaceBackgroundParams {
-	p := &ReplaceBackgroundParams{}
-	var set []string
-	for _, name := range []string{"color", "image", "prompt"} {
-		if o.has(name) {
-			set = append(set, name)
-		}
-	}
-	switch len(set) {
-	case 0:
-		o.errs.add(o.path, "exactly one of color, image, prompt is required")
-	case 1:
-	default:
-		o.errs.add(o.field(set[1]), "only one of color, image, prompt may be set (%s is set too)", set[0])
-	}
-	if o.has("color") {
-		p.Color = o.color("color", "")
-	}
-	if o.has("image") {
-		p.Image = o.imageRef("image")
-	}
-	if o.has("prompt") {
-		p.Prompt = o.text("prompt", "", 1, MaxPromptChars)
-	}
-	wantEngine := EngineClassic
-	if o.has("prompt") {
-		wantEngine = EngineSD
-		p.NegativePrompt = o.text("negative_prompt", "", 0, MaxPromptChars)
-		if o.has("seed") {
-			if v, ok := o.int64In("seed", 0, 0, math.MaxUint32); ok {
-				p.Seed = &v
-			}
-		}
-		p.Steps, _ = o.intIn("steps", 30, 1, 150)
-		p.Strength = o.floatIn("strength", 0.9, 0, 1)
-	} else {
-		for _, name := range []string{"negative_prompt", "seed", "steps", "strength"} {
-			if o.has(name) {
-				o.fail(name, "only allowed with prompt")
-			}
-		}
-	}
-	p.Engine = wantEngine
-	if e := o.enum("engine", wantEngine, engines); !o.failed("engine") && e != wantEngine {
-		if wantEngine == EngineSD {
-			o.errs.add(o.field("engine"), "must be %q when prompt is set", EngineSD)
-		} else {
-			o.errs.add(o.field("engine"), "must be %q unless prompt is set", EngineClassic)
-		}
-	}
-	return p
 }
 
 func parseOutput(errs *errList, path string, raw json.RawMessage) (Output, bool) {

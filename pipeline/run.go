@@ -3,21 +3,23 @@ package pipeline
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"math"
 
 	"github.com/pictor/pictor/checks"
 	"github.com/pictor/pictor/imaging"
+
+	"github.com/pictor/pictor/fault"
 )
 
 // ErrNotImplemented is returned for a step the pipeline cannot run: an op it has no step
 // for (Validate refuses those first), or a step that needs another stored image when
 // Env.LoadImage is nil.
-var ErrNotImplemented = errors.New("not implemented")
+var ErrNotImplemented = fault.New(fault.NotImplemented, "not-implemented", "Not implemented", "not implemented")
 
 // ErrSDRequired is returned by a step that needs a Stable Diffusion backend when none is set.
-var ErrSDRequired = errors.New("a Stable Diffusion backend is required: set PICTOR_SD_URLS")
+var ErrSDRequired = fault.New(fault.Unavailable, "sd-backend-required", "Stable Diffusion backend required",
+	"a Stable Diffusion backend is required: set PICTOR_SD_URLS")
 
 // Env is what a run may reach beyond its source bytes. The zero value runs every classic step
 // that needs no other stored image.

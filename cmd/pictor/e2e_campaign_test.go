@@ -181,7 +181,7 @@ func TestPerRowPromptsEndToEnd(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(body(r)), "\n")
 	var kettle struct {
 		Outputs []struct{ Name, URL string } `json:"outputs"`
-		Meta    map[string]string           `json:"meta"`
+		Meta    map[string]string            `json:"meta"`
 	}
 	if err := json.Unmarshal([]byte(lines[0]), &kettle); err != nil || len(kettle.Outputs) != 2 ||
 		kettle.Outputs[0].Name != "scene v1" || kettle.Outputs[1].Name != "scene v2" || kettle.Meta["Product Name"] != "red kettle" {
