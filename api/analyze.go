@@ -21,6 +21,7 @@ func (s *server) handleAnalyze() http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
+		defer src.release()
 		rep, err := s.catalog.Analyze(r.Context(), src.URL, src.Data)
 		if err != nil {
 			s.writeError(w, r, err)

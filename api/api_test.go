@@ -42,6 +42,8 @@ type fakeCatalog struct {
 	ready         func(context.Context) error
 	deliver       func(ctx context.Context, id, recipe, ext, accept string, width int) (io.ReadCloser, catalog.ObjectMeta, error)
 	list          func(ctx context.Context, id string) ([]catalog.Rendition, error)
+	// gate admits uploads (Admit); a roomy one is made on first use when nil.
+	gate *imaging.Gate
 	purge         func(context.Context, string) (int, error)
 	lookupErr     error
 	// sessionErr, when set, fails RevokeSession and SessionRevoked.
@@ -659,4 +661,14 @@ func (f *fakeCatalog) PreviewSelection(context.Context, catalog.Selection, int) 
 
 func (f *fakeCatalog) SetImageMeta(context.Context, string, map[string]*string) (catalog.Image, error) {
 	return catalog.Image{}, errUnexpectedCall
+}
+
+func (f *fakeCatalog) Admit(ctx context.Context, n int64) (*imaging.Reservation, error) {
+	f.mu.Lock()
+	if f.gate == nil {
+		f.gate = imaging.NewGate(4, 64)
+	}
+	g := f.gate
+	f.mu.Unlock()
+	return g.Reserve(ctx, n)
 }

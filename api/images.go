@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/pictor/pictor/catalog"
+	"github.com/pictor/pictor/imaging"
 )
 
 // imageStore is what the image routes need: ingest, the stored images and their bytes.
@@ -21,6 +22,8 @@ type imageStore interface {
 	ListImages(ctx context.Context, q catalog.ListImagesQuery) ([]catalog.Image, string, error)
 	OpenOriginal(ctx context.Context, id string) (io.ReadCloser, catalog.ObjectMeta, error)
 	RecipeNeedsSD(ctx context.Context, ref catalog.RecipeRef) (bool, []byte, error)
+	// Admit holds n bytes of the memory budget for sources, for an upload about to be read.
+	Admit(ctx context.Context, n int64) (*imaging.Reservation, error)
 }
 
 // Limits of GET /v1/images.
@@ -38,6 +41,7 @@ func (s *server) handleIngest() http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
+		defer src.release()
 		// A recipe that needs the GPU runs as a job after the original is stored.
 		var gpuRecipe []byte
 		if !src.Recipe.IsZero() {
@@ -57,6 +61,8 @@ func (s *server) handleIngest() http.HandlerFunc {
 			Recipe: src.Recipe,
 			Accept: acceptedFormats(r.URL.Query().Get("accept")),
 			Meta:   src.Meta,
+			// The upload's bytes were admitted when it was read.
+			Admitted: src.mem != nil,
 		})
 		if err != nil {
 			s.writeError(w, r, err)

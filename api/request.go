@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/pictor/pictor/catalog"
+	"github.com/pictor/pictor/imaging"
 )
 
 // writeJSON answers with v as JSON.
@@ -134,6 +135,24 @@ type source struct {
 	Recipe catalog.RecipeRef
 	// Meta is the image metadata of the JSON form (string values only).
 	Meta map[string]string
+	// mem is the memory an uploaded body holds, admitted before it was read; the
+	// handler releases it when the request is done with Data.
+	mem *imaging.Reservation
+}
+
+// release gives back what the source's upload holds; nil-safe.
+func (src *source) release() { src.mem.Release() }
+
+// admitUpload holds the memory an upload's body will take before a byte of it is read,
+// as an ingest of a URL does before it fetches: so requests waiting for their turn hold no
+// source whatever size the clients send. It reserves the announced Content-Length, or
+// MaxSourceBytes when none is announced; a full wait queue answers at once (busy).
+func (s *server) admitUpload(r *http.Request) (*imaging.Reservation, error) {
+	n := s.cfg.MaxSourceBytes
+	if r.ContentLength > 0 && r.ContentLength < n {
+		n = r.ContentLength
+	}
+	return s.catalog.Admit(r.Context(), n)
 }
 
 // sourceJSON is the JSON form of POST /v1/images and POST /v1/analyze.
@@ -182,16 +201,28 @@ func (s *server) readSource(w http.ResponseWriter, r *http.Request, withMeta boo
 			return source{}, fmt.Errorf("%w: url is required in a JSON body; upload bytes as multipart or a raw body instead", catalog.ErrInvalid)
 		}
 	case mt == "multipart/form-data":
-		var err error
-		if src, err = s.readMultipart(w, r, withMeta); err != nil {
-			return source{}, err
-		}
-	default:
-		data, err := readBody(w, r, s.cfg.MaxSourceBytes)
+		mem, err := s.admitUpload(r)
 		if err != nil {
 			return source{}, err
 		}
-		src.Data = data
+		if src, err = s.readMultipart(w, r, withMeta); err != nil {
+			mem.Release()
+			return source{}, err
+		}
+		mem.Settle(int64(len(src.Data)))
+		src.mem = mem
+	default:
+		mem, err := s.admitUpload(r)
+		if err != nil {
+			return source{}, err
+		}
+		data, err := readBody(w, r, s.cfg.MaxSourceBytes)
+		if err != nil {
+			mem.Release()
+			return source{}, err
+		}
+		mem.Settle(int64(len(data)))
+		src.Data, src.mem = data, mem
 		if withMeta {
 			q := r.URL.Query()
 			src.SKU = q.Get("sku")
@@ -201,6 +232,7 @@ func (s *server) readSource(w http.ResponseWriter, r *http.Request, withMeta boo
 		}
 	}
 	if src.URL == "" && len(src.Data) == 0 {
+		src.release()
 		return source{}, fmt.Errorf("%w: give a JSON body with url, a multipart upload with field file, or the image bytes as the body", catalog.ErrInvalid)
 	}
 	return src, nil

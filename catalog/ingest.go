@@ -70,7 +70,7 @@ func (s *Service) Ingest(ctx context.Context, req IngestRequest) (res *IngestRes
 		mem.Settle(int64(len(data)))
 	case len(data) == 0:
 		return nil, fmt.Errorf("no image: give a url or upload the bytes: %w", ErrInvalid)
-	default:
+	case !req.Admitted:
 		// Uploaded bytes are in memory already; counting them keeps later sources waiting.
 		mem, err := s.reserve(ctx, req.Lane, int64(len(data)))
 		if err != nil {
@@ -183,6 +183,14 @@ func (s *Service) Analyze(ctx context.Context, url string, data []byte) (Quality
 		return QualityReport{}, err
 	}
 	return s.analyze(ctx, sdclient.Interactive, data)
+}
+
+// Admit holds n bytes of the memory budget for sources (at most MaxSourceBytes counted),
+// for a caller about to read an upload: it waits while the bytes in flight would pass the
+// budget, and fails at once with imaging.ErrBusy when too many wait already. Settle it to
+// the body's size once read, pass IngestRequest.Admitted, and Release it when done.
+func (s *Service) Admit(ctx context.Context, n int64) (*imaging.Reservation, error) {
+	return s.reserve(ctx, sdclient.Interactive, min(n, s.cfg.MaxSourceBytes))
 }
 
 // analyze runs the quality analysis behind the imaging gate, waiting in lane.

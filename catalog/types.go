@@ -139,6 +139,9 @@ type IngestRequest struct {
 	Review string
 	// Lane is as in RenderOptions: a batch's ingests wait behind interactive ones.
 	Lane sdclient.Lane
+	// Admitted says the caller already holds Data's bytes in the memory budget (Admit);
+	// default false: the ingest reserves them itself.
+	Admitted bool
 	// Meta is merged into the image's metadata (SetImageMeta's rules), also when the
 	// image is known already; default none.
 	Meta map[string]string
