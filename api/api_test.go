@@ -43,9 +43,9 @@ type fakeCatalog struct {
 	deliver       func(ctx context.Context, id, recipe, ext, accept string, width int) (io.ReadCloser, catalog.ObjectMeta, error)
 	list          func(ctx context.Context, id string) ([]catalog.Rendition, error)
 	// gate admits uploads (Admit); a roomy one is made on first use when nil.
-	gate *imaging.Gate
-	purge         func(context.Context, string) (int, error)
-	lookupErr     error
+	gate      *imaging.Gate
+	purge     func(context.Context, string) (int, error)
+	lookupErr error
 	// sessionErr, when set, fails RevokeSession and SessionRevoked.
 	sessionErr error
 

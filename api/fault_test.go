@@ -8,21 +8,22 @@ import (
 	"github.com/pictor/pictor/fault"
 )
 
-// Every sentinel the service's packages make (package fault) is listed in faultOrder, so
-// which one answers when a failure carries two is decided here, not by accident; every kind
-// has a status; and a sentinel missing from the list would still answer by its kind.
+// Every sentinel the core packages make (package fault) is listed in errorOrder, so which
+// one answers when a failure carries two is decided here, not by accident; every kind has
+// a status; no sentinel is listed twice; and a sentinel missing from the list would still
+// answer by its kind.
 func TestEveryFaultIsOrdered(t *testing.T) {
 	t.Parallel()
-	listed := map[*fault.Error]bool{}
-	for _, e := range faultOrder {
-		if listed[e] {
-			t.Errorf("faultOrder lists %q twice", e.Code)
+	listed := map[error]bool{}
+	for _, r := range errorOrder {
+		if r.target == nil || listed[r.target] || r.status == 0 {
+			t.Errorf("errorOrder row %q: target %v listed before %v, status %d", r.slug, r.target, listed[r.target], r.status)
 		}
-		listed[e] = true
+		listed[r.target] = true
 	}
 	for _, e := range fault.All() {
 		if !listed[e] {
-			t.Errorf("fault %q (%s) is not in faultOrder", e.Code, e.Kind)
+			t.Errorf("fault %q (%s) is not in errorOrder", e.Code, e.Kind)
 		}
 		if _, ok := kindStatus[e.Kind]; !ok {
 			t.Errorf("fault %q: kind %s has no status", e.Code, e.Kind)

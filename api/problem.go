@@ -101,6 +101,7 @@ type errorRow struct {
 	status int
 	slug   string
 	title  string
+	target error // the sentinel the row answers for; nil for the rows that match a type
 }
 
 func is(target error) func(error) bool {
@@ -132,37 +133,59 @@ var kindStatus = map[fault.Kind]int{
 
 // faultRow answers e as its kind says, under its code and title.
 func faultRow(e *fault.Error) errorRow {
-	return errorRow{is(e), kindStatus[e.Kind], e.Code, e.Title}
+	return errorRow{is(e), kindStatus[e.Kind], e.Code, e.Title, e}
 }
 
-// faultOrder lists every package's sentinel errors, most specific first: when a failure
+// leafRow classifies a leaf package's sentinel: leaves import no project package, so they
+// make plain errors, and the API gives them their kind, code and title here.
+func leafRow(target error, k fault.Kind, code, title string) errorRow {
+	return errorRow{is(target), kindStatus[k], code, title, target}
+}
+
+// errorOrder lists every package's sentinel errors, most specific first: when a failure
 // carries more than one (a trial gate that is also a batch-state refusal, an SD timeout
-// around an unreachable backend), the first listed decides the answer. A test keeps every
-// fault.Error the service can return in this list.
-var faultOrder = []*fault.Error{
-	errMalformedJSON, pipeline.ErrInvalidRecipe,
-	imaging.ErrTooManyPixels, pipeline.ErrOverBudget, imaging.ErrCorrupt, imaging.ErrUnsupportedFormat,
-	imaging.ErrInvalidOption, imaging.ErrBusy, errSpoolBusy,
-	fetch.ErrBadURL, fetch.ErrBlocked, fetch.ErrTooLarge, fetch.ErrTooManyRedirects, fetch.ErrUpstream, fetch.ErrTimeout,
-	storage.ErrUnavailable,
-	catalog.ErrNotFound, jobs.ErrTrialGate, jobs.ErrBatchState, manifest.ErrInvalidManifest, catalog.ErrPromptBlocked,
-	imaging.ErrNoPlainBackground,
-	sdclient.ErrUnknownName, sdclient.ErrOutOfMemory, sdclient.ErrUnavailable, sdclient.ErrTimeout, sdclient.ErrBadRequest,
-	sdclient.ErrBackend,
-	catalog.ErrIdempotencyMismatch, catalog.ErrInvalid, catalog.ErrUnavailable, catalog.ErrSDRequired, catalog.ErrNotImplemented,
+// around an unreachable backend), the first listed decides the answer. The core packages'
+// sentinels are fault.Errors and carry their own kind, code and title; the leaves' are
+// classified where they are listed. A test keeps every fault.Error in this list.
+var errorOrder = []errorRow{
+	faultRow(errMalformedJSON), faultRow(pipeline.ErrInvalidRecipe),
+	leafRow(imaging.ErrTooManyPixels, fault.Unprocessable, "too-many-pixels", "Image has too many pixels"),
+	faultRow(pipeline.ErrOverBudget),
+	leafRow(imaging.ErrCorrupt, fault.Unprocessable, "undecodable-image", "Image cannot be decoded"),
+	leafRow(imaging.ErrUnsupportedFormat, fault.Unsupported, "unsupported-format", "Unsupported image format"),
+	leafRow(imaging.ErrInvalidOption, fault.Invalid, "invalid-option", "Invalid imaging option"),
+	leafRow(imaging.ErrBusy, fault.Busy, "busy", "Image processing is busy"),
+	faultRow(errSpoolBusy),
+	leafRow(fetch.ErrBadURL, fault.Invalid, "bad-url", "Bad source URL"),
+	leafRow(fetch.ErrBlocked, fault.Unprocessable, "source-address-blocked", "Source address blocked"),
+	leafRow(fetch.ErrTooLarge, fault.TooLarge, "source-too-large", "Source too large"),
+	leafRow(fetch.ErrTooManyRedirects, fault.Unprocessable, "too-many-redirects", "Too many redirects"),
+	leafRow(fetch.ErrUpstream, fault.Unprocessable, "source-fetch-failed", "Source fetch failed"),
+	leafRow(fetch.ErrTimeout, fault.Timeout, "source-timeout", "Source fetch timed out"),
+	leafRow(storage.ErrUnavailable, fault.Unavailable, "storage-unavailable", "Object storage unavailable"),
+	faultRow(catalog.ErrNotFound), faultRow(jobs.ErrTrialGate), faultRow(jobs.ErrBatchState),
+	leafRow(manifest.ErrInvalidManifest, fault.Invalid, "invalid-manifest", "Invalid manifest"),
+	faultRow(catalog.ErrPromptBlocked),
+	leafRow(imaging.ErrNoPlainBackground, fault.Unprocessable, "no-plain-background", "Background is not plain enough to cut out"),
+	leafRow(sdclient.ErrUnknownName, fault.Unprocessable, "sd-unknown-name", "Name unknown to the Stable Diffusion backend"),
+	leafRow(sdclient.ErrOutOfMemory, fault.Unavailable, "sd-out-of-memory", "Stable Diffusion backend out of memory"),
+	leafRow(sdclient.ErrUnavailable, fault.Unavailable, "sd-backend-unavailable", "Stable Diffusion backend unavailable"),
+	leafRow(sdclient.ErrTimeout, fault.Timeout, "sd-timeout", "Stable Diffusion backend timed out"),
+	leafRow(sdclient.ErrBadRequest, fault.BadGateway, "sd-rejected", "Stable Diffusion backend rejected the call"),
+	leafRow(sdclient.ErrBackend, fault.BadGateway, "sd-backend-error", "Stable Diffusion backend failed"),
+	faultRow(catalog.ErrIdempotencyMismatch), faultRow(catalog.ErrInvalid), faultRow(catalog.ErrUnavailable),
+	faultRow(catalog.ErrSDRequired), faultRow(catalog.ErrNotImplemented),
 }
 
 // errorTable is THE mapping from errors to HTTP answers; the first matching row wins: a
-// request body over its limit, then the package errors in faultOrder, then the context's.
+// request body over its limit, then the sentinels in errorOrder, then the context's.
 var errorTable = func() []errorRow {
-	rows := []errorRow{{as[*http.MaxBytesError](), http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large"}}
-	for _, e := range faultOrder {
-		rows = append(rows, faultRow(e))
-	}
+	rows := []errorRow{{match: as[*http.MaxBytesError](), status: http.StatusRequestEntityTooLarge, slug: "body-too-large", title: "Request body too large"}}
+	rows = append(rows, errorOrder...)
 	return append(rows,
-		errorRow{is(context.DeadlineExceeded), http.StatusGatewayTimeout, "timeout", "Request timed out"},
-		errorRow{is(context.Canceled), statusClientClosedRequest, "client-closed-request", "Client closed request"},
-		errorRow{is(errClientGone), statusClientClosedRequest, "client-closed-request", "Client closed request"},
+		errorRow{match: is(context.DeadlineExceeded), status: http.StatusGatewayTimeout, slug: "timeout", title: "Request timed out"},
+		errorRow{match: is(context.Canceled), status: statusClientClosedRequest, slug: "client-closed-request", title: "Client closed request"},
+		errorRow{match: is(errClientGone), status: statusClientClosedRequest, slug: "client-closed-request", title: "Client closed request"},
 	)
 }()
 

@@ -1,12 +1,14 @@
-// Package fault is Pictor's error vocabulary: a small set of kinds of failure that every
-// package classifies its errors by, and that the API alone turns into HTTP answers.
+// Package fault is Pictor's error vocabulary: a small set of kinds of failure that the core
+// packages classify their errors by, and that the API alone turns into HTTP answers.
 //
-// A package keeps its own sentinel errors (imaging.ErrCorrupt, fetch.ErrBlocked, ...),
-// made with New: each has a Kind, a stable Code (the API's problem type) and a Title, and
-// callers wrap it with their own detail (fmt.Errorf("...: %w", imaging.ErrCorrupt)), so
-// errors.Is still finds it. Nothing below the API says which HTTP status a kind is.
+// A core package (pipeline, catalog, jobs, api) makes its sentinel errors with New: each
+// has a Kind, a stable Code (the API's problem type) and a Title, and callers wrap it with
+// their own detail (fmt.Errorf("...: %w", catalog.ErrInvalid)), so errors.Is still finds it.
+// The leaves (imaging, fetch, storage, sdclient, manifest, ...) import no project package and
+// keep plain sentinels; the API gives those their kind where it lists them. Nothing below the
+// API says which HTTP status a kind is.
 //
-// fault imports nothing of the project, so every package, leaves included, may use it.
+// fault imports nothing of the project.
 package fault
 
 import (

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-
-	"github.com/pictor/pictor/fault"
 )
 
 // Sentinel errors returned (wrapped) by Fetch, New and Validate. Test with errors.Is.
@@ -13,23 +11,23 @@ var (
 	// ErrBadURL is returned for a URL Fetch refuses to try: a scheme other than http or https,
 	// userinfo, an empty host, an IPv6 zone, or a host in a non-canonical numeric form such as
 	// 0x7f000001, 2130706433, 017700000001 or 127.1.
-	ErrBadURL = fault.New(fault.Invalid, "bad-url", "Bad source URL", "bad url")
+	ErrBadURL = errors.New("bad url")
 	// ErrBlocked is returned when the address to be dialled (or an IP literal in the URL) is a
 	// private, loopback, link-local or otherwise non-public address outside Config.AllowedNets.
 	// Errors carrying an address are *BlockedError.
-	ErrBlocked = fault.New(fault.Unprocessable, "source-address-blocked", "Source address blocked", "address blocked")
+	ErrBlocked = errors.New("address blocked")
 	// ErrTooLarge is returned when the body, or its announced Content-Length, exceeds
 	// Config.MaxBytes.
-	ErrTooLarge = fault.New(fault.TooLarge, "source-too-large", "Source too large", "source too large")
+	ErrTooLarge = errors.New("source too large")
 	// ErrTooManyRedirects is returned when the source redirects more than Config.MaxRedirects times.
-	ErrTooManyRedirects = fault.New(fault.Unprocessable, "too-many-redirects", "Too many redirects", "too many redirects")
+	ErrTooManyRedirects = errors.New("too many redirects")
 	// ErrTimeout is returned when the whole fetch (dial, redirects, headers and body) takes
 	// longer than Config.Timeout, or the caller's context deadline passes first.
-	ErrTimeout = fault.New(fault.Timeout, "source-timeout", "Source fetch timed out", "fetch timed out")
+	ErrTimeout = errors.New("fetch timed out")
 	// ErrUpstream is returned when the source answers with a non-2xx status (then the error is
 	// also a *StatusError) or the connection fails: DNS failure, refused, reset, TLS error,
 	// oversized response headers.
-	ErrUpstream = fault.New(fault.Unprocessable, "source-fetch-failed", "Source fetch failed", "upstream error")
+	ErrUpstream = errors.New("upstream error")
 	// ErrInvalidConfig is returned by Config.Validate, New and ParseNets for bad settings.
 	ErrInvalidConfig = errors.New("invalid fetch config")
 )

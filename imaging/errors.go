@@ -1,32 +1,31 @@
 package imaging
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/davidbyttow/govips/v2/vips"
-
-	"github.com/pictor/pictor/fault"
 )
 
 // Sentinel errors. Every error returned by this package wraps at most one of them
-// (test with errors.Is); each is a fault.Error of its kind, which the api maps to its answer.
+// (test with errors.Is); the api package maps them to its answers.
 var (
 	// ErrTooManyPixels means the header declares more pixels (width*height) than
 	// LoadOptions.MaxPixels allows. Nothing was decoded.
-	ErrTooManyPixels = fault.New(fault.Unprocessable, "too-many-pixels", "Image has too many pixels", "image has too many pixels")
+	ErrTooManyPixels = errors.New("image has too many pixels")
 	// ErrUnsupportedFormat means the bytes are a format we recognise but do not
 	// accept: SVG, PDF, BMP, JPEG 2000, JPEG XL, PSD, or one outside
 	// LoadOptions.AllowedFormats.
-	ErrUnsupportedFormat = fault.New(fault.Unsupported, "unsupported-format", "Unsupported image format", "unsupported image format")
+	ErrUnsupportedFormat = errors.New("unsupported image format")
 	// ErrCorrupt means the bytes are not an image, or the image is truncated or
 	// cannot be decoded.
-	ErrCorrupt = fault.New(fault.Unprocessable, "undecodable-image", "Image cannot be decoded", "corrupt image")
+	ErrCorrupt = errors.New("corrupt image")
 	// ErrInvalidOption means an argument to an operation is out of range or
 	// unknown.
-	ErrInvalidOption = fault.New(fault.Invalid, "invalid-option", "Invalid imaging option", "invalid image option")
+	ErrInvalidOption = errors.New("invalid image option")
 	// ErrBusy means the Gate's wait queue is full: try again later.
-	ErrBusy = fault.New(fault.Busy, "busy", "Image processing is busy", "image processing busy")
+	ErrBusy = errors.New("image processing busy")
 )
 
 // vipsError strips the Go stack that govips appends to libvips' error buffer and

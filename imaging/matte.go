@@ -5,12 +5,11 @@
 package imaging
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
 	"github.com/davidbyttow/govips/v2/vips"
-
-	"github.com/pictor/pictor/fault"
 )
 
 // The matting test sets (testdata/matte, and testdata/cutout: enclosed regions
@@ -21,8 +20,7 @@ import (
 
 // ErrNoPlainBackground means the border ring of the image is not near-uniform (see
 // PlainBackground), so classic matting cannot tell product from background.
-var ErrNoPlainBackground = fault.New(fault.Unprocessable, "no-plain-background", "Background is not plain enough to cut out",
-	"background is not plain")
+var ErrNoPlainBackground = errors.New("background is not plain")
 
 // Matting limits and defaults.
 const (

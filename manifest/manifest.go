@@ -20,8 +20,6 @@ import (
 	"mime"
 	"path"
 	"strings"
-
-	"github.com/pictor/pictor/fault"
 )
 
 // Format is a manifest or results file format. The zero value is not a
@@ -46,7 +44,7 @@ var (
 	// Limits exceeded (see ErrLimitExceeded), an unterminated quote, or a
 	// damaged workbook. The wrapping message names the line or row where
 	// possible.
-	ErrInvalidManifest = fault.New(fault.Invalid, "invalid-manifest", "Invalid manifest", "invalid manifest")
+	ErrInvalidManifest = errors.New("invalid manifest")
 	// ErrUnsupportedFormat means the file is in a format this package does
 	// not read or write: a legacy .xls workbook, a compressed file, or XLSX
 	// asked of NewWriter.

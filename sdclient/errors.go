@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-
-	"github.com/pictor/pictor/fault"
 )
 
 // Sentinel errors. Every error a Client or Pool returns for a failed call
@@ -19,24 +17,24 @@ import (
 var (
 	// ErrOutOfMemory means the backend ran out of GPU memory (A1111
 	// OutOfMemoryError). The same call may succeed on another backend.
-	ErrOutOfMemory = fault.New(fault.Unavailable, "sd-out-of-memory", "Stable Diffusion backend out of memory", "sd backend out of memory")
+	ErrOutOfMemory = errors.New("sd backend out of memory")
 	// ErrBadRequest means the backend refused the request itself: a 422
 	// validation failure, a 404, an invalid image, an unknown upscaler or
 	// model. Do not retry it unchanged.
-	ErrBadRequest = fault.New(fault.BadGateway, "sd-rejected", "Stable Diffusion backend rejected the call", "sd bad request")
+	ErrBadRequest = errors.New("sd bad request")
 	// ErrUnauthorized means the backend refused the --api-auth credentials
 	// (401 or 403).
 	ErrUnauthorized = errors.New("sd unauthorized")
 	// ErrBackend is any other server-side failure (5xx, an unreadable
 	// response).
-	ErrBackend = fault.New(fault.BadGateway, "sd-backend-error", "Stable Diffusion backend failed", "sd backend error")
+	ErrBackend = errors.New("sd backend error")
 	// ErrUnavailable means the backend could not be reached (connection
 	// refused or reset, DNS failure), or that a Pool has no usable backend.
-	ErrUnavailable = fault.New(fault.Unavailable, "sd-backend-unavailable", "Stable Diffusion backend unavailable", "sd backend unavailable")
+	ErrUnavailable = errors.New("sd backend unavailable")
 	// ErrTimeout means a call took longer than its time limit. Its outcome
 	// is unknown: the backend may still have done the work, so do not
 	// re-send it blindly.
-	ErrTimeout = fault.New(fault.Timeout, "sd-timeout", "Stable Diffusion backend timed out", "sd call timed out")
+	ErrTimeout = errors.New("sd call timed out")
 	// ErrNotFound means the route does not exist on the backend (404 "Not
 	// Found"), typically because an extension such as rembg or
 	// segment-anything is not installed. It also matches ErrBadRequest.
@@ -44,7 +42,7 @@ var (
 	// ErrUnknownName means a sampler, checkpoint, upscaler or rembg model
 	// name is not offered by the backend (see Client.CheckNames). It also
 	// matches ErrBadRequest.
-	ErrUnknownName = fault.New(fault.Unprocessable, "sd-unknown-name", "Name unknown to the Stable Diffusion backend", "sd unknown name")
+	ErrUnknownName = errors.New("sd unknown name")
 	// ErrPoolClosed is returned by Pool.Do after Pool.Close.
 	ErrPoolClosed = errors.New("sd pool closed")
 )

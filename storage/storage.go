@@ -14,8 +14,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/pictor/pictor/fault"
 )
 
 // Sentinel errors. Returned errors wrap one of them (and, for S3, the
@@ -25,7 +23,7 @@ var (
 	ErrNotFound = errors.New("storage: object not found")
 	// ErrUnavailable means the store cannot be reached: connection refused,
 	// timeouts, 5xx answers, an unusable local directory.
-	ErrUnavailable = fault.New(fault.Unavailable, "storage-unavailable", "Object storage unavailable", "storage: unavailable")
+	ErrUnavailable = errors.New("storage: unavailable")
 	// ErrInvalidKey means an object key that ValidateKey rejects.
 	ErrInvalidKey = errors.New("storage: invalid key")
 	// ErrInvalidBucket means a bucket name that ValidateBucket rejects.
