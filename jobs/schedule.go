@@ -2,8 +2,10 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -191,6 +193,9 @@ func (s *Service) refresh(ctx context.Context, id, manifestURL string) error {
 		}
 		return err
 	}
+	if err := s.addColumns(ctx, id, w.cols.list()); err != nil {
+		return fmt.Errorf("%w: %w", errRefreshStore, err)
+	}
 	if err := s.queueRefreshed(ctx, id, w.added, last+1); err != nil {
 		return fmt.Errorf("%w: %w", errRefreshStore, err)
 	}
@@ -231,4 +236,34 @@ func (s *Service) queueRefreshed(ctx context.Context, id string, added, first in
 		return s.runPending(ctx, id, "")
 	}
 	return nil
+}
+
+// addColumns adds to a batch's columns those a re-read manifest has that it did not know
+// (a re-export with a new column), so the results show them too.
+func (s *Service) addColumns(ctx context.Context, id string, cols []string) error {
+	if len(cols) == 0 {
+		return nil
+	}
+	b, err := s.loadBatch(ctx, id)
+	if err != nil {
+		return err
+	}
+	var known []string
+	if b.columns != "" {
+		if err := json.Unmarshal([]byte(b.columns), &known); err != nil {
+			return fmt.Errorf("batch %s columns: %w", id, err)
+		}
+	}
+	merged := known
+	for _, c := range cols {
+		if !slices.Contains(merged, c) && len(merged) < maxColumns {
+			merged = append(merged, c)
+		}
+	}
+	if len(merged) == len(known) {
+		return nil
+	}
+	j, _ := json.Marshal(merged)
+	_, err = s.db.SQL.ExecContext(ctx, s.db.Rebind(`UPDATE batches SET columns = ? WHERE id = ?`), string(j), id)
+	return dbError("add columns", err)
 }
