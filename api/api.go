@@ -251,6 +251,7 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 		origins:  map[string]bool{},
 		xorigin:  http.NewCrossOriginProtection(),
 	}
+	s.spool.gauge = m.manifestUploads
 	for _, o := range cfg.CORSOrigins {
 		s.origins[o] = true
 		if err := s.xorigin.AddTrustedOrigin(o); err != nil {

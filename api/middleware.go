@@ -59,6 +59,8 @@ func (s *server) requestID(next http.Handler) http.Handler {
 type metrics struct {
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+	// manifestUploads is the spool's count of manifest uploads being received.
+	manifestUploads prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -72,8 +74,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "pictor_http_requests_in_flight",
 			Help: "HTTP requests being served.",
 		}),
+		manifestUploads: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "pictor_manifest_uploads_receiving",
+			Help: "Manifest uploads being received and spooled; over the spool's limit more are answered 503.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.duration, m.inFlight} {
+	for _, c := range []prometheus.Collector{m.duration, m.inFlight, m.manifestUploads} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register http metrics: %w", err)
 		}

@@ -204,6 +204,7 @@ func TestMetricsLint(t *testing.T) {
 	for name, c := range map[string]prometheus.Collector{
 		"pictor_http_request_duration_seconds": m.duration,
 		"pictor_http_requests_in_flight":       m.inFlight,
+		"pictor_manifest_uploads_receiving":    m.manifestUploads,
 	} {
 		problems, err := testutil.CollectAndLint(c, name)
 		if err != nil {

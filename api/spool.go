@@ -8,6 +8,8 @@ import (
 	"os"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/pictor/pictor/catalog"
 	"github.com/pictor/pictor/manifest"
 
@@ -40,6 +42,8 @@ type spool struct {
 	bytes    int64
 	maxN     int
 	maxBytes int64
+	// gauge, when set, follows n.
+	gauge prometheus.Gauge
 }
 
 // acquire takes an upload slot, or fails with errSpoolBusy.
@@ -53,7 +57,15 @@ func (sp *spool) acquire() (*spoolSlot, error) {
 		return nil, fmt.Errorf("%w (%d are being received); retry in a few seconds", errSpoolBusy, sp.n)
 	}
 	sp.n++
+	sp.show()
 	return &spoolSlot{sp: sp}, nil
+}
+
+// show sets the gauge to n; sp.mu is held.
+func (sp *spool) show() {
+	if sp.gauge != nil {
+		sp.gauge.Set(float64(sp.n))
+	}
 }
 
 // spoolSlot is one upload's share of the spool.
@@ -79,6 +91,7 @@ func (s *spoolSlot) release() {
 	s.sp.mu.Lock()
 	defer s.sp.mu.Unlock()
 	s.sp.n--
+	s.sp.show()
 	s.sp.bytes -= s.bytes
 	s.bytes = 0
 }

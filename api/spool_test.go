@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pictor/pictor/internal/waitfor"
 )
 
 // streamingUpload posts a multipart manifest to srv whose body is head and then filler
@@ -107,7 +112,11 @@ func TestManifestUploadsAreBounded(t *testing.T) {
 	t.Parallel()
 	cfg := DefaultConfig()
 	cfg.BatchRateLimit = RateLimit{} // this test posts until it sees what it waits for
-	h, _ := setupBatchesWith(t, cfg)
+	reg := prometheus.NewRegistry()
+	h, err := New(cfg, Deps{Catalog: &fakeCatalog{}, Batches: &fakeBatchService{}, Logger: slog.New(slog.DiscardHandler), Registerer: reg, Gatherer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	// maxSpools uploads that stay open hold every slot...
@@ -136,7 +145,22 @@ func TestManifestUploadsAreBounded(t *testing.T) {
 			pw.CloseWithError(errors.New("test over"))
 		}
 	}()
-	// ...so another is refused with 503 and Retry-After, once they have all started.
+	// ...once the spool holds them all (its gauge says so; a post sent before would take a
+	// slot and turn a held upload away)...
+	receiving := func() float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "pictor_manifest_uploads_receiving" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		return -1
+	}
+	waitfor.Cond(t, 20*time.Second, func() bool { return receiving() == maxSpools }, "the held uploads to be received")
+	// ...so another is refused with 503 and Retry-After.
 	post := func() *http.Response {
 		var b strings.Builder
 		mw := multipart.NewWriter(&b)
@@ -151,29 +175,18 @@ func TestManifestUploadsAreBounded(t *testing.T) {
 		resp.Body.Close()
 		return resp
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp := post()
-		if resp.StatusCode == http.StatusServiceUnavailable {
-			if resp.Header.Get("Retry-After") == "" || resp.Header.Get("Content-Type") != ProblemContentType {
-				t.Fatalf("503 without Retry-After or problem body: %v", resp.Header)
-			}
-			break
-		}
-		if resp.StatusCode != http.StatusCreated || time.Now().After(deadline) {
-			t.Fatalf("with %d uploads open: got %d, want 503 manifest-uploads-busy", maxSpools, resp.StatusCode)
-		}
+	resp := post()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("with %d uploads open: got %d, want 503 manifest-uploads-busy", maxSpools, resp.StatusCode)
+	}
+	if resp.Header.Get("Retry-After") == "" || resp.Header.Get("Content-Type") != ProblemContentType {
+		t.Fatalf("503 without Retry-After or problem body: %v", resp.Header)
 	}
 	// Ending one frees its slot.
 	holds[0].CloseWithError(errors.New("client gave up"))
-	for {
-		resp := post()
-		if resp.StatusCode == http.StatusCreated {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after one upload ended: got %d, want 201", resp.StatusCode)
-		}
+	waitfor.Cond(t, 20*time.Second, func() bool { return receiving() == maxSpools-1 }, "the ended upload's slot to be freed")
+	if resp := post(); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("after one upload ended: got %d, want 201", resp.StatusCode)
 	}
 }
 
