@@ -244,6 +244,7 @@ func (s *Service) putOriginal(ctx context.Context, img Image, data []byte) error
 		Meta: map[string]string{
 			"width": strconv.Itoa(img.Width), "height": strconv.Itoa(img.Height), "format": img.Format,
 		},
+		SHA256: img.SHA256,
 	})
 	s.m.stage.WithLabelValues("store").Observe(time.Since(t).Seconds())
 	if err != nil {

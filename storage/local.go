@@ -2,7 +2,7 @@ package storage
 
 import (
 	"context"
-	"crypto/md5"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -147,10 +147,14 @@ func (l *Local) Put(ctx context.Context, bucket, key string, data []byte, opts P
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fsErr("put", key, err)
 	}
-	sum := md5.Sum(data)
+	etag := opts.SHA256
+	if etag == "" {
+		sum := sha256.Sum256(data)
+		etag = hex.EncodeToString(sum[:])
+	}
 	sc := sidecar{
 		ContentType: opts.ContentType,
-		ETag:        hex.EncodeToString(sum[:]),
+		ETag:        etag,
 		Size:        int64(len(data)),
 		Meta:        copyMeta(opts.Meta),
 	}

@@ -187,3 +187,28 @@ func TestLocalConfig(t *testing.T) {
 		t.Errorf("NewLocal on a file: got nil error, want one")
 	}
 }
+
+// A caller that knows the content's SHA-256 (a content-addressed original) saves the
+// store from hashing it again: what it gives is the ETag.
+func TestLocalTakesAGivenSHA256AsETag(t *testing.T) {
+	t.Parallel()
+	l, _ := newLocal(t)
+	ctx := context.Background()
+	data := []byte("original bytes")
+	given := strings.Repeat("ab", 32)
+	if err := l.Put(ctx, "originals", "given", data, storage.PutOptions{SHA256: given}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Put(ctx, "originals", "hashed", data, storage.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"given": given, "hashed": sha256hex(data)} {
+		info, err := l.Stat(ctx, "originals", key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.ETag != want {
+			t.Errorf("%s: got etag %q, want %q", key, info.ETag, want)
+		}
+	}
+}

@@ -61,7 +61,8 @@ type ObjectInfo struct {
 	Size int64
 	// ContentType is the stored media type; DefaultContentType when none was given.
 	ContentType string
-	// ETag is the hex MD5 of the content for objects written by Put, in both stores.
+	// ETag is a strong validator of the content for objects written by Put: S3's own
+	// (the hex MD5 of a single-part upload) or, in the local store, the hex SHA-256.
 	ETag string
 	// Meta is the user metadata, keys in lower case; nil when there is none.
 	Meta map[string]string
@@ -75,6 +76,10 @@ type PutOptions struct {
 	ContentType string
 	// Meta is user metadata, checked by ValidateMeta; nil for none.
 	Meta map[string]string
+	// SHA256 is the hex SHA-256 of the data when the caller has it (content-addressed
+	// originals do): the local store takes it as the ETag instead of hashing the data
+	// again. It must be the data's; S3 ignores it.
+	SHA256 string
 }
 
 // ValidateBucket reports whether name is a bucket name both stores accept:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -38,6 +39,8 @@ var (
 type fixture struct {
 	store  store
 	bucket string
+	// etag is the store's ETag of a content: S3's MD5, the local store's SHA-256.
+	etag func([]byte) string
 }
 
 // stores returns a constructor for each store kind. S3 runs against the
@@ -52,7 +55,9 @@ func stores() map[string]func(t *testing.T) fixture {
 			if err != nil {
 				t.Fatalf("NewLocal: %v", err)
 			}
-			return newFixture(t, l, "local")
+			f := newFixture(t, l, "local")
+			f.etag = sha256hex
+			return f
 		},
 		"s3": func(t *testing.T) fixture {
 			t.Helper()
@@ -63,7 +68,9 @@ func stores() map[string]func(t *testing.T) fixture {
 			if err != nil {
 				t.Fatalf("NewS3: %v", err)
 			}
-			return newFixture(t, s, "s3")
+			f := newFixture(t, s, "s3")
+			f.etag = md5hex
+			return f
 		},
 	}
 }
@@ -79,6 +86,11 @@ func newFixture(t *testing.T, s store, prefix string) fixture {
 
 func md5hex(b []byte) string {
 	sum := md5.Sum(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func sha256hex(b []byte) string {
+	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
 
@@ -116,10 +128,10 @@ func listKeys(t *testing.T, f fixture, prefix string) []string {
 	return keys
 }
 
-func checkInfo(t *testing.T, what string, got storage.ObjectInfo, bucket, key string, data []byte, ct string, meta map[string]string) {
+func checkInfo(t *testing.T, f fixture, what string, got storage.ObjectInfo, key string, data []byte, ct string, meta map[string]string) {
 	t.Helper()
-	if got.Bucket != bucket || got.Key != key {
-		t.Errorf("%s: got bucket/key %s/%s, want %s/%s", what, got.Bucket, got.Key, bucket, key)
+	if got.Bucket != f.bucket || got.Key != key {
+		t.Errorf("%s: got bucket/key %s/%s, want %s/%s", what, got.Bucket, got.Key, f.bucket, key)
 	}
 	if got.Size != int64(len(data)) {
 		t.Errorf("%s: got size %d, want %d", what, got.Size, len(data))
@@ -127,8 +139,8 @@ func checkInfo(t *testing.T, what string, got storage.ObjectInfo, bucket, key st
 	if got.ContentType != ct {
 		t.Errorf("%s: got content type %q, want %q", what, got.ContentType, ct)
 	}
-	if got.ETag != md5hex(data) {
-		t.Errorf("%s: got etag %q, want %q", what, got.ETag, md5hex(data))
+	if got.ETag != f.etag(data) {
+		t.Errorf("%s: got etag %q, want %q", what, got.ETag, f.etag(data))
 	}
 	if !maps.Equal(got.Meta, meta) {
 		t.Errorf("%s: got meta %v, want %v", what, got.Meta, meta)
@@ -155,12 +167,12 @@ func TestStoreBehaviour(t *testing.T) {
 			if !bytes.Equal(b, data) {
 				t.Errorf("Get: got %q, want %q", b, data)
 			}
-			checkInfo(t, "Get", info, f.bucket, key, data, "image/png", meta)
+			checkInfo(t, f, "Get", info, key, data, "image/png", meta)
 			st, err := f.store.Stat(ctx, f.bucket, key)
 			if err != nil {
 				t.Fatalf("Stat: %v", err)
 			}
-			checkInfo(t, "Stat", st, f.bucket, key, data, "image/png", meta)
+			checkInfo(t, f, "Stat", st, key, data, "image/png", meta)
 		}},
 		{"default content type and no meta", func(t *testing.T, f fixture) {
 			put(t, f, "plain", []byte("x"), storage.PutOptions{})
@@ -168,7 +180,7 @@ func TestStoreBehaviour(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Stat: %v", err)
 			}
-			checkInfo(t, "Stat", st, f.bucket, "plain", []byte("x"), storage.DefaultContentType, nil)
+			checkInfo(t, f, "Stat", st, "plain", []byte("x"), storage.DefaultContentType, nil)
 		}},
 		{"empty object", func(t *testing.T, f fixture) {
 			put(t, f, "empty/object", nil, storage.PutOptions{ContentType: "text/plain"})
@@ -176,7 +188,7 @@ func TestStoreBehaviour(t *testing.T) {
 			if len(b) != 0 {
 				t.Errorf("Get: got %d bytes, want 0", len(b))
 			}
-			checkInfo(t, "Get", info, f.bucket, "empty/object", nil, "text/plain", nil)
+			checkInfo(t, f, "Get", info, "empty/object", nil, "text/plain", nil)
 		}},
 		{"not found", func(t *testing.T, f fixture) {
 			missing := testenv.Bucket(t, "missing")
@@ -259,8 +271,8 @@ func TestStoreBehaviour(t *testing.T) {
 				if info.Bucket != f.bucket || info.Size != int64(len("other/x/y/z")) {
 					t.Errorf("List info: got %s size %d, want %s size %d", info.Bucket, info.Size, f.bucket, len("other/x/y/z"))
 				}
-				if info.ContentType != "image/webp" || info.Meta["k"] != "v" || info.ETag != md5hex([]byte("other/x/y/z")) {
-					t.Errorf("List info: got type %q meta %v etag %q, want image/webp, k=v and the md5", info.ContentType, info.Meta, info.ETag)
+				if info.ContentType != "image/webp" || info.Meta["k"] != "v" || info.ETag != f.etag([]byte("other/x/y/z")) {
+					t.Errorf("List info: got type %q meta %v etag %q, want image/webp, k=v and the etag of the content", info.ContentType, info.Meta, info.ETag)
 				}
 			}
 			n := 0
@@ -298,14 +310,14 @@ func TestStoreBehaviour(t *testing.T) {
 			if !bytes.Equal(b, first) {
 				t.Errorf("Get after identical rewrite: got %q, want %q", b, first)
 			}
-			checkInfo(t, "Get after identical rewrite", info, f.bucket, key, first, "image/jpeg", map[string]string{"old": "1"})
+			checkInfo(t, f, "Get after identical rewrite", info, key, first, "image/jpeg", map[string]string{"old": "1"})
 			second := []byte("second, longer version")
 			put(t, f, key, second, storage.PutOptions{ContentType: "image/png", Meta: map[string]string{"new": "2"}})
 			b, info = get(t, f, key)
 			if !bytes.Equal(b, second) {
 				t.Errorf("Get after overwrite: got %q, want %q", b, second)
 			}
-			checkInfo(t, "Get after overwrite", info, f.bucket, key, second, "image/png", map[string]string{"new": "2"})
+			checkInfo(t, f, "Get after overwrite", info, key, second, "image/png", map[string]string{"new": "2"})
 			if got := listKeys(t, f, ""); !slices.Equal(got, []string{key}) {
 				t.Errorf("List after overwrite: got %v, want [%s]", got, key)
 			}
