@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -96,13 +97,38 @@ func setupBatches(t *testing.T) (http.Handler, *fakeBatchService) {
 
 func setupBatchesWith(t *testing.T, cfg Config) (http.Handler, *fakeBatchService) {
 	t.Helper()
+	h, fb, _ := setupBatchesMetrics(t, cfg)
+	return h, fb
+}
+
+// setupBatchesMetrics is setupBatchesWith that also gives the registry the handler's
+// metrics are on.
+func setupBatchesMetrics(t *testing.T, cfg Config) (http.Handler, *fakeBatchService, *prometheus.Registry) {
+	t.Helper()
 	fb := &fakeBatchService{}
 	reg := prometheus.NewRegistry()
 	h, err := New(cfg, Deps{Catalog: &fakeCatalog{}, Batches: fb, Logger: slog.New(slog.DiscardHandler), Registerer: reg, Gatherer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return h, fb
+	return h, fb, reg
+}
+
+// keyedCaller serves requests on h, with a bearer key and a content type when given.
+func keyedCaller(t *testing.T, h http.Handler) func(method, target, key string, body []byte, ct string) *httptest.ResponseRecorder {
+	return func(method, target, key string, body []byte, ct string) *httptest.ResponseRecorder {
+		t.Helper()
+		req := httptest.NewRequest(method, target, bytes.NewReader(body))
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
 }
 
 func serve(h http.Handler, method, target, contentType, body string) *httptest.ResponseRecorder {

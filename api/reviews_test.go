@@ -88,19 +88,7 @@ func TestReviewHoldsDelivery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	call := func(method, target, key string, body []byte, ct string) *httptest.ResponseRecorder {
-		t.Helper()
-		req := httptest.NewRequest(method, target, bytes.NewReader(body))
-		if key != "" {
-			req.Header.Set("Authorization", "Bearer "+key)
-		}
-		if ct != "" {
-			req.Header.Set("Content-Type", ct)
-		}
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		return rec
-	}
+	call := keyedCaller(t, h)
 	recipe := `{"steps": [{"op": "remove_background"}, {"op": "background", "color": "#ffffff"}],
 		"outputs": [{"name": "main", "format": "jpeg", "checks": {"background_color": "#ffffff", "product_fill_min": 0.9}}]}`
 	if rec := call(http.MethodPut, "/v1/recipes/marketplace", tk.admin, []byte(recipe), "application/json"); rec.Code/100 != 2 {

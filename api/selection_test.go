@@ -1,12 +1,10 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"slices"
@@ -97,19 +95,7 @@ func TestSelectionRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	call := func(method, target, key string, body []byte, ct string) *httptest.ResponseRecorder {
-		t.Helper()
-		req := httptest.NewRequest(method, target, bytes.NewReader(body))
-		if key != "" {
-			req.Header.Set("Authorization", "Bearer "+key)
-		}
-		if ct != "" {
-			req.Header.Set("Content-Type", ct)
-		}
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		return rec
-	}
+	call := keyedCaller(t, h)
 	ids := map[string]string{}
 	for _, it := range []struct {
 		sku  string

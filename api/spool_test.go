@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -12,8 +11,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pictor/pictor/internal/waitfor"
 )
@@ -112,11 +109,7 @@ func TestManifestUploadsAreBounded(t *testing.T) {
 	t.Parallel()
 	cfg := DefaultConfig()
 	cfg.BatchRateLimit = RateLimit{} // this test posts until it sees what it waits for
-	reg := prometheus.NewRegistry()
-	h, err := New(cfg, Deps{Catalog: &fakeCatalog{}, Batches: &fakeBatchService{}, Logger: slog.New(slog.DiscardHandler), Registerer: reg, Gatherer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, _, reg := setupBatchesMetrics(t, cfg)
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	// maxSpools uploads that stay open hold every slot...
