@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/pictor/pictor/catalog"
 	"github.com/pictor/pictor/db"
 	"github.com/pictor/pictor/fetch"
@@ -42,8 +44,9 @@ func noiseJPEG(t testing.TB, w, h int, seed uint64) []byte {
 }
 
 // admissionService is a catalog on SQLite and the local store whose gate has one slot, a
-// queue of 64 and the given memory budget, and whose sources may be maxSource bytes.
-func admissionService(t *testing.T, budget, maxSource int64) (*catalog.Service, *imaging.Gate) {
+// queue of 64 and the given memory budget, and whose sources may be maxSource bytes; its
+// metrics are in the registry returned.
+func admissionService(t *testing.T, budget, maxSource int64) (*catalog.Service, *imaging.Gate, *prometheus.Registry) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -67,14 +70,15 @@ func admissionService(t *testing.T, budget, maxSource int64) (*catalog.Service, 
 	gate.SetMemory(budget)
 	cfg := catalog.DefaultConfig()
 	cfg.MaxSourceBytes = maxSource
-	svc, err := catalog.New(cfg, catalog.Deps{DB: d, Store: st, Fetcher: f, Gate: gate})
+	reg := prometheus.NewRegistry()
+	svc, err := catalog.New(cfg, catalog.Deps{DB: d, Store: st, Fetcher: f, Gate: gate, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := svc.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return svc, gate
+	return svc, gate, reg
 }
 
 const fit64 = `{"steps":[{"op":"resize","width":64,"height":64,"fit":"inside"}],"outputs":[{"name":"main","format":"jpeg","quality":80}]}`
@@ -109,7 +113,7 @@ func TestIngestAdmitsByBytes(t *testing.T) {
 		w.Write(sources[i]) //nolint:errcheck // the fetcher reports a short body
 	}))
 	defer src.Close()
-	svc, gate := admissionService(t, budget, maxSource)
+	svc, gate, _ := admissionService(t, budget, maxSource)
 	ctx := context.Background()
 
 	release, err := gate.Acquire(ctx) // the one slot: every render waits
@@ -176,7 +180,7 @@ func TestAdmissionReleasesOnEveryPath(t *testing.T) {
 		}
 	}))
 	defer src.Close()
-	svc, gate := admissionService(t, 4<<20, 1<<20)
+	svc, gate, _ := admissionService(t, 4<<20, 1<<20)
 	ctx := context.Background()
 	reserved := func() int64 { _, r := gate.Memory(); return r }
 
@@ -245,5 +249,121 @@ func TestAdmissionReleasesOnEveryPath(t *testing.T) {
 	waitfor.Cond(t, 10*time.Second, func() bool { return gate.WaitingBytes() == gate.Queue() }, "the queue to fill")
 	if _, err := svc.Ingest(ctx, catalog.IngestRequest{URL: src.URL + "/ok.jpg"}); !errors.Is(err, imaging.ErrBusy) {
 		t.Errorf("ingest with the queue full of byte waiters: got %v, want ErrBusy", err)
+	}
+}
+
+// Identical ingests of one URL in flight at once make one fetch and one render, and every
+// caller gets the whole answer; the caller that started the work hanging up fails nobody
+// else, and when every caller has gone the work stops.
+func TestIngestCoalesced(t *testing.T) {
+	t.Parallel()
+	const n = 6
+	body := noiseJPEG(t, 400, 300, 1)
+	var hits atomic.Int64
+	release := make(chan struct{})
+	abandoned := make(chan struct{}, 1)
+	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		hold := release
+		if r.URL.Path == "/b.jpg" {
+			hold = nil // answered never: only a hang-up ends it
+		}
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+			abandoned <- struct{}{}
+			return
+		}
+		w.Header().Set("Content-Type", "image/jpeg")
+		w.Write(body) //nolint:errcheck // the fetcher reports a short body
+	}))
+	defer src.Close()
+	var once sync.Once
+	respond := func() { once.Do(func() { close(release) }) }
+	defer respond() // before src.Close, which waits for the handlers
+	svc, _, reg := admissionService(t, 64<<20, 1<<20)
+	ctx := context.Background()
+	joined := func() float64 {
+		return counterSum(t, reg, "pictor_coalesced_total", map[string]string{"what": "ingest"})
+	}
+	req := catalog.IngestRequest{URL: src.URL + "/a.jpg", Recipe: catalog.RecipeRef{Inline: []byte(fit64)}}
+
+	// The first caller starts the work and is waiting for the source when the rest join.
+	leaderCtx, hangUp := context.WithCancel(ctx)
+	defer hangUp()
+	leader := make(chan error, 1)
+	go func() {
+		_, err := svc.Ingest(leaderCtx, req)
+		leader <- err
+	}()
+	waitfor.Cond(t, 10*time.Second, func() bool { return hits.Load() == 1 }, "the first ingest reaches the source")
+	type answer struct {
+		res *catalog.IngestResult
+		err error
+	}
+	answers := make(chan answer, n-1)
+	for range n - 1 {
+		go func() {
+			res, err := svc.Ingest(ctx, req)
+			answers <- answer{res, err}
+		}()
+	}
+	waitfor.Cond(t, 10*time.Second, func() bool { return joined() == n-1 || hits.Load() > 1 }, "the others join it")
+	if h := hits.Load(); h != 1 {
+		t.Fatalf("source fetched %d times by %d identical ingests in flight, want once", h, n)
+	}
+	hangUp()
+	if err := <-leader; !errors.Is(err, context.Canceled) {
+		t.Fatalf("caller that hung up: err = %v, want context.Canceled", err)
+	}
+	respond()
+	var id string
+	for range n - 1 {
+		a := <-answers
+		if a.err != nil {
+			t.Fatalf("joined ingest: %v", a.err)
+		}
+		if len(a.res.Renditions) != 1 || a.res.Renditions[0].Width != 64 {
+			t.Fatalf("joined ingest: renditions %+v, want one 64 px wide", a.res.Renditions)
+		}
+		if id != "" && a.res.Image.ID != id {
+			t.Errorf("joined ingests answered images %s and %s", id, a.res.Image.ID)
+		}
+		id = a.res.Image.ID
+	}
+	if h, r := hits.Load(), counterSum(t, reg, "pictor_pipeline_runs_total", nil); h != 1 || r != 1 {
+		t.Errorf("fetches = %d, pipeline runs = %v; want 1 and 1", h, r)
+	}
+
+	// Once it is done, the same request starts afresh (the renditions come from the store).
+	res, err := svc.Ingest(ctx, req)
+	if err != nil || len(res.Renditions) != 1 || !res.Renditions[0].Cached {
+		t.Fatalf("ingest after the flight: %+v, %v; want the stored rendition", res, err)
+	}
+	if h := hits.Load(); h != 2 {
+		t.Errorf("fetches after a later ingest = %d, want 2", h)
+	}
+
+	// Every caller hanging up stops the fetch they shared.
+	other := catalog.IngestRequest{URL: src.URL + "/b.jpg"}
+	cctx, cancel := context.WithCancel(ctx)
+	gone := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := svc.Ingest(cctx, other)
+			gone <- err
+		}()
+	}
+	waitfor.Cond(t, 10*time.Second, func() bool { return hits.Load() == 3 && joined() == n }, "both callers wait on one fetch")
+	cancel()
+	for range 2 {
+		if err := <-gone; !errors.Is(err, context.Canceled) {
+			t.Errorf("caller that hung up: err = %v, want context.Canceled", err)
+		}
+	}
+	select {
+	case <-abandoned:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the shared fetch went on after every caller had gone")
 	}
 }

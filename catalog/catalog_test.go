@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pictor/pictor/catalog"
 	"github.com/pictor/pictor/db"
@@ -24,20 +24,34 @@ const twoOutputs = `{"steps":[{"op":"resize","width":800,"height":800,"fit":"ins
 // runs reads how many pipeline runs (decodes) the service has made.
 func runs(t *testing.T, b bundle) float64 {
 	t.Helper()
-	n, err := testutil.GatherAndCount(b.reg, "pictor_pipeline_runs_total")
-	if err != nil || n == 0 {
-		return 0
-	}
-	mfs, err := b.reg.Gather()
+	return counterSum(t, b.reg, "pictor_pipeline_runs_total", nil)
+}
+
+// counterSum adds up the counter name over its series whose labels include want; 0 when
+// none is exported yet.
+func counterSum(t *testing.T, reg prometheus.Gatherer, name string, want map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var total float64
 	for _, mf := range mfs {
-		if mf.GetName() == "pictor_pipeline_runs_total" {
-			for _, m := range mf.GetMetric() {
-				total += m.GetCounter().GetValue()
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			for k, v := range want {
+				found := false
+				for _, l := range m.GetLabel() {
+					found = found || (l.GetName() == k && l.GetValue() == v)
+				}
+				if !found {
+					continue series
+				}
 			}
+			total += m.GetCounter().GetValue()
 		}
 	}
 	return total

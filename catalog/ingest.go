@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -35,6 +37,43 @@ func (s *Service) Ingest(ctx context.Context, req IngestRequest) (res *IngestRes
 		}
 		s.m.ingests.WithLabelValues(outcome).Inc()
 	}()
+	if req.URL == "" || len(req.Data) > 0 {
+		return s.ingest(ctx, req)
+	}
+	// Identical ingests of one URL in flight at once share one fetch, hash, store and
+	// render; each caller gets its own copy of the answer.
+	key, err := ingestKey(req)
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.ingestFlights.do(ctx, key, func(ctx context.Context) (*IngestResult, error) {
+		return s.ingest(ctx, req)
+	})
+	if err != nil {
+		return nil, err
+	}
+	res = &IngestResult{Image: v.Image, Renditions: slices.Clone(v.Renditions)}
+	res.Image.Meta = maps.Clone(v.Image.Meta)
+	return res, nil
+}
+
+// ingestKey names what an ingest by URL asks for: two requests with the same key get the
+// same answer.
+func ingestKey(req IngestRequest) (string, error) {
+	b, err := json.Marshal(struct {
+		URL, SKU, Recipe, Review string
+		Inline                   []byte
+		Accept                   []imaging.Format
+		Lane                     sdclient.Lane
+		Meta                     map[string]string
+	}{req.URL, req.SKU, req.Recipe.Name, req.Review, req.Recipe.Inline, req.Accept, req.Lane, req.Meta})
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+func (s *Service) ingest(ctx context.Context, req IngestRequest) (res *IngestResult, err error) {
 	if len(req.SKU) > maxSKU {
 		return nil, fmt.Errorf("sku longer than %d bytes: %w", maxSKU, ErrInvalid)
 	}

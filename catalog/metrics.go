@@ -17,6 +17,7 @@ type metrics struct {
 	gateWait    prometheus.Histogram
 	checks      *prometheus.CounterVec
 	held        prometheus.Counter
+	coalesced   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, gate *imaging.Gate) (*metrics, error) {
@@ -60,6 +61,10 @@ func newMetrics(reg prometheus.Registerer, gate *imaging.Gate) (*metrics, error)
 		Name: "pictor_renditions_held_total",
 		Help: "Renditions stored awaiting review (not delivered until approved).",
 	})
+	m.coalesced = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pictor_coalesced_total",
+		Help: "Requests that joined identical work already in flight instead of doing it again, by what: ingest (a URL ingest) or render.",
+	}, []string{"what"})
 	inflight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "pictor_imaging_in_flight",
 		Help: "libvips operations running now.",
@@ -76,7 +81,7 @@ func newMetrics(reg prometheus.Registerer, gate *imaging.Gate) (*metrics, error)
 		Name: "pictor_imaging_memory_budget_bytes",
 		Help: "The memory budget sources are admitted against; 0 when admission by bytes is off.",
 	}, func() float64 { b, _ := gate.Memory(); return float64(max(b, 0)) })
-	for _, c := range []prometheus.Collector{m.stage, m.cacheHits, m.cacheMisses, m.renders, m.bytesStored, m.ingests, m.gateWait, m.checks, m.held, inflight, waiting, reserved, budget} {
+	for _, c := range []prometheus.Collector{m.stage, m.cacheHits, m.cacheMisses, m.renders, m.bytesStored, m.ingests, m.gateWait, m.checks, m.held, m.coalesced, inflight, waiting, reserved, budget} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -145,13 +146,13 @@ func producesAlpha(r *pipeline.Recipe) bool {
 // runPlan decodes once, renders every output and stores them. Identical renders in
 // flight at the same time share one run.
 func (s *Service) runPlan(ctx context.Context, p *renderPlan, data []byte) error {
-	v, err, _ := s.flight.Do(p.flight, func() (any, error) {
+	v, err := s.renderFlights.do(ctx, p.flight, func(ctx context.Context) ([]Rendition, error) {
 		return s.renderAndStore(ctx, p, data)
 	})
 	if err != nil {
 		return err
 	}
-	p.outputs = v.([]Rendition)
+	p.outputs = slices.Clone(v)
 	return nil
 }
 

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/pictor/pictor/db"
 	"github.com/pictor/pictor/fetch"
@@ -137,9 +136,12 @@ type Service struct {
 	policy  *promptpolicy.Policy
 	log     *slog.Logger
 	m       *metrics
-	flight  singleflight.Group
-	now     func() time.Time
-	links   Links
+	// Identical work in flight at once runs once: renders by source and recipe, ingests
+	// by URL and everything else the request says.
+	renderFlights flights[[]Rendition]
+	ingestFlights flights[*IngestResult]
+	now           func() time.Time
+	links         Links
 }
 
 // New checks the config and wires the service; call Init before serving.
@@ -167,8 +169,11 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if d.Links == nil {
 		d.Links = noLinks{}
 	}
-	return &Service{cfg: cfg, db: d.DB, store: d.Store, fetcher: d.Fetcher, gate: d.Gate, sd: d.SD, safety: d.Safety, policy: policy,
-		log: d.Logger, m: m, now: time.Now, links: d.Links}, nil
+	s := &Service{cfg: cfg, db: d.DB, store: d.Store, fetcher: d.Fetcher, gate: d.Gate, sd: d.SD, safety: d.Safety, policy: policy,
+		log: d.Logger, m: m, now: time.Now, links: d.Links}
+	s.renderFlights.joined = m.coalesced.WithLabelValues("render").Inc
+	s.ingestFlights.joined = m.coalesced.WithLabelValues("ingest").Inc
+	return s, nil
 }
 
 // Init runs the catalog's migrations and creates the buckets when missing.
