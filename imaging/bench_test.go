@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/davidbyttow/govips/v2/vips"
@@ -95,5 +96,39 @@ func BenchmarkThumbnailVipsReference(b *testing.B) {
 			b.Fatal(err)
 		}
 		ref.Close()
+	}
+}
+
+// BenchmarkSecondOutput is what a recipe's second output costs once the steps are
+// materialized: an 800x500 image resized to cover a smaller box and encoded, for boxes
+// on both sides of the reduction by 4 where scaleTo changes method.
+func BenchmarkSecondOutput(b *testing.B) {
+	im, err := Load(benchJPEG(b), LoadOptions{ShrinkTo: Size{Width: 800, Height: 800}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer im.Close()
+	if err := im.Resize(ResizeOptions{Width: 800, Height: 800, Fit: FitInside}); err != nil {
+		b.Fatal(err)
+	}
+	if err := im.Materialize(); err != nil {
+		b.Fatal(err)
+	}
+	for _, side := range []int{100, 125, 130, 200, 300} {
+		b.Run(strconv.Itoa(side), func(b *testing.B) {
+			for b.Loop() {
+				c, err := im.Copy()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := c.Resize(ResizeOptions{Width: side, Height: side, Fit: FitCover}); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := c.Encode(EncodeOptions{Format: JPEG, Quality: 80}); err != nil {
+					b.Fatal(err)
+				}
+				c.Close()
+			}
+		})
 	}
 }

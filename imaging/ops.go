@@ -258,10 +258,13 @@ func (im *Image) scaleTo(w, h int) error {
 		return nil
 	}
 	hs, vs := float64(w)/float64(W), float64(h)/float64(H)
-	// A large reduction in one Lanczos3 pass is slow in libvips 8.14 (its horizontal
-	// reduce dominates); a cheap linear pass to twice the target, then Lanczos3 for the
-	// last halving, costs a quarter as much and looks the same at the target size.
-	if hs < 0.5 && vs < 0.5 {
+	// From a reduction by 4 on, libvips 8.14's resize box-shrinks by an integer factor
+	// first and that path is slow: Lanczos3 to a quarter of an 800x500 image costs 17 ms,
+	// to 0.26 of it 3 ms. There a cheap linear pass to twice the target, then Lanczos3
+	// for the last halving, costs a quarter as much and looks the same at the target
+	// size. Above a quarter one Lanczos3 pass is both the better filter and the faster
+	// (3.6 ms against 6.7 ms for 0.4).
+	if hs < 0.5 && vs < 0.5 && min(hs, vs) <= 0.25 {
 		if err := im.ref.ResizeWithVScale(hs*2, vs*2, vips.KernelLinear); err != nil {
 			return err
 		}
