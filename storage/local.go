@@ -201,7 +201,10 @@ func writeTemp(dir string, b []byte) (string, error) {
 		return "", err
 	}
 	name := f.Name()
-	_, err = f.Write(b)
+	direct, err := writeDirect(f, b)
+	if !direct {
+		_, err = f.Write(b)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
