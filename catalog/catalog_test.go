@@ -236,6 +236,12 @@ func TestBadInputs(t *testing.T) {
 	if err != nil || len(list) != 0 {
 		t.Errorf("images after bad inputs = %d (%v), want 0", len(list), err)
 	}
+	// Nor objects: an original is stored only once its render has succeeded.
+	for _, bucket := range []string{b.cfg.BucketOriginals, b.cfg.BucketRenditions} {
+		for oi, err := range b.store.List(context.Background(), bucket, "") {
+			t.Errorf("after bad inputs, %s holds %s (%v)", bucket, oi.Key, err)
+		}
+	}
 }
 
 // Bad inputs run in a loop leave libvips memory where it began.

@@ -144,6 +144,11 @@ func (s *Service) ingest(ctx context.Context, req IngestRequest) (res *IngestRes
 			return nil, err
 		}
 		plan.imageID, plan.opts = img.ID, RenderOptions{Accept: req.Accept, Review: req.Review, Lane: req.Lane}
+		if !known {
+			// Stored once the render has succeeded, with its renditions.
+			orig := img
+			plan.alongside = func(ctx context.Context) error { return s.putOriginal(ctx, orig, data) }
+		}
 		if !plan.cached {
 			if err := s.runPlan(ctx, plan, data); err != nil {
 				return nil, err
@@ -159,8 +164,12 @@ func (s *Service) ingest(ctx context.Context, req IngestRequest) (res *IngestRes
 	if known {
 		img = existing
 	} else {
-		if err := s.putOriginal(ctx, img, data); err != nil {
-			return nil, err
+		// Unless the render stored it (not when its renditions were stored already, or
+		// when this ingest joined another's render).
+		if plan == nil || !plan.stored {
+			if err := s.putOriginal(ctx, img, data); err != nil {
+				return nil, err
+			}
 		}
 		if img, err = s.insertImage(ctx, img, req.URL); err != nil {
 			return nil, err

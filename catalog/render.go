@@ -35,6 +35,10 @@ type renderPlan struct {
 	flight  string // singleflight key
 	imageID string
 	opts    RenderOptions
+	// alongside, when set, is stored with the renditions, so that its durable write
+	// shares their sync rounds (an ingest's new original); stored says it was.
+	alongside func(context.Context) error
+	stored    bool
 }
 
 // Render runs a recipe on a stored image and returns its renditions; renditions already
@@ -235,11 +239,19 @@ func (s *Service) renderAndStore(ctx context.Context, p *renderPlan, data []byte
 	return rends, nil
 }
 
-// storeRenditions stores a run's outputs at once, so their durable writes share the
-// store's sync rounds instead of waiting for one each; the first failure is returned.
+// storeRenditions stores a run's outputs at once, and the plan's alongside object with
+// them, so their durable writes share the store's sync rounds instead of waiting for one
+// each; the first failure is returned.
 func (s *Service) storeRenditions(ctx context.Context, p *renderPlan, out []pipeline.Rendered) error {
-	errs := make([]error, len(out))
+	errs := make([]error, len(out)+1)
 	var wg sync.WaitGroup
+	if p.alongside != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[len(out)] = p.alongside(ctx)
+		}()
+	}
 	for i, o := range out {
 		wg.Add(1)
 		go func() {
@@ -262,6 +274,7 @@ func (s *Service) storeRenditions(ctx context.Context, p *renderPlan, out []pipe
 		}()
 	}
 	wg.Wait()
+	p.stored = p.alongside != nil && errs[len(out)] == nil
 	return errors.Join(errs...)
 }
 

@@ -79,6 +79,7 @@ type bundle struct {
 	reg   *prometheus.Registry
 	db    *db.DB
 	store catalog.ObjectStore
+	cfg   catalog.Config
 }
 
 func setup(t *testing.T, b backend) bundle {
@@ -106,7 +107,7 @@ func setupWith(t *testing.T, d *db.DB, st catalog.ObjectStore) bundle {
 	if err := svc.Init(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return bundle{svc: svc, reg: reg, db: d, store: st}
+	return bundle{svc: svc, reg: reg, db: d, store: st, cfg: cfg}
 }
 
 // productJPEG draws a product-like shot: a coloured box on white, w x h.
