@@ -32,7 +32,7 @@ type renderPlan struct {
 	formats map[string]imaging.Format
 	outputs []Rendition // in recipe order; filled from the cache or the run
 	cached  bool
-	flight  string // singleflight key
+	flight  string // key of renders that share one run (renderFlights)
 	imageID string
 	opts    RenderOptions
 	// alongside, when set, is stored with the renditions, so that its durable write
