@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // fakePictor answers POST /v1/images like Pictor: it fetches the source URL (which must be
@@ -200,12 +201,17 @@ func TestFlags(t *testing.T) {
 
 func TestProcReaders(t *testing.T) {
 	t.Parallel()
-	// Burn a little CPU so that the counters are above zero.
-	x := 0
-	for i := range 50_000_000 {
-		x += i
+	// Burn CPU until the kernel's precise counter shows 100 ms used, so that /proc's
+	// tick-based counter is above zero too; hashing cannot be optimised away.
+	buf := make([]byte, 1<<20)
+	deadline := time.Now().Add(20 * time.Second)
+	for start := selfCPU(); selfCPU()-start < 0.1; {
+		if time.Now().After(deadline) {
+			t.Fatal("could not burn 100 ms of CPU in 20 s")
+		}
+		sum := sha256.Sum256(buf)
+		buf[0] = sum[0]
 	}
-	_ = x
 	cpu, err := procCPU(os.Getpid())
 	if err != nil || cpu <= 0 {
 		t.Errorf("procCPU: got %v, %v, want > 0 and no error", cpu, err)
