@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"image"
+	"image/color"
 	"image/png"
 	"testing"
 )
@@ -22,9 +23,26 @@ func greyPNG(t *testing.T, w, h int) []byte {
 	return buf.Bytes()
 }
 
+// rgba16PNG is a 16-bit RGBA PNG: four bands of ushort, which Materialize computes in
+// place like 8-bit ones.
+func rgba16PNG(t *testing.T, w, h int) []byte {
+	t.Helper()
+	m := image.NewNRGBA64(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			m.SetNRGBA64(x, y, color.NRGBA64{R: uint16(x * 211), G: uint16(y * 307), B: uint16((x + y) * 101), A: uint16(0xffff - x*97)})
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, m); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 func TestMaterialize(t *testing.T) {
 	t.Parallel()
-	sources := map[string][]byte{"grey.png": greyPNG(t, 300, 200)}
+	sources := map[string][]byte{"grey.png": greyPNG(t, 300, 200), "rgba16.png": rgba16PNG(t, 300, 200)}
 	for _, name := range []string{"photo.jpg", "alpha.png", "photo.webp", "cmyk.jpg"} {
 		sources[name] = readFile(t, name)
 	}
