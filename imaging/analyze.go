@@ -26,7 +26,7 @@ const (
 func (im *Image) analysisPixels(grey bool) (w, h, bands int, pix []byte, err error) {
 	ref, err := im.ref.Copy()
 	if err != nil {
-		return 0, 0, 0, nil, opError("analyze", err)
+		return 0, 0, 0, nil, im.pixelError("analyze", err)
 	}
 	defer ref.Close()
 	a := &Image{ref: ref}
@@ -38,7 +38,7 @@ func (im *Image) analysisPixels(grey bool) (w, h, bands int, pix []byte, err err
 			return 0, 0, 0, nil, err
 		}
 		if err := ref.ToColorSpace(vips.InterpretationBW); err != nil {
-			return 0, 0, 0, nil, opError("analyze", err)
+			return 0, 0, 0, nil, im.pixelError("analyze", err)
 		}
 	}
 	if long := max(ref.Width(), ref.Height()); long > AnalysisMaxSide {
@@ -49,7 +49,7 @@ func (im *Image) analysisPixels(grey bool) (w, h, bands int, pix []byte, err err
 	}
 	if ref.BandFormat() != vips.BandFormatUchar {
 		if err := ref.Cast(vips.BandFormatUchar); err != nil {
-			return 0, 0, 0, nil, opError("analyze", err)
+			return 0, 0, 0, nil, im.pixelError("analyze", err)
 		}
 	}
 	pix, err = ref.ToBytes()

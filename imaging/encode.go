@@ -64,7 +64,7 @@ func (im *Image) Encode(o EncodeOptions) ([]byte, error) {
 
 	ref, err := im.ref.Copy()
 	if err != nil {
-		return nil, opError("encode", err)
+		return nil, im.pixelError("encode", err)
 	}
 	defer ref.Close()
 	out := &Image{ref: ref, src: im.src}
@@ -75,12 +75,12 @@ func (im *Image) Encode(o EncodeOptions) ([]byte, error) {
 		// Some savers ignore strip: remove fields by hand.
 		if !o.KeepMetadata {
 			if err := ref.RemoveMetadata(); err != nil {
-				return nil, opError("encode", err)
+				return nil, im.pixelError("encode", err)
 			}
 		}
 		if !o.KeepICC && ref.HasICCProfile() {
 			if err := ref.RemoveICCProfile(); err != nil {
-				return nil, opError("encode", err)
+				return nil, im.pixelError("encode", err)
 			}
 		}
 	}

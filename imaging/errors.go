@@ -62,8 +62,9 @@ func isDecodeError(msg string) bool {
 	return false
 }
 
-// pixelError wraps an error raised while libvips computed pixels. Decoding is
-// lazy, so the cause may be a broken source. libvips' error buffer is
+// pixelError wraps an error of a libvips operation on im. Decoding is lazy and
+// any operation may compute pixels (a smart crop, a trim, a resize or rotate that
+// reads lines as it is built), so the cause may be a broken source. libvips' error buffer is
 // process-global (a concurrent failure can take or mix the messages), so rather
 // than trust the message, the source is decoded once more to decide (only on
 // this failure path): a source that fails again is ErrCorrupt.
@@ -71,7 +72,7 @@ func (im *Image) pixelError(op string, err error) error {
 	msg := vipsError(err)
 	var broken bool
 	if im.data != nil {
-		broken = sourceBroken(im.data, im.src)
+		broken = sourceBroken(im.data)
 	} else {
 		broken = msg == "" || isDecodeError(msg)
 	}
@@ -84,13 +85,12 @@ func (im *Image) pixelError(op string, err error) error {
 	return fmt.Errorf("%s: %s", op, msg)
 }
 
-// sourceBroken decodes data in full (JPEG at 1/8 scale, which still reads every
-// byte of the scan) and reports whether that fails.
-func sourceBroken(data []byte, f Format) bool {
+// sourceBroken decodes data in full, at full scale, and reports whether that
+// fails. Not at a JPEG shrink: libvips 8.14 passes libjpeg's warnings (a
+// premature end of a data segment) as failures only when it decodes at scale 1,
+// so a source that failed a full-size pipeline would pass a 1/8 check.
+func sourceBroken(data []byte) bool {
 	p := importParams()
-	if f == JPEG {
-		p.JpegShrinkFactor.Set(8)
-	}
 	ref, err := vips.LoadImageFromBuffer(data, p)
 	if err != nil {
 		return true
@@ -100,7 +100,9 @@ func sourceBroken(data []byte, f Format) bool {
 	return err != nil
 }
 
-// opError wraps a failure of a libvips operation that does not compute pixels.
+// opError wraps a failure of a libvips operation with no source behind it to judge
+// (loading itself, an image made from raw pixels); operations on an Image use
+// pixelError.
 func opError(op string, err error) error {
 	return fmt.Errorf("%s: %s", op, vipsError(err))
 }

@@ -299,13 +299,13 @@ func (im *Image) decodeSource(op string) error {
 func (im *Image) Copy() (*Image, error) {
 	ref, err := im.ref.Copy()
 	if err != nil {
-		return nil, opError("copy", err)
+		return nil, im.pixelError("copy", err)
 	}
 	c := &Image{ref: ref, src: im.src, data: im.data}
 	if im.origin != nil {
 		if c.origin, err = im.origin.Copy(); err != nil {
 			ref.Close()
-			return nil, opError("copy", err)
+			return nil, im.pixelError("copy", err)
 		}
 	}
 	return c, nil

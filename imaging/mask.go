@@ -18,15 +18,15 @@ import (
 func (im *Image) bandBytes(op string, prepare func(ref *vips.ImageRef) error) ([]byte, error) {
 	ref, err := im.ref.Copy()
 	if err != nil {
-		return nil, opError(op, err)
+		return nil, im.pixelError(op, err)
 	}
 	defer ref.Close()
 	if err := prepare(ref); err != nil {
-		return nil, opError(op, err)
+		return nil, im.pixelError(op, err)
 	}
 	if ref.BandFormat() != vips.BandFormatUchar {
 		if err := ref.Cast(vips.BandFormatUchar); err != nil {
-			return nil, opError(op, err)
+			return nil, im.pixelError(op, err)
 		}
 	}
 	return im.readBytes(op, ref)
@@ -128,11 +128,11 @@ func (im *Image) ApplyMask(mask *Image) error {
 	}
 	m, err := mask.ref.Copy()
 	if err != nil {
-		return opError("apply mask", err)
+		return im.pixelError("apply mask", err)
 	}
 	defer m.Close()
 	if err := grayBand(m); err != nil {
-		return opError("apply mask", err)
+		return im.pixelError("apply mask", err)
 	}
 	if err := im.ensureRGB8(); err != nil {
 		return err
@@ -140,26 +140,26 @@ func (im *Image) ApplyMask(mask *Image) error {
 	if im.ref.HasAlpha() {
 		a, err := im.ref.ExtractBandToImage(3, 1)
 		if err != nil {
-			return opError("apply mask", err)
+			return im.pixelError("apply mask", err)
 		}
 		defer a.Close()
 		// alpha*mask/255, rounded: uchar*uchar is ushort, linear gives float.
 		if err := a.Multiply(m); err != nil {
-			return opError("apply mask", err)
+			return im.pixelError("apply mask", err)
 		}
 		if err := a.Linear1(1.0/255, 0.5); err != nil {
-			return opError("apply mask", err)
+			return im.pixelError("apply mask", err)
 		}
 		if err := a.Cast(vips.BandFormatUchar); err != nil {
-			return opError("apply mask", err)
+			return im.pixelError("apply mask", err)
 		}
 		if err := im.ref.ExtractBand(0, 3); err != nil {
-			return opError("apply mask", err)
+			return im.pixelError("apply mask", err)
 		}
 		m = a
 	}
 	if err := im.ref.BandJoin(m); err != nil {
-		return opError("apply mask", err)
+		return im.pixelError("apply mask", err)
 	}
 	return nil
 }

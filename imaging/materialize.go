@@ -34,7 +34,7 @@ func (im *Image) materializeInPlace() error {
 	}
 	origin, err := im.ref.Copy()
 	if err != nil {
-		return opError("materialize", err)
+		return im.pixelError("materialize", err)
 	}
 	if im.origin != nil {
 		im.origin.Close()
@@ -57,12 +57,12 @@ func (im *Image) materializeTIFF() error {
 	}
 	ref, err := vips.LoadImageFromBuffer(buf, importParams())
 	if err != nil {
-		return opError("materialize", err)
+		return im.pixelError("materialize", err)
 	}
 	origin, err := ref.Copy()
 	if err != nil {
 		ref.Close()
-		return opError("materialize", err)
+		return im.pixelError("materialize", err)
 	}
 	im.ref.Close()
 	if im.origin != nil {

@@ -195,7 +195,7 @@ func (im *Image) matteSource(o MatteOptions) (mask *Image, px MattePixels, err e
 	if !inGo {
 		if err := out.ref.GaussianBlur(o.Feather); err != nil {
 			out.Close()
-			return nil, MattePixels{}, opError("matte feather", err)
+			return nil, MattePixels{}, im.pixelError("matte feather", err)
 		}
 		pix = nil
 	}

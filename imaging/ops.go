@@ -157,22 +157,22 @@ func (im *Image) AutoOrient() error {
 	}
 	if rot != vips.Angle0 {
 		if err := im.ref.Rotate(rot); err != nil {
-			return opError("auto orient", err)
+			return im.pixelError("auto orient", err)
 		}
 	}
 	if mirror {
 		if err := im.ref.Flip(vips.DirectionHorizontal); err != nil {
-			return opError("auto orient", err)
+			return im.pixelError("auto orient", err)
 		}
 	}
 	if flipV {
 		if err := im.ref.Flip(vips.DirectionVertical); err != nil {
-			return opError("auto orient", err)
+			return im.pixelError("auto orient", err)
 		}
 	}
 	// 1 rather than removing the field: an encoder that keeps EXIF then writes 1.
 	if err := im.ref.SetOrientation(1); err != nil {
-		return opError("auto orient", err)
+		return im.pixelError("auto orient", err)
 	}
 	return nil
 }
@@ -192,17 +192,17 @@ func (im *Image) ToSRGB() error {
 		if err := ref.TransformICCProfileWithFallback("srgb", fallback); err != nil {
 			// A broken embedded profile: fall back to a plain conversion.
 			if err2 := ref.RemoveICCProfile(); err2 != nil {
-				return opError("to srgb", err)
+				return im.pixelError("to srgb", err)
 			}
 			if ref.Interpretation() == vips.InterpretationCMYK {
 				if err := ref.TransformICCProfileWithFallback("srgb", "cmyk"); err != nil {
-					return opError("to srgb", err)
+					return im.pixelError("to srgb", err)
 				}
 			}
 		}
 	case ref.Interpretation() == vips.InterpretationCMYK:
 		if err := ref.TransformICCProfileWithFallback("srgb", "cmyk"); err != nil {
-			return opError("to srgb", err)
+			return im.pixelError("to srgb", err)
 		}
 	}
 	return im.ensureRGB8()
@@ -217,17 +217,17 @@ func (im *Image) ensureRGB8() error {
 	}
 	if ref.Interpretation() == vips.InterpretationCMYK {
 		if err := ref.TransformICCProfileWithFallback("srgb", "cmyk"); err != nil {
-			return opError("to srgb", err)
+			return im.pixelError("to srgb", err)
 		}
 	}
 	if ref.Interpretation() != vips.InterpretationSRGB || ref.Bands() < 3 {
 		if err := ref.ToColorSpace(vips.InterpretationSRGB); err != nil {
-			return opError("to srgb", err)
+			return im.pixelError("to srgb", err)
 		}
 	}
 	if ref.BandFormat() != vips.BandFormatUchar {
 		if err := ref.Cast(vips.BandFormatUchar); err != nil {
-			return opError("to srgb", err)
+			return im.pixelError("to srgb", err)
 		}
 	}
 	return nil
@@ -366,7 +366,7 @@ func (im *Image) resizeExact(op string, w, h int) error {
 		return invalid("%s: result %dx%d", op, w, h)
 	}
 	if err := im.scaleTo(w, h); err != nil {
-		return opError(op, err)
+		return im.pixelError(op, err)
 	}
 	return nil
 }
@@ -384,11 +384,11 @@ func (im *Image) embed(op string, w, h int, g Gravity, bg Color) error {
 		return err
 	}
 	if err := im.ensureAlphaFor(bg); err != nil {
-		return opError(op, err)
+		return im.pixelError(op, err)
 	}
 	x, y := place(w, im.Width(), hx), place(h, im.Height(), vy)
 	if err := im.ref.EmbedBackgroundRGBA(x, y, w, h, rgba(bg)); err != nil {
-		return opError(op, err)
+		return im.pixelError(op, err)
 	}
 	return nil
 }
@@ -403,7 +403,7 @@ func (im *Image) Crop(x, y, w, h int) error {
 		return nil
 	}
 	if err := im.ref.ExtractArea(x, y, w, h); err != nil {
-		return opError("crop", err)
+		return im.pixelError("crop", err)
 	}
 	return nil
 }
@@ -434,7 +434,7 @@ func (im *Image) cropGravity(op string, w, h int, g Gravity) error {
 	}
 	hx, vy, _ := g.anchor()
 	if err := im.ref.ExtractArea(place(im.Width(), w, hx), place(im.Height(), h, vy), w, h); err != nil {
-		return opError(op, err)
+		return im.pixelError(op, err)
 	}
 	return nil
 }
@@ -450,7 +450,7 @@ func (im *Image) Trim(threshold float64) error {
 	}
 	a, err := im.ref.Copy()
 	if err != nil {
-		return opError("trim", err)
+		return im.pixelError("trim", err)
 	}
 	defer a.Close()
 	tmp := &Image{ref: a}
@@ -466,11 +466,11 @@ func (im *Image) Trim(threshold float64) error {
 		if corner[3] < 128 {
 			// Transparent corner: the alpha band alone decides.
 			if err := a.ExtractBand(3, 1); err != nil {
-				return opError("trim", err)
+				return im.pixelError("trim", err)
 			}
 			bg = &vips.Color{}
 		} else if err := a.Flatten(bg); err != nil {
-			return opError("trim", err)
+			return im.pixelError("trim", err)
 		}
 	}
 	left, top, w, h, err := a.FindTrim(math.Max(threshold, 0.5), bg)
@@ -530,10 +530,10 @@ func (im *Image) Pad(top, right, bottom, left int, bg Color) error {
 		return err
 	}
 	if err := im.ensureAlphaFor(bg); err != nil {
-		return opError("pad", err)
+		return im.pixelError("pad", err)
 	}
 	if err := im.ref.EmbedBackgroundRGBA(left, top, w, h, rgba(bg)); err != nil {
-		return opError("pad", err)
+		return im.pixelError("pad", err)
 	}
 	return nil
 }
@@ -562,7 +562,7 @@ func (im *Image) Rotate(angle float64, bg Color) error {
 			rot = vips.Angle270
 		}
 		if err := im.ref.Rotate(rot); err != nil {
-			return opError("rotate", err)
+			return im.pixelError("rotate", err)
 		}
 		return nil
 	}
@@ -570,11 +570,11 @@ func (im *Image) Rotate(angle float64, bg Color) error {
 		return err
 	}
 	if err := im.ensureAlphaFor(bg); err != nil {
-		return opError("rotate", err)
+		return im.pixelError("rotate", err)
 	}
 	// vips_similarity premultiplies alpha itself.
 	if err := im.ref.Similarity(1, a, rgba(bg), 0, 0, 0, 0); err != nil {
-		return opError("rotate", err)
+		return im.pixelError("rotate", err)
 	}
 	return nil
 }
@@ -583,12 +583,12 @@ func (im *Image) Rotate(angle float64, bg Color) error {
 func (im *Image) Flip(horizontal, vertical bool) error {
 	if horizontal {
 		if err := im.ref.Flip(vips.DirectionHorizontal); err != nil {
-			return opError("flip", err)
+			return im.pixelError("flip", err)
 		}
 	}
 	if vertical {
 		if err := im.ref.Flip(vips.DirectionVertical); err != nil {
-			return opError("flip", err)
+			return im.pixelError("flip", err)
 		}
 	}
 	return nil
@@ -601,7 +601,7 @@ func (im *Image) Blur(sigma float64) error {
 		return invalid("blur: sigma %v", sigma)
 	}
 	if err := im.withPremultiplied(func() error { return im.ref.GaussianBlur(sigma) }); err != nil {
-		return opError("blur", err)
+		return im.pixelError("blur", err)
 	}
 	return nil
 }
@@ -617,7 +617,7 @@ func (im *Image) Sharpen(sigma float64) error {
 	}
 	// x1 = 2 (flat/jagged threshold), m2 = 3 (jagged slope): libvips' defaults.
 	if err := im.ref.Sharpen(sigma, 2, 3); err != nil {
-		return opError("sharpen", err)
+		return im.pixelError("sharpen", err)
 	}
 	if im.ref.BandFormat() != vips.BandFormatUchar || im.ref.Interpretation() != vips.InterpretationSRGB {
 		return im.ensureRGB8()
@@ -635,7 +635,7 @@ func (im *Image) Flatten(bg Color) error {
 		return err
 	}
 	if err := im.ref.Flatten(&vips.Color{R: bg.R, G: bg.G, B: bg.B}); err != nil {
-		return opError("flatten", err)
+		return im.pixelError("flatten", err)
 	}
 	return nil
 }
@@ -666,7 +666,7 @@ func (im *Image) Composite(overlay *Image, g Gravity, offsetX, offsetY int, opac
 	}
 	ov, err := overlay.ref.Copy()
 	if err != nil {
-		return opError("composite", err)
+		return im.pixelError("composite", err)
 	}
 	defer ov.Close()
 	ovi := &Image{ref: ov}
@@ -674,14 +674,14 @@ func (im *Image) Composite(overlay *Image, g Gravity, offsetX, offsetY int, opac
 		return err
 	}
 	if err := ov.AddAlpha(); err != nil {
-		return opError("composite", err)
+		return im.pixelError("composite", err)
 	}
 	if opacity < 1 {
 		if err := ov.Linear([]float64{1, 1, 1, opacity}, []float64{0, 0, 0, 0}); err != nil {
-			return opError("composite", err)
+			return im.pixelError("composite", err)
 		}
 		if err := ov.Cast(vips.BandFormatUchar); err != nil {
-			return opError("composite", err)
+			return im.pixelError("composite", err)
 		}
 	}
 	if err := im.ensureRGB8(); err != nil {
@@ -697,16 +697,16 @@ func (im *Image) Composite(overlay *Image, g Gravity, offsetX, offsetY int, opac
 		y += offsetY
 	}
 	if err := im.ref.Composite(ov, vips.BlendModeOver, x, y); err != nil {
-		return opError("composite", err)
+		return im.pixelError("composite", err)
 	}
 	if !hadAlpha && im.ref.HasAlpha() {
 		if err := im.ref.ExtractBand(0, 3); err != nil {
-			return opError("composite", err)
+			return im.pixelError("composite", err)
 		}
 	}
 	if im.ref.BandFormat() != vips.BandFormatUchar {
 		if err := im.ref.Cast(vips.BandFormatUchar); err != nil {
-			return opError("composite", err)
+			return im.pixelError("composite", err)
 		}
 	}
 	return nil
@@ -717,11 +717,11 @@ func (im *Image) Composite(overlay *Image, g Gravity, offsetX, offsetY int, opac
 // Call ToSRGB first if the image is not in sRGB, or its colours will change.
 func (im *Image) Strip() error {
 	if err := im.ref.RemoveMetadata(); err != nil {
-		return opError("strip", err)
+		return im.pixelError("strip", err)
 	}
 	if im.ref.HasICCProfile() {
 		if err := im.ref.RemoveICCProfile(); err != nil {
-			return opError("strip", err)
+			return im.pixelError("strip", err)
 		}
 	}
 	return nil

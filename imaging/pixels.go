@@ -72,11 +72,11 @@ func (im *Image) SampleArea(step int, gray bool, area image.Rectangle) (aw, ah i
 func (im *Image) sampleInto(step int, gray bool, stripBytes int, area image.Rectangle, dst []byte, dsw int) error {
 	ref, err := im.ref.Copy()
 	if err != nil {
-		return opError("sample", err)
+		return im.pixelError("sample", err)
 	}
 	defer ref.Close()
 	if err := samplePrepare(ref, gray); err != nil {
-		return opError("sample", err)
+		return im.pixelError("sample", err)
 	}
 	nb, ob := ref.Bands(), 1
 	if !gray {
@@ -138,18 +138,18 @@ func (im *Image) stripSample(ref *vips.ImageRef, x0, y0, w, n, step int) ([]byte
 	}
 	s, err := ref.Copy()
 	if err != nil {
-		return nil, opError("sample", err)
+		return nil, im.pixelError("sample", err)
 	}
 	defer s.Close()
 	if x0 != 0 || y0 != 0 || w != ref.Width() || n != ref.Height() {
 		if err := s.ExtractArea(x0, y0, w, n); err != nil {
-			return nil, opError("sample", err)
+			return nil, im.pixelError("sample", err)
 		}
 	}
 	if step > 1 {
 		sub, err := subsample(s, step)
 		if err != nil {
-			return nil, opError("sample", err)
+			return nil, im.pixelError("sample", err)
 		}
 		defer sub.Close()
 		return im.readBytes("sample", sub)
@@ -275,14 +275,14 @@ func (im *Image) GrayAt(w, h int) ([]byte, error) {
 		}
 	}
 	if err != nil {
-		return nil, opError("gray at", err)
+		return nil, im.pixelError("gray at", err)
 	}
 	if cp.Width() != w || cp.Height() != h {
 		return nil, fmt.Errorf("gray at: got %dx%d, want %dx%d", cp.Width(), cp.Height(), w, h)
 	}
 	if cp.ref.BandFormat() != vips.BandFormatUchar {
 		if err := cp.ref.Cast(vips.BandFormatUchar); err != nil {
-			return nil, opError("gray at", err)
+			return nil, im.pixelError("gray at", err)
 		}
 	}
 	return cp.readBytes("gray at", cp.ref)
