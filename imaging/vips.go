@@ -3,6 +3,7 @@ package imaging
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"github.com/davidbyttow/govips/v2/vips"
@@ -74,16 +75,23 @@ func Startup(cfg StartupConfig, logger *slog.Logger) {
 	})
 }
 
-// logHandler adapts govips' logging callback to slog.
+// logHandler adapts govips' logging callback to slog. govips' own errors (domain
+// "govips": a failed ICC transform, with a Go stack) are errors it also returns to
+// us, which the caller handles (ToSRGB falls back) or reports with the request: they
+// are logged at debug, without the stack, so a damaged upload does not log an error.
 func logHandler(logger *slog.Logger) vips.LoggingHandlerFunction {
 	return func(domain string, level vips.LogLevel, msg string) {
 		var l slog.Level
-		switch level {
-		case vips.LogLevelError, vips.LogLevelCritical:
+		switch {
+		case domain == "govips" && (level == vips.LogLevelError || level == vips.LogLevelCritical):
+			l = slog.LevelDebug
+			msg, _, _ = strings.Cut(msg, "\n\nStack:")
+			msg = strings.TrimSpace(msg)
+		case level == vips.LogLevelError || level == vips.LogLevelCritical:
 			l = slog.LevelError
-		case vips.LogLevelWarning:
+		case level == vips.LogLevelWarning:
 			l = slog.LevelWarn
-		case vips.LogLevelMessage:
+		case level == vips.LogLevelMessage:
 			l = slog.LevelInfo
 		default: // info and debug: libvips chatter
 			l = slog.LevelDebug
