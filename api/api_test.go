@@ -28,6 +28,8 @@ var errUnexpectedCall = errors.New("fake catalog: unexpected call")
 // errUnexpectedCall (a 500). It records ingest and render calls and keeps idempotency
 // answers in memory.
 type fakeCatalog struct {
+	// gpuRecipes makes RecipeNeedsSD say yes to every recipe.
+	gpuRecipes bool
 	ingest        func(context.Context, catalog.IngestRequest) (*catalog.IngestResult, error)
 	getImage      func(context.Context, string) (catalog.Image, error)
 	listImages    func(context.Context, catalog.ListImagesQuery) ([]catalog.Image, string, error)
@@ -624,9 +626,10 @@ func TestOpenAPIServed(t *testing.T) {
 }
 
 // The routes for GPU work are exercised end to end against the stand-in WebUI in
-// cmd/pictor; the fake treats every recipe as classic and refuses scene calls.
+// cmd/pictor; the fake treats every recipe as classic (unless gpuRecipes) and refuses
+// scene calls.
 func (f *fakeCatalog) RecipeNeedsSD(ctx context.Context, ref catalog.RecipeRef) (bool, []byte, error) {
-	return false, ref.Inline, nil
+	return f.gpuRecipes, ref.Inline, nil
 }
 func (f *fakeCatalog) GetScene(context.Context, string) (catalog.Scene, error) {
 	return catalog.Scene{}, errUnexpectedCall

@@ -472,3 +472,19 @@ func TestHeadServesGetRoutes(t *testing.T) {
 		t.Errorf("ETag: got %q, want %q", got, `"e"`)
 	}
 }
+
+// An image whose original does not decode in full is still answered by GET, with
+// quality_error; a GPU render of it is refused up front as undecodable, not queued.
+func TestImageNotDecodableInFull(t *testing.T) {
+	t.Parallel()
+	b := setup(t, &fakeCatalog{gpuRecipes: true, getImage: func(_ context.Context, id string) (catalog.Image, error) {
+		return catalog.Image{ID: id, Width: 640, QualityError: "analyze: premature end of data segment: corrupt image"}, nil
+	}}, nil)
+	rec := b.do(t, http.MethodGet, "/v1/images/img-1", nil, nil)
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"quality_error":"analyze: premature end`) {
+		t.Errorf("GET: %d %s, want 200 with quality_error", rec.Code, rec.Body)
+	}
+	body := strings.NewReader(`{"recipe":{"steps":[{"op":"upscale","scale":2}],"outputs":[{"name":"main","format":"png"}]}}`)
+	rec = b.do(t, http.MethodPost, "/v1/images/img-1/renditions", body, map[string]string{"Content-Type": "application/json"})
+	wantProblem(t, rec, http.StatusUnprocessableEntity, "undecodable-image")
+}

@@ -71,8 +71,14 @@ func (s *server) handleRender() http.HandlerFunc {
 		}
 		if needsSD {
 			id := chi.URLParam(r, "id")
-			if _, err := s.catalog.GetImage(r.Context(), id); err != nil {
+			img, err := s.catalog.GetImage(r.Context(), id)
+			if err != nil {
 				s.writeError(w, r, err)
+				return
+			}
+			if img.QualityError != "" {
+				// A job would fail on it: say so now.
+				s.writeError(w, r, fmt.Errorf("the original of %s does not decode in full: %w", id, imaging.ErrCorrupt))
 				return
 			}
 			s.renderAsync(w, r, nil, id, canonical, wait)

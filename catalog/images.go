@@ -17,9 +17,21 @@ import (
 )
 
 // GetImage returns an image with its quality report and metadata, computing the report
-// on first request when the ingest skipped it (ingests with a recipe do).
+// on first request when the ingest skipped it (ingests with a recipe do). An original
+// that does not decode in full still answers, without a report and with QualityError
+// saying why: its ingest decoded it shrunk, where libvips 8.14 lets damage in a JPEG's
+// last rows pass, but the image and its renditions are stored.
 func (s *Service) GetImage(ctx context.Context, id string) (Image, error) {
-	return s.AnalyzedImage(ctx, id, sdclient.Interactive)
+	img, err := s.AnalyzedImage(ctx, id, sdclient.Interactive)
+	if errors.Is(err, imaging.ErrCorrupt) {
+		img, err2 := s.ImageByID(ctx, id)
+		if err2 != nil {
+			return Image{}, err2
+		}
+		img.QualityError = err.Error()
+		return img, nil
+	}
+	return img, err
 }
 
 // AnalyzedImage is GetImage for work in lane: a missing report is made waiting there (a

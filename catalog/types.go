@@ -45,6 +45,9 @@ type Image struct {
 	Bytes     int64          `json:"bytes"`
 	CreatedAt time.Time      `json:"created_at"`
 	Quality   *QualityReport `json:"quality,omitempty"`
+	// QualityError says why Quality is missing when the original does not decode in full
+	// (GetImage); empty otherwise.
+	QualityError string `json:"quality_error,omitempty"`
 	// SceneRenditionID is the approved scene variant, when a designer approved one.
 	SceneRenditionID string `json:"scene_rendition_id,omitempty"`
 	// Meta is the image's metadata (keys lower-case), from manifests, ingests and PATCH
