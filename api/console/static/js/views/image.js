@@ -35,7 +35,9 @@ export async function render(root, [imageID], ctx) {
     ['Sharpness', fmtNum(q.sharpness, 2)], ['JPEG quality', q.jpeg_quality || ''],
     ['Alpha channel', q.has_alpha ? 'yes' : 'no'],
     ['Plain background', q.plain_background ? `yes${q.background_color ? ` (${q.background_color})` : ''}` : 'no'],
-  ]) : h('p', { class: 'muted' }, 'No quality report for this image.');
+  ]) : h('p', { class: 'muted' }, img.quality_error
+    ? `No quality report: the original does not decode in full (${img.quality_error}).`
+    : 'No quality report for this image.');
 
   clear(root,
     h('p', {}, h('a', { href: '#/library' }, '← Library')),
