@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pictor/pictor/api/console"
 	"github.com/pictor/pictor/auth"
 	"github.com/pictor/pictor/catalog"
 )
@@ -523,6 +524,22 @@ func TestCORSNoOrigins(t *testing.T) {
 	// An OPTIONS that is not a preflight is routed as before.
 	rec = b.do(t, http.MethodOptions, "/v1/images", nil, nil)
 	wantProblem(t, rec, http.StatusMethodNotAllowed, "method-not-allowed")
+}
+
+// A console file name that is not UTF-8 is no file: the embedded file system refuses
+// such a name as invalid, which the file server would answer 500.
+func TestConsoleNameNotUTF8(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	h, err := New(DefaultConfig(), Deps{Catalog: okCatalog(), Console: console.FS, Logger: slog.New(slog.DiscardHandler), Registerer: reg, Gatherer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"/console/%ff", "/console/js/%c3%28.js"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+		wantProblem(t, rec, http.StatusNotFound, "not-found")
+	}
 }
 
 func TestConsoleSecurityHeaders(t *testing.T) {

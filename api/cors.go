@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"unicode/utf8"
 )
 
 // CORS answers for allowed origins.
@@ -76,5 +77,12 @@ func (s *server) handleConsole() http.HandlerFunc {
 		}
 	}
 	fsrv := http.StripPrefix("/console", http.FileServerFS(s.console))
-	return fsrv.ServeHTTP
+	return func(w http.ResponseWriter, r *http.Request) {
+		// fs paths are UTF-8: the file server answers any other name 500.
+		if !utf8.ValidString(r.URL.Path) {
+			s.writeProblem(w, r, newProblem(http.StatusNotFound, "not-found", "Not found", "no console file has that name"))
+			return
+		}
+		fsrv.ServeHTTP(w, r)
+	}
 }

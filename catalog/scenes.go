@@ -396,7 +396,9 @@ func (s *Service) updateScene(ctx context.Context, id, set string, args ...any) 
 // OpenScenePreview streams a scene's latest live preview.
 func (s *Service) OpenScenePreview(ctx context.Context, id string) (io.ReadCloser, ObjectMeta, error) {
 	rc, info, err := s.store.Get(ctx, s.cfg.BucketRenditions, previewKey(id))
-	if errors.Is(err, storage.ErrNotFound) {
+	// An id that cannot be a key (empty, "..", a control character, too long) names no
+	// preview either: the caller typed it.
+	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrInvalidKey) {
 		return nil, ObjectMeta{}, fmt.Errorf("preview of %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
