@@ -29,7 +29,7 @@ var errUnexpectedCall = errors.New("fake catalog: unexpected call")
 // answers in memory.
 type fakeCatalog struct {
 	// gpuRecipes makes RecipeNeedsSD say yes to every recipe.
-	gpuRecipes bool
+	gpuRecipes    bool
 	ingest        func(context.Context, catalog.IngestRequest) (*catalog.IngestResult, error)
 	getImage      func(context.Context, string) (catalog.Image, error)
 	listImages    func(context.Context, catalog.ListImagesQuery) ([]catalog.Image, string, error)
