@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/davidbyttow/govips/v2/vips"
 )
@@ -75,11 +76,25 @@ func Startup(cfg StartupConfig, logger *slog.Logger) {
 	})
 }
 
+// warnBurst is how many libvips warnings are logged per second at most. A damaged
+// source makes libvips warn once per strip it fails to read ("error in tile 0 x 8",
+// "... x 16", ...), so a stranger sending broken files could otherwise fill the log;
+// the rest of a second's warnings are counted and reported in one line with the next
+// warning logged.
+const warnBurst = 20
+
 // logHandler adapts govips' logging callback to slog. govips' own errors (domain
 // "govips": a failed ICC transform, with a Go stack) are errors it also returns to
 // us, which the caller handles (ToSRGB falls back) or reports with the request: they
 // are logged at debug, without the stack, so a damaged upload does not log an error.
+// libvips warnings are limited to warnBurst a second.
 func logHandler(logger *slog.Logger) vips.LoggingHandlerFunction {
+	return logHandlerClock(logger, time.Now)
+}
+
+// logHandlerClock is logHandler with the clock the warning limit counts seconds of.
+func logHandlerClock(logger *slog.Logger, now func() time.Time) vips.LoggingHandlerFunction {
+	lim := &warnLimiter{now: now}
 	return func(domain string, level vips.LogLevel, msg string) {
 		var l slog.Level
 		switch {
@@ -91,6 +106,13 @@ func logHandler(logger *slog.Logger) vips.LoggingHandlerFunction {
 			l = slog.LevelError
 		case level == vips.LogLevelWarning:
 			l = slog.LevelWarn
+			ok, dropped := lim.allow()
+			if dropped > 0 {
+				logger.Warn("libvips warnings not logged (more than the limit a second)", "component", "libvips", "count", dropped, "limit", warnBurst)
+			}
+			if !ok {
+				return
+			}
 		case level == vips.LogLevelMessage:
 			l = slog.LevelInfo
 		default: // info and debug: libvips chatter
@@ -98,6 +120,33 @@ func logHandler(logger *slog.Logger) vips.LoggingHandlerFunction {
 		}
 		logger.Log(context.Background(), l, msg, "component", "libvips", "domain", domain)
 	}
+}
+
+// warnLimiter lets warnBurst warnings through per second of now.
+type warnLimiter struct {
+	now func() time.Time
+
+	mu      sync.Mutex
+	second  int64 // the Unix second being counted
+	n       int   // warnings in it
+	dropped int   // warnings not logged in it
+}
+
+// allow reports whether a warning may be logged now, and how many were not logged in
+// the seconds before this one since that was last reported.
+func (l *warnLimiter) allow() (ok bool, dropped int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if sec := l.now().Unix(); sec != l.second {
+		dropped = l.dropped
+		l.second, l.n, l.dropped = sec, 0, 0
+	}
+	if l.n >= warnBurst {
+		l.dropped++
+		return false, dropped
+	}
+	l.n++
+	return true, dropped
 }
 
 // Shutdown stops libvips and frees its caches. Call it once, last; later calls do
