@@ -50,21 +50,18 @@ func (s *Service) PutRecipe(ctx context.Context, name string, body []byte) (Stor
 	if err := s.checkRecipe(r); err != nil {
 		return StoredRecipe{}, false, err
 	}
-	_, err = s.GetRecipe(ctx, name)
-	created := errors.Is(err, ErrNotFound)
-	if err != nil && !created {
-		return StoredRecipe{}, false, err
-	}
+	// One statement, so a concurrent DELETE cannot come between the write and the read
+	// of what was written; the row is new when its created_at is this write's.
 	now := s.now().UTC().UnixNano()
-	_, err = s.db.SQL.ExecContext(ctx, s.db.Rebind(`INSERT INTO recipes (name, body, hash, created_at, updated_at)
+	sr, err := scanRecipe(s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`INSERT INTO recipes (name, body, hash, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (name) DO UPDATE SET body = excluded.body, hash = excluded.hash, updated_at = excluded.updated_at`),
-		name, string(r.Canonical()), r.Hash(), now, now)
+		ON CONFLICT (name) DO UPDATE SET body = excluded.body, hash = excluded.hash, updated_at = excluded.updated_at
+		RETURNING name, body, hash, created_at, updated_at`),
+		name, string(r.Canonical()), r.Hash(), now, now))
 	if err != nil {
 		return StoredRecipe{}, false, DBError("put recipe", err)
 	}
-	sr, err := s.GetRecipe(ctx, name)
-	return sr, created, err
+	return sr, sr.CreatedAt.UnixNano() == now, nil
 }
 
 // GetRecipe returns a named recipe.

@@ -427,20 +427,20 @@ func (s *Service) PutTemplate(ctx context.Context, t PromptTemplate) (PromptTemp
 	if err := s.checkPrompts(promptField{"prompt", t.Prompt}, promptField{"negative_prompt", t.NegativePrompt}); err != nil {
 		return PromptTemplate{}, false, err
 	}
-	_, err := s.GetTemplate(ctx, t.Name)
-	created := errors.Is(err, ErrNotFound)
-	if err != nil && !created {
-		return PromptTemplate{}, false, err
-	}
+	// One statement, as in PutRecipe: the row is new when its created_at is this write's.
 	now := s.now().UTC().UnixNano()
-	_, err = s.db.SQL.ExecContext(ctx, s.db.Rebind(`INSERT INTO prompt_templates (name, prompt, negative_prompt, created_at, updated_at)
+	var got PromptTemplate
+	var cr, up int64
+	err := s.db.SQL.QueryRowContext(ctx, s.db.Rebind(`INSERT INTO prompt_templates (name, prompt, negative_prompt, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET prompt = excluded.prompt,
-		negative_prompt = excluded.negative_prompt, updated_at = excluded.updated_at`), t.Name, t.Prompt, t.NegativePrompt, now, now)
+		negative_prompt = excluded.negative_prompt, updated_at = excluded.updated_at
+		RETURNING name, prompt, negative_prompt, created_at, updated_at`), t.Name, t.Prompt, t.NegativePrompt, now, now).
+		Scan(&got.Name, &got.Prompt, &got.NegativePrompt, &cr, &up)
 	if err != nil {
 		return PromptTemplate{}, false, DBError("put template", err)
 	}
-	got, err := s.GetTemplate(ctx, t.Name)
-	return got, created, err
+	got.CreatedAt, got.UpdatedAt = time.Unix(0, cr).UTC(), time.Unix(0, up).UTC()
+	return got, cr == now, nil
 }
 
 // GetTemplate returns a prompt template.
