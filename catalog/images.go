@@ -23,15 +23,15 @@ import (
 // last rows pass, but the image and its renditions are stored.
 func (s *Service) GetImage(ctx context.Context, id string) (Image, error) {
 	img, err := s.AnalyzedImage(ctx, id, sdclient.Interactive)
-	if errors.Is(err, imaging.ErrCorrupt) {
-		img, err2 := s.ImageByID(ctx, id)
-		if err2 != nil {
-			return Image{}, err2
-		}
-		img.QualityError = err.Error()
-		return img, nil
+	if !errors.Is(err, imaging.ErrCorrupt) {
+		return img, err
 	}
-	return img, err
+	img, lookErr := s.ImageByID(ctx, id)
+	if lookErr != nil {
+		return Image{}, lookErr
+	}
+	img.QualityError = err.Error()
+	return img, nil
 }
 
 // AnalyzedImage is GetImage for work in lane: a missing report is made waiting there (a

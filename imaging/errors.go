@@ -64,10 +64,10 @@ func isDecodeError(msg string) bool {
 
 // pixelError wraps an error of a libvips operation on im. Decoding is lazy and
 // any operation may compute pixels (a smart crop, a trim, a resize or rotate that
-// reads lines as it is built), so the cause may be a broken source. libvips' error buffer is
-// process-global (a concurrent failure can take or mix the messages), so rather
-// than trust the message, the source is decoded once more to decide (only on
-// this failure path): a source that fails again is ErrCorrupt.
+// reads lines as it is built), so the cause may be a broken source. libvips' error
+// buffer is process-global (a concurrent failure can take or mix the messages), so
+// rather than trust the message, the source is decoded once more to decide (only
+// on this failure path): a source that fails again is ErrCorrupt.
 func (im *Image) pixelError(op string, err error) error {
 	msg := vipsError(err)
 	var broken bool
