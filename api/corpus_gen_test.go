@@ -107,6 +107,15 @@ func buildCorpus(t *testing.T) []corpusFile {
 	add("jpeg exif orientation 6", jpegWithSegments(jpgB, exifSegment(6)), wantOK)
 	add("jpeg exif orientation 9", jpegWithSegments(jpgB, exifSegment(9)), wantOK)
 	add("jpeg grey", corpusJPEG(t, toGray(photo)), wantOK)
+	// Faults libjpeg only warns about, in bytes that carry no pixels, which libvips'
+	// fail-on-warning load refused: junk between header segments, an unknown JFIF
+	// version, a sequential scan header with odd spectral fields.
+	jfif := func(major byte) []byte {
+		return jpegSegment(0xE0, []byte{'J', 'F', 'I', 'F', 0, major, 1, 1, 0, 72, 0, 72, 0, 0})
+	}
+	add("jpeg junk between header segments", jpegWithSegments(jpgB, jfif(1), []byte{0, 0xFF, 0, 7}), wantOK)
+	add("jpeg unknown JFIF version", jpegWithSegments(jpgB, jfif(148)), wantOK)
+	add("jpeg sequential scan header zeroed", jpegScanFieldsZeroed(t, jpgB), wantOK)
 	add("png", pngB, wantOK)
 	add("png interlaced", interlacedPNG, wantOK)
 	add("png 16-bit", corpusPNG(t, to16(photo)), wantOK)
@@ -448,6 +457,22 @@ func jpegWithSegments(jpg []byte, segs ...[]byte) []byte {
 		out = append(out, s...)
 	}
 	return append(out, jpg[2:]...)
+}
+
+// jpegScanFieldsZeroed sets the spectral selection and successive approximation
+// fields of a baseline JPEG's scan header to zero, as some encoders write them.
+func jpegScanFieldsZeroed(t *testing.T, jpg []byte) []byte {
+	t.Helper()
+	b := bytes.Clone(jpg)
+	for p := 2; p+4 <= len(b) && b[p] == 0xFF; p += 2 + int(binary.BigEndian.Uint16(b[p+2:])) {
+		if b[p+1] == 0xDA {
+			ns := int(b[p+4])
+			copy(b[p+5+2*ns:], []byte{0, 0, 0})
+			return b
+		}
+	}
+	t.Fatal("no scan header")
+	return nil
 }
 
 // jpegSegment builds a JPEG marker segment; payload is cut to fit the 16-bit length.

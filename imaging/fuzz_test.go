@@ -1,6 +1,7 @@
 package imaging
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -52,6 +53,33 @@ func FuzzProbe(f *testing.F) {
 		}
 		if info.Pages < 1 {
 			t.Fatalf("Probe pages: got %d, want >= 1", info.Pages)
+		}
+	})
+}
+
+// FuzzTidyJPEG: the tidy never panics, never grows the bytes, leaves everything
+// after the header region's junk in order, and is idempotent (a tidied copy has
+// nothing left to tidy).
+func FuzzTidyJPEG(f *testing.F) {
+	for _, name := range []string{"plain.jpg", "display-p3.jpg", "cmyk.jpg", "sequential-3-scans.jpg", "truncated.jpg"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte("\xff\xd8\xff\xe0\x00\x10JFIF\x00\x94\x49\x01\x00\x48\x00\x48\x00\x00\x00\xff\x00\xff\xdb\x00\x02\xff\xda\x00\x08\x01\x01\x00\x00\x00\x00"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		out := tidyJPEG(data)
+		if len(out) > len(data) {
+			t.Fatalf("grew from %d to %d bytes", len(data), len(out))
+		}
+		again := tidyJPEG(out)
+		if !bytes.Equal(again, out) {
+			t.Fatalf("not idempotent: %q then %q", out, again)
+		}
+		if len(out) > 0 && len(again) > 0 && &again[0] != &out[0] {
+			t.Fatal("a tidied copy was copied again")
 		}
 	})
 }

@@ -77,23 +77,28 @@ func importParams() *vips.ImportParams {
 }
 
 // loadHeader sniffs data and opens it with libvips, which reads the header only.
-func loadHeader(data []byte) (*vips.ImageRef, Format, error) {
+// It returns the bytes it opened: data itself, or for a JPEG with harmless header
+// faults a tidied copy (see tidyJPEG), which every later decode of the image uses.
+func loadHeader(data []byte) (*vips.ImageRef, Format, []byte, error) {
 	f, err := sniff(data)
 	if err != nil {
-		return nil, "", err
+		return nil, "", data, err
 	}
 	if err := sameLoader(data, f); err != nil {
-		return nil, f, err
+		return nil, f, data, err
+	}
+	if f == JPEG {
+		data = tidyJPEG(data)
 	}
 	ensureStarted()
 	ref, err := vips.LoadImageFromBuffer(data, importParams())
 	if err != nil {
 		if errors.Is(err, vips.ErrUnsupportedImageFormat) && !vips.IsTypeSupported(vipsType(f)) {
-			return nil, f, fmt.Errorf("no libvips loader for %s: %w", f, ErrUnsupportedFormat)
+			return nil, f, data, fmt.Errorf("no libvips loader for %s: %w", f, ErrUnsupportedFormat)
 		}
-		return nil, f, fmt.Errorf("read %s header: %s: %w", f, vipsError(err), ErrCorrupt)
+		return nil, f, data, fmt.Errorf("read %s header: %s: %w", f, vipsError(err), ErrCorrupt)
 	}
-	return ref, f, nil
+	return ref, f, data, nil
 }
 
 // sameLoader refuses data that govips would hand to another loader than the one for
@@ -152,7 +157,7 @@ func infoOf(ref *vips.ImageRef, f Format) Info {
 // other refused formats fail with ErrUnsupportedFormat; unknown or unreadable bytes
 // with ErrCorrupt. Dimensions are as stored, before EXIF orientation.
 func Probe(data []byte) (Info, error) {
-	ref, f, err := loadHeader(data)
+	ref, f, _, err := loadHeader(data)
 	if err != nil {
 		return Info{}, fmt.Errorf("probe: %w", err)
 	}
@@ -182,7 +187,7 @@ func Load(data []byte, opts LoadOptions) (*Image, error) {
 	if opts.MaxPixels < 0 || opts.ShrinkTo.Width < 0 || opts.ShrinkTo.Height < 0 {
 		return nil, invalid("load: negative limit")
 	}
-	ref, _, err := loadHeader(data)
+	ref, _, data, err := loadHeader(data)
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}

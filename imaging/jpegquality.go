@@ -50,7 +50,7 @@ func zigzagOrder() [64]int {
 // (cameras, Photoshop). ok is false when data is not a JPEG or has no DQT before
 // the first scan. Pure Go; it reads only the headers.
 func EstimateJPEGQuality(data []byte) (quality int, ok bool) {
-	tables, ok := readDQT(data)
+	tables, ok := readDQT(tidyJPEG(data))
 	if !ok {
 		return 0, false
 	}

@@ -18,6 +18,15 @@
 //	               about (184, 50, 47), and only a colour-managed reader sees (200, 30, 40)
 //	image.svg      a small SVG
 //	doc.pdf        the start of a PDF
+//
+// Not written by gen: sequential-3-scans.jpg, a 160x100 baseline JPEG coded as one
+// scan per component (which neither Go's encoder nor libvips writes), made from
+// photo.jpg by libjpeg-turbo's tools:
+//
+//	vips resize photo.jpg small.ppm 0.25
+//	cjpeg -quality 85 -sample 2x2,1x1,1x1 -scans scans.txt small.ppm > sequential-3-scans.jpg
+//
+// with scans.txt holding the three lines "0;", "1;" and "2;".
 package main
 
 import (
