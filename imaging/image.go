@@ -239,12 +239,14 @@ func Load(data []byte, opts LoadOptions) (*Image, error) {
 }
 
 // jpegShrink returns the largest libjpeg scale-down (1, 2, 4 or 8) that keeps
-// the oriented image at least target; libjpeg rounds scaled sizes up.
+// the oriented image at least target and at least one pixel each way. libvips
+// rounds the shrunk size down (libjpeg's extra column is cropped), and a side
+// that rounds to 0 aborts the process in libvips 8.14 (a failed sanity
+// assertion, not an error), so the division here rounds down too.
 func jpegShrink(oriented, target Size) int {
 	for _, s := range []int{8, 4, 2} {
-		w := (oriented.Width + s - 1) / s
-		h := (oriented.Height + s - 1) / s
-		if w >= target.Width && h >= target.Height {
+		w, h := oriented.Width/s, oriented.Height/s
+		if w >= max(target.Width, 1) && h >= max(target.Height, 1) {
 			return s
 		}
 	}

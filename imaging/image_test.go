@@ -249,6 +249,43 @@ func TestShrinkOnLoad(t *testing.T) {
 	}
 }
 
+// TestShrinkOnLoadThin: libvips rounds a shrunk JPEG's size down, and aborts the
+// process when a side rounds to 0, so a sliver of an image (5 pixels wide, a
+// catalog's divider strip) loads shrunk only as far as keeps it at least one
+// pixel, and a shrunk load is never below the target.
+func TestShrinkOnLoadThin(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name         string
+		w, h         int
+		shrinkTo     Size
+		wantW, wantH int
+	}{
+		{"5 wide", 5, 3000, Size{Width: 1, Height: 300}, 1, 750},
+		{"5 high", 3000, 5, Size{Width: 300, Height: 0}, 750, 1},
+		{"7 by 7", 7, 7, Size{Width: 1, Height: 1}, 1, 1},
+		{"1 by 1", 1, 1, Size{Width: 1, Height: 1}, 1, 1},
+		{"rounds down below target", 1801, 1000, Size{Width: 451, Height: 0}, 900, 500},
+		{"zero target", 9, 17, Size{Width: 0, Height: 1}, 1, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			img := image.NewRGBA(image.Rect(0, 0, tt.w, tt.h))
+			for i := range img.Pix {
+				img.Pix[i] = byte(i * 7)
+			}
+			im := mustLoad(t, jpegOf(t, img, 90), LoadOptions{ShrinkTo: tt.shrinkTo})
+			if im.Width() != tt.wantW || im.Height() != tt.wantH {
+				t.Errorf("loaded size %dx%d, want %dx%d", im.Width(), im.Height(), tt.wantW, tt.wantH)
+			}
+			if _, err := im.Encode(EncodeOptions{Format: PNG}); err != nil {
+				t.Errorf("encode: %v", err)
+			}
+		})
+	}
+}
+
 func TestImageAccessors(t *testing.T) {
 	t.Parallel()
 	im := loadFile(t, "alpha.png")
