@@ -108,13 +108,16 @@ func buildCorpus(t *testing.T) []corpusFile {
 	add("jpeg exif orientation 9", jpegWithSegments(jpgB, exifSegment(9)), wantOK)
 	add("jpeg grey", corpusJPEG(t, toGray(photo)), wantOK)
 	// Faults libjpeg only warns about, in bytes that carry no pixels, which libvips'
-	// fail-on-warning load refused: junk between header segments, an unknown JFIF
-	// version, a sequential scan header with odd spectral fields.
+	// fail-on-warning load refused: junk after SOI or between header segments, an
+	// unknown JFIF version, a sequential scan header with odd spectral fields.
 	jfif := func(major byte) []byte {
 		return jpegSegment(0xE0, []byte{'J', 'F', 'I', 'F', 0, major, 1, 1, 0, 72, 0, 72, 0, 0})
 	}
 	add("jpeg junk between header segments", jpegWithSegments(jpgB, jfif(1), []byte{0, 0xFF, 0, 7}), wantOK)
 	add("jpeg unknown JFIF version", jpegWithSegments(jpgB, jfif(148)), wantOK)
+	lostFF := jfif(1)
+	lostFF[0] = 0xFE // the APP0 marker lost its 0xFF: junk right after SOI
+	add("jpeg junk right after SOI", jpegWithSegments(jpgB, lostFF), wantOK)
 	add("jpeg sequential scan header zeroed", jpegScanFieldsZeroed(t, jpgB), wantOK)
 	add("png", pngB, wantOK)
 	add("png interlaced", interlacedPNG, wantOK)

@@ -107,10 +107,12 @@ func Auto(accepted []Format, hasAlpha bool) Format {
 
 // sniff identifies the format of data from its magic bytes. It returns the format
 // when it is one of ours, ErrUnsupportedFormat for a recognised format we refuse
-// (SVG, PDF, BMP, ...), and ErrCorrupt for anything else.
+// (SVG, PDF, BMP, ...), and ErrCorrupt for anything else. A JPEG is SOI and one
+// more byte: libjpeg (and libvips' JPEG loader) need no more than SOI, and skip
+// junk between it and the first marker, which tidyJPEG removes.
 func sniff(data []byte) (Format, error) {
 	switch {
-	case len(data) >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF:
+	case len(data) >= 3 && data[0] == 0xFF && data[1] == 0xD8:
 		return JPEG, nil
 	case bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")):
 		return PNG, nil

@@ -141,6 +141,7 @@ func TestSniff(t *testing.T) {
 		wantErr error
 	}{
 		{"jpeg", []byte("\xFF\xD8\xFF\xE0rest"), JPEG, nil},
+		{"jpeg junk after soi", []byte("\xFF\xD8\xFE\xFF\x00\x10JFIF"), JPEG, nil},
 		{"png", []byte("\x89PNG\r\n\x1a\nrest"), PNG, nil},
 		{"gif", []byte("GIF89a...."), GIF, nil},
 		{"webp", []byte("RIFF\x00\x00\x00\x00WEBPVP8 "), WebP, nil},

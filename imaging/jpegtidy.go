@@ -6,9 +6,10 @@ import "bytes"
 // without the warnings that libvips' fail-on-warning load would refuse it for, where
 // those warnings are about bytes that carry no pixel data:
 //
-//   - junk between the marker segments before the first scan (padding, a stray
-//     0xFF00, a byte an editor left behind): libjpeg skips it with "N extraneous
-//     bytes before marker"; the copy leaves it out;
+//   - junk between SOI and the first marker, or between the marker segments
+//     before the first scan (padding, a stray 0xFF00, a byte an editor left
+//     behind, a segment whose marker lost its 0xFF): libjpeg skips it with "N
+//     extraneous bytes before marker"; the copy leaves it out;
 //   - a JFIF APP0 segment whose major version is not 1 or 2 ("unknown JFIF
 //     revision number"): libjpeg reads nothing else from the version; the copy
 //     says 1;

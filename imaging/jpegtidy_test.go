@@ -86,8 +86,7 @@ func TestTidyJPEGHarmlessFaults(t *testing.T) {
 	jfif := func(major, minor byte) []byte {
 		return slices.Concat([]byte{0xFF, 0xE0, 0, 16}, []byte("JFIF\x00"), []byte{major, minor, 1, 0, 72, 0, 72, 0, 0})
 	}
-	// plain.jpg with a JFIF APP0 segment first, as most files have (junk right
-	// after SOI is not a JPEG signature: sniff refuses it, as libvips' loaders do).
+	// plain.jpg with a JFIF APP0 segment first, as most files have.
 	clean := insertAt(readFile(t, "plain.jpg"), 2, jfif(1, 1))
 	want, err := decodeAll(t, clean)
 	if err != nil {
@@ -109,7 +108,12 @@ func TestTidyJPEGHarmlessFaults(t *testing.T) {
 		"junk before several":        insertAt(insertAt(clean, at[0xDA], []byte{7}), at[0xDB], []byte{9, 9}),
 		"JFIF version 148":           jfif148,
 		"JFIF version 148 plus junk": insertAt(jfif148, at[0xDB], []byte{0, 0}),
+		"junk right after SOI":       insertAt(clean, 2, []byte{0xFE, 0xFF, 0x00, 0x10}),
 	}
+	// The APP0 marker's 0xFF lost: the whole segment is junk after SOI.
+	mangled := bytes.Clone(clean)
+	mangled[2] = 0xFE
+	cases["APP0 marker byte mangled"] = mangled
 	seq := bytes.Clone(clean)
 	sos := at[0xDA]
 	ns := int(seq[sos+4])
