@@ -123,6 +123,13 @@ func buildCorpus(t *testing.T) []corpusFile {
 	add("png interlaced", interlacedPNG, wantOK)
 	add("png 16-bit", corpusPNG(t, to16(photo)), wantOK)
 	add("png grey", corpusPNG(t, toGray(photo)), wantOK)
+	// Slivers and specks: libvips' border finder and JPEG shrink-on-load have
+	// floors (a 3x3 median; a side rounded down to 0 aborts the process).
+	add("png 1x1", corpusPNG(t, corpusPhoto(1, 1)), wantOK)
+	add("png 2x3", corpusPNG(t, corpusPhoto(2, 3)), wantOK)
+	add("jpeg 9x1", corpusJPEG(t, corpusPhoto(9, 1)), wantOK)
+	add("jpeg 5x3000 sliver", corpusJPEG(t, corpusPhoto(5, 3000)), wantOK)
+	add("jpeg 3000x7 sliver", corpusJPEG(t, corpusPhoto(3000, 7)), wantOK)
 	add("png palette with transparency", corpusPNG(t, toPaletted(photo, true)), wantOK)
 	add("png alpha", corpusPNG(t, withAlphaHole(photo)), wantOK)
 	add("gif", gifB, wantOK)

@@ -30,8 +30,9 @@ func (s *Service) Deliver(ctx context.Context, imageID, recipeName, ext string, 
 }
 
 // deliveryRecipe keeps a recipe's steps and its first output, with the output's format
-// set to ext and, for width > 0, its resize replaced by a fit inside that width. It goes
-// back through ParseRecipe so defaults and limits apply as to any recipe.
+// set to ext and, for width > 0, its resize replaced by a fit inside that width, without
+// enlargement. It goes back through ParseRecipe so defaults and limits apply as to any
+// recipe.
 func deliveryRecipe(canonical []byte, ext string, width int) ([]byte, error) {
 	switch ext {
 	case "jpeg", "jpg", "png", "webp", "avif", "auto":
@@ -52,7 +53,10 @@ func deliveryRecipe(canonical []byte, ext string, width int) ([]byte, error) {
 		delete(out, "lossless")
 	}
 	if width > 0 {
-		out["resize"], _ = json.Marshal(map[string]any{"width": width, "fit": "inside"})
+		// A width names a srcset candidate: never wider than what the recipe makes
+		// (an enlarged copy has no more detail, only more bytes; a sliver's would be
+		// over the size limits).
+		out["resize"], _ = json.Marshal(map[string]any{"width": width, "fit": "inside", "without_enlargement": true})
 	}
 	r["outputs"], _ = json.Marshal([]map[string]json.RawMessage{out})
 	b, err := json.Marshal(r)

@@ -32,6 +32,7 @@ func TestDeliverAndPurge(t *testing.T) {
 		{"auto prefers avif", "auto", []imaging.Format{imaging.WebP, imaging.AVIF}, 0, imaging.AVIF, 800, 500},
 		{"auto webp", "auto", []imaging.Format{imaging.WebP}, 0, imaging.WebP, 800, 500},
 		{"width override", "jpg", nil, 320, imaging.JPEG, 320, 200},
+		{"width over the image's never enlarges", "jpg", nil, 1280, imaging.JPEG, 800, 500},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -60,8 +61,8 @@ func TestDeliverAndPurge(t *testing.T) {
 	}
 	before := runs(t, b)
 	n, err := b.svc.PurgeRenditions(ctx, res.Image.ID)
-	if err != nil || n != 4 {
-		t.Fatalf("purge removed %d (%v), want 4", n, err)
+	if err != nil || n != len(cases) {
+		t.Fatalf("purge removed %d (%v), want %d (one per delivered variant)", n, err, len(cases))
 	}
 	if n, err := b.svc.PurgeRenditions(ctx, res.Image.ID); err != nil || n != 0 {
 		t.Errorf("second purge removed %d (%v), want 0", n, err)

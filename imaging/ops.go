@@ -349,6 +349,9 @@ func (im *Image) Resize(o ResizeOptions) error {
 	if fit == FitInside || fit == FitContain {
 		w, h = min(w, o.Width), min(h, o.Height)
 	}
+	if fit == FitCover && !validSize(w, h) {
+		return im.coverCropFirst(o, s, min(o.Width, w), min(o.Height, h))
+	}
 	if err := im.resizeExact("resize", w, h); err != nil {
 		return err
 	}
@@ -359,6 +362,22 @@ func (im *Image) Resize(o ResizeOptions) error {
 		return im.embed("resize", o.Width, o.Height, o.Gravity, o.Background)
 	}
 	return nil
+}
+
+// coverCropFirst is a cover resize by scale s to w x h for an image whose scaled
+// whole would be over the size limits (a sliver: 5x3000 covering 120x120 would
+// be 120x72000 before the crop). It crops the source to the part that the box
+// keeps, placed by o.Gravity at the source's scale, then scales that part.
+func (im *Image) coverCropFirst(o ResizeOptions, s float64, w, h int) error {
+	if !validSize(w, h) {
+		return invalid("resize: result %dx%d", w, h)
+	}
+	cw := min(im.Width(), roundDim(float64(w)/s))
+	ch := min(im.Height(), roundDim(float64(h)/s))
+	if err := im.cropGravity("resize", cw, ch, o.Gravity); err != nil {
+		return err
+	}
+	return im.resizeExact("resize", w, h)
 }
 
 func (im *Image) resizeExact(op string, w, h int) error {
@@ -442,11 +461,16 @@ func (im *Image) cropGravity(op string, w, h int, g Gravity) error {
 // Trim crops away a border of the colour of the top-left pixel. threshold is how
 // far (0..255, per band) a pixel may differ from it and still be border; libvips'
 // usual value is 10. On an image with alpha whose corner is transparent, the
-// transparent border is trimmed. An image that is all border is left unchanged.
-// Trim reads pixels, so a corrupt source fails here with ErrCorrupt.
+// transparent border is trimmed. An image that is all border is left unchanged,
+// and so is one under 3 pixels on a side (libvips finds the border through a 3x3
+// median filter, which such an image cannot hold). Trim reads pixels, so a
+// corrupt source fails here with ErrCorrupt.
 func (im *Image) Trim(threshold float64) error {
 	if math.IsNaN(threshold) || threshold < 0 || threshold > 255 {
 		return invalid("trim: threshold %v", threshold)
+	}
+	if im.Width() < 3 || im.Height() < 3 {
+		return nil
 	}
 	a, err := im.ref.Copy()
 	if err != nil {

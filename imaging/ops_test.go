@@ -189,6 +189,42 @@ func TestResizeInvalid(t *testing.T) {
 	}
 }
 
+// TestResizeCoverSliver: a cover resize of a sliver whose scaled whole would be
+// over the size limits crops first, where gravity says, and gives the box.
+func TestResizeCoverSliver(t *testing.T) {
+	t.Parallel()
+	src := solid(5, 3000, color.NRGBA{0, 0, 255, 255})
+	fillRect(src, image.Rect(0, 0, 5, 1500), red)
+	data := pngOf(t, src)
+	for _, tt := range []struct {
+		g       Gravity
+		wantRed bool
+	}{{GravityNorth, true}, {GravitySouth, false}, {GravityCenter, true}, {GravitySmart, false}} {
+		t.Run(string(tt.g), func(t *testing.T) {
+			t.Parallel()
+			im := mustLoad(t, data, LoadOptions{})
+			if err := im.Resize(ResizeOptions{Width: 120, Height: 120, Gravity: tt.g}); err != nil {
+				t.Fatal(err)
+			}
+			if im.Width() != 120 || im.Height() != 120 {
+				t.Fatalf("size %dx%d, want 120x120", im.Width(), im.Height())
+			}
+			if tt.g == GravitySmart {
+				return // smart picks either half; the size is the point
+			}
+			// The centre's 5x5 source square straddles the halves: look at its top.
+			if p := px(t, im, 60, 5); isRed(p) != tt.wantRed {
+				t.Errorf("pixel at top = %v, want red %v", p, tt.wantRed)
+			}
+		})
+	}
+	// Outside gives the scaled whole, which is over the limits.
+	im := mustLoad(t, data, LoadOptions{})
+	if err := im.Resize(ResizeOptions{Width: 120, Height: 120, Fit: FitOutside}); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("outside: %v, want ErrInvalidOption", err)
+	}
+}
+
 // TestResizePremultiplied: transparent pixels are bright green; without
 // premultiplication their colour would bleed into the red edge.
 func TestResizePremultiplied(t *testing.T) {
@@ -341,6 +377,31 @@ func TestCropGravity(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTrimSpeck: libvips finds the border through a 3x3 median, which an image
+// under 3 pixels on a side cannot hold; such an image is left as it is.
+func TestTrimSpeck(t *testing.T) {
+	t.Parallel()
+	for _, sz := range []image.Point{{1, 1}, {2, 3}, {9, 1}, {1, 9}} {
+		src := solid(sz.X, sz.Y, color.NRGBA{255, 255, 255, 255})
+		src.Set(sz.X-1, sz.Y-1, red)
+		im := mustLoad(t, pngOf(t, src), LoadOptions{})
+		if err := im.Trim(10); err != nil {
+			t.Errorf("%v: %v", sz, err)
+			continue
+		}
+		if im.Width() != sz.X || im.Height() != sz.Y {
+			t.Errorf("%v: trimmed to %dx%d", sz, im.Width(), im.Height())
+		}
+	}
+	// 3x3 is enough for libvips.
+	src := solid(3, 3, color.NRGBA{255, 255, 255, 255})
+	src.Set(2, 2, red)
+	im := mustLoad(t, pngOf(t, src), LoadOptions{})
+	if err := im.Trim(10); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -194,12 +194,17 @@ func boundSize(st Step, w, h int) (int, int) {
 	return w, h
 }
 
-// resizeBound is the size a resize makes of w x h, as if it could enlarge (which bounds
-// without_enlargement too).
+// resizeBound is the size a resize makes of w x h. A box fit is the box (which bounds
+// without_enlargement too); otherwise without_enlargement keeps each side within w x h,
+// the scaled size when it shrinks.
 func resizeBound(p *ResizeParams, w, h int) (int, int) {
 	if p.Width > 0 && p.Height > 0 && (p.Fit == "cover" || p.Fit == "contain" || p.Fit == "fill") {
 		return p.Width, p.Height
 	}
 	sx, sy := scaleFor(w, h, p)
-	return roundInt(float64(w) * sx), roundInt(float64(h) * sy)
+	bw, bh := roundInt(float64(w)*sx), roundInt(float64(h)*sy)
+	if p.WithoutEnlargement {
+		return min(bw, w), min(bh, h)
+	}
+	return bw, bh
 }

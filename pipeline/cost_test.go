@@ -88,6 +88,12 @@ func TestEstimateCost(t *testing.T) {
 		{`{"op":"upscale","factor":2}`, 400, 600},
 		{`{"op":"crop","width":50,"height":60}`, 50, 60},
 		{`{"op":"rotate","angle":45}`, 355, 355}, // 500·cos 45°, rounded up, plus one
+		{`{"op":"resize","width":100,"fit":"inside"}`, 100, 150},
+		{`{"op":"resize","width":1000,"fit":"inside"}`, 1000, 1500},
+		// Without enlargement a resize never grows the image: a srcset width over a
+		// sliver's is not 64 times its size.
+		{`{"op":"resize","width":1000,"fit":"inside","without_enlargement":true}`, 200, 300},
+		{`{"op":"resize","width":100,"height":100,"fit":"outside","without_enlargement":true}`, 100, 150},
 	}
 	for _, tc := range cases {
 		r := mustRecipe(t, `{"steps":[`+tc.steps+`],"outputs":[{"name":"o","format":"png"}]}`)
