@@ -43,13 +43,26 @@ type EncodeOptions struct {
 	KeepMetadata bool
 }
 
+// maxEncodeSide is the longest side f's encoder writes: WebP's bitstream holds 14
+// bits, libjpeg-turbo stops at 65500; the others reach MaxDimension.
+func maxEncodeSide(f Format) int {
+	switch f {
+	case WebP:
+		return 16383
+	case JPEG:
+		return 65500
+	}
+	return MaxDimension
+}
+
 // Encode writes the image in o.Format. It does not change im, so one Image can be
 // encoded several times. By default all metadata, ICC profile included, is
 // stripped. JPEG is baseline (not progressive) with optimised Huffman tables; an
 // image with alpha is flattened onto white for JPEG; CMYK, grey+alpha, 16-bit and
 // other colourspaces are converted to 8-bit sRGB first. A pending orientation is
 // not applied (call AutoOrient). Because decoding is lazy, a corrupt source
-// surfaces here as ErrCorrupt; bad options wrap ErrInvalidOption.
+// surfaces here as ErrCorrupt; bad options, and an image longer than the format
+// can hold (WebP: 16383 pixels a side), wrap ErrInvalidOption.
 func (im *Image) Encode(o EncodeOptions) ([]byte, error) {
 	if !o.Format.Valid() {
 		return nil, invalid("encode: format %q", o.Format)
@@ -61,6 +74,9 @@ func (im *Image) Encode(o EncodeOptions) ([]byte, error) {
 		return nil, invalid("encode: %s cannot be lossless", o.Format)
 	}
 	strip := !o.KeepICC && !o.KeepMetadata
+	if side := maxEncodeSide(o.Format); im.Width() > side || im.Height() > side {
+		return nil, invalid("encode %s: %dx%d is over the format's %d pixels a side", o.Format, im.Width(), im.Height(), side)
+	}
 
 	ref, err := im.ref.Copy()
 	if err != nil {

@@ -3,6 +3,7 @@ package imaging
 import (
 	"bytes"
 	"errors"
+	"image"
 	"testing"
 )
 
@@ -105,6 +106,29 @@ func TestEncodeInvalid(t *testing.T) {
 				t.Errorf("Encode error = %v, want ErrInvalidOption", err)
 			}
 		})
+	}
+}
+
+// TestEncodeOverTheFormatsSide: WebP holds 16383 pixels a side and libjpeg-turbo
+// 65500; longer is an invalid option (not an internal error), and one pixel less
+// encodes.
+func TestEncodeOverTheFormatsSide(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		f    Format
+		side int
+	}{{WebP, 16383}, {JPEG, 65500}} {
+		for _, long := range []int{tt.side, tt.side + 1} {
+			src := image.NewGray(image.Rect(0, 0, long, 2))
+			im := mustLoad(t, pngOf(t, src), LoadOptions{})
+			_, err := im.Encode(EncodeOptions{Format: tt.f})
+			if long > tt.side && !errors.Is(err, ErrInvalidOption) {
+				t.Errorf("%s %dx2: %v, want ErrInvalidOption", tt.f, long, err)
+			}
+			if long == tt.side && err != nil {
+				t.Errorf("%s %dx2: %v", tt.f, long, err)
+			}
+		}
 	}
 }
 
