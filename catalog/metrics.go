@@ -81,7 +81,15 @@ func newMetrics(reg prometheus.Registerer, gate *imaging.Gate) (*metrics, error)
 		Name: "pictor_imaging_memory_budget_bytes",
 		Help: "The memory budget sources are admitted against; 0 when admission by bytes is off.",
 	}, func() float64 { b, _ := gate.Memory(); return float64(max(b, 0)) })
-	for _, c := range []prometheus.Collector{m.stage, m.cacheHits, m.cacheMisses, m.renders, m.bytesStored, m.ingests, m.gateWait, m.checks, m.held, m.coalesced, inflight, waiting, reserved, budget} {
+	mallocHeld := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "pictor_imaging_malloc_bytes",
+		Help: "Bytes the C allocator libvips uses holds from the system (arenas and buffers mapped on their own); 0 where it cannot tell.",
+	}, func() float64 { s, _ := imaging.ReadMallocStats(); return float64(s.Arenas + s.Mapped) })
+	mallocFree := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "pictor_imaging_malloc_free_bytes",
+		Help: "Bytes of that freed and kept for reuse by the next images, until libvips has been idle a while.",
+	}, func() float64 { s, _ := imaging.ReadMallocStats(); return float64(s.Free) })
+	for _, c := range []prometheus.Collector{m.stage, m.cacheHits, m.cacheMisses, m.renders, m.bytesStored, m.ingests, m.gateWait, m.checks, m.held, m.coalesced, inflight, waiting, reserved, budget, mallocHeld, mallocFree} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

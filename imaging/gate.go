@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"time"
 )
 
 // Gate bounds how many libvips pipelines run at once (size) and how many callers
@@ -29,6 +30,12 @@ type Gate struct {
 	reserved int64         // bytes held by reservations
 	holders  int           // live reservations
 	byteWait []*byteWaiter // FIFO of Reserve callers
+
+	idleAfter time.Duration // OnIdle's delay; 0: no idle hook
+	idleFn    func()
+	idleGen   uint64 // counts busy periods (inFlight leaving 0)
+	idleTimer *time.Timer
+	afterFunc func(time.Duration, func()) *time.Timer // time.AfterFunc; tests replace it
 }
 
 // DefaultMemoryPerSlot is the memory budget for sources NewGate gives each slot.
@@ -197,6 +204,52 @@ func (r *Reservation) Release() {
 // Size returns the number of slots.
 func (g *Gate) Size() int { return g.size }
 
+// OnIdle makes f run once whenever no slot has been taken for d since the last one was
+// given back; f runs on its own goroutine and is not run again until slots have been
+// busy and idle once more. Serving uses it to give the C allocator's free memory back
+// (ReleaseMemory) after a burst of work, not between its requests. Call it before the
+// Gate is shared; d <= 0 or a nil f turns it off.
+func (g *Gate) OnIdle(d time.Duration, f func()) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if d <= 0 || f == nil {
+		d, f = 0, nil
+	}
+	g.idleAfter, g.idleFn = d, f
+	if g.afterFunc == nil {
+		g.afterFunc = time.AfterFunc
+	}
+	if g.inFlight == 0 {
+		g.armIdle()
+	}
+}
+
+// busy notes that a slot was taken while none was held. g.mu is held.
+func (g *Gate) busy() {
+	g.idleGen++
+	if g.idleTimer != nil {
+		g.idleTimer.Stop()
+		g.idleTimer = nil
+	}
+}
+
+// armIdle starts the idle hook's timer for the idle period that begins now. g.mu is
+// held.
+func (g *Gate) armIdle() {
+	if g.idleFn == nil {
+		return
+	}
+	gen, f := g.idleGen, g.idleFn
+	g.idleTimer = g.afterFunc(g.idleAfter, func() {
+		g.mu.Lock()
+		still := g.inFlight == 0 && g.idleGen == gen
+		g.mu.Unlock()
+		if still {
+			f()
+		}
+	})
+}
+
 // Queue returns the maximum number of waiting callers.
 func (g *Gate) Queue() int { return g.queue }
 
@@ -222,6 +275,9 @@ func (g *Gate) acquire(ctx context.Context, low bool) (release func(), err error
 	}
 	g.mu.Lock()
 	if g.inFlight < g.size && len(g.waiters) == 0 && (low && len(g.low) == 0 || !low) {
+		if g.inFlight == 0 {
+			g.busy()
+		}
 		g.inFlight++
 		g.mu.Unlock()
 		return g.releaser(), nil
@@ -283,6 +339,9 @@ func (g *Gate) release() {
 		return
 	}
 	g.inFlight--
+	if g.inFlight == 0 {
+		g.armIdle()
+	}
 }
 
 // InFlight returns the number of slots taken.

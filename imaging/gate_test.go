@@ -221,3 +221,79 @@ func TestGateLowPriority(t *testing.T) {
 		t.Errorf("order %v: the interactive waiter, queued last, should go first", got)
 	}
 }
+
+// TestGateOnIdle: the idle hook runs once a period with no slot taken has lasted its
+// delay, not while a slot is held, not for an idle period that has since ended, and
+// once per idle period.
+func TestGateOnIdle(t *testing.T) {
+	t.Parallel()
+	g := NewGate(2, 2)
+	var timers []func() // each armed timer's function, fired by hand below
+	g.afterFunc = func(d time.Duration, f func()) *time.Timer {
+		if d != time.Minute {
+			t.Errorf("idle delay %v, want 1m", d)
+		}
+		timers = append(timers, f)
+		return time.AfterFunc(time.Hour, func() {})
+	}
+	var ran int
+	g.OnIdle(time.Minute, func() { ran++ })
+	if len(timers) != 1 {
+		t.Fatalf("%d timers armed by OnIdle on an idle gate, want 1", len(timers))
+	}
+	acquire := func() func() {
+		t.Helper()
+		release, err := g.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return release
+	}
+
+	r1 := acquire()
+	timers[0]() // the idle period it was armed for has ended
+	if ran != 0 {
+		t.Fatalf("hook ran %d times with a slot held, want 0", ran)
+	}
+	r2 := acquire()
+	r1()
+	if len(timers) != 1 {
+		t.Fatalf("%d timers armed with a slot still held, want 1", len(timers))
+	}
+	r2()
+	if len(timers) != 2 {
+		t.Fatalf("%d timers armed after the last slot was given back, want 2", len(timers))
+	}
+	r3 := acquire()
+	r3()
+	if len(timers) != 3 {
+		t.Fatalf("%d timers armed after a second busy period, want 3", len(timers))
+	}
+	timers[1]() // stale: a busy period came between
+	if ran != 0 {
+		t.Fatalf("hook ran %d times for an idle period that had ended, want 0", ran)
+	}
+	timers[2]()
+	if ran != 1 {
+		t.Fatalf("hook ran %d times after an idle period's delay, want 1", ran)
+	}
+}
+
+// TestGateOnIdleRealClock: with the real clock, giving back the last slot makes the
+// hook run after its delay.
+func TestGateOnIdleRealClock(t *testing.T) {
+	t.Parallel()
+	g := NewGate(1, 0)
+	ran := make(chan struct{}, 8)
+	release, err := g.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.OnIdle(time.Millisecond, func() { ran <- struct{}{} })
+	release()
+	select {
+	case <-ran:
+	case <-time.After(10 * time.Second):
+		t.Fatal("idle hook did not run within 10 s of the last slot given back")
+	}
+}

@@ -35,6 +35,9 @@ func (b *syncBuffer) String() string {
 }
 
 func TestMain(m *testing.M) {
+	if mode := os.Getenv(mallocChildEnv); mode != "" {
+		os.Exit(mallocChild(mode))
+	}
 	Startup(StartupConfig{}, slog.New(slog.NewTextHandler(&vipsLog, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	Startup(StartupConfig{ConcurrencyLevel: 4}, slog.New(slog.NewTextHandler(io.Discard, nil))) // a second call is a no-op
 	code := m.Run()

@@ -21,3 +21,23 @@ func TestNewGateMemoryBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestMallocConfig: the C allocator takes imaging's defaults, except for a setting whose
+// glibc variable the environment sets (the image's MALLOC_ARENA_MAX=2, an operator's
+// choice), which stays glibc's.
+func TestMallocConfig(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		env  map[string]string
+		want imaging.MallocConfig
+	}{
+		{nil, imaging.MallocConfig{}},
+		{map[string]string{"MALLOC_ARENA_MAX": "2"}, imaging.MallocConfig{Arenas: -1}},
+		{map[string]string{"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "0"}, imaging.MallocConfig{MmapThreshold: -1, TrimThreshold: -1}},
+		{map[string]string{"MALLOC_ARENA_MAX": ""}, imaging.MallocConfig{}},
+	} {
+		if got := mallocConfig(func(k string) string { return tc.env[k] }); got != tc.want {
+			t.Errorf("env %v: got %+v, want %+v", tc.env, got, tc.want)
+		}
+	}
+}

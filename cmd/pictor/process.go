@@ -16,7 +16,7 @@ import (
 
 // process runs a recipe on a local file with no database or store: a quick way to try a
 // recipe from a shell.
-func process(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
+func process(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("pictor process", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	recipePath := fs.String("recipe", "", "recipe JSON file (required)")
@@ -39,7 +39,7 @@ func process(ctx context.Context, args []string, _ func(string) string, stdout, 
 	if err != nil {
 		return err
 	}
-	imaging.Startup(imaging.StartupConfig{}, slog.New(slog.NewTextHandler(stderr, nil)))
+	imaging.Startup(imaging.StartupConfig{Malloc: mallocConfig(getenv)}, slog.New(slog.NewTextHandler(stderr, nil)))
 	defer imaging.Shutdown()
 	out, err := pipeline.Run(ctx, pipeline.Env{MaxPixels: *maxPixels}, src, r, pipeline.RunOptions{})
 	if err != nil {

@@ -224,7 +224,7 @@ func boot(ctx context.Context, name string, args []string, getenv func(string) s
 	if err != nil {
 		return nil, nil, err
 	}
-	imaging.Startup(imaging.StartupConfig{}, log)
+	imaging.Startup(imaging.StartupConfig{Malloc: mallocConfig(getenv)}, log)
 	a, err := wire(ctx, c, log, work(c))
 	if err != nil {
 		imaging.Shutdown()
@@ -382,11 +382,37 @@ func worker(ctx context.Context, args []string, getenv func(string) string, stdo
 }
 
 // newGate is the libvips gate of c: Workers slots, QueueSize waiters, and a memory budget
-// of MemoryBudget bytes (0: the gate's default, 64 MiB a slot; negative: none).
+// of MemoryBudget bytes (0: the gate's default, 64 MiB a slot; negative: none). When its
+// slots have been idle for releaseIdle, the C allocator's free memory is given back.
 func newGate(c config) *imaging.Gate {
 	g := imaging.NewGate(c.Workers, c.QueueSize)
 	if c.MemoryBudget != 0 {
 		g.SetMemory(c.MemoryBudget)
 	}
+	g.OnIdle(releaseIdle, func() { imaging.ReleaseMemory() })
 	return g
+}
+
+// releaseIdle is how long libvips must have had nothing to do before the memory malloc
+// keeps for reuse is given back: long enough that a steady stream of requests keeps
+// its buffers, short enough that a finished burst does not hold its peak for long.
+const releaseIdle = 10 * time.Second
+
+// mallocConfig is the C allocator's tuning: imaging's defaults, except where the
+// environment sets glibc's own variable for a setting, which then stays glibc's.
+func mallocConfig(getenv func(string) string) imaging.MallocConfig {
+	var m imaging.MallocConfig
+	for _, v := range []struct {
+		env   string
+		field *int
+	}{
+		{"MALLOC_ARENA_MAX", &m.Arenas},
+		{"MALLOC_MMAP_THRESHOLD_", &m.MmapThreshold},
+		{"MALLOC_TRIM_THRESHOLD_", &m.TrimThreshold},
+	} {
+		if getenv(v.env) != "" {
+			*v.field = -1
+		}
+	}
+	return m
 }
