@@ -46,11 +46,10 @@ RUN apt-get update \
 COPY --from=build /out/ /usr/local/bin/
 COPY --chmod=0755 deploy/docker/healthcheck.sh /usr/local/bin/pictor-healthcheck
 
-# glibc gives every thread that mallocs its own arena; with libvips' worker
-# threads that fragments the heap until RSS looks like a leak. Two arenas keep
-# it flat at a small cost in allocation contention.
-ENV MALLOC_ARENA_MAX=2 \
-	PICTOR_ADDR=:8080 \
+# No MALLOC_ARENA_MAX or other MALLOC_* variable: pictor tunes glibc's malloc
+# itself (one arena, decoder buffers kept for reuse; imaging.MallocConfig), and a
+# variable set here would override that setting.
+ENV PICTOR_ADDR=:8080 \
 	PICTOR_DATA_DIR=/data
 
 # Numeric, so Kubernetes' runAsNonRoot can verify it without a passwd lookup.

@@ -167,8 +167,8 @@ func TestDockerfile(t *testing.T) {
 			}
 		}
 		env := joinArgs(runtime.all("ENV"))
-		if !regexp.MustCompile(`\bMALLOC_ARENA_MAX=2\b`).MatchString(env) {
-			t.Errorf("ENV: got %q, want MALLOC_ARENA_MAX=2", env)
+		if regexp.MustCompile(`\bMALLOC_[A-Z_]*=`).MatchString(env) {
+			t.Errorf("ENV: got %q, want no MALLOC_* variable (pictor tunes malloc itself; one here would override it)", env)
 		}
 		user, ok := runtime.last("USER")
 		if !ok {

@@ -23,8 +23,7 @@ func TestNewGateMemoryBudget(t *testing.T) {
 }
 
 // TestMallocConfig: the C allocator takes imaging's defaults, except for a setting whose
-// glibc variable the environment sets (the image's MALLOC_ARENA_MAX=2, an operator's
-// choice), which stays glibc's.
+// glibc variable the environment sets (an operator's choice), which stays glibc's.
 func TestMallocConfig(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
