@@ -93,12 +93,32 @@ func TestMetricsLint(t *testing.T) {
 	for _, p := range problems {
 		t.Errorf("metric %s: %s", p.Metric, p.Text)
 	}
-	for _, name := range []string{"pictor_stage_duration_seconds", "pictor_rendition_cache_misses_total", "pictor_pipeline_runs_total", "pictor_storage_written_bytes_total", "pictor_imaging_in_flight", "pictor_imaging_reserved_bytes", "pictor_imaging_memory_budget_bytes"} {
+	for _, name := range []string{"pictor_stage_duration_seconds", "pictor_rendition_cache_misses_total", "pictor_pipeline_runs_total", "pictor_storage_written_bytes_total", "pictor_imaging_in_flight", "pictor_imaging_reserved_bytes", "pictor_imaging_memory_budget_bytes", "pictor_imaging_malloc_bytes", "pictor_imaging_malloc_free_bytes"} {
 		if n, err := testutil.GatherAndCount(b.reg, name); err != nil || n == 0 {
 			t.Errorf("%s: %d series (%v), want some", name, n, err)
 		}
 	}
+	// A render has run in this process: the C allocator holds memory (glibc: mallinfo2).
+	if got := gaugeValue(t, b.reg, "pictor_imaging_malloc_bytes"); got <= 0 {
+		t.Errorf("pictor_imaging_malloc_bytes: got %v after a render, want > 0", got)
+	}
 	var _ prometheus.Gatherer = b.reg
+}
+
+// gaugeValue returns the value of the named single gauge in reg.
+func gaugeValue(t *testing.T, reg prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("%s: no single gauge", name)
+	return 0
 }
 
 // Batch work goes to the gate's background lane: with every slot taken and the

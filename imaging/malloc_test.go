@@ -25,12 +25,10 @@ const mallocChildEnv = "PICTOR_IMAGING_MALLOC_CHILD"
 
 // mallocReport is what mallocChild prints.
 type mallocReport struct {
-	Tuned            bool
-	Stats            MallocStats
-	RSSBefore        int64 // after the decode, before ReleaseMemory
-	RSSAfter         int64
-	Released         bool
-	DecoderBufferMiB int
+	Stats     MallocStats
+	RSSBefore int64 // after the decode, before ReleaseMemory
+	RSSAfter  int64
+	Released  bool
 }
 
 // mallocChild starts libvips with the allocator tuned by default ("default") or left
@@ -61,12 +59,11 @@ func mallocChild(mode string) int {
 	}
 	im.Close()
 	runtime.GC()
-	r := mallocReport{DecoderBufferMiB: 3000 * 2000 * 3 * 2 >> 20}
+	var r mallocReport
 	var ok bool
 	if r.Stats, ok = ReadMallocStats(); !ok {
 		return fail(fmt.Errorf("no malloc statistics"))
 	}
-	r.Tuned = mode == "default"
 	r.RSSBefore = rss()
 	r.Released = ReleaseMemory()
 	r.RSSAfter = rss()

@@ -56,11 +56,12 @@ func (c StartupConfig) Validate() error {
 // ReleaseMemory).
 type MallocConfig struct {
 	// Arenas caps malloc's arenas (M_ARENA_MAX); default 1. glibc's own cap is 8 per
-	// core, and each arena keeps what its threads freed: with one, what malloc keeps
-	// is the most libvips had in use at once (with two, 40 % more peak RSS at 32
-	// clients on the progressive benchmark, at the same rate). libvips' threads
-	// allocate large buffers rarely (each keeps its region buffers), so they seldom
-	// wait for the arena's lock.
+	// core, and each arena keeps what its threads freed, fragments between buffers
+	// included; two arenas measured 520 MiB peak RSS at 32 clients on the
+	// progressive benchmark where one measured 366 MiB at the same rate (one arena
+	// still keeps fragments: up to 273 MiB held with half or more free, in other
+	// runs). libvips' threads allocate large buffers rarely (each keeps its region
+	// buffers), so they seldom wait for the arena's lock.
 	Arenas int
 	// MmapThreshold is the size from which an allocation is mapped on its own and
 	// returned to the system when freed (M_MMAP_THRESHOLD); default 32 MiB, the most
