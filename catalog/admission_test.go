@@ -48,6 +48,13 @@ func noiseJPEG(t testing.TB, w, h int, seed uint64) []byte {
 // metrics are in the registry returned.
 func admissionService(t *testing.T, budget, maxSource int64) (*catalog.Service, *imaging.Gate, *prometheus.Registry) {
 	t.Helper()
+	return admissionServiceSlots(t, 1, budget, maxSource)
+}
+
+// admissionServiceSlots is admissionService with a gate of slots slots, whose budget of
+// working memory is the memory budget too.
+func admissionServiceSlots(t *testing.T, slots int, budget, maxSource int64) (*catalog.Service, *imaging.Gate, *prometheus.Registry) {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	d, err := db.Open(ctx, db.Config{DataDir: dir})
@@ -66,8 +73,9 @@ func admissionService(t *testing.T, budget, maxSource int64) (*catalog.Service, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	gate := imaging.NewGate(1, 64)
+	gate := imaging.NewGate(slots, 64)
 	gate.SetMemory(budget)
+	gate.SetWork(budget)
 	cfg := catalog.DefaultConfig()
 	cfg.MaxSourceBytes = maxSource
 	reg := prometheus.NewRegistry()
@@ -161,6 +169,63 @@ func TestIngestAdmitsByBytes(t *testing.T) {
 	}
 	if _, reserved := gate.Memory(); reserved != 0 {
 		t.Errorf("bytes reserved after every ingest: got %d, want 0", reserved)
+	}
+}
+
+// A render whose decoder holds the whole image (WebP here) waits for the gate's working
+// memory as well as for a slot: with a slot free but too little working memory left it
+// waits, while a streaming source (baseline JPEG) goes at once, and it runs once the
+// memory is given back.
+func TestIngestAdmitsByDecodeMemory(t *testing.T) {
+	t.Parallel()
+	const budget = 2 << 20
+	svc, gate, _ := admissionServiceSlots(t, 2, budget, 8<<20)
+	ctx := context.Background()
+	im, err := imaging.Load(noiseJPEG(t, 720, 540, 41), imaging.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	webp, err := im.Encode(imaging.EncodeOptions{Format: imaging.WebP, Quality: 80})
+	im.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := imaging.DecodeMemory(webp); got != 720*540*4 {
+		t.Fatalf("WebP decode memory: got %d, want %d", got, 720*540*4)
+	}
+
+	// Another pipeline holds 1 MiB of the 2 MiB: one slot is free, 1 MiB of memory.
+	hold, err := gate.AcquireFor(ctx, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := svc.Ingest(ctx, catalog.IngestRequest{Data: noiseJPEG(t, 720, 540, 42), Recipe: catalog.RecipeRef{Inline: []byte(fit64)}})
+	if err != nil || len(res.Renditions) != 1 {
+		t.Fatalf("baseline JPEG beside the held pipeline: %v, %+v", err, res)
+	}
+	done := make(chan error, 1)
+	go func() {
+		res, err := svc.Ingest(ctx, catalog.IngestRequest{Data: webp, Recipe: catalog.RecipeRef{Inline: []byte(fit64)}})
+		if err == nil && len(res.Renditions) != 1 {
+			err = fmt.Errorf("got renditions %+v, want one", res.Renditions)
+		}
+		done <- err
+	}()
+	waitfor.Cond(t, 20*time.Second, func() bool { return gate.Waiting() == 1 }, "the WebP render to wait")
+	if got := gate.InFlight(); got != 1 {
+		t.Errorf("in flight while the WebP render waits: got %d, want 1 (a slot free)", got)
+	}
+	hold()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the WebP render did not run once the working memory was given back")
+	}
+	if _, held := gate.Work(); held != 0 {
+		t.Errorf("working memory held after every render: %d", held)
 	}
 }
 

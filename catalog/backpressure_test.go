@@ -93,7 +93,7 @@ func TestMetricsLint(t *testing.T) {
 	for _, p := range problems {
 		t.Errorf("metric %s: %s", p.Metric, p.Text)
 	}
-	for _, name := range []string{"pictor_stage_duration_seconds", "pictor_rendition_cache_misses_total", "pictor_pipeline_runs_total", "pictor_storage_written_bytes_total", "pictor_imaging_in_flight", "pictor_imaging_reserved_bytes", "pictor_imaging_memory_budget_bytes", "pictor_imaging_malloc_bytes", "pictor_imaging_malloc_free_bytes"} {
+	for _, name := range []string{"pictor_stage_duration_seconds", "pictor_rendition_cache_misses_total", "pictor_pipeline_runs_total", "pictor_storage_written_bytes_total", "pictor_imaging_in_flight", "pictor_imaging_reserved_bytes", "pictor_imaging_memory_budget_bytes", "pictor_imaging_work_bytes", "pictor_imaging_malloc_bytes", "pictor_imaging_malloc_free_bytes"} {
 		if n, err := testutil.GatherAndCount(b.reg, name); err != nil || n == 0 {
 			t.Errorf("%s: %d series (%v), want some", name, n, err)
 		}

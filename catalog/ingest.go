@@ -243,7 +243,7 @@ func (s *Service) Admit(ctx context.Context, n int64) (*imaging.Reservation, err
 
 // analyze runs the quality analysis behind the imaging gate, waiting in lane.
 func (s *Service) analyze(ctx context.Context, lane sdclient.Lane, data []byte) (QualityReport, error) {
-	release, err := s.acquire(ctx, lane)
+	release, err := s.acquire(ctx, lane, imaging.DecodeMemory(data))
 	if err != nil {
 		return QualityReport{}, err
 	}
@@ -271,15 +271,16 @@ func (s *Service) reserve(ctx context.Context, lane sdclient.Lane, n int64) (*im
 	return s.gate.Reserve(ctx, n)
 }
 
-// acquire waits for a libvips slot and records how long that took. Batch work (lane
-// sdclient.Batch) waits behind interactive work and never gets ErrBusy.
-func (s *Service) acquire(ctx context.Context, lane sdclient.Lane) (func(), error) {
+// acquire waits for a libvips slot, and for work bytes of the gate's working memory (what
+// the source's decoder holds, imaging.DecodeMemory), and records how long that took.
+// Batch work (lane sdclient.Batch) waits behind interactive work and never gets ErrBusy.
+func (s *Service) acquire(ctx context.Context, lane sdclient.Lane, work int64) (func(), error) {
 	t := time.Now()
-	acquire := s.gate.Acquire
+	acquire := s.gate.AcquireFor
 	if lane == sdclient.Batch {
-		acquire = s.gate.AcquireLow
+		acquire = s.gate.AcquireLowFor
 	}
-	release, err := acquire(ctx)
+	release, err := acquire(ctx, work)
 	s.m.gateWait.Observe(time.Since(t).Seconds())
 	return release, err
 }

@@ -81,6 +81,10 @@ func newMetrics(reg prometheus.Registerer, gate *imaging.Gate) (*metrics, error)
 		Name: "pictor_imaging_memory_budget_bytes",
 		Help: "The memory budget sources are admitted against; 0 when admission by bytes is off.",
 	}, func() float64 { b, _ := gate.Memory(); return float64(max(b, 0)) })
+	work := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "pictor_imaging_work_bytes",
+		Help: "Bytes of working memory the running pipelines' decoders hold whole-image (progressive JPEG coefficients, WebP, GIF, HEIF, AVIF, interlaced PNG), admitted against PICTOR_MEMORY_BUDGET.",
+	}, func() float64 { _, w := gate.Work(); return float64(w) })
 	mallocHeld := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "pictor_imaging_malloc_bytes",
 		Help: "Bytes the C allocator libvips uses holds from the system (arenas and buffers mapped on their own); 0 where it cannot tell.",
@@ -89,7 +93,7 @@ func newMetrics(reg prometheus.Registerer, gate *imaging.Gate) (*metrics, error)
 		Name: "pictor_imaging_malloc_free_bytes",
 		Help: "Bytes of that freed and kept for reuse by the next images, until libvips has been idle a while.",
 	}, func() float64 { s, _ := imaging.ReadMallocStats(); return float64(s.Free) })
-	for _, c := range []prometheus.Collector{m.stage, m.cacheHits, m.cacheMisses, m.renders, m.bytesStored, m.ingests, m.gateWait, m.checks, m.held, m.coalesced, inflight, waiting, reserved, budget, mallocHeld, mallocFree} {
+	for _, c := range []prometheus.Collector{m.stage, m.cacheHits, m.cacheMisses, m.renders, m.bytesStored, m.ingests, m.gateWait, m.checks, m.held, m.coalesced, inflight, waiting, reserved, budget, work, mallocHeld, mallocFree} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

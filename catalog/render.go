@@ -165,7 +165,7 @@ func (s *Service) renderAndStore(ctx context.Context, p *renderPlan, data []byte
 	if done, err := s.cachedOutputs(ctx, p); err != nil || done != nil {
 		return done, err
 	}
-	sl := &slot{s: s, lane: p.opts.Lane}
+	sl := &slot{s: s, lane: p.opts.Lane, work: imaging.DecodeMemory(data)}
 	if err := sl.take(ctx); err != nil {
 		return nil, err
 	}
@@ -402,11 +402,12 @@ func marshalLineage(l map[string]string) (any, error) {
 type slot struct {
 	s       *Service
 	lane    sdclient.Lane
+	work    int64 // the source decoder's working memory, held with the slot
 	release func()
 }
 
 func (sl *slot) take(ctx context.Context) error {
-	r, err := sl.s.acquire(ctx, sl.lane)
+	r, err := sl.s.acquire(ctx, sl.lane, sl.work)
 	if err != nil {
 		return err
 	}

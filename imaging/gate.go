@@ -17,14 +17,20 @@ import (
 // before the source is read (fetched, or read from the store), so requests that wait
 // for their turn hold no source bytes, whatever size the clients send. A caller
 // reserves what the source may be, reads it, settles the reservation to what it is,
-// and releases it when it no longer holds the bytes.
+// and releases it when it no longer holds the bytes. AcquireFor admits the pipelines
+// themselves by the working memory their decoders hold beside the source (DecodeMemory:
+// a progressive JPEG's coefficients, a WebP decoded whole), against a second budget, so
+// a few large images cannot multiply the memory of every slot.
 type Gate struct {
 	size, queue int
 
 	mu       sync.Mutex
 	inFlight int
-	waiters  []chan struct{} // FIFO; a slot is handed over by closing the channel
-	low      []chan struct{} // background waiters (AcquireLow), served after waiters
+	waiters  []*slotWaiter // FIFO; a slot is handed over by closing ready
+	low      []*slotWaiter // background waiters (AcquireLow), served after waiters
+
+	work    int64 // budget of the pipelines' working memory (AcquireFor); <= 0: none
+	working int64 // working memory the running pipelines hold
 
 	budget   int64         // memory budget of reservations; <= 0: none
 	reserved int64         // bytes held by reservations
@@ -38,8 +44,15 @@ type Gate struct {
 	afterFunc func(time.Duration, func()) *time.Timer // time.AfterFunc; tests replace it
 }
 
-// DefaultMemoryPerSlot is the memory budget for sources NewGate gives each slot.
+// DefaultMemoryPerSlot is what NewGate gives each slot of the memory budget for sources,
+// and of the budget of working memory.
 const DefaultMemoryPerSlot = 64 << 20
+
+// slotWaiter is an Acquire caller waiting for a slot and n bytes of working memory.
+type slotWaiter struct {
+	n     int64
+	ready chan struct{} // closed once the slot is granted
+}
 
 type byteWaiter struct {
 	n     int64
@@ -49,12 +62,30 @@ type byteWaiter struct {
 // NewGate returns a Gate running at most size pipelines at once, default
 // runtime.NumCPU() when size <= 0, with at most queue callers waiting, default 0
 // (no waiting: ErrBusy as soon as all slots are taken) when queue <= 0.
-// Its memory budget is size * DefaultMemoryPerSlot (see SetMemory).
+// Its memory budget for sources and its budget of working memory are each
+// size * DefaultMemoryPerSlot (see SetMemory and SetWork).
 func NewGate(size, queue int) *Gate {
 	if size <= 0 {
 		size = runtime.NumCPU()
 	}
-	return &Gate{size: size, queue: max(queue, 0), budget: int64(size) * DefaultMemoryPerSlot}
+	per := int64(size) * DefaultMemoryPerSlot
+	return &Gate{size: size, queue: max(queue, 0), budget: per, work: per}
+}
+
+// SetWork sets the budget of working memory AcquireFor admits pipelines against (what
+// their decoders hold beside the source, see DecodeMemory); n <= 0 turns it off, so only
+// the number of slots bounds them. Set it before the Gate is shared.
+func (g *Gate) SetWork(n int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.work = n
+}
+
+// Work returns the budget of working memory, and the bytes running pipelines hold now.
+func (g *Gate) Work() (budget, held int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.work, g.working
 }
 
 // SetMemory sets the memory budget Reserve admits against; n <= 0 turns admission by
@@ -258,7 +289,16 @@ func (g *Gate) Queue() int { return g.queue }
 // waiting. On success the caller must call release exactly once (further calls
 // do nothing).
 func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
-	return g.acquire(ctx, false)
+	return g.acquire(ctx, 0, false)
+}
+
+// AcquireFor is Acquire for a pipeline whose decoder holds n bytes of working memory
+// beside its source (DecodeMemory): it also waits, in the same FIFO line, while the
+// running pipelines' working memory plus n would pass the budget (SetWork). A pipeline
+// larger than the whole budget runs once no other holds working memory, so every image
+// the limits accept still runs. Release gives the bytes back with the slot.
+func (g *Gate) AcquireFor(ctx context.Context, n int64) (release func(), err error) {
+	return g.acquire(ctx, n, false)
 }
 
 // AcquireLow takes a slot for background work (batch items): it is served only when no
@@ -266,79 +306,106 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 // ErrBusy (its waiters are bounded by the number of background workers) nor counts
 // toward Saturated.
 func (g *Gate) AcquireLow(ctx context.Context) (release func(), err error) {
-	return g.acquire(ctx, true)
+	return g.acquire(ctx, 0, true)
 }
 
-func (g *Gate) acquire(ctx context.Context, low bool) (release func(), err error) {
+// AcquireLowFor is AcquireLow for a pipeline holding n bytes of working memory, as
+// AcquireFor.
+func (g *Gate) AcquireLowFor(ctx context.Context, n int64) (release func(), err error) {
+	return g.acquire(ctx, n, true)
+}
+
+func (g *Gate) acquire(ctx context.Context, n int64, low bool) (release func(), err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	n = max(n, 0)
 	g.mu.Lock()
-	if g.inFlight < g.size && len(g.waiters) == 0 && (low && len(g.low) == 0 || !low) {
-		if g.inFlight == 0 {
-			g.busy()
-		}
-		g.inFlight++
+	if g.inFlight < g.size && len(g.waiters) == 0 && (!low || len(g.low) == 0) && g.fitsWork(n) {
+		g.take(n)
 		g.mu.Unlock()
-		return g.releaser(), nil
+		return g.releaser(n), nil
 	}
 	if !low && len(g.waiters) >= g.queue {
 		g.mu.Unlock()
 		return nil, fmt.Errorf("gate: %d running, %d waiting: %w", g.size, g.queue, ErrBusy)
 	}
-	ready := make(chan struct{})
+	w := &slotWaiter{n: n, ready: make(chan struct{})}
+	q := &g.waiters
 	if low {
-		g.low = append(g.low, ready)
-	} else {
-		g.waiters = append(g.waiters, ready)
+		q = &g.low
 	}
+	*q = append(*q, w)
 	g.mu.Unlock()
 
 	select {
-	case <-ready:
-		return g.releaser(), nil
+	case <-w.ready:
+		return g.releaser(n), nil
 	case <-ctx.Done():
 		g.mu.Lock()
-		q := &g.waiters
-		if low {
-			q = &g.low
-		}
-		for i, w := range *q {
-			if w == ready {
+		for i, x := range *q {
+			if x == w {
 				*q = append((*q)[:i], (*q)[i+1:]...)
+				// A waiter at the head too large for the working memory left may have
+				// held later ones back.
+				g.dispatch()
 				g.mu.Unlock()
 				return nil, ctx.Err()
 			}
 		}
 		g.mu.Unlock()
 		// The slot was handed over as ctx ended: give it back.
-		g.release()
+		g.release(n)
 		return nil, ctx.Err()
 	}
 }
 
-func (g *Gate) releaser() func() {
-	var once sync.Once
-	return func() { once.Do(g.release) }
+// fitsWork tells whether a pipeline holding n bytes of working memory may start now;
+// g.mu is held.
+func (g *Gate) fitsWork(n int64) bool {
+	return g.work <= 0 || g.working == 0 || g.working+n <= g.work
 }
 
-// release frees a slot, handing it straight to the oldest waiter if any.
-func (g *Gate) release() {
+// take counts a slot and its working memory as taken; g.mu is held.
+func (g *Gate) take(n int64) {
+	if g.inFlight == 0 {
+		g.busy()
+	}
+	g.inFlight++
+	g.working += n
+}
+
+// dispatch grants slots to waiters in order, interactive ones first, while slots are
+// free and the head's working memory fits; g.mu is held.
+func (g *Gate) dispatch() {
+	for g.inFlight < g.size {
+		q := &g.waiters
+		if len(*q) == 0 {
+			q = &g.low
+		}
+		if len(*q) == 0 || !g.fitsWork((*q)[0].n) {
+			return
+		}
+		w := (*q)[0]
+		*q = (*q)[1:]
+		g.take(w.n)
+		close(w.ready)
+	}
+}
+
+func (g *Gate) releaser(n int64) func() {
+	var once sync.Once
+	return func() { once.Do(func() { g.release(n) }) }
+}
+
+// release frees a slot and its working memory, handing them on to the oldest waiters
+// that can start.
+func (g *Gate) release(n int64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if len(g.waiters) > 0 {
-		next := g.waiters[0]
-		g.waiters = g.waiters[1:]
-		close(next) // inFlight stays: the slot changes hands
-		return
-	}
-	if len(g.low) > 0 {
-		next := g.low[0]
-		g.low = g.low[1:]
-		close(next)
-		return
-	}
 	g.inFlight--
+	g.working -= n
+	g.dispatch()
 	if g.inFlight == 0 {
 		g.armIdle()
 	}

@@ -20,6 +20,9 @@ func TestNewGateMemoryBudget(t *testing.T) {
 		if b, _ := g.Memory(); b != tc.want {
 			t.Errorf("PICTOR_MEMORY_BUDGET=%d: budget %d, want %d", tc.set, b, tc.want)
 		}
+		if w, _ := g.Work(); w != tc.want {
+			t.Errorf("PICTOR_MEMORY_BUDGET=%d: work budget %d, want %d", tc.set, w, tc.want)
+		}
 	}
 }
 
