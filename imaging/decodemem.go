@@ -1,6 +1,9 @@
 package imaging
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math"
+)
 
 // DecodeMemory estimates the working memory, beside the source bytes, that decoding data
 // holds at once, for admitting pipelines by bytes (Gate.AcquireFor). Most decoders stream
@@ -31,7 +34,7 @@ func DecodeMemory(data []byte) int64 {
 	if err != nil {
 		return 0
 	}
-	return int64(info.Width) * int64(info.Height) * 4
+	return mulCap(int64(info.Width), int64(info.Height), 4)
 }
 
 // jpegCoefficientBytes is the size of libjpeg's whole-image coefficient arrays for a
@@ -105,7 +108,20 @@ func pngInterlacedBytes(data []byte) int64 {
 		sample = 2
 	}
 	channels := map[byte]int64{0: 1, 2: 3, 3: 4, 4: 2, 6: 4}[data[25]]
-	return width * height * channels * sample
+	return mulCap(width, height, channels, sample)
+}
+
+// mulCap multiplies non-negative factors, saturating at math.MaxInt64 instead of
+// wrapping: a header may claim any size.
+func mulCap(factors ...int64) int64 {
+	p := int64(1)
+	for _, f := range factors {
+		if f != 0 && p > math.MaxInt64/f {
+			return math.MaxInt64
+		}
+		p *= f
+	}
+	return p
 }
 
 func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }

@@ -57,6 +57,27 @@ func FuzzProbe(f *testing.F) {
 	})
 }
 
+// FuzzDecodeMemory: the estimate never panics and is never negative, whatever a header
+// claims; a sequential JPEG counts 0.
+func FuzzDecodeMemory(f *testing.F) {
+	for _, name := range []string{"plain.jpg", "cmyk.jpg", "truncated.jpg", "alpha.png", "photo.webp", "huge.png"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	// A progressive frame header claiming 65535x65535 with odd sampling factors, and an
+	// interlaced PNG header claiming 2^31-1 x 2^31-1 at 16 bits RGBA.
+	f.Add([]byte("\xff\xd8\xff\xc2\x00\x11\x08\xff\xff\xff\xff\x03\x01\xf3\x00\x02\x11\x01\x03\x4f\x01"))
+	f.Add([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x7f\xff\xff\xff\x7f\xff\xff\xff\x10\x06\x00\x00\x01"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if n := DecodeMemory(data); n < 0 {
+			t.Fatalf("DecodeMemory: got %d, want >= 0", n)
+		}
+	})
+}
+
 // FuzzTidyJPEG: the tidy never panics, never grows the bytes, leaves everything
 // after the header region's junk in order, and is idempotent (a tidied copy has
 // nothing left to tidy).
