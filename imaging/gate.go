@@ -432,11 +432,12 @@ func (g *Gate) WaitingBytes() int {
 	return len(g.byteWait)
 }
 
-// Saturated reports whether a new caller would get ErrBusy now: all slots taken
-// and queue callers waiting (for a slot or for bytes). With queue > 0 that is
-// Waiting()+WaitingBytes() >= queue; readiness probes turn false on it.
+// Saturated reports whether a new caller would get ErrBusy now: all slots taken (or
+// callers waiting for one, for working memory) and queue callers waiting (for a slot or
+// for bytes). With queue > 0 that is Waiting()+WaitingBytes() >= queue; readiness probes
+// turn false on it.
 func (g *Gate) Saturated() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.inFlight >= g.size && len(g.waiters)+len(g.byteWait) >= g.queue
+	return (g.inFlight >= g.size || len(g.waiters) > 0) && len(g.waiters)+len(g.byteWait) >= g.queue
 }

@@ -2,6 +2,7 @@ package imaging
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -64,6 +65,9 @@ func TestGateWorkMemory(t *testing.T) {
 	}
 	if got := g.InFlight(); got != 2 {
 		t.Errorf("in flight: got %d, want 2", got)
+	}
+	if g.Saturated() {
+		t.Error("saturated with 2 of 8 queue places taken")
 	}
 	a()
 	rc, rd := <-c, <-d
@@ -160,6 +164,39 @@ func TestGateWorkMemoryLowAndCancel(t *testing.T) {
 	a()
 	if _, held := g.Work(); held != 0 {
 		t.Errorf("held after all released: %d", held)
+	}
+}
+
+// TestGateSaturatedByWorkMemory: callers waiting for working memory fill the queue
+// though slots are free, and the gate says so, as Acquire answers ErrBusy.
+func TestGateSaturatedByWorkMemory(t *testing.T) {
+	t.Parallel()
+	g := NewGate(4, 1)
+	g.SetWork(100)
+	ctx := context.Background()
+	hold, err := g.AcquireFor(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := acquireAsync(g, ctx, 50, false)
+	waitFor(t, "the pipeline to wait for working memory", func() bool { return g.Waiting() == 1 })
+	if !g.Saturated() {
+		t.Error("not saturated with the one queue place taken")
+	}
+	if r, err := g.Acquire(ctx); !errors.Is(err, ErrBusy) {
+		if r != nil {
+			r()
+		}
+		t.Errorf("Acquire with the queue full: got %v, want ErrBusy", err)
+	}
+	hold()
+	if r := <-wait; r == nil {
+		t.Fatal("waiter not admitted")
+	} else {
+		r()
+	}
+	if g.Saturated() {
+		t.Error("saturated once idle")
 	}
 }
 
