@@ -9,14 +9,15 @@ import (
 // holds at once, for admitting pipelines by bytes (Gate.AcquireFor). Most decoders stream
 // a few lines at a time and hold next to nothing; what this counts is the decoders that
 // must hold the whole image:
-//   - progressive JPEG: libjpeg keeps every DCT coefficient of the frame (two bytes a
-//     sample of each component, at its sampling), however much the image is shrunk on
-//     load: 50 MB for a 3840x2160 4:4:4 photograph;
+//   - JPEG in more than one scan (progressive, or sequential with a scan a component):
+//     libjpeg keeps every DCT coefficient of the frame (two bytes a sample of each
+//     component, at its sampling), however much the image is shrunk on load: 50 MB for
+//     a 3840x2160 4:4:4 photograph;
 //   - interlaced (Adam7) PNG: the whole image, at its channels and bit depth;
 //   - WebP, GIF, HEIF and AVIF: the whole first frame, as RGBA.
 //
-// Sequential JPEG, plain PNG and TIFF stream and count 0. A header it cannot read counts
-// 0 too: the decode fails on it soon enough.
+// Sequential JPEG with interleaved scans, plain PNG and TIFF stream and count 0. A header
+// it cannot read counts 0 too: the decode fails on it soon enough.
 func DecodeMemory(data []byte) int64 {
 	f, err := sniff(data)
 	if err != nil {
@@ -37,17 +38,18 @@ func DecodeMemory(data []byte) int64 {
 	return mulCap(int64(info.Width), int64(info.Height), 4)
 }
 
-// jpegCoefficientBytes is the size of libjpeg's whole-image coefficient arrays for a
-// progressive (or lossless or hierarchical) frame, 0 for a sequential one: per component,
-// its width and height in 8x8 blocks at its sampling, rounded up to whole MCUs, times
-// 64 coefficients of two bytes.
+// jpegCoefficientBytes is the size of libjpeg's whole-image coefficient arrays, which it
+// keeps when the image comes in more than one scan: a progressive frame, or a sequential
+// one whose first scan carries fewer components than the frame (one scan a component).
+// An interleaved sequential frame is decoded a band of lines at a time and counts 0.
 func jpegCoefficientBytes(data []byte) int64 {
 	p := 2
+	var frame []byte // the sequential frame header, until its first scan
 	for {
 		m, _, next, _ := nextJPEGMarker(data, p)
 		p = next
 		switch {
-		case m == 0, m == 0xD8, m == 0xD9, m == 0xDA: // no frame header before the scans
+		case m == 0, m == 0xD8, m == 0xD9:
 			return 0
 		case m >= 0xD0 && m <= 0xD7, m == 0x01:
 			continue
@@ -59,10 +61,15 @@ func jpegCoefficientBytes(data []byte) int64 {
 		seg := data[p+2 : p+n]
 		p += n
 		switch m {
-		case 0xC0, 0xC1, 0xC9: // sequential: decoded a band of lines at a time
-			return 0
+		case 0xC0, 0xC1, 0xC9: // sequential: whole-image only if its scans are not interleaved
+			frame = seg
 		case 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF:
 			return frameCoefficientBytes(seg)
+		case 0xDA:
+			if len(frame) < 6 || len(seg) < 1 || int(seg[0]) >= int(frame[5]) {
+				return 0
+			}
+			return frameCoefficientBytes(frame)
 		}
 	}
 }

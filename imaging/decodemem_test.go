@@ -55,6 +55,9 @@ func TestDecodeMemory(t *testing.T) {
 		// Luma 102x76 blocks (rounded up to whole 2x2 MCUs), each chroma 51x38.
 		{"progressive jpeg 4:2:0", encodeBlack(t, jpegExport(true, vips.VipsForeignSubsampleOn)), (102*76 + 2*51*38) * 128},
 		{"baseline jpeg", encodeBlack(t, jpegExport(false, vips.VipsForeignSubsampleOff)), 0},
+		// 160x100 at 4:2:0 in one scan a component: luma 20x14 blocks, each chroma 10x7.
+		{"sequential jpeg, a scan a component", readFile(t, "sequential-3-scans.jpg"), (20*14 + 2*10*7) * 128},
+		{"sequential jpeg, interleaved", readFile(t, "plain.jpg"), 0},
 		{"interlaced png", encodeBlack(t, pngExport(true)), 801 * 601 * 3},
 		{"png", encodeBlack(t, pngExport(false)), 0},
 		{"webp", encodeBlack(t, func(r *vips.ImageRef) ([]byte, *vips.ImageMetadata, error) {
