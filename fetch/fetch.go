@@ -92,17 +92,39 @@ func (f *Fetcher) CloseIdleConnections() { f.transport.CloseIdleConnections() }
 // *BlockedError when an address was refused), ErrTooLarge, ErrTooManyRedirects, ErrTimeout,
 // ErrUpstream (as a *StatusError for a non-2xx answer), or ctx's error when ctx is cancelled.
 func (f *Fetcher) Fetch(ctx context.Context, rawURL string) (*Result, error) {
-	ctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
-	defer cancel()
-	resp, where, err := f.get(ctx, rawURL, f.cfg.MaxBytes)
+	return f.FetchAdmitted(ctx, rawURL, nil)
+}
+
+// FetchAdmitted is Fetch that asks admit, once a 2xx answer's headers have come and before
+// a byte of its body is read, whether the body may be read now: admit gets the announced
+// length (-1 when the answer announces none; never over Config.MaxBytes) and may wait, on
+// ctx, for room to hold it. Its error ends the fetch and is returned as it is. The time
+// admit waits does not count toward Config.Timeout. A nil admit admits at once.
+func (f *Fetcher) FetchAdmitted(ctx context.Context, rawURL string, admit func(ctx context.Context, size int64) error) (*Result, error) {
+	fctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	left := f.cfg.Timeout
+	start := time.Now()
+	timer := time.AfterFunc(left, func() { cancel(errTimedOut) })
+	defer func() { timer.Stop() }()
+	resp, where, err := f.get(fctx, rawURL, f.cfg.MaxBytes)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
+	// The clock stops while admit waits; if it ran out meanwhile, the read below fails
+	// as a timeout.
+	if admit != nil && timer.Stop() {
+		left -= time.Since(start)
+		if err := admit(ctx, resp.ContentLength); err != nil {
+			return nil, err
+		}
+		timer = time.AfterFunc(max(left, 0), func() { cancel(errTimedOut) })
+	}
 	body, err := readBody(resp.Body, resp.ContentLength, f.cfg.MaxBytes)
 	if err != nil {
 		if !errors.Is(err, ErrTooLarge) {
-			err = classify(ctx, err)
+			err = classify(fctx, err)
 		}
 		return nil, fmt.Errorf("fetch %s: read body: %w", where, err)
 	}
@@ -112,6 +134,10 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string) (*Result, error) {
 		FinalURL:    resp.Request.URL.String(),
 	}, nil
 }
+
+// errTimedOut is the cause a fetch's own context is cancelled with when Config.Timeout
+// runs out.
+var errTimedOut = errors.New("time limit reached")
 
 // Download GETs rawURL like Fetch and copies the body to w instead of holding it: for large
 // documents such as batch manifests. maxBytes and timeout replace the Config's MaxBytes and
@@ -183,7 +209,7 @@ func (f *Fetcher) checkRedirect(req *http.Request, via []*http.Request) error {
 }
 
 // classify maps a transport or body error onto the package's sentinels. ctx is the fetch's
-// own context, carrying the Timeout.
+// own context, carrying the Timeout (as a deadline, or as errTimedOut for its cause).
 func classify(ctx context.Context, err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
@@ -195,7 +221,7 @@ func classify(ctx context.Context, err error) error {
 		return err
 	}
 	if cerr := ctx.Err(); cerr != nil {
-		if errors.Is(cerr, context.DeadlineExceeded) {
+		if errors.Is(cerr, context.DeadlineExceeded) || errors.Is(context.Cause(ctx), errTimedOut) {
 			return fmt.Errorf("%w: %w", ErrTimeout, err)
 		}
 		// The caller cancelled: report that, not an upstream fault.
