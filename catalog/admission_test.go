@@ -91,10 +91,11 @@ func admissionServiceSlots(t *testing.T, slots int, budget, maxSource int64) (*c
 
 const fit64 = `{"steps":[{"op":"resize","width":64,"height":64,"fit":"inside"}],"outputs":[{"name":"main","format":"jpeg","quality":80}]}`
 
-// Requests that wait for their turn hold no source: an ingest reserves what its source may
-// be before fetching it and settles to what it is, so with every slot taken only as many
-// sources are fetched as the memory budget holds; the rest wait unfetched, and all finish
-// once the slot is free.
+// Requests that wait for their turn hold no source: an ingest reserves what its source
+// announces (or, unannounced, what it may be) once the answer's headers are in, before
+// reading the body, and settles to what it is, so with every slot taken every request
+// reaches its origin but only as many bodies are read as the memory budget holds; the
+// rest wait unread, and all finish once the slot is free.
 func TestIngestAdmitsByBytes(t *testing.T) {
 	t.Parallel()
 	const (
@@ -106,69 +107,84 @@ func TestIngestAdmitsByBytes(t *testing.T) {
 	for i := range sources {
 		sources[i] = noiseJPEG(t, 720, 540, uint64(i))
 	}
-	if s := len(sources[0]); s < 300<<10 || s > 600<<10 {
-		t.Fatalf("noise source is %d bytes, want 300-600 KiB for this test's arithmetic", s)
+	if s := len(sources[0]); s < 420<<10 || s > 480<<10 {
+		t.Fatalf("noise source is %d bytes, want 420-480 KiB for this test's arithmetic", s)
 	}
-	var fetched atomic.Int64
-	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var i int
-		if _, err := fmt.Sscanf(r.URL.Path, "/%d.jpg", &i); err != nil || i < 0 || i >= n {
-			http.NotFound(w, r)
-			return
-		}
-		fetched.Add(1)
-		w.Header().Set("Content-Type", "image/jpeg")
-		w.Write(sources[i]) //nolint:errcheck // the fetcher reports a short body
-	}))
-	defer src.Close()
-	svc, gate, _ := admissionService(t, budget, maxSource)
-	ctx := context.Background()
+	for _, tc := range []struct {
+		name     string
+		announce bool
+		read     int // bodies read while the slot is taken
+	}{
+		// Each reserves maxSource until read: two fill the budget; settled to ~0.45 MiB
+		// each a third fits (0.9 + 1 <= 2 MiB), a fourth does not (1.35 + 1 > 2).
+		{"lengths unannounced", false, 3},
+		// Each reserves its length: four fit (1.8 MiB), a fifth does not.
+		{"lengths announced", true, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var requested atomic.Int64
+			src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				var i int
+				if _, err := fmt.Sscanf(r.URL.Path, "/%d.jpg", &i); err != nil || i < 0 || i >= n {
+					http.NotFound(w, r)
+					return
+				}
+				requested.Add(1)
+				w.Header().Set("Content-Type", "image/jpeg")
+				if tc.announce {
+					w.Header().Set("Content-Length", fmt.Sprint(len(sources[i])))
+				} else {
+					w.(http.Flusher).Flush() // headers out with no length: chunked
+				}
+				w.Write(sources[i]) //nolint:errcheck // the fetcher reports a short body
+			}))
+			defer src.Close()
+			svc, gate, _ := admissionService(t, budget, maxSource)
+			ctx := context.Background()
 
-	release, err := gate.Acquire(ctx) // the one slot: every render waits
-	if err != nil {
-		t.Fatal(err)
-	}
-	errs := make(chan error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res, err := svc.Ingest(ctx, catalog.IngestRequest{
-				URL: fmt.Sprintf("%s/%d.jpg", src.URL, i), Recipe: catalog.RecipeRef{Inline: []byte(fit64)},
-			})
-			if err == nil && (len(res.Renditions) != 1 || res.Renditions[0].Width != 64) {
-				err = fmt.Errorf("ingest %d: got renditions %+v, want one 64 px wide", i, res.Renditions)
+			release, err := gate.Acquire(ctx) // the one slot: every render waits
+			if err != nil {
+				t.Fatal(err)
 			}
-			errs <- err
-		}()
-	}
-	waitfor.Cond(t, 20*time.Second, func() bool { return gate.Waiting()+gate.WaitingBytes() == n },
-		"every ingest to wait, for a slot or for bytes")
-	// Two reservations of maxSource fill the budget; once settled to ~0.4 MiB each a third
-	// fits (0.8 + 1 <= 2 MiB), a fourth does not (1.2 + 1 > 2).
-	if got := fetched.Load(); got != 3 {
-		t.Errorf("sources fetched while the slot is taken: got %d, want 3 (the budget's worth)", got)
-	}
-	if got, want := gate.Waiting(), 3; got != want {
-		t.Errorf("ingests waiting for a slot: got %d, want %d", got, want)
-	}
-	if _, reserved := gate.Memory(); reserved > budget || reserved < 3*int64(len(sources[0]))*9/10 {
-		t.Errorf("bytes reserved: got %d, want the three fetched sources' (at most %d)", reserved, budget)
-	}
-	release()
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Error(err)
-		}
-	}
-	if got := fetched.Load(); got != n {
-		t.Errorf("sources fetched in the end: got %d, want %d", got, n)
-	}
-	if _, reserved := gate.Memory(); reserved != 0 {
-		t.Errorf("bytes reserved after every ingest: got %d, want 0", reserved)
+			errs := make(chan error, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					res, err := svc.Ingest(ctx, catalog.IngestRequest{
+						URL: fmt.Sprintf("%s/%d.jpg", src.URL, i), Recipe: catalog.RecipeRef{Inline: []byte(fit64)},
+					})
+					if err == nil && (len(res.Renditions) != 1 || res.Renditions[0].Width != 64) {
+						err = fmt.Errorf("ingest %d: got renditions %+v, want one 64 px wide", i, res.Renditions)
+					}
+					errs <- err
+				}()
+			}
+			waitfor.Cond(t, 20*time.Second, func() bool { return gate.Waiting()+gate.WaitingBytes() == n },
+				"every ingest to wait, for a slot or for bytes")
+			if got := requested.Load(); got != n {
+				t.Errorf("requests that reached the origin: got %d, want all %d", got, n)
+			}
+			if got := gate.Waiting(); got != tc.read {
+				t.Errorf("ingests with their source read, waiting for a slot: got %d, want %d", got, tc.read)
+			}
+			if _, reserved := gate.Memory(); reserved > budget || reserved < int64(tc.read*len(sources[0]))*9/10 {
+				t.Errorf("bytes reserved: got %d, want the %d read sources' (at most %d)", reserved, tc.read, budget)
+			}
+			release()
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Error(err)
+				}
+			}
+			if _, reserved := gate.Memory(); reserved != 0 {
+				t.Errorf("bytes reserved after every ingest: got %d, want 0", reserved)
+			}
+		})
 	}
 }
 

@@ -92,21 +92,12 @@ func (s *Service) ingest(ctx context.Context, req IngestRequest) (res *IngestRes
 	case req.URL != "" && len(data) > 0:
 		return nil, fmt.Errorf("give a url or the bytes, not both: %w", ErrInvalid)
 	case req.URL != "":
-		// Admitted by bytes before the source is read: a request waiting for its turn
-		// holds no source.
-		mem, err := s.reserve(ctx, req.Lane, s.cfg.MaxSourceBytes)
+		r, mem, err := s.fetchSource(ctx, req.Lane, req.URL)
 		if err != nil {
 			return nil, err
 		}
 		defer mem.Release()
-		t := time.Now()
-		r, err := s.fetcher.Fetch(ctx, req.URL)
-		s.m.stage.WithLabelValues("fetch").Observe(time.Since(t).Seconds())
-		if err != nil {
-			return nil, err
-		}
 		data = r.Body
-		mem.Settle(int64(len(data)))
 	case len(data) == 0:
 		return nil, fmt.Errorf("no image: give a url or upload the bytes: %w", ErrInvalid)
 	case !req.Admitted:
@@ -212,17 +203,12 @@ func (s *Service) Analyze(ctx context.Context, url string, data []byte) (Quality
 		if len(data) > 0 {
 			return QualityReport{}, fmt.Errorf("give a url or the bytes, not both: %w", ErrInvalid)
 		}
-		mem, err := s.reserve(ctx, sdclient.Interactive, s.cfg.MaxSourceBytes)
+		r, mem, err := s.fetchSource(ctx, sdclient.Interactive, url)
 		if err != nil {
 			return QualityReport{}, err
 		}
 		defer mem.Release()
-		r, err := s.fetcher.Fetch(ctx, url)
-		if err != nil {
-			return QualityReport{}, err
-		}
 		data = r.Body
-		mem.Settle(int64(len(data)))
 	}
 	if len(data) == 0 {
 		return QualityReport{}, fmt.Errorf("no image: give a url or upload the bytes: %w", ErrInvalid)
@@ -231,6 +217,36 @@ func (s *Service) Analyze(ctx context.Context, url string, data []byte) (Quality
 		return QualityReport{}, err
 	}
 	return s.analyze(ctx, sdclient.Interactive, data)
+}
+
+// fetchSource fetches a source admitted by bytes: once the answer's headers announce its
+// length (or, when they do not, the largest source accepted), it waits for that much of
+// the memory budget before reading a byte of the body, so a request waiting for its turn
+// holds no source, and small sources from slow origins are fetched many at once. The
+// caller releases the reservation, settled to the body's size, when done with the bytes.
+func (s *Service) fetchSource(ctx context.Context, lane sdclient.Lane, url string) (*fetch.Result, *imaging.Reservation, error) {
+	var (
+		mem    *imaging.Reservation
+		waited time.Duration
+	)
+	t := time.Now()
+	r, err := s.fetcher.FetchAdmitted(ctx, url, func(ctx context.Context, size int64) error {
+		if size < 0 || size > s.cfg.MaxSourceBytes {
+			size = s.cfg.MaxSourceBytes
+		}
+		w := time.Now()
+		var err error
+		mem, err = s.reserve(ctx, lane, size)
+		waited = time.Since(w)
+		return err
+	})
+	s.m.stage.WithLabelValues("fetch").Observe((time.Since(t) - waited).Seconds())
+	if err != nil {
+		mem.Release()
+		return nil, nil, err
+	}
+	mem.Settle(int64(len(r.Body)))
+	return r, mem, nil
 }
 
 // Admit holds n bytes of the memory budget for sources (at most MaxSourceBytes counted),

@@ -83,7 +83,7 @@ func newMetrics(reg prometheus.Registerer, gate *imaging.Gate) (*metrics, error)
 	}, func() float64 { b, _ := gate.Memory(); return float64(max(b, 0)) })
 	work := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "pictor_imaging_work_bytes",
-		Help: "Bytes of working memory the running pipelines' decoders hold whole-image (progressive JPEG coefficients, WebP, GIF, HEIF, AVIF, interlaced PNG), admitted against PICTOR_MEMORY_BUDGET.",
+		Help: "Bytes of working memory the running pipelines' decoders hold whole-image (progressive JPEG coefficients, WebP, GIF, HEIF, AVIF, interlaced PNG), admitted against PICTOR_DECODE_BUDGET.",
 	}, func() float64 { _, w := gate.Work(); return float64(w) })
 	mallocHeld := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "pictor_imaging_malloc_bytes",

@@ -43,7 +43,9 @@ var (
 
 // Fetcher gets source images by URL; fetch.Fetcher is the SSRF-safe one.
 type Fetcher interface {
-	Fetch(ctx context.Context, rawURL string) (*fetch.Result, error)
+	// FetchAdmitted fetches a source, calling admit with the announced length once the
+	// headers are in and before the body is read.
+	FetchAdmitted(ctx context.Context, rawURL string, admit func(ctx context.Context, size int64) error) (*fetch.Result, error)
 	// Download streams a large body (a batch manifest) to w within its own limits.
 	Download(ctx context.Context, rawURL string, w io.Writer, maxBytes int64, timeout time.Duration) (contentType string, n int64, err error)
 }

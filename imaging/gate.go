@@ -44,9 +44,14 @@ type Gate struct {
 	afterFunc func(time.Duration, func()) *time.Timer // time.AfterFunc; tests replace it
 }
 
-// DefaultMemoryPerSlot is what NewGate gives each slot of the memory budget for sources,
-// and of the budget of working memory.
-const DefaultMemoryPerSlot = 64 << 20
+// DefaultMemoryPerSlot is what NewGate gives each slot of the memory budget for sources:
+// with sources admitted once their length is known, enough to keep a few large ones
+// ready for every slot.
+const DefaultMemoryPerSlot = 32 << 20
+
+// DefaultWorkPerSlot is what NewGate gives each slot of the budget of working memory: two
+// slots run two 50 MB progressive decoders (3840x2160 at 4:4:4) at once.
+const DefaultWorkPerSlot = 64 << 20
 
 // slotWaiter is an Acquire caller waiting for a slot and n bytes of working memory.
 type slotWaiter struct {
@@ -62,14 +67,13 @@ type byteWaiter struct {
 // NewGate returns a Gate running at most size pipelines at once, default
 // runtime.NumCPU() when size <= 0, with at most queue callers waiting, default 0
 // (no waiting: ErrBusy as soon as all slots are taken) when queue <= 0.
-// Its memory budget for sources and its budget of working memory are each
-// size * DefaultMemoryPerSlot (see SetMemory and SetWork).
+// Its memory budget for sources is size * DefaultMemoryPerSlot (see SetMemory), its
+// budget of working memory size * DefaultWorkPerSlot (see SetWork).
 func NewGate(size, queue int) *Gate {
 	if size <= 0 {
 		size = runtime.NumCPU()
 	}
-	per := int64(size) * DefaultMemoryPerSlot
-	return &Gate{size: size, queue: max(queue, 0), budget: per, work: per}
+	return &Gate{size: size, queue: max(queue, 0), budget: int64(size) * DefaultMemoryPerSlot, work: int64(size) * DefaultWorkPerSlot}
 }
 
 // SetWork sets the budget of working memory AcquireFor admits pipelines against (what

@@ -40,8 +40,8 @@ func granted(c <-chan func()) (func(), bool) {
 func TestGateWorkMemory(t *testing.T) {
 	t.Parallel()
 	g := NewGate(4, 8)
-	if budget, held := g.Work(); budget != 4*DefaultMemoryPerSlot || held != 0 {
-		t.Fatalf("default work budget: got %d (%d held), want %d", budget, held, 4*DefaultMemoryPerSlot)
+	if budget, held := g.Work(); budget != 4*DefaultWorkPerSlot || held != 0 {
+		t.Fatalf("default work budget: got %d (%d held), want %d", budget, held, 4*DefaultWorkPerSlot)
 	}
 	g.SetWork(100)
 	ctx := context.Background()

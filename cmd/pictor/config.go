@@ -40,6 +40,7 @@ type config struct {
 	ServeWorkers     bool
 	QueueSize        int
 	MemoryBudget     int64
+	DecodeBudget     int64
 	SDURLs           string
 	SDCheckpoint     string
 	SDSampler        string
@@ -115,7 +116,8 @@ func (c *config) settings() []setting {
 		{"PICTOR_WORKERS", "workers", "libvips operations at once (0 = number of cores)", "0", num(&c.Workers)},
 		{"PICTOR_SERVE_WORKERS", "serve-workers", "serve also runs the job workers (false when pictor worker replicas do)", "true", boolean(&c.ServeWorkers)},
 		{"PICTOR_QUEUE_SIZE", "queue-size", "requests that may wait for a libvips slot before 429", "64", num(&c.QueueSize)},
-		{"PICTOR_MEMORY_BUDGET", "memory-budget", "bytes of sources admitted at once before requests wait, and bytes of decoders' whole-image working memory admitted at once (each; 0 = 64 MiB per libvips slot, -1 = off)", "0", i64(&c.MemoryBudget)},
+		{"PICTOR_MEMORY_BUDGET", "memory-budget", "bytes of sources held at once, admitted once their length is known and before they are read (0 = 32 MiB per libvips slot, -1 = off)", "0", i64(&c.MemoryBudget)},
+		{"PICTOR_DECODE_BUDGET", "decode-budget", "bytes of working memory that decoders holding the whole image (progressive JPEG, WebP, GIF, HEIF, AVIF, interlaced PNG) may hold at once (0 = 64 MiB per libvips slot, -1 = off)", "0", i64(&c.DecodeBudget)},
 		{"PICTOR_SD_URLS", "sd-urls", "Stable Diffusion WebUI backends, comma separated (http://user:pass@host:7860); empty = no GPU", "", str(&c.SDURLs)},
 		{"PICTOR_SD_CHECKPOINT", "sd-checkpoint", "inpainting checkpoint title for background replacement (empty = the loaded one)", "", str(&c.SDCheckpoint)},
 		{"PICTOR_SD_SAMPLER", "sd-sampler", "sampler for background replacement", "DPM++ 2M", str(&c.SDSampler)},

@@ -10,18 +10,25 @@ import (
 func TestNewGateMemoryBudget(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		set, want int64
+		set, wantSources, wantWork int64
 	}{
-		{0, 3 * imaging.DefaultMemoryPerSlot},
-		{100 << 20, 100 << 20},
-		{-1, -1},
+		{0, 3 * imaging.DefaultMemoryPerSlot, 3 * imaging.DefaultWorkPerSlot},
+		{100 << 20, 100 << 20, 100 << 20},
+		{-1, -1, -1},
 	} {
 		g := newGate(config{Workers: 3, QueueSize: 8, MemoryBudget: tc.set})
-		if b, _ := g.Memory(); b != tc.want {
-			t.Errorf("PICTOR_MEMORY_BUDGET=%d: budget %d, want %d", tc.set, b, tc.want)
+		if b, _ := g.Memory(); b != tc.wantSources {
+			t.Errorf("PICTOR_MEMORY_BUDGET=%d: budget %d, want %d", tc.set, b, tc.wantSources)
 		}
-		if w, _ := g.Work(); w != tc.want {
-			t.Errorf("PICTOR_MEMORY_BUDGET=%d: work budget %d, want %d", tc.set, w, tc.want)
+		if w, _ := g.Work(); w != 3*imaging.DefaultWorkPerSlot {
+			t.Errorf("PICTOR_MEMORY_BUDGET=%d: decode budget %d, want the default %d", tc.set, w, 3*imaging.DefaultWorkPerSlot)
+		}
+		g = newGate(config{Workers: 3, QueueSize: 8, DecodeBudget: tc.set})
+		if w, _ := g.Work(); w != tc.wantWork {
+			t.Errorf("PICTOR_DECODE_BUDGET=%d: decode budget %d, want %d", tc.set, w, tc.wantWork)
+		}
+		if b, _ := g.Memory(); b != 3*imaging.DefaultMemoryPerSlot {
+			t.Errorf("PICTOR_DECODE_BUDGET=%d: source budget %d, want the default %d", tc.set, b, 3*imaging.DefaultMemoryPerSlot)
 		}
 	}
 }

@@ -383,15 +383,17 @@ func worker(ctx context.Context, args []string, getenv func(string) string, stdo
 	return nil
 }
 
-// newGate is the libvips gate of c: Workers slots, QueueSize waiters, and memory budgets
-// of MemoryBudget bytes each for sources and for the decoders' working memory (0: the
-// gate's default, 64 MiB a slot; negative: none). When its slots have been idle for
-// releaseIdle, the C allocator's free memory is given back.
+// newGate is the libvips gate of c: Workers slots, QueueSize waiters, a memory budget of
+// MemoryBudget bytes for sources and one of DecodeBudget bytes for the decoders' working
+// memory (0: the gate's defaults, 32 and 64 MiB a slot; negative: none). When its slots
+// have been idle for releaseIdle, the C allocator's free memory is given back.
 func newGate(c config) *imaging.Gate {
 	g := imaging.NewGate(c.Workers, c.QueueSize)
 	if c.MemoryBudget != 0 {
 		g.SetMemory(c.MemoryBudget)
-		g.SetWork(c.MemoryBudget)
+	}
+	if c.DecodeBudget != 0 {
+		g.SetWork(c.DecodeBudget)
 	}
 	g.OnIdle(releaseIdle, func() { imaging.ReleaseMemory() })
 	return g
