@@ -66,6 +66,12 @@ func TestBusyGateRefusesAndReadinessReports(t *testing.T) {
 	if !errors.Is(err, imaging.ErrBusy) {
 		t.Errorf("ingest with full queue: got %v, want ErrBusy", err)
 	}
+	// A URL is refused before it is fetched (this fetcher would refuse the loopback
+	// address: ErrBlocked would mean it tried).
+	_, err = svc.Ingest(ctx, catalog.IngestRequest{URL: "http://127.0.0.1:9/a.jpg"})
+	if !errors.Is(err, imaging.ErrBusy) {
+		t.Errorf("URL ingest with full queue: got %v, want ErrBusy before any fetch", err)
+	}
 	if err := svc.Ready(ctx); !errors.Is(err, imaging.ErrBusy) {
 		t.Errorf("ready with full queue: got %v, want ErrBusy", err)
 	}

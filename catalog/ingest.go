@@ -225,6 +225,10 @@ func (s *Service) Analyze(ctx context.Context, url string, data []byte) (Quality
 // holds no source, and small sources from slow origins are fetched many at once. The
 // caller releases the reservation, settled to the body's size, when done with the bytes.
 func (s *Service) fetchSource(ctx context.Context, lane sdclient.Lane, url string) (*fetch.Result, *imaging.Reservation, error) {
+	// A full queue refuses now, before the origin is asked for anything.
+	if lane != sdclient.Batch && s.gate.Saturated() {
+		return nil, nil, fmt.Errorf("imaging queue is full: %w", imaging.ErrBusy)
+	}
 	var (
 		mem    *imaging.Reservation
 		waited time.Duration
