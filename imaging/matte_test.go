@@ -9,7 +9,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"testing"
 )
@@ -504,25 +503,7 @@ func TestMatteNoLeaks(t *testing.T) {
 			p.Close()
 		}
 	}
-	cycle()
-	runtime.GC()
-	before := ReadMemStats()
-	for range 30 {
-		cycle()
-	}
-	runtime.GC()
-	after := ReadMemStats()
-	t.Logf("before %+v after %+v", before, after)
-	const slackBytes, slackAllocs = 64 << 10, 16
-	if after.Mem > before.Mem+slackBytes {
-		t.Errorf("libvips memory %d bytes, want at most %d (started at %d)", after.Mem, before.Mem+slackBytes, before.Mem)
-	}
-	if after.Allocs > before.Allocs+slackAllocs {
-		t.Errorf("libvips allocations %d, want at most %d (started at %d)", after.Allocs, before.Allocs+slackAllocs, before.Allocs)
-	}
-	if after.Files > before.Files {
-		t.Errorf("libvips open files %d, want at most %d", after.Files, before.Files)
-	}
+	checkNoLeaks(t, cycle, 30)
 }
 
 // BenchmarkMatte mattes the 1600x1200 shoe (run on purpose: go test -bench Matte).
