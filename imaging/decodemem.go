@@ -114,7 +114,17 @@ func pngInterlacedBytes(data []byte) int64 {
 	if data[24] == 16 {
 		sample = 2
 	}
-	channels := map[byte]int64{0: 1, 2: 3, 3: 4, 4: 2, 6: 4}[data[25]]
+	var channels int64
+	switch data[25] { // colour type
+	case 0: // grey
+		channels = 1
+	case 4: // grey and alpha
+		channels = 2
+	case 2: // RGB
+		channels = 3
+	case 3, 6: // palette (expanded to RGBA), RGBA
+		channels = 4
+	}
 	return mulCap(width, height, channels, sample)
 }
 

@@ -9,7 +9,13 @@ import (
 // encodeBlack encodes a black 801x601 sRGB image with export.
 func encodeBlack(t *testing.T, export func(*vips.ImageRef) ([]byte, *vips.ImageMetadata, error)) []byte {
 	t.Helper()
-	ref, err := vips.Black(801, 601)
+	return encodeBlackSize(t, 801, 601, export)
+}
+
+// encodeBlackSize encodes a black w x h sRGB image with export.
+func encodeBlackSize(t *testing.T, w, h int, export func(*vips.ImageRef) ([]byte, *vips.ImageMetadata, error)) []byte {
+	t.Helper()
+	ref, err := vips.Black(w, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +66,11 @@ func TestDecodeMemory(t *testing.T) {
 		{"sequential jpeg, interleaved", readFile(t, "plain.jpg"), 0},
 		{"interlaced png", encodeBlack(t, pngExport(true)), 801 * 601 * 3},
 		{"png", encodeBlack(t, pngExport(false)), 0},
+		{"interlaced palette png", encodeBlack(t, func(r *vips.ImageRef) ([]byte, *vips.ImageMetadata, error) {
+			p := vips.NewPngExportParams()
+			p.Interlace, p.Palette = true, true
+			return r.ExportPng(p)
+		}), 801 * 601 * 4},
 		{"webp", encodeBlack(t, func(r *vips.ImageRef) ([]byte, *vips.ImageMetadata, error) {
 			return r.ExportWebp(vips.NewWebpExportParams())
 		}), 801 * 601 * 4},

@@ -76,22 +76,7 @@ func mallocChild(mode string) int {
 // progressiveSource is a progressive 3000x2000 JPEG without chroma subsampling.
 func progressiveSource(t *testing.T) []byte {
 	t.Helper()
-	ref, err := vips.Black(3000, 2000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ref.Close()
-	if err := ref.ToColorSpace(vips.InterpretationSRGB); err != nil {
-		t.Fatal(err)
-	}
-	p := vips.NewJpegExportParams()
-	p.Interlace = true
-	p.SubsampleMode = vips.VipsForeignSubsampleOff
-	data, _, err := ref.ExportJpeg(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
+	return encodeBlackSize(t, 3000, 2000, jpegExport(true, vips.VipsForeignSubsampleOff))
 }
 
 // rss is this process's resident set in bytes.
