@@ -6,6 +6,8 @@ import (
 	"database/sql/driver"
 	"errors"
 	"reflect"
+	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -52,6 +54,7 @@ type cachingConn struct {
 }
 
 type cachedStmt struct {
+	key   string // the cache's key: the query, and its LIMIT's value (stmtKey)
 	query string
 	st    driver.Stmt
 	busy  bool
@@ -66,12 +69,13 @@ func newCachingConn(c driver.Conn) (*cachingConn, error) {
 	return &cachingConn{innerConn: ic, stmts: map[string]*list.Element{}}, nil
 }
 
-// take returns the query's cached statement, marked busy, preparing it if needed; nil
-// when it is busy. A script (statements with a tail) is kept too: the driver prepares
-// its statements on each run, as it would unkept.
-func (c *cachingConn) take(ctx context.Context, query string) (*cachedStmt, error) {
+// take returns the query's cached statement for args (see stmtKey), marked busy,
+// preparing it if needed; nil when it is busy. A script (statements with a tail) is kept
+// too: the driver prepares its statements on each run, as it would unkept.
+func (c *cachingConn) take(ctx context.Context, query string, args []driver.NamedValue) (*cachedStmt, error) {
+	key := stmtKey(query, args)
 	c.mu.Lock()
-	if el, ok := c.stmts[query]; ok {
+	if el, ok := c.stmts[key]; ok {
 		cs := el.Value.(*cachedStmt)
 		if cs.busy {
 			c.mu.Unlock()
@@ -87,15 +91,15 @@ func (c *cachingConn) take(ctx context.Context, query string) (*cachedStmt, erro
 	if err != nil {
 		return nil, err
 	}
-	cs := &cachedStmt{query: query, st: st, busy: true}
+	cs := &cachedStmt{key: key, query: query, st: st, busy: true}
 	c.mu.Lock()
-	c.stmts[query] = c.lru.PushFront(cs)
+	c.stmts[key] = c.lru.PushFront(cs)
 	var evict []driver.Stmt
 	for el := c.lru.Back(); el != nil && c.lru.Len() > stmtCacheSize; {
 		prev := el.Prev()
 		if old := el.Value.(*cachedStmt); !old.busy {
 			c.lru.Remove(el)
-			delete(c.stmts, old.query)
+			delete(c.stmts, old.key)
 			evict = append(evict, old.st)
 		}
 		el = prev
@@ -107,6 +111,80 @@ func (c *cachingConn) take(ctx context.Context, query string) (*cachedStmt, erro
 	return cs, nil
 }
 
+// stmtKey is the key a query's statement is kept under for args: the query, and when
+// its LIMIT is a parameter bound to an integer, that integer. SQLite plans a query with
+// the LIMIT it is bound to, and prepares the statement again on the next run whenever
+// that value changes. River's fetch query is one: each queue's producer binds its free
+// worker count, so with the queues polling in turn on the one connection every poll
+// re-prepared it (most of an idle server's CPU). Kept per LIMIT value, each plan is made
+// once. Any key gives the same results: they select among statements of the same SQL.
+func stmtKey(query string, args []driver.NamedValue) string {
+	n := limitParam(query)
+	if n == 0 {
+		return query
+	}
+	for _, a := range args {
+		if a.Ordinal == n && a.Name == "" {
+			if v, ok := a.Value.(int64); ok {
+				return query + "\x00limit=" + strconv.FormatInt(v, 10)
+			}
+			return query
+		}
+	}
+	return query
+}
+
+// limitParam returns the ordinal of the parameter the query's last LIMIT is bound to
+// ("LIMIT ?", "LIMIT ?3" or "LIMIT $3"), or 0 when that LIMIT is not a positional
+// parameter. A bare "?" is numbered by counting the ones before it, which holds when the
+// query does not mix bare and numbered parameters; a wrong count only keys the statement
+// by another argument.
+func limitParam(query string) int {
+	i := lastLimit(query)
+	if i < 0 {
+		return 0
+	}
+	rest := strings.TrimLeft(query[i+len("limit"):], " \t\r\n")
+	if rest == "" || (rest[0] != '?' && rest[0] != '$') {
+		return 0
+	}
+	digits := rest[1:]
+	end := 0
+	for end < len(digits) && end < 6 && digits[end] >= '0' && digits[end] <= '9' {
+		end++
+	}
+	if end > 0 {
+		n, err := strconv.Atoi(digits[:end])
+		if err != nil {
+			return 0
+		}
+		return n
+	}
+	if rest[0] != '?' {
+		return 0
+	}
+	return strings.Count(query[:i], "?") + 1
+}
+
+// lastLimit returns the index of the query's last LIMIT keyword, any case, or -1.
+func lastLimit(query string) int {
+	for i := len(query) - len("limit"); i >= 0; i-- {
+		if query[i]|0x20 != 'l' || !strings.EqualFold(query[i:i+len("limit")], "limit") {
+			continue
+		}
+		before := i == 0 || !isWordByte(query[i-1])
+		after := i+len("limit") == len(query) || !isWordByte(query[i+len("limit")])
+		if before && after {
+			return i
+		}
+	}
+	return -1
+}
+
+func isWordByte(b byte) bool {
+	return b == '_' || b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z'
+}
+
 func (c *cachingConn) give(cs *cachedStmt) {
 	c.mu.Lock()
 	cs.busy = false
@@ -114,7 +192,7 @@ func (c *cachingConn) give(cs *cachedStmt) {
 }
 
 func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	cs, err := c.take(ctx, query)
+	cs, err := c.take(ctx, query, args)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +204,7 @@ func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driv
 }
 
 func (c *cachingConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	cs, err := c.take(ctx, query)
+	cs, err := c.take(ctx, query, args)
 	if err != nil {
 		return nil, err
 	}

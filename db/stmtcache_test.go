@@ -4,7 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync/atomic"
 	"testing"
+
+	"modernc.org/sqlite"
 )
 
 func openTestSQLite(t *testing.T) *DB {
@@ -179,6 +182,93 @@ func TestStmtCacheEvictsLeastRecentlyUsed(t *testing.T) {
 	for _, q := range got {
 		if q == first {
 			t.Fatalf("least recently used statement still kept")
+		}
+	}
+}
+
+// SQLite plans a query with the value its LIMIT is bound to and prepares the statement
+// again whenever that value changes, as River's fetch query does with each queue's free
+// worker count. The cache keeps a statement per LIMIT value, so alternating values are
+// each planned once.
+func TestStmtCacheKeepsAPlanPerLimit(t *testing.T) {
+	d := openTestSQLite(t)
+	ctx := context.Background()
+	conn, err := d.SQL.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// The authorizer runs while a statement is compiled, first or again.
+	var selects atomic.Int64
+	err = conn.Raw(func(dc any) error {
+		reg, ok := dc.(*cachingConn).innerConn.(sqlite.AuthorizerRegisterer)
+		if !ok {
+			return fmt.Errorf("%T has no authorizer", dc.(*cachingConn).innerConn)
+		}
+		return reg.RegisterAuthorizer(func(action sqlite.AuthorizerActionCode, _, _, _, _ string) sqlite.AuthorizerReturnCode {
+			if action == sqlite.AuthSelect {
+				selects.Add(1)
+			}
+			return sqlite.AuthorizerOK
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		if _, err := conn.ExecContext(ctx, `INSERT INTO t (id, v) VALUES (?, ?)`, i, fmt.Sprint("v", i%4)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const q = `SELECT id FROM t WHERE id IN (SELECT id FROM t WHERE v = ?1 ORDER BY v, id LIMIT ?2)`
+	run := func(limit int) {
+		t.Helper()
+		rows, err := conn.QueryContext(ctx, q, "v1", limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for rows.Next() {
+			n++
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if n != min(limit, 10) {
+			t.Fatalf("LIMIT %d gave %d rows", limit, n)
+		}
+	}
+	run(3)
+	perPlan := selects.Load()
+	if perPlan == 0 {
+		t.Fatal("the authorizer saw no compile")
+	}
+	for i := range 20 {
+		run([]int{3, 7}[i%2])
+	}
+	if got := selects.Load(); got != 2*perPlan {
+		t.Fatalf("compiles for two LIMIT values alternating 20 times: %d plans, want 2", got/perPlan)
+	}
+}
+
+func TestLimitParam(t *testing.T) {
+	for _, c := range []struct {
+		q    string
+		want int
+	}{
+		{`SELECT 1 FROM t LIMIT ?`, 1},
+		{`SELECT 1 FROM t WHERE a = ? AND b = ? ORDER BY a limit ?`, 3},
+		{"SELECT 1 FROM t WHERE a = ?1 ORDER BY a\n  LIMIT ?5\n", 5},
+		{`SELECT 1 FROM t LIMIT $2`, 2},
+		{`SELECT 1 FROM t WHERE a IN (SELECT a FROM u LIMIT ?2) AND b = ?1`, 2},
+		{`SELECT 1 FROM t LIMIT 10`, 0},
+		{`SELECT 1 FROM t LIMIT :n`, 0},
+		{`SELECT limited FROM t WHERE a = ?`, 0},
+		{`SELECT 1 FROM t`, 0},
+		{`LIMIT`, 0},
+	} {
+		if got := limitParam(c.q); got != c.want {
+			t.Errorf("limitParam(%q) = %d, want %d", c.q, got, c.want)
 		}
 	}
 }
