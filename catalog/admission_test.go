@@ -448,3 +448,69 @@ func TestIngestCoalesced(t *testing.T) {
 		t.Fatal("the shared fetch went on after every caller had gone")
 	}
 }
+
+// The fetch stage's histogram times the fetch, not the wait for the memory budget: an
+// ingest held at admission for a second records a fetch of a loopback source, far
+// shorter than that second.
+func TestFetchStageExcludesAdmissionWait(t *testing.T) {
+	t.Parallel()
+	const (
+		budget = 1 << 20
+		hold   = time.Second
+	)
+	source := noiseJPEG(t, 320, 240, 51)
+	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/jpeg")
+		w.Header().Set("Content-Length", fmt.Sprint(len(source)))
+		w.Write(source) //nolint:errcheck // the fetcher reports a short body
+	}))
+	defer src.Close()
+	svc, gate, reg := admissionService(t, budget, budget)
+	ctx := context.Background()
+	all, err := gate.Reserve(ctx, budget) // the whole budget: the ingest waits at admission
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, err := svc.Ingest(ctx, catalog.IngestRequest{URL: src.URL + "/a.jpg", Recipe: catalog.RecipeRef{Inline: []byte(fit64)}})
+		done <- err
+	}()
+	waitfor.Cond(t, 20*time.Second, func() bool { return gate.WaitingBytes() == 1 }, "the ingest to wait for bytes")
+	<-time.After(hold) // how long it is kept waiting: what the stage must not count
+	all.Release()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the ingest did not finish once admitted")
+	}
+	if took := time.Since(start); took < hold {
+		t.Fatalf("ingest took %v, under the %v it was held", took, hold)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var count uint64
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != "pictor_stage_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "stage" && l.GetValue() == "fetch" {
+					count += m.GetHistogram().GetSampleCount()
+					sum += m.GetHistogram().GetSampleSum()
+				}
+			}
+		}
+	}
+	if count != 1 || sum >= hold.Seconds()/2 {
+		t.Fatalf("fetch stage: %d observations summing %.3f s, want one well under the %v held at admission", count, sum, hold)
+	}
+}
