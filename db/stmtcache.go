@@ -48,10 +48,16 @@ type innerConn interface {
 // meanwhile (a nested query) runs unprepared.
 type cachingConn struct {
 	innerConn
-	mu    sync.Mutex
-	stmts map[string]*list.Element // of *cachedStmt
-	lru   list.List                // front: most recently used
+	mu       sync.Mutex
+	stmts    map[string]*list.Element // of *cachedStmt
+	lru      list.List                // front: most recently used
+	variants map[string]int           // per query, the LIMIT variants kept (stmtKey)
 }
+
+// maxLimitVariants bounds the statements one query keeps for distinct LIMIT values: a
+// caller varying the LIMIT (a page size from a request) replaces that query's least
+// recently used variant instead of pushing every other statement out of the cache.
+const maxLimitVariants = 8
 
 type cachedStmt struct {
 	key   string // the cache's key: the query, and its LIMIT's value (stmtKey)
@@ -66,7 +72,7 @@ func newCachingConn(c driver.Conn) (*cachingConn, error) {
 		c.Close()
 		return nil, errors.New("db: sqlite connection lacks the context interfaces")
 	}
-	return &cachingConn{innerConn: ic, stmts: map[string]*list.Element{}}, nil
+	return &cachingConn{innerConn: ic, stmts: map[string]*list.Element{}, variants: map[string]int{}}, nil
 }
 
 // take returns the query's cached statement for args (see stmtKey), marked busy,
@@ -93,14 +99,23 @@ func (c *cachingConn) take(ctx context.Context, query string, args []driver.Name
 	}
 	cs := &cachedStmt{key: key, query: query, st: st, busy: true}
 	c.mu.Lock()
-	c.stmts[key] = c.lru.PushFront(cs)
 	var evict []driver.Stmt
+	if key != query && c.variants[query] >= maxLimitVariants {
+		for el := c.lru.Back(); el != nil; el = el.Prev() {
+			if old := el.Value.(*cachedStmt); old.query == query && old.key != query && !old.busy {
+				evict = append(evict, c.remove(el))
+				break
+			}
+		}
+	}
+	if key != query {
+		c.variants[query]++
+	}
+	c.stmts[key] = c.lru.PushFront(cs)
 	for el := c.lru.Back(); el != nil && c.lru.Len() > stmtCacheSize; {
 		prev := el.Prev()
 		if old := el.Value.(*cachedStmt); !old.busy {
-			c.lru.Remove(el)
-			delete(c.stmts, old.key)
-			evict = append(evict, old.st)
+			evict = append(evict, c.remove(el))
 		}
 		el = prev
 	}
@@ -109,6 +124,20 @@ func (c *cachingConn) take(ctx context.Context, query string, args []driver.Name
 		st.Close()
 	}
 	return cs, nil
+}
+
+// remove takes a kept statement out of the cache (c.mu held) and returns it, to be
+// closed once c.mu is released.
+func (c *cachingConn) remove(el *list.Element) driver.Stmt {
+	old := el.Value.(*cachedStmt)
+	c.lru.Remove(el)
+	delete(c.stmts, old.key)
+	if old.key != old.query {
+		if c.variants[old.query]--; c.variants[old.query] <= 0 {
+			delete(c.variants, old.query)
+		}
+	}
+	return old.st
 }
 
 // stmtKey is the key a query's statement is kept under for args: the query, and when
@@ -228,6 +257,7 @@ func (c *cachingConn) Close() error {
 	}
 	c.lru.Init()
 	clear(c.stmts)
+	clear(c.variants)
 	c.mu.Unlock()
 	errs = append(errs, c.innerConn.Close())
 	return errors.Join(errs...)

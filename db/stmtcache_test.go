@@ -272,3 +272,46 @@ func TestLimitParam(t *testing.T) {
 		}
 	}
 }
+
+// A caller varying a query's LIMIT (a page size from requests) keeps at most
+// maxLimitVariants statements of it, the most recently used, and pushes no other
+// statement out.
+func TestStmtCacheBoundsLimitVariants(t *testing.T) {
+	d := openTestSQLite(t)
+	const other = `SELECT count(*) FROM t WHERE v <> ?`
+	var n int
+	if err := d.SQL.QueryRow(other, "x").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		if _, err := d.SQL.Exec(`INSERT INTO t (id, v) VALUES (?, ?)`, i, "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const q = `SELECT id FROM t ORDER BY id LIMIT ?`
+	for limit := 1; limit <= 3*maxLimitVariants; limit++ {
+		rows, err := d.SQL.Query(q, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		for rows.Next() {
+			got++
+		}
+		if err := rows.Close(); err != nil || got != limit {
+			t.Fatalf("LIMIT %d: %d rows, %v", limit, got, err)
+		}
+	}
+	variants, others := 0, 0
+	for _, s := range cached(t, d) {
+		switch s {
+		case q:
+			variants++
+		case other:
+			others++
+		}
+	}
+	if variants != maxLimitVariants || others != 1 {
+		t.Fatalf("cache keeps %d statements of the LIMIT query (want %d) and %d of the other (want 1)", variants, maxLimitVariants, others)
+	}
+}
