@@ -145,7 +145,7 @@ func (c *cachingConn) remove(el *list.Element) driver.Stmt {
 // the LIMIT it is bound to, and prepares the statement again on the next run whenever
 // that value changes. River's fetch query is one: each queue's producer binds its free
 // worker count, so with the queues polling in turn on the one connection every poll
-// re-prepared it (most of an idle server's CPU). Kept per LIMIT value, each plan is made
+// re-prepared it (half an idle server's CPU). Kept per LIMIT value, each plan is made
 // once. Any key gives the same results: they select among statements of the same SQL.
 func stmtKey(query string, args []driver.NamedValue) string {
 	n := limitParam(query)
