@@ -48,10 +48,9 @@ type innerConn interface {
 // meanwhile (a nested query) runs unprepared.
 type cachingConn struct {
 	innerConn
-	mu       sync.Mutex
-	stmts    map[string]*list.Element // of *cachedStmt
-	lru      list.List                // front: most recently used
-	variants map[string]int           // per query, the LIMIT variants kept (stmtKey)
+	mu    sync.Mutex
+	stmts map[string]*list.Element // of *cachedStmt
+	lru   list.List                // front: most recently used
 }
 
 // maxLimitVariants bounds the statements one query keeps for distinct LIMIT values: a
@@ -72,7 +71,7 @@ func newCachingConn(c driver.Conn) (*cachingConn, error) {
 		c.Close()
 		return nil, errors.New("db: sqlite connection lacks the context interfaces")
 	}
-	return &cachingConn{innerConn: ic, stmts: map[string]*list.Element{}, variants: map[string]int{}}, nil
+	return &cachingConn{innerConn: ic, stmts: map[string]*list.Element{}}, nil
 }
 
 // take returns the query's cached statement for args (see stmtKey), marked busy,
@@ -100,16 +99,22 @@ func (c *cachingConn) take(ctx context.Context, query string, args []driver.Name
 	cs := &cachedStmt{key: key, query: query, st: st, busy: true}
 	c.mu.Lock()
 	var evict []driver.Stmt
-	if key != query && c.variants[query] >= maxLimitVariants {
-		for el := c.lru.Back(); el != nil; el = el.Prev() {
-			if old := el.Value.(*cachedStmt); old.query == query && old.key != query && !old.busy {
-				evict = append(evict, c.remove(el))
-				break
+	if key != query {
+		// A new LIMIT variant: past maxLimitVariants, the query's least recently used
+		// one (idle) makes room. Counted here, when a variant is made, which is rare.
+		var oldest *list.Element
+		n := 0
+		for el := c.lru.Front(); el != nil; el = el.Next() {
+			if old := el.Value.(*cachedStmt); old.query == query && old.key != query {
+				n++
+				if !old.busy {
+					oldest = el
+				}
 			}
 		}
-	}
-	if key != query {
-		c.variants[query]++
+		if n >= maxLimitVariants && oldest != nil {
+			evict = append(evict, c.remove(oldest))
+		}
 	}
 	c.stmts[key] = c.lru.PushFront(cs)
 	for el := c.lru.Back(); el != nil && c.lru.Len() > stmtCacheSize; {
@@ -132,11 +137,6 @@ func (c *cachingConn) remove(el *list.Element) driver.Stmt {
 	old := el.Value.(*cachedStmt)
 	c.lru.Remove(el)
 	delete(c.stmts, old.key)
-	if old.key != old.query {
-		if c.variants[old.query]--; c.variants[old.query] <= 0 {
-			delete(c.variants, old.query)
-		}
-	}
 	return old.st
 }
 
@@ -257,7 +257,6 @@ func (c *cachingConn) Close() error {
 	}
 	c.lru.Init()
 	clear(c.stmts)
-	clear(c.variants)
 	c.mu.Unlock()
 	errs = append(errs, c.innerConn.Close())
 	return errors.Join(errs...)

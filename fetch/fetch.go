@@ -112,9 +112,13 @@ func (f *Fetcher) FetchAdmitted(ctx context.Context, rawURL string, admit func(c
 		return nil, err
 	}
 	defer resp.Body.Close()
-	// The clock stops while admit waits; if it ran out meanwhile, the read below fails
-	// as a timeout.
-	if admit != nil && timer.Stop() {
+	// The clock stops while admit waits. Had it run out already (between the headers and
+	// here), the fetch ends now rather than trusting the read to fail: a fetch that
+	// succeeds has always been admitted, so callers can settle what admit reserved.
+	if admit != nil {
+		if !timer.Stop() {
+			return nil, fmt.Errorf("fetch %s: before the body: %w", where, ErrTimeout)
+		}
 		left -= time.Since(start)
 		if err := admit(ctx, resp.ContentLength); err != nil {
 			return nil, err
