@@ -631,6 +631,9 @@ func TestSetFaultsConcurrent(t *testing.T) {
 	t.Parallel()
 	s := setup(t, fastOptions())
 	src := maskSources()[0]
+	// Set before the flipper starts: a request that ran before its first
+	// flip would otherwise see the true mask, which is not uniform.
+	s.SetFaults(Faults{Mask: FaultMaskFull})
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
