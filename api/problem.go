@@ -155,6 +155,7 @@ var errorOrder = []errorRow{
 	leafRow(imaging.ErrUnsupportedFormat, fault.Unsupported, "unsupported-format", "Unsupported image format"),
 	leafRow(imaging.ErrInvalidOption, fault.Invalid, "invalid-option", "Invalid imaging option"),
 	leafRow(imaging.ErrBusy, fault.Busy, "busy", "Image processing is busy"),
+	leafRow(imaging.ErrClosed, fault.Unavailable, "shutting-down", "This instance is shutting down"),
 	faultRow(errSpoolBusy),
 	leafRow(fetch.ErrBadURL, fault.Invalid, "bad-url", "Bad source URL"),
 	leafRow(fetch.ErrBlocked, fault.Unprocessable, "source-address-blocked", "Source address blocked"),
@@ -287,7 +288,7 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			slog.Int("status", p.Status), slog.String("type", p.Type), slog.String("error", err.Error()))
 	}
 	switch p.Type {
-	case ProblemTypePrefix + "busy":
+	case ProblemTypePrefix + "busy", ProblemTypePrefix + "shutting-down":
 		w.Header().Set("Retry-After", "1")
 	case ProblemTypePrefix + "manifest-uploads-busy":
 		w.Header().Set("Retry-After", spoolRetryAfter)

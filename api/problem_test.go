@@ -40,6 +40,7 @@ func TestErrorTable(t *testing.T) {
 		{"unsupported format", imaging.ErrUnsupportedFormat, 415, "unsupported-format", "", ""},
 		{"invalid option", imaging.ErrInvalidOption, 400, "invalid-option", "", ""},
 		{"busy", imaging.ErrBusy, 429, "busy", "", ""},
+		{"shutting down", fmt.Errorf("gate: %w", imaging.ErrClosed), 503, "shutting-down", "", ""},
 		{"bad url", fetch.ErrBadURL, 400, "bad-url", "bad url", ""},
 		{"blocked", &fetch.BlockedError{Addr: netip.MustParseAddr("10.1.2.3")}, 422, "source-address-blocked", "non-public", "10.1.2.3"},
 		{"source too large", fetch.ErrTooLarge, 413, "source-too-large", "", ""},
@@ -77,7 +78,7 @@ func TestErrorTable(t *testing.T) {
 				t.Errorf("detail: got %q, want it not to contain %q", p.Detail, tt.hideDetail)
 			}
 			wantRetry := ""
-			if tt.slug == "busy" {
+			if tt.slug == "busy" || tt.slug == "shutting-down" {
 				wantRetry = "1"
 			}
 			if got := rec.Header().Get("Retry-After"); got != wantRetry {

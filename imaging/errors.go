@@ -26,6 +26,9 @@ var (
 	ErrInvalidOption = errors.New("invalid image option")
 	// ErrBusy means the Gate's wait queue is full: try again later.
 	ErrBusy = errors.New("image processing busy")
+	// ErrClosed means the Gate was closed because the process is stopping: try again
+	// on another instance, or later.
+	ErrClosed = errors.New("image processing stopped")
 )
 
 // vipsError strips the Go stack that govips appends to libvips' error buffer and

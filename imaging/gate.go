@@ -21,6 +21,10 @@ import (
 // themselves by the working memory their decoders hold beside the source (DecodeMemory:
 // a progressive JPEG's coefficients, a WebP decoded whole), against a second budget, so
 // a few large images cannot multiply the memory of every slot.
+//
+// Close ends it: a stopping process closes its Gate and shuts libvips down only once the
+// running pipelines have given their slots back, since a libvips call made after
+// Shutdown crashes the process.
 type Gate struct {
 	size, queue int
 
@@ -36,6 +40,9 @@ type Gate struct {
 	reserved int64         // bytes held by reservations
 	holders  int           // live reservations
 	byteWait []*byteWaiter // FIFO of Reserve callers
+
+	closed  bool          // Close was called: no slot is given any more
+	drained chan struct{} // made by Close, closed once no slot is taken
 
 	idleAfter time.Duration // OnIdle's delay; 0: no idle hook
 	idleFn    func()
@@ -56,7 +63,8 @@ const DefaultWorkPerSlot = 64 << 20
 // slotWaiter is an Acquire caller waiting for a slot and n bytes of working memory.
 type slotWaiter struct {
 	n     int64
-	ready chan struct{} // closed once the slot is granted
+	ready chan struct{} // closed once the slot is granted, or the Gate closed
+	err   error         // set before ready is closed when no slot is given (ErrClosed)
 }
 
 type byteWaiter struct {
@@ -277,7 +285,7 @@ func (g *Gate) armIdle() {
 	gen, f := g.idleGen, g.idleFn
 	g.idleTimer = g.afterFunc(g.idleAfter, func() {
 		g.mu.Lock()
-		still := g.inFlight == 0 && g.idleGen == gen
+		still := g.inFlight == 0 && g.idleGen == gen && !g.closed
 		g.mu.Unlock()
 		if still {
 			f()
@@ -325,6 +333,10 @@ func (g *Gate) acquire(ctx context.Context, n int64, low bool) (release func(), 
 	}
 	n = max(n, 0)
 	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return nil, fmt.Errorf("gate: %w", ErrClosed)
+	}
 	if g.inFlight < g.size && len(g.waiters) == 0 && (!low || len(g.low) == 0) && g.fitsWork(n) {
 		g.take(n)
 		g.mu.Unlock()
@@ -344,6 +356,9 @@ func (g *Gate) acquire(ctx context.Context, n int64, low bool) (release func(), 
 
 	select {
 	case <-w.ready:
+		if w.err != nil {
+			return nil, w.err
+		}
 		return g.releaser(n), nil
 	case <-ctx.Done():
 		g.mu.Lock()
@@ -358,6 +373,9 @@ func (g *Gate) acquire(ctx context.Context, n int64, low bool) (release func(), 
 			}
 		}
 		g.mu.Unlock()
+		if w.err != nil { // turned away by Close as ctx ended
+			return nil, ctx.Err()
+		}
 		// The slot was handed over as ctx ended: give it back.
 		g.release(n)
 		return nil, ctx.Err()
@@ -411,7 +429,45 @@ func (g *Gate) release(n int64) {
 	g.working -= n
 	g.dispatch()
 	if g.inFlight == 0 {
+		if g.closed {
+			close(g.drained)
+			return
+		}
 		g.armIdle()
+	}
+}
+
+// Close stops the Gate giving slots: the callers waiting for one, and every later
+// caller, fail with ErrClosed, and Close waits until every slot taken has been given
+// back. When it returns nil no pipeline holds a slot, so libvips can be shut down;
+// when ctx ends first it returns ctx's error and the pipelines still running go on.
+// Calling it again waits again. The idle hook does not run after Close.
+func (g *Gate) Close(ctx context.Context) error {
+	g.mu.Lock()
+	if !g.closed {
+		g.closed = true
+		g.drained = make(chan struct{})
+		for _, w := range append(g.waiters, g.low...) {
+			w.err = fmt.Errorf("gate: %w", ErrClosed)
+			close(w.ready)
+		}
+		g.waiters, g.low = nil, nil
+		if g.idleTimer != nil {
+			g.idleTimer.Stop()
+			g.idleTimer = nil
+		}
+		g.idleFn = nil
+		if g.inFlight == 0 {
+			close(g.drained)
+		}
+	}
+	drained := g.drained
+	g.mu.Unlock()
+	select {
+	case <-drained:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("gate: %d pipelines still running: %w", g.InFlight(), ctx.Err())
 	}
 }
 

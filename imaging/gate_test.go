@@ -297,3 +297,69 @@ func TestGateOnIdleRealClock(t *testing.T) {
 		t.Fatal("idle hook did not run within 10 s of the last slot given back")
 	}
 }
+
+// TestGateClose: Close turns away the waiters and every later caller with ErrClosed,
+// and returns nil only once every slot taken has been given back.
+func TestGateClose(t *testing.T) {
+	t.Parallel()
+	g := NewGate(1, 2)
+	ctx := context.Background()
+	rel, err := g.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiting := make(chan error, 2)
+	for _, acquire := range []func(context.Context) (func(), error){g.Acquire, g.AcquireLow} {
+		go func() {
+			r, err := acquire(ctx)
+			if err == nil {
+				r()
+			}
+			waiting <- err
+		}()
+	}
+	waitFor(t, "both callers waiting", func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return len(g.waiters)+len(g.low) == 2
+	})
+
+	// A slot is held: a Close whose time is up reports it instead of returning nil.
+	short, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := g.Close(short); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Close with a slot taken: got %v, want context.Canceled", err)
+	}
+	for range 2 {
+		if err := <-waiting; !errors.Is(err, ErrClosed) {
+			t.Errorf("waiter at Close: got %v, want ErrClosed", err)
+		}
+	}
+	if _, err := g.Acquire(ctx); !errors.Is(err, ErrClosed) {
+		t.Errorf("Acquire after Close: got %v, want ErrClosed", err)
+	}
+	if _, err := g.AcquireLowFor(ctx, 1<<20); !errors.Is(err, ErrClosed) {
+		t.Errorf("AcquireLowFor after Close: got %v, want ErrClosed", err)
+	}
+
+	closed := make(chan error, 1)
+	go func() { closed <- g.Close(ctx) }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned %v with a slot still taken", err)
+	default:
+	}
+	rel()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("Close after the last release: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return after the last slot was given back")
+	}
+	// Closed and drained: Close returns at once.
+	if err := g.Close(ctx); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}

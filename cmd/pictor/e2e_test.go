@@ -51,6 +51,9 @@ type server struct {
 	base string
 	cmd  *exec.Cmd
 	logs *bytes.Buffer
+	done chan struct{} // closed when the process has exited; waitErr is then set
+	// waitErr is what cmd.Wait returned: nil for a clean exit.
+	waitErr error
 }
 
 // startServer runs pictor serve on a free loopback port with env added to a clean
@@ -68,8 +71,9 @@ func startServer(t *testing.T, env ...string) *server {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
+	s := &server{cmd: cmd, logs: logs, done: make(chan struct{})}
+	done := s.done
+	go func() { s.waitErr = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
 		cmd.Process.Signal(os.Interrupt)
 		select {
@@ -93,7 +97,8 @@ func startServer(t *testing.T, env ...string) *server {
 	}()
 	select {
 	case u := <-lines:
-		return &server{base: u, cmd: cmd, logs: logs}
+		s.base = u
+		return s
 	case <-done:
 		t.Fatalf("pictor exited at start:\n%s", logs.String())
 	case <-time.After(30 * time.Second):

@@ -1,10 +1,16 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
 	"runtime/debug"
 	"testing"
+	"time"
 
 	"github.com/pictor/pictor/imaging"
+	"github.com/pictor/pictor/internal/waitfor"
 )
 
 func TestNewGateMemoryBudget(t *testing.T) {
@@ -71,4 +77,56 @@ func TestTuneGC(t *testing.T) {
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("GOGC=100: collector at %d%%, want the runtime's 100%%", got)
 	}
+}
+
+// TestStopImagingWaitsForPipelines: libvips is shut down only once every pipeline has
+// given its slot back, and not at all when one still runs at the shutdown timeout (a
+// libvips call after Shutdown would crash the exiting process).
+func TestStopImagingWaitsForPipelines(t *testing.T) {
+	t.Parallel()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	g := imaging.NewGate(2, 2)
+	release, err := g.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	shut := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		stopImaging(g, time.Minute, log, func() { close(shut) })
+	}()
+	// The gate turns new work away as soon as it is closing.
+	waitfor.Cond(t, 10*time.Second, func() bool {
+		r, err := g.Acquire(context.Background())
+		if err == nil {
+			r()
+		}
+		return errors.Is(err, imaging.ErrClosed)
+	}, "the gate to close")
+	select {
+	case <-shut:
+		t.Fatal("libvips shut down while a pipeline held a slot")
+	default:
+	}
+	release()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("stopImaging did not return after the last slot was given back")
+	}
+	select {
+	case <-shut:
+	default:
+		t.Fatal("libvips not shut down once no pipeline ran")
+	}
+
+	// A pipeline still running at the timeout: libvips is left up.
+	g = imaging.NewGate(1, 1)
+	release, err = g.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	stopImaging(g, time.Millisecond, log, func() { t.Error("libvips shut down under a running pipeline") })
 }

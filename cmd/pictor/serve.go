@@ -37,6 +37,7 @@ type app struct {
 	db      *db.DB
 	store   catalog.ObjectStore
 	catalog *catalog.Service
+	gate    *imaging.Gate // every libvips pipeline of the process holds one of its slots
 	jobs    *jobs.Service
 	sd      *sdclient.Pool
 	rembg   *sdclient.Pool
@@ -119,8 +120,9 @@ func wire(ctx context.Context, c config, log *slog.Logger, work bool) (_ *app, e
 	cc.MaxSourceBytes, cc.MaxSourcePixels = c.MaxSourceBytes, c.MaxSourcePixels
 	cc.RenderBudget = float64(c.RenderBudget)
 	cc.PublicBaseURL, cc.PresignExpiry = c.PublicBaseURL, c.PresignExpiry
+	a.gate = newGate(c)
 	a.catalog, err = catalog.New(cc, catalog.Deps{
-		DB: a.db, Store: a.store, Fetcher: fetcher, Gate: newGate(c),
+		DB: a.db, Store: a.store, Fetcher: fetcher, Gate: a.gate,
 		Logger: log, Registerer: a.reg, SD: sd, Safety: classifier, Links: api.Links{},
 	})
 	if err != nil {
@@ -238,7 +240,31 @@ func boot(ctx context.Context, name string, args []string, getenv func(string) s
 		imaging.Shutdown()
 		return nil, nil, err
 	}
-	return a, func() { stop(); a.close(); imaging.Shutdown() }, nil
+	return a, func() { stop(); a.stopImaging(); a.close() }, nil
+}
+
+// stopImaging closes the libvips gate and shuts libvips down once no pipeline runs. A
+// pipeline can outlive the requests and jobs that started it (a shared render goes on
+// while any caller waits, and stops only between steps), and a libvips call made after
+// Shutdown crashes the process; when pipelines still run after the shutdown timeout,
+// libvips is left up for the process's exit instead.
+func (a *app) stopImaging() {
+	stopImaging(a.gate, a.cfg.ShutdownTimeout, a.log, imaging.Shutdown)
+}
+
+// stopImaging closes g, waiting up to timeout for its running pipelines, and calls
+// shutdown only when none is left.
+func stopImaging(g *imaging.Gate, timeout time.Duration, log *slog.Logger, shutdown func()) {
+	if n := g.InFlight(); n > 0 {
+		log.Info("waiting for libvips pipelines to finish", "running", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := g.Close(ctx); err != nil {
+		log.Warn("libvips left running for the exit", "err", err)
+		return
+	}
+	shutdown()
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
