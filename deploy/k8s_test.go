@@ -585,6 +585,9 @@ func checkDeployment(t *testing.T, b *bundle, o object) {
 		}
 		if e, ok := env["PICTOR_WORKERS"]; !ok || e.ValueFrom == nil || e.ValueFrom.ResourceFieldRef == nil || e.ValueFrom.ResourceFieldRef.Resource != "limits.cpu" {
 			t.Errorf("%s: PICTOR_WORKERS: want it from the container's limits.cpu", cw)
+		} else if d := e.ValueFrom.ResourceFieldRef.Divisor; d.MilliValue() != 500 {
+			// Two libvips pipelines a core (imaging.SlotsPerCore), as Pictor's default.
+			t.Errorf("%s: PICTOR_WORKERS: divisor %s, want 500m (two slots a core)", cw, d.String())
 		}
 		for name, e := range env {
 			if strings.HasPrefix(name, "MALLOC_") {

@@ -51,14 +51,25 @@ type Gate struct {
 	afterFunc func(time.Duration, func()) *time.Timer // time.AfterFunc; tests replace it
 }
 
+// SlotsPerCore is how many pipelines NewGate runs at once per core by default. One
+// pipeline leaves its core idle part of the time: libvips hands each strip between its
+// worker and write-behind threads, and the core waits for each thread to wake (on the
+// benchmark's virtual machine, 10-13 % of the cores idle with every slot full, against
+// 3-4 % for imgproxy, which runs two per core as well). A second pipeline per core fills
+// those gaps: 6-7 % more JPEG listings a second at the same CPU per image (issue 13's
+// benchmarks). The memory budgets stay what they were per core: the defaults per slot
+// below are half of what one core's pipelines are given.
+const SlotsPerCore = 2
+
 // DefaultMemoryPerSlot is what NewGate gives each slot of the memory budget for sources:
 // with sources admitted once their length is known, enough to keep a few large ones
-// ready for every slot.
-const DefaultMemoryPerSlot = 32 << 20
+// ready for every core (32 MiB a core at SlotsPerCore).
+const DefaultMemoryPerSlot = 16 << 20
 
-// DefaultWorkPerSlot is what NewGate gives each slot of the budget of working memory: two
-// slots run two 50 MB progressive decoders (3840x2160 at 4:4:4) at once.
-const DefaultWorkPerSlot = 64 << 20
+// DefaultWorkPerSlot is what NewGate gives each slot of the budget of working memory:
+// 64 MiB a core at SlotsPerCore, so two cores run two 50 MB progressive decoders
+// (3840x2160 at 4:4:4) at once.
+const DefaultWorkPerSlot = 32 << 20
 
 // slotWaiter is an Acquire caller waiting for a slot and n bytes of working memory.
 type slotWaiter struct {
@@ -73,13 +84,13 @@ type byteWaiter struct {
 }
 
 // NewGate returns a Gate running at most size pipelines at once, default
-// runtime.NumCPU() when size <= 0, with at most queue callers waiting, default 0
+// SlotsPerCore * runtime.NumCPU() when size <= 0, with at most queue callers waiting, default 0
 // (no waiting: ErrBusy as soon as all slots are taken) when queue <= 0.
 // Its memory budget for sources is size * DefaultMemoryPerSlot (see SetMemory), its
 // budget of working memory size * DefaultWorkPerSlot (see SetWork).
 func NewGate(size, queue int) *Gate {
 	if size <= 0 {
-		size = runtime.NumCPU()
+		size = SlotsPerCore * runtime.NumCPU()
 	}
 	return &Gate{size: size, queue: max(queue, 0), budget: int64(size) * DefaultMemoryPerSlot, work: int64(size) * DefaultWorkPerSlot}
 }

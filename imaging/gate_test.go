@@ -30,8 +30,8 @@ func TestNewGateDefaults(t *testing.T) {
 		wantSize, wantQueue int
 	}{
 		{"explicit", 3, 7, 3, 7},
-		{"size default", 0, 2, runtime.NumCPU(), 2},
-		{"negative", -1, -5, runtime.NumCPU(), 0},
+		{"size default", 0, 2, 2 * runtime.NumCPU(), 2},
+		{"negative", -1, -5, 2 * runtime.NumCPU(), 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

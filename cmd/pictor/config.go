@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pictor/pictor/imaging"
 )
 
 // config is every setting of the service; each has a flag and a PICTOR_ variable.
@@ -113,11 +115,11 @@ func (c *config) settings() []setting {
 		{"PICTOR_MAX_SOURCE_BYTES", "max-source-bytes", "largest source image accepted, in bytes", strconv.Itoa(32 << 20), i64(&c.MaxSourceBytes)},
 		{"PICTOR_MAX_SOURCE_PIXELS", "max-source-pixels", "largest source image accepted, in pixels (from its header)", "50000000", i64(&c.MaxSourcePixels)},
 		{"PICTOR_RENDER_BUDGET", "render-budget", "estimated pixel operations one render may cost, checked before decoding (-1 = no limit)", "5000000000", i64(&c.RenderBudget)},
-		{"PICTOR_WORKERS", "workers", "libvips operations at once (0 = number of cores)", "0", num(&c.Workers)},
+		{"PICTOR_WORKERS", "workers", "libvips pipelines at once (0 = two per core: one pipeline leaves its core idle while its threads hand work over)", "0", num(&c.Workers)},
 		{"PICTOR_SERVE_WORKERS", "serve-workers", "serve also runs the job workers (false when pictor worker replicas do)", "true", boolean(&c.ServeWorkers)},
 		{"PICTOR_QUEUE_SIZE", "queue-size", "requests that may wait for a libvips slot before 429", "64", num(&c.QueueSize)},
-		{"PICTOR_MEMORY_BUDGET", "memory-budget", "bytes of sources held at once, admitted once their length is known and before they are read (0 = 32 MiB per libvips slot, -1 = off)", "0", i64(&c.MemoryBudget)},
-		{"PICTOR_DECODE_BUDGET", "decode-budget", "bytes of working memory that decoders holding the whole image (progressive JPEG, WebP, GIF, HEIF, AVIF, interlaced PNG) may hold at once (0 = 64 MiB per libvips slot, -1 = off)", "0", i64(&c.DecodeBudget)},
+		{"PICTOR_MEMORY_BUDGET", "memory-budget", "bytes of sources held at once, admitted once their length is known and before they are read (0 = 16 MiB per libvips pipeline slot, -1 = off)", "0", i64(&c.MemoryBudget)},
+		{"PICTOR_DECODE_BUDGET", "decode-budget", "bytes of working memory that decoders holding the whole image (progressive JPEG, WebP, GIF, HEIF, AVIF, interlaced PNG) may hold at once (0 = 32 MiB per libvips pipeline slot, -1 = off)", "0", i64(&c.DecodeBudget)},
 		{"PICTOR_SD_URLS", "sd-urls", "Stable Diffusion WebUI backends, comma separated (http://user:pass@host:7860); empty = no GPU", "", str(&c.SDURLs)},
 		{"PICTOR_SD_CHECKPOINT", "sd-checkpoint", "inpainting checkpoint title for background replacement (empty = the loaded one)", "", str(&c.SDCheckpoint)},
 		{"PICTOR_SD_SAMPLER", "sd-sampler", "sampler for background replacement", "DPM++ 2M", str(&c.SDSampler)},
@@ -189,7 +191,7 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 		return c, nil, err
 	}
 	if c.Workers <= 0 {
-		c.Workers = runtime.NumCPU()
+		c.Workers = imaging.SlotsPerCore * runtime.NumCPU()
 	}
 	return c, fs.Args(), nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"testing"
 	"time"
@@ -35,6 +36,38 @@ func TestNewGateMemoryBudget(t *testing.T) {
 		}
 		if b, _ := g.Memory(); b != 3*imaging.DefaultMemoryPerSlot {
 			t.Errorf("PICTOR_DECODE_BUDGET=%d: source budget %d, want the default %d", tc.set, b, 3*imaging.DefaultMemoryPerSlot)
+		}
+	}
+}
+
+// TestDefaultWorkers: with PICTOR_WORKERS unset the gate runs imaging.SlotsPerCore
+// pipelines a core, its memory budgets are the same per core as with one pipeline a core
+// (32 MiB of sources, 64 MiB of decoders' working memory), and the cost estimate counts
+// the cores, not the slots.
+func TestDefaultWorkers(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{}
+	c, _, err := loadConfig("serve", nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cores := runtime.NumCPU()
+	if c.Workers != 2*cores {
+		t.Fatalf("default workers %d on %d cores, want %d", c.Workers, cores, 2*cores)
+	}
+	g := newGate(c)
+	if g.Size() != 2*cores {
+		t.Errorf("gate size %d, want %d", g.Size(), 2*cores)
+	}
+	if b, _ := g.Memory(); b != int64(cores)*32<<20 {
+		t.Errorf("source budget %d MiB on %d cores, want 32 MiB a core", b>>20, cores)
+	}
+	if w, _ := g.Work(); w != int64(cores)*64<<20 {
+		t.Errorf("decode budget %d MiB on %d cores, want 64 MiB a core", w>>20, cores)
+	}
+	for _, tc := range []struct{ workers, want int }{{1, 1}, {2, 1}, {3, 1}, {4, 2}, {2 * cores, cores}} {
+		if got := cpuWorkers(tc.workers); got != tc.want {
+			t.Errorf("cpuWorkers(%d) = %d, want %d", tc.workers, got, tc.want)
 		}
 	}
 }

@@ -133,7 +133,7 @@ func wire(ctx context.Context, c config, log *slog.Logger, work bool) (_ *app, e
 	}
 	jc := jobs.DefaultConfig()
 	jc.Work = work
-	jc.CPUWorkers = c.Workers
+	jc.CPUWorkers = cpuWorkers(c.Workers)
 	jc.JobTimeout, jc.RescueAfter = c.JobTimeout, c.JobRescueAfter
 	jc.Costs = jobs.Costs{GPUSecond: c.CostGPUSecond, CPUSecond: c.CostCPUSecond, GBMonth: c.CostGBMonth, Currency: c.CostCurrency}
 	if a.sd != nil {
@@ -409,9 +409,15 @@ func worker(ctx context.Context, args []string, getenv func(string) string, stdo
 	return nil
 }
 
+// cpuWorkers is how many items at once the cost estimate's wall time assumes for
+// workers libvips slots: their cores' worth, at imaging.SlotsPerCore slots a core.
+func cpuWorkers(workers int) int {
+	return max(1, workers/imaging.SlotsPerCore)
+}
+
 // newGate is the libvips gate of c: Workers slots, QueueSize waiters, a memory budget of
 // MemoryBudget bytes for sources and one of DecodeBudget bytes for the decoders' working
-// memory (0: the gate's defaults, 32 and 64 MiB a slot; negative: none). When its slots
+// memory (0: the gate's defaults, 16 and 32 MiB a slot; negative: none). When its slots
 // have been idle for releaseIdle, the C allocator's free memory is given back.
 func newGate(c config) *imaging.Gate {
 	g := imaging.NewGate(c.Workers, c.QueueSize)
