@@ -41,9 +41,13 @@ func TestShutdownWaitsForPipelines(t *testing.T) {
 		}
 		answered <- err
 	}()
+	// The render checks its context before its output, then encodes without looking
+	// again. It is in the encode once libvips has decoded the source into memory for it
+	// (36 MB, allocated whole, well above the malloc heap's idle level).
+	heap := metric(t, s, "pictor_imaging_malloc_bytes")
 	waitfor.Cond(t, 30*time.Second, func() bool {
-		return metric(t, s, "pictor_imaging_in_flight") >= 1
-	}, "the render to hold a libvips slot")
+		return metric(t, s, "pictor_imaging_in_flight") >= 1 && metric(t, s, "pictor_imaging_malloc_bytes") > heap+30<<20
+	}, "the render to hold a libvips slot and decode its source")
 	cancel()
 	select {
 	case err := <-answered:
