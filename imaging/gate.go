@@ -43,6 +43,7 @@ type Gate struct {
 
 	closed  bool          // Close was called: no slot is given any more
 	drained chan struct{} // made by Close, closed once no slot is taken
+	count   *slotCount    // the process's count of slots taken (slotsTaken); tests replace it
 
 	idleAfter time.Duration // OnIdle's delay; 0: no idle hook
 	idleFn    func()
@@ -92,7 +93,7 @@ func NewGate(size, queue int) *Gate {
 	if size <= 0 {
 		size = SlotsPerCore * runtime.NumCPU()
 	}
-	return &Gate{size: size, queue: max(queue, 0), budget: int64(size) * DefaultMemoryPerSlot, work: int64(size) * DefaultWorkPerSlot}
+	return &Gate{size: size, queue: max(queue, 0), budget: int64(size) * DefaultMemoryPerSlot, work: int64(size) * DefaultWorkPerSlot, count: slotsTaken}
 }
 
 // SetWork sets the budget of working memory AcquireFor admits pipelines against (what
@@ -406,6 +407,53 @@ func (g *Gate) take(n int64) {
 	}
 	g.inFlight++
 	g.working += n
+	g.count.add(1)
+}
+
+// slotsTaken counts the slots taken in every Gate of the process, so that Shutdown can
+// wait for the pipelines holding them.
+var slotsTaken = newSlotCount()
+
+type slotCount struct {
+	mu   sync.Mutex
+	n    int
+	zero chan struct{} // closed while n is 0
+}
+
+func newSlotCount() *slotCount {
+	c := &slotCount{zero: make(chan struct{})}
+	close(c.zero)
+	return c
+}
+
+func (c *slotCount) add(d int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == 0 && d > 0 {
+		c.zero = make(chan struct{})
+	}
+	c.n += d
+	if c.n == 0 {
+		close(c.zero)
+	}
+}
+
+// wait waits until no slot is taken, or ctx ends; it reports whether none is.
+func (c *slotCount) wait(ctx context.Context) bool {
+	c.mu.Lock()
+	zero := c.zero
+	c.mu.Unlock()
+	select {
+	case <-zero:
+		return true
+	default:
+	}
+	select {
+	case <-zero:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // dispatch grants slots to waiters in order, interactive ones first, while slots are
@@ -438,6 +486,7 @@ func (g *Gate) release(n int64) {
 	defer g.mu.Unlock()
 	g.inFlight--
 	g.working -= n
+	g.count.add(-1)
 	g.dispatch()
 	if g.inFlight == 0 {
 		if g.closed {

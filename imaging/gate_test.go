@@ -363,3 +363,46 @@ func TestGateClose(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+// TestSlotCountForShutdown: the slots taken in every Gate are counted together, and the
+// wait Shutdown makes before stopping libvips ends only once all are given back.
+func TestSlotCountForShutdown(t *testing.T) {
+	t.Parallel()
+	c := newSlotCount()
+	a, b := NewGate(1, 1), NewGate(2, 1)
+	a.count, b.count = c, c
+	ctx := context.Background()
+	relA, err := a.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relB, err := b.AcquireLowFor(ctx, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	if c.wait(ended) {
+		t.Fatal("wait: no slot taken reported with two taken")
+	}
+	relA()
+	relA() // a second call gives nothing back twice
+	if c.wait(ended) {
+		t.Fatal("wait: no slot taken reported with one still taken")
+	}
+	relB()
+	deadline, stop := context.WithTimeout(ctx, 10*time.Second)
+	defer stop()
+	if !c.wait(deadline) {
+		t.Fatal("wait: slots still counted after both were given back")
+	}
+	// Taken again after being idle: counted again.
+	relA, err = a.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relA()
+	if c.wait(ended) {
+		t.Error("wait: no slot taken reported after a new one was taken")
+	}
+}

@@ -233,10 +233,22 @@ func (l *warnLimiter) allow() (ok bool, dropped int) {
 	return true, dropped
 }
 
+// ShutdownWait is how long Shutdown waits for pipelines still holding a Gate's slot.
+const ShutdownWait = time.Minute
+
 // Shutdown stops libvips and frees its caches. Call it once, last; later calls do
-// nothing.
+// nothing. A libvips call made after it crashes the process, and a pipeline can outlive
+// the request or test that started it (a shared render whose callers have gone runs on
+// until its next step), so it first waits, up to ShutdownWait, until no Gate of the
+// process has a slot taken; when one still has, libvips is left up for the exit.
 func Shutdown() {
-	lifecycle.stop.Do(vips.Shutdown)
+	lifecycle.stop.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), ShutdownWait)
+		defer cancel()
+		if slotsTaken.wait(ctx) {
+			vips.Shutdown()
+		}
+	})
 }
 
 // MemStats is libvips' own allocation accounting (pixel buffers and other tracked
