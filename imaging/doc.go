@@ -16,9 +16,9 @@
 //	out, err := im.Encode(imaging.EncodeOptions{Format: imaging.WebP})
 //
 // Errors wrap the sentinels ErrTooManyPixels, ErrUnsupportedFormat, ErrCorrupt,
-// ErrInvalidOption and ErrBusy. libvips decodes lazily: a truncated source is
-// reported by the first call that reads pixels (Encode, Trim, Sharpness,
-// PlainBackground, smart crops), as ErrCorrupt.
+// ErrInvalidOption, ErrBusy and ErrClosed (a Gate closed as the process stops).
+// libvips decodes lazily: a truncated source is reported by the first call that
+// reads pixels (Encode, Trim, Sharpness, PlainBackground, smart crops), as ErrCorrupt.
 //
 // Test images are made by testdata/gen.go:
 //
