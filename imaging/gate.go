@@ -22,9 +22,9 @@ import (
 // a progressive JPEG's coefficients, a WebP decoded whole), against a second budget, so
 // a few large images cannot multiply the memory of every slot.
 //
-// Close ends it: a stopping process closes its Gate and shuts libvips down only once the
-// running pipelines have given their slots back, since a libvips call made after
-// Shutdown crashes the process.
+// Close ends it: a stopping process closes its Gate so that no new pipeline starts, and
+// Shutdown stops libvips only once the running ones have given their slots back, since
+// a libvips call made after it crashes the process.
 type Gate struct {
 	size, queue int
 
@@ -41,9 +41,8 @@ type Gate struct {
 	holders  int           // live reservations
 	byteWait []*byteWaiter // FIFO of Reserve callers
 
-	closed  bool          // Close was called: no slot is given any more
-	drained chan struct{} // made by Close, closed once no slot is taken
-	count   *slotCount    // the process's count of slots taken (slotsTaken); tests replace it
+	closed bool       // Close was called: no slot is given any more
+	count  *slotCount // the process's count of slots taken (slotsTaken); tests replace it
 
 	idleAfter time.Duration // OnIdle's delay; 0: no idle hook
 	idleFn    func()
@@ -411,7 +410,8 @@ func (g *Gate) take(n int64) {
 }
 
 // slotsTaken counts the slots taken in every Gate of the process, so that Shutdown can
-// wait for the pipelines holding them.
+// wait for the pipelines holding them; it is kept beside each Gate's own count (under
+// that Gate's lock) because a process may have several Gates (tests do).
 var slotsTaken = newSlotCount()
 
 type slotCount struct {
@@ -489,46 +489,31 @@ func (g *Gate) release(n int64) {
 	g.count.add(-1)
 	g.dispatch()
 	if g.inFlight == 0 {
-		if g.closed {
-			close(g.drained)
-			return
-		}
 		g.armIdle()
 	}
 }
 
 // Close stops the Gate giving slots: the callers waiting for one, and every later
-// caller, fail with ErrClosed, and Close waits until every slot taken has been given
-// back. When it returns nil no pipeline holds a slot, so libvips can be shut down;
-// when ctx ends first it returns ctx's error and the pipelines still running go on.
-// Calling it again waits again. The idle hook does not run after Close.
-func (g *Gate) Close(ctx context.Context) error {
+// caller, fail with ErrClosed; the pipelines running go on and give their slots back as
+// usual (Shutdown waits for them). The idle hook does not run after Close. Calling it
+// again does nothing.
+func (g *Gate) Close() {
 	g.mu.Lock()
-	if !g.closed {
-		g.closed = true
-		g.drained = make(chan struct{})
-		for _, w := range append(g.waiters, g.low...) {
-			w.err = fmt.Errorf("gate: %w", ErrClosed)
-			close(w.ready)
-		}
-		g.waiters, g.low = nil, nil
-		if g.idleTimer != nil {
-			g.idleTimer.Stop()
-			g.idleTimer = nil
-		}
-		g.idleFn = nil
-		if g.inFlight == 0 {
-			close(g.drained)
-		}
+	defer g.mu.Unlock()
+	if g.closed {
+		return
 	}
-	drained := g.drained
-	g.mu.Unlock()
-	select {
-	case <-drained:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("gate: %d pipelines still running: %w", g.InFlight(), ctx.Err())
+	g.closed = true
+	for _, w := range append(g.waiters, g.low...) {
+		w.err = fmt.Errorf("gate: %w", ErrClosed)
+		close(w.ready)
 	}
+	g.waiters, g.low = nil, nil
+	if g.idleTimer != nil {
+		g.idleTimer.Stop()
+		g.idleTimer = nil
+	}
+	g.idleFn = nil
 }
 
 // InFlight returns the number of slots taken.

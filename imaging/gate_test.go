@@ -298,11 +298,13 @@ func TestGateOnIdleRealClock(t *testing.T) {
 	}
 }
 
-// TestGateClose: Close turns away the waiters and every later caller with ErrClosed,
-// and returns nil only once every slot taken has been given back.
+// TestGateClose: Close turns away the waiters and every later caller with ErrClosed;
+// a slot taken before it is given back as usual and leaves the process's count.
 func TestGateClose(t *testing.T) {
 	t.Parallel()
 	g := NewGate(1, 2)
+	c := newSlotCount()
+	g.count = c
 	ctx := context.Background()
 	rel, err := g.Acquire(ctx)
 	if err != nil {
@@ -323,13 +325,7 @@ func TestGateClose(t *testing.T) {
 		defer g.mu.Unlock()
 		return len(g.waiters)+len(g.low) == 2
 	})
-
-	// A slot is held: a Close whose time is up reports it instead of returning nil.
-	short, cancel := context.WithCancel(ctx)
-	cancel()
-	if err := g.Close(short); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Close with a slot taken: got %v, want context.Canceled", err)
-	}
+	g.Close()
 	for range 2 {
 		if err := <-waiting; !errors.Is(err, ErrClosed) {
 			t.Errorf("waiter at Close: got %v, want ErrClosed", err)
@@ -341,26 +337,18 @@ func TestGateClose(t *testing.T) {
 	if _, err := g.AcquireLowFor(ctx, 1<<20); !errors.Is(err, ErrClosed) {
 		t.Errorf("AcquireLowFor after Close: got %v, want ErrClosed", err)
 	}
-
-	closed := make(chan error, 1)
-	go func() { closed <- g.Close(ctx) }()
-	select {
-	case err := <-closed:
-		t.Fatalf("Close returned %v with a slot still taken", err)
-	default:
+	g.Close() // a second Close does nothing
+	if g.InFlight() != 1 {
+		t.Fatalf("in flight after Close: %d, want the slot taken before it", g.InFlight())
+	}
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	if c.wait(ended) {
+		t.Fatal("slot count: none taken reported while the slot taken before Close runs")
 	}
 	rel()
-	select {
-	case err := <-closed:
-		if err != nil {
-			t.Errorf("Close after the last release: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Close did not return after the last slot was given back")
-	}
-	// Closed and drained: Close returns at once.
-	if err := g.Close(ctx); err != nil {
-		t.Errorf("second Close: %v", err)
+	if g.InFlight() != 0 || !c.wait(ended) {
+		t.Errorf("after the release: in flight %d, count drained %v; want 0 and true", g.InFlight(), c.wait(ended))
 	}
 }
 

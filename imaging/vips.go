@@ -236,19 +236,27 @@ func (l *warnLimiter) allow() (ok bool, dropped int) {
 // ShutdownWait is how long Shutdown waits for pipelines still holding a Gate's slot.
 const ShutdownWait = time.Minute
 
-// Shutdown stops libvips and frees its caches. Call it once, last; later calls do
-// nothing. A libvips call made after it crashes the process, and a pipeline can outlive
-// the request or test that started it (a shared render whose callers have gone runs on
-// until its next step), so it first waits, up to ShutdownWait, until no Gate of the
-// process has a slot taken; when one still has, libvips is left up for the exit.
+// Shutdown stops libvips and frees its caches, waiting up to ShutdownWait for running
+// pipelines (see ShutdownWithin). Call it once, last; later calls do nothing.
 func Shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), ShutdownWait)
+	defer cancel()
+	ShutdownWithin(ctx)
+}
+
+// ShutdownWithin stops libvips and frees its caches once no Gate of the process has a
+// slot taken, and reports whether it did. A libvips call made after the shutdown crashes
+// the process, and a pipeline can outlive the request, job or test that started it (a
+// shared render whose callers have gone runs on until its next step); when slots are
+// still taken as ctx ends, libvips is left up for the process's exit and it reports
+// false. Only its first call (or Shutdown's) does anything.
+func ShutdownWithin(ctx context.Context) (stopped bool) {
 	lifecycle.stop.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), ShutdownWait)
-		defer cancel()
-		if slotsTaken.wait(ctx) {
+		if stopped = slotsTaken.wait(ctx); stopped {
 			vips.Shutdown()
 		}
 	})
+	return stopped
 }
 
 // MemStats is libvips' own allocation accounting (pixel buffers and other tracked

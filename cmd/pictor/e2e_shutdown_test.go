@@ -72,8 +72,9 @@ func TestShutdownWaitsForPipelines(t *testing.T) {
 	if s.waitErr != nil || strings.Contains(logs, "SIGSEGV") || strings.Contains(logs, "panic") {
 		t.Fatalf("exit after SIGTERM with a render running: %v, want a clean exit; log:\n%s", s.waitErr, logs)
 	}
-	// It waited for the render, and shut libvips down after it.
-	if !strings.Contains(logs, "waiting for libvips pipelines to finish") || strings.Contains(logs, "libvips left running") {
-		t.Errorf("shutdown with a render running: want it to wait for the render, then stop libvips; log:\n%s", logs)
+	// It waited for the render, and shut libvips down once the render had given its
+	// slot back.
+	if !strings.Contains(logs, "waiting for libvips pipelines to finish") || !strings.Contains(logs, `msg="libvips stopped" running=0`) {
+		t.Errorf("shutdown with a render running: want it to wait for the render, then stop libvips with nothing running; log:\n%s", logs)
 	}
 }

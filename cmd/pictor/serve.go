@@ -243,28 +243,29 @@ func boot(ctx context.Context, name string, args []string, getenv func(string) s
 	return a, func() { stop(); a.stopImaging(); a.close() }, nil
 }
 
-// stopImaging closes the libvips gate and shuts libvips down once no pipeline runs. A
-// pipeline can outlive the requests and jobs that started it (a shared render goes on
-// while any caller waits, and stops only between steps), and a libvips call made after
-// Shutdown crashes the process; when pipelines still run after the shutdown timeout,
-// libvips is left up for the process's exit instead.
+// stopImaging closes the libvips gate, so that no new pipeline starts, and shuts libvips
+// down once none runs. A pipeline can outlive the requests and jobs that started it (a
+// shared render goes on while any caller waits, and stops only between steps), and a
+// libvips call made after the shutdown crashes the process; when pipelines still run
+// after the shutdown timeout, libvips is left up for the process's exit instead.
 func (a *app) stopImaging() {
-	stopImaging(a.gate, a.cfg.ShutdownTimeout, a.log, imaging.Shutdown)
+	stopImaging(a.gate, a.cfg.ShutdownTimeout, a.log, imaging.ShutdownWithin)
 }
 
-// stopImaging closes g, waiting up to timeout for its running pipelines, and calls
-// shutdown only when none is left.
-func stopImaging(g *imaging.Gate, timeout time.Duration, log *slog.Logger, shutdown func()) {
+// stopImaging closes g and calls shutdown with timeout to wait for the running
+// pipelines.
+func stopImaging(g *imaging.Gate, timeout time.Duration, log *slog.Logger, shutdown func(context.Context) bool) {
+	g.Close()
 	if n := g.InFlight(); n > 0 {
 		log.Info("waiting for libvips pipelines to finish", "running", n)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := g.Close(ctx); err != nil {
-		log.Warn("libvips left running for the exit", "err", err)
+	if !shutdown(ctx) {
+		log.Warn("libvips left running for the exit: pipelines still running after the shutdown timeout", "running", g.InFlight(), "timeout", timeout)
 		return
 	}
-	shutdown()
+	log.Info("libvips stopped", "running", g.InFlight())
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
