@@ -14,7 +14,10 @@
 // GET /unsafe/rs:fit:800:800/q:80/cb:<tag>-<i>/plain/<source>@jpg per request (the
 // cache buster makes every URL distinct; imgproxy keeps no result cache anyway), and
 // with -outputs 2 a second GET for the thumb from the same client, so a request is
-// then an image pair either way. Answers must be 200 JPEGs of the expected size.
+// then an image pair either way. Answers must be 200 images of the expected size.
+//
+// -format asks for every output in webp, avif or png instead of jpeg (imgproxy: the
+// URL's extension); imgproxy's answers are checked to be of that format.
 //
 // With -unique every request's source is distinct bytes: the source server puts a
 // JPEG comment segment naming the request right after the start-of-image marker, so
@@ -34,11 +37,13 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"image/jpeg"
+	"image/png"
 	"io"
 	"net"
 	"net/http"
@@ -73,6 +78,7 @@ type options struct {
 	timeout     time.Duration
 	target      string // pictor or imgproxy
 	thumbFit    string // inside or cover
+	format      string // jpeg, webp, avif or png: every output's
 	unique      bool
 }
 
@@ -90,7 +96,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.outputs, "outputs", 1, "outputs per recipe: 1 (main) or 2 (main and thumb)")
 	fs.IntVar(&o.size, "size", 800, "main output box: fit inside size x size")
 	fs.IntVar(&o.thumb, "thumb", 200, "thumb output box for -outputs 2")
-	fs.IntVar(&o.quality, "quality", 80, "JPEG quality of every output")
+	fs.IntVar(&o.quality, "quality", 80, "quality of every output")
+	fs.StringVar(&o.format, "format", "jpeg", "format of every output: jpeg, webp, avif or png")
 	fs.StringVar(&o.tag, "tag", "r", "short tag put in output names, to keep runs apart")
 	fs.IntVar(&o.pid, "pid", 0, "server process id, to report its RSS and peak RSS from /proc")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "time limit for one request")
@@ -111,6 +118,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if o.target != "pictor" && o.target != "imgproxy" {
 		return errors.New("-target is pictor or imgproxy")
+	}
+	if _, ok := imgproxyExt[o.format]; !ok {
+		return errors.New("-format is jpeg, webp, avif or png")
 	}
 	if o.thumbFit != "inside" && o.thumbFit != "cover" {
 		return errors.New("-thumb-fit is inside or cover")
@@ -350,11 +360,11 @@ func fitsBox(w, h, box int, fit string) bool {
 func ingest(client *http.Client, o options, src, suffix string) (time.Duration, sizes, error) {
 	rec := recipe{
 		Steps:   []step{{Op: "resize", fitBox: fitBox{Width: o.size, Height: o.size, Fit: "inside"}}},
-		Outputs: []output{{Name: "main-" + o.tag + "-" + suffix, Format: "jpeg", Quality: o.quality}},
+		Outputs: []output{{Name: "main-" + o.tag + "-" + suffix, Format: o.format, Quality: o.quality}},
 	}
 	mainName := rec.Outputs[0].Name
 	if o.outputs == 2 {
-		thumb := output{Name: "thumb-" + o.tag + "-" + suffix, Format: "jpeg", Quality: o.quality,
+		thumb := output{Name: "thumb-" + o.tag + "-" + suffix, Format: o.format, Quality: o.quality,
 			Resize: &fitBox{Width: o.thumb, Height: o.thumb, Fit: o.thumbFit}}
 		rec.Outputs = append(rec.Outputs, thumb)
 	}
@@ -409,7 +419,7 @@ func imgproxy(client *http.Client, o options, src, suffix string) (time.Duration
 	var sz sizes
 	cb := "cb:" + o.tag + "-" + suffix
 	main := fmt.Sprintf("rs:fit:%d:%d/q:%d/%s", o.size, o.size, o.quality, cb)
-	n, err := imgproxyGet(client, o.server, main, src, o.size, "inside")
+	n, err := imgproxyGet(client, o.server, main, src, o.format, o.size, "inside")
 	if err != nil {
 		return time.Since(start), sizes{}, fmt.Errorf("main: %w", err)
 	}
@@ -420,16 +430,20 @@ func imgproxy(client *http.Client, o options, src, suffix string) (time.Duration
 			kind = "fill"
 		}
 		thumb := fmt.Sprintf("rs:%s:%d:%d/g:ce/q:%d/%s", kind, o.thumb, o.thumb, o.quality, cb)
-		if sz.thumb, err = imgproxyGet(client, o.server, thumb, src, o.thumb, o.thumbFit); err != nil {
+		if sz.thumb, err = imgproxyGet(client, o.server, thumb, src, o.format, o.thumb, o.thumbFit); err != nil {
 			return time.Since(start), sizes{}, fmt.Errorf("thumb: %w", err)
 		}
 	}
 	return time.Since(start), sz, nil
 }
 
-// imgproxyGet fetches one unsigned imgproxy URL and checks it is a JPEG of the box.
-func imgproxyGet(client *http.Client, server, opts, src string, box int, fit string) (int64, error) {
-	resp, err := client.Get(server + "/unsafe/" + opts + "/plain/" + src + "@jpg")
+// imgproxyExt is the extension that asks imgproxy for an output format.
+var imgproxyExt = map[string]string{"jpeg": "jpg", "webp": "webp", "avif": "avif", "png": "png"}
+
+// imgproxyGet fetches one unsigned imgproxy URL and checks it is an image of format
+// and of the box.
+func imgproxyGet(client *http.Client, server, opts, src, format string, box int, fit string) (int64, error) {
+	resp, err := client.Get(server + "/unsafe/" + opts + "/plain/" + src + "@" + imgproxyExt[format])
 	if err != nil {
 		return 0, err
 	}
@@ -441,14 +455,66 @@ func imgproxyGet(client *http.Client, server, opts, src string, box int, fit str
 	if resp.StatusCode != http.StatusOK {
 		return 0, fmt.Errorf("got status %d, want 200: %.300s", resp.StatusCode, b)
 	}
-	cfg, err := jpeg.DecodeConfig(bytes.NewReader(b))
+	w, h, err := imageSize(b, format)
 	if err != nil {
-		return 0, fmt.Errorf("answer is not a JPEG: %w", err)
+		return 0, err
 	}
-	if !fitsBox(cfg.Width, cfg.Height, box, fit) {
-		return 0, fmt.Errorf("got %dx%d, want %s %d", cfg.Width, cfg.Height, fit, box)
+	if !fitsBox(w, h, box, fit) {
+		return 0, fmt.Errorf("got %dx%d, want %s %d", w, h, fit, box)
 	}
 	return int64(len(b)), nil
+}
+
+// imageSize reads the pixel size of an encoded image that must be of format: JPEG and
+// PNG through the standard library, WebP from its VP8X, VP8 or VP8L header, AVIF from
+// the first 'ispe' (image spatial extents) property after an ftyp box naming avif.
+func imageSize(b []byte, format string) (int, int, error) {
+	switch format {
+	case "jpeg", "png":
+		dec := jpeg.DecodeConfig
+		if format == "png" {
+			dec = png.DecodeConfig
+		}
+		cfg, err := dec(bytes.NewReader(b))
+		if err != nil {
+			return 0, 0, fmt.Errorf("answer is not a %s: %w", format, err)
+		}
+		return cfg.Width, cfg.Height, nil
+	case "webp":
+		if len(b) < 30 || string(b[0:4]) != "RIFF" || string(b[8:12]) != "WEBP" {
+			return 0, 0, errors.New("answer is not a webp")
+		}
+		switch string(b[12:16]) {
+		case "VP8X":
+			return 1 + (int(b[24]) | int(b[25])<<8 | int(b[26])<<16), 1 + (int(b[27]) | int(b[28])<<8 | int(b[29])<<16), nil
+		case "VP8 ":
+			if b[23] != 0x9d || b[24] != 0x01 || b[25] != 0x2a {
+				return 0, 0, errors.New("answer is a webp without a VP8 start code")
+			}
+			return int(binary.LittleEndian.Uint16(b[26:])) & 0x3fff, int(binary.LittleEndian.Uint16(b[28:])) & 0x3fff, nil
+		case "VP8L":
+			if b[20] != 0x2f {
+				return 0, 0, errors.New("answer is a webp without a VP8L signature")
+			}
+			v := binary.LittleEndian.Uint32(b[21:])
+			return int(v&0x3fff) + 1, int(v>>14&0x3fff) + 1, nil
+		}
+		return 0, 0, fmt.Errorf("answer is a webp with a first chunk %q", b[12:16])
+	case "avif":
+		if len(b) < 16 || string(b[4:8]) != "ftyp" {
+			return 0, 0, errors.New("answer is not an avif (no ftyp box)")
+		}
+		ftyp := int(binary.BigEndian.Uint32(b))
+		if ftyp < 16 || ftyp > len(b) || !bytes.Contains(b[8:ftyp], []byte("avif")) {
+			return 0, 0, errors.New("answer is not an avif (its ftyp box names no avif brand)")
+		}
+		i := bytes.Index(b, []byte("ispe"))
+		if i < 4 || i+16 > len(b) {
+			return 0, 0, errors.New("answer is an avif without an ispe property")
+		}
+		return int(binary.BigEndian.Uint32(b[i+8:])), int(binary.BigEndian.Uint32(b[i+12:])), nil
+	}
+	return 0, 0, fmt.Errorf("unknown format %q", format)
 }
 
 // procMemory returns VmRSS and VmHWM of pid in MiB.

@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"image"
 	"image/jpeg"
+	"image/png"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -187,6 +189,7 @@ func TestFlags(t *testing.T) {
 		{"no dir", []string{"-server", "http://127.0.0.1:1"}},
 		{"three outputs", []string{"-server", "http://127.0.0.1:1", "-dir", "x", "-outputs", "3"}},
 		{"long tag", []string{"-server", "http://127.0.0.1:1", "-dir", "x", "-tag", "waytoolong"}},
+		{"unknown format", []string{"-server", "http://127.0.0.1:1", "-dir", "x", "-format", "gif"}},
 		{"empty dir", []string{"-server", "http://127.0.0.1:1", "-dir", t.TempDir()}},
 	}
 	for _, tt := range tests {
@@ -241,11 +244,13 @@ func fakeImgproxy(t *testing.T, wrong func(i int) bool) (*httptest.Server, *atom
 	var sources sync.Map // sha256 of each fetched source -> true
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		opts, src, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/unsafe/"), "/plain/")
-		if !ok || !strings.HasSuffix(src, "@jpg") || !strings.HasPrefix(src, "http://127.0.0.1:") {
+		at := strings.LastIndexByte(src, '@')
+		if !ok || at < 0 || !strings.HasPrefix(src, "http://127.0.0.1:") {
 			http.Error(w, "bad path "+r.URL.Path, http.StatusNotFound)
 			return
 		}
-		resp, err := http.Get(strings.TrimSuffix(src, "@jpg"))
+		ext := src[at+1:]
+		resp, err := http.Get(src[:at])
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
@@ -271,11 +276,49 @@ func fakeImgproxy(t *testing.T, wrong func(i int) bool) (*httptest.Server, *atom
 		if wrong != nil && wrong(i) {
 			ow++
 		}
-		w.Header().Set("Content-Type", "image/jpeg")
-		jpeg.Encode(w, image.NewGray(image.Rect(0, 0, ow, oh)), nil) //nolint:errcheck // the client reports a short body
+		out, err := encodedAs(ext, ow, oh)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Write(out) //nolint:errcheck // the client reports a short body
 	}))
 	t.Cleanup(srv.Close)
 	return srv, &n, &sources
+}
+
+// encodedAs returns an image of w x h in the format of an imgproxy extension: JPEG and PNG
+// by the standard library, WebP and AVIF as the testdata files (300x260, made by libvips)
+// with the size fields the answer is read by rewritten.
+func encodedAs(ext string, w, h int) ([]byte, error) {
+	var buf bytes.Buffer
+	switch ext {
+	case "jpg":
+		err := jpeg.Encode(&buf, image.NewGray(image.Rect(0, 0, w, h)), nil)
+		return buf.Bytes(), err
+	case "png":
+		err := png.Encode(&buf, image.NewGray(image.Rect(0, 0, w, h)))
+		return buf.Bytes(), err
+	case "webp":
+		b, err := os.ReadFile("testdata/size.webp")
+		if err != nil || string(b[12:16]) != "VP8X" {
+			return nil, fmt.Errorf("testdata/size.webp: %v, want a VP8X file", err)
+		}
+		for k, v := range []int{w - 1, h - 1} {
+			b[24+3*k], b[25+3*k], b[26+3*k] = byte(v), byte(v>>8), byte(v>>16)
+		}
+		return b, nil
+	case "avif":
+		b, err := os.ReadFile("testdata/size.avif")
+		i := bytes.Index(b, []byte("ispe"))
+		if err != nil || i < 0 {
+			return nil, fmt.Errorf("testdata/size.avif: %v, want an ispe property", err)
+		}
+		binary.BigEndian.PutUint32(b[i+8:], uint32(w))
+		binary.BigEndian.PutUint32(b[i+12:], uint32(h))
+		return b, nil
+	}
+	return nil, fmt.Errorf("unknown extension %q", ext)
 }
 
 func TestImgproxyTarget(t *testing.T) {
@@ -291,6 +334,10 @@ func TestImgproxyTarget(t *testing.T) {
 		{"one output", []string{"-outputs", "1"}, nil, 6, ""},
 		{"two outputs, cover thumb", []string{"-outputs", "2", "-thumb-fit", "cover"}, nil, 12, ""},
 		{"wrong size", []string{"-outputs", "1"}, func(i int) bool { return i == 3 }, 6, "1 of 6 requests failed"},
+		{"webp", []string{"-format", "webp", "-outputs", "2", "-thumb-fit", "cover"}, nil, 12, ""},
+		{"avif", []string{"-format", "avif", "-outputs", "2"}, nil, 12, ""},
+		{"png", []string{"-format", "png"}, nil, 6, ""},
+		{"avif, wrong size", []string{"-format", "avif"}, func(i int) bool { return i == 2 }, 6, "1 of 6 requests failed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -366,5 +413,64 @@ func TestUniqueSources(t *testing.T) {
 	}
 	if code, _ := get("/u/1/missing.jpg"); code != http.StatusNotFound {
 		t.Errorf("GET /u/1/missing.jpg: got %d, want 404", code)
+	}
+}
+
+// TestImageSize reads the size of real files made by libvips (300x260) in every format,
+// WebP also as a plain VP8 and a VP8L file (libvips writes VP8X), and refuses a file of
+// another format than the one asked for.
+func TestImageSize(t *testing.T) {
+	t.Parallel()
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	// plain unwraps a VP8X WebP to its image chunk alone, as a simple-format file.
+	plain := func(b []byte, fourcc string) []byte {
+		i := bytes.Index(b, []byte(fourcc))
+		if i < 0 {
+			t.Fatalf("no %q chunk", fourcc)
+		}
+		n := int(binary.LittleEndian.Uint32(b[i+4:]))
+		chunk := b[i : i+8+n+n%2]
+		out := append([]byte("RIFF\x00\x00\x00\x00WEBP"), chunk...)
+		binary.LittleEndian.PutUint32(out[4:], uint32(len(out)-8))
+		return out
+	}
+	tests := []struct {
+		name, format string
+		b            []byte
+		wantErr      bool
+	}{
+		{"jpeg", "jpeg", read("size.jpg"), false},
+		{"png", "png", read("size.png"), false},
+		{"webp vp8x", "webp", read("size.webp"), false},
+		{"webp vp8", "webp", plain(read("size.webp"), "VP8 "), false},
+		{"webp vp8l", "webp", plain(read("size-lossless.webp"), "VP8L"), false},
+		{"avif", "avif", read("size.avif"), false},
+		{"jpeg asked as avif", "avif", read("size.jpg"), true},
+		{"avif asked as webp", "webp", read("size.avif"), true},
+		{"webp asked as jpeg", "jpeg", read("size.webp"), true},
+		{"truncated webp", "webp", read("size.webp")[:20], true},
+		{"avif cut before its ispe", "avif", read("size.avif")[:bytes.Index(read("size.avif"), []byte("ispe"))], true},
+		{"heic brand", "avif", bytes.Replace(read("size.avif"), []byte("avif"), []byte("heic"), -1), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			w, h, err := imageSize(tt.b, tt.format)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("imageSize: got %dx%d, want an error", w, h)
+				}
+				return
+			}
+			if err != nil || w != 300 || h != 260 {
+				t.Fatalf("imageSize: got %dx%d, %v; want 300x260", w, h, err)
+			}
+		})
 	}
 }
