@@ -17,12 +17,12 @@ const (
 	DefaultAVIFQuality = 50
 	// DefaultHEIFQuality is the HEIF (HEVC) quality when EncodeOptions.Quality is 0.
 	DefaultHEIFQuality = 50
-	// AVIFEffort is the AV1 encoder effort used for AVIF (libvips passes 9-effort
-	// to libaom as its speed; HEVC ignores it): tuned for a server, not for the last
-	// byte. Measured on this stack (libvips 8.14, libaom 3.6) for 800x500 photographs
-	// at q50-q80: effort 1 costs 50-72 ms of CPU, effort 2 35-50 % more for files
-	// 0.6-1.6 % smaller, effort 3 twice as much, and effort 0 (speed 9) ten times as
-	// much. imgproxy's default (speed 8) is effort 1 too.
+	// AVIFEffort is the encoder effort for AVIF and HEIF (libvips hands libaom
+	// 9-effort as its speed): tuned for a server, not for the last byte. Measured on
+	// this stack (libvips 8.14, libaom 3.6) for 800x500 photographs at q50-q80: effort 1
+	// costs 50-72 ms of CPU, effort 2 35-50 % more for files 0.6-1.6 % smaller, effort 3
+	// twice as much. It must not be 0: govips then leaves libvips' default, effort 4,
+	// ten times the CPU of 1. imgproxy's default (speed 8) is effort 1 too.
 	AVIFEffort = 1
 	// PNGCompression is the zlib level used for PNG.
 	PNGCompression = 6

@@ -296,8 +296,8 @@ func TestEstimateJPEGQuality(t *testing.T) {
 
 // TestAVIFEffort pins the AV1 encoder's effort: Encode's AVIF must be what libvips makes
 // at AVIFEffort, and AVIFEffort must be 1 (see its comment: effort 2 cost 35-50 % more
-// CPU for 1 % smaller files, effort 0 ten times as much; a side-by-side with imgproxy
-// showed Pictor at 0.70x its AVIF rate with effort 2).
+// CPU for 1 % smaller files, and 0 means libvips' default, 4; a side-by-side with
+// imgproxy showed Pictor at 0.70x its AVIF rate with effort 2).
 func TestAVIFEffort(t *testing.T) {
 	t.Parallel()
 	if AVIFEffort != 1 {
