@@ -180,11 +180,17 @@ func (im *Image) AutoOrient() error {
 // ToSRGB converts the image to 8-bit sRGB (three bands plus any alpha): through
 // its embedded ICC profile when it has one, through a generic CMYK profile for a
 // CMYK image without one, and by plain colourspace conversion otherwise (grey,
-// 16-bit). The result carries an sRGB profile, which Encode strips by default.
+// 16-bit). An 8-bit RGB image whose profile is sRGB's (isSRGBProfile) is already
+// there and keeps its pixels. The result carries an sRGB profile, which Encode strips
+// by default.
 func (im *Image) ToSRGB() error {
 	ref := im.ref
 	switch {
 	case ref.HasICCProfile():
+		if ref.Interpretation() == vips.InterpretationSRGB && ref.BandFormat() == vips.BandFormatUchar &&
+			(ref.Bands() == 3 || ref.Bands() == 4) && isSRGBProfile(ref.GetICCProfile()) {
+			break
+		}
 		fallback := "srgb"
 		if ref.Interpretation() == vips.InterpretationCMYK {
 			fallback = "cmyk"
