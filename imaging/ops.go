@@ -187,8 +187,7 @@ func (im *Image) ToSRGB() error {
 	ref := im.ref
 	switch {
 	case ref.HasICCProfile():
-		if ref.Interpretation() == vips.InterpretationSRGB && ref.BandFormat() == vips.BandFormatUchar &&
-			(ref.Bands() == 3 || ref.Bands() == 4) && isSRGBProfile(ref.GetICCProfile()) {
+		if im.isRGB8() && isSRGBProfile(ref.GetICCProfile()) {
 			break
 		}
 		fallback := "srgb"
@@ -212,6 +211,21 @@ func (im *Image) ToSRGB() error {
 		}
 	}
 	return im.ensureRGB8()
+}
+
+// ProfileTransformPending reports whether ToSRGB would convert the image through its
+// embedded profile with lcms: 8-bit RGB, with or without alpha, tagged with a profile
+// other than sRGB's. That conversion works pixel by pixel, so a caller whose first
+// operation only drops pixels may convert fewer of them by calling ToSRGB after it.
+func (im *Image) ProfileTransformPending() bool {
+	return im.ref.HasICCProfile() && im.isRGB8() && !isSRGBProfile(im.ref.GetICCProfile())
+}
+
+// isRGB8 reports whether the image is 8-bit RGB with or without alpha.
+func (im *Image) isRGB8() bool {
+	ref := im.ref
+	return ref.Interpretation() == vips.InterpretationSRGB && ref.BandFormat() == vips.BandFormatUchar &&
+		(ref.Bands() == 3 || ref.Bands() == 4)
 }
 
 // ensureRGB8 converts to sRGB with 8 bits per band when the image is anything

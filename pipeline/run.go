@@ -124,9 +124,13 @@ func Run(ctx context.Context, env Env, src []byte, r *Recipe, opts RunOptions) (
 	if err := im.AutoOrient(); err != nil {
 		return nil, err
 	}
-	// Every output is sRGB: embedded profiles (and CMYK) are converted here, once.
-	if err := im.ToSRGB(); err != nil {
-		return nil, err
+	// Every output is sRGB: embedded profiles (and CMYK) are converted here, once, or
+	// right after the first step when that step only drops pixels (convertAfterFirst).
+	late := convertAfterFirst(r, im)
+	if !late {
+		if err := im.ToSRGB(); err != nil {
+			return nil, err
+		}
 	}
 	pc.Facts = Facts{Width: info.Width, Height: info.Height, Format: string(info.Format), HasAlpha: info.HasAlpha}
 	if oriented(info) {
@@ -166,6 +170,12 @@ func Run(ctx context.Context, env Env, src []byte, r *Recipe, opts RunOptions) (
 		}
 		if err := pc.finishProbe(); err != nil {
 			return nil, fmt.Errorf("steps[%d] %s: %w", i, st.Op, err)
+		}
+		if late {
+			late = false
+			if err := pc.Image.ToSRGB(); err != nil {
+				return nil, err
+			}
 		}
 	}
 	var want *sizeWant
@@ -316,6 +326,26 @@ func scaleFor(w, h int, p *ResizeParams) (float64, float64) {
 		s := math.Min(fw, fh)
 		return s, s
 	}
+}
+
+// convertAfterFirst tells whether the conversion to sRGB may wait until the recipe's
+// first step has run, on fewer pixels: the image needs an lcms transform, and that step
+// is an unconditional resize that shrinks the image and brings in no colour of its own
+// (not contain's letterbox) nor chooses by colour (not smart or entropy gravity), with no
+// analysis or AI measures reading the pixels before it. Resizing in the source's
+// encoding and then converting is what imgproxy does too; it differs from the other
+// order where neighbouring colours are far apart or outside sRGB's gamut (a Display P3
+// photograph fitted to 800: 0.24 of a level on average, 15 at most on a saturated edge).
+func convertAfterFirst(r *Recipe, im *imaging.Image) bool {
+	if len(r.Steps) == 0 || r.Steps[0].When != nil || needsAnalysis(r) || r.HasAIStep() || !im.ProfileTransformPending() {
+		return false
+	}
+	p, ok := r.Steps[0].Params.(*ResizeParams)
+	if !ok || p.Fit == "contain" || p.Gravity == "smart" || p.Gravity == "entropy" {
+		return false
+	}
+	sx, sy := scaleFor(im.Width(), im.Height(), p)
+	return sx <= 1 && sy <= 1 && sx*sy < 1
 }
 
 func needsAnalysis(r *Recipe) bool {

@@ -273,3 +273,122 @@ func TestRunConvertsEmbeddedProfileToSRGB(t *testing.T) {
 		}
 	}
 }
+
+// p3JPEG is a w x h JPEG of one colour, raw values (184, 50, 47), tagged with the Display
+// P3 profile of imaging's testdata: the colour sRGB shows as about (200, 30, 40).
+func p3JPEG(t *testing.T, w, h int) []byte {
+	t.Helper()
+	tagged, err := os.ReadFile("../imaging/testdata/display-p3.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var app2 []byte // the ICC_PROFILE segment, whole
+	for i := 2; i+4 <= len(tagged) && tagged[i] == 0xFF && tagged[i+1] != 0xDA; {
+		n := int(tagged[i+2])<<8 | int(tagged[i+3])
+		if tagged[i+1] == 0xE2 && bytes.HasPrefix(tagged[i+4:], []byte("ICC_PROFILE\x00")) {
+			app2 = tagged[i : i+2+n]
+			break
+		}
+		i += 2 + n
+	}
+	if app2 == nil {
+		t.Fatal("display-p3.jpg has no ICC_PROFILE segment")
+	}
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			img.Set(x, y, color.RGBA{184, 50, 47, 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 100}); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	return append(append(append([]byte{}, b[:2]...), app2...), b[2:]...)
+}
+
+// A Display P3 source whose first step shrinks it is converted to sRGB after that step
+// (convertAfterFirst), and still through its profile: the output shows the source's
+// colour, not its raw values.
+func TestRunConvertsEmbeddedProfileAfterResize(t *testing.T) {
+	t.Parallel()
+	src := p3JPEG(t, 64, 48)
+	r := mustRecipe(t, `{"steps":[{"op":"resize","width":24,"height":24,"fit":"inside"}],"outputs":[{"name":"a","format":"png"}]}`)
+	// As Run loads it: shrunk on load to 32x24, then resized to 24x18.
+	info, err := imaging.Probe(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := imaging.Load(src, imaging.LoadOptions{ShrinkTo: shrinkTarget(info, r)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	if !convertAfterFirst(r, im) {
+		t.Fatalf("convertAfterFirst = false for a P3 source (loaded at %dx%d) shrunk by its first step; the test would not cover the late conversion", im.Width(), im.Height())
+	}
+	out, err := Run(context.Background(), Env{}, src, r, RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(out[0].Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := img.Bounds(); b.Dx() != 24 || b.Dy() != 18 {
+		t.Fatalf("output %v, want 24x18", b)
+	}
+	r0, g0, b0, _ := img.At(12, 9).RGBA()
+	got := [3]int{int(r0 >> 8), int(g0 >> 8), int(b0 >> 8)}
+	for i, want := range [3]int{200, 30, 40} {
+		if d := got[i] - want; d < -6 || d > 6 {
+			t.Fatalf("centre pixel %v, want about (200, 30, 40): the embedded P3 profile was not applied", got)
+		}
+	}
+}
+
+// TestConvertAfterFirst: the conversion waits for the first step only when that step is
+// an unconditional shrinking resize that adds and chooses no colour, and only for a
+// source that needs an lcms transform.
+func TestConvertAfterFirst(t *testing.T) {
+	t.Parallel()
+	load := func(b []byte) *imaging.Image {
+		im, err := imaging.Load(b, imaging.LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(im.Close)
+		return im
+	}
+	p3, plain := load(p3JPEG(t, 16, 16)), load(jpegOf(t, 16, 16))
+	const out = `"outputs":[{"name":"a"}]`
+	tests := []struct {
+		name   string
+		recipe string
+		im     *imaging.Image
+		want   bool
+	}{
+		{"P3, fit inside smaller", `{"steps":[{"op":"resize","width":8,"height":8,"fit":"inside"}],` + out + `}`, p3, true},
+		{"P3, cover smaller", `{"steps":[{"op":"resize","width":8,"height":4}],` + out + `}`, p3, true},
+		{"P3, fill narrower only", `{"steps":[{"op":"resize","width":8,"height":16,"fit":"fill"}],` + out + `}`, p3, true},
+		{"no profile", `{"steps":[{"op":"resize","width":8,"height":8,"fit":"inside"}],` + out + `}`, plain, false},
+		{"P3, contain letterboxes", `{"steps":[{"op":"resize","width":8,"height":4,"fit":"contain"}],` + out + `}`, p3, false},
+		{"P3, smart crop", `{"steps":[{"op":"resize","width":8,"height":4,"gravity":"smart"}],` + out + `}`, p3, false},
+		{"P3, entropy crop", `{"steps":[{"op":"resize","width":8,"height":4,"gravity":"entropy"}],` + out + `}`, p3, false},
+		{"P3, enlarging", `{"steps":[{"op":"resize","width":32,"height":32,"fit":"inside"}],` + out + `}`, p3, false},
+		{"P3, same size", `{"steps":[{"op":"resize","width":16,"height":16,"fit":"inside"}],` + out + `}`, p3, false},
+		{"P3, fill wider", `{"steps":[{"op":"resize","width":8,"height":32,"fit":"fill"}],` + out + `}`, p3, false},
+		{"P3, conditional resize", `{"steps":[{"op":"resize","width":8,"height":8,"fit":"inside","when":{"width_below":100}}],` + out + `}`, p3, false},
+		{"P3, crop first", `{"steps":[{"op":"crop","width":8,"height":8},{"op":"resize","width":4,"height":4}],` + out + `}`, p3, false},
+		{"P3, an AI step later", `{"steps":[{"op":"resize","width":8,"height":8,"fit":"inside"},{"op":"upscale","engine":"sd","factor":2}],` + out + `}`, p3, false},
+		{"P3, no steps", `{` + out + `}`, p3, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := convertAfterFirst(mustRecipe(t, tt.recipe), tt.im); got != tt.want {
+				t.Errorf("convertAfterFirst = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
