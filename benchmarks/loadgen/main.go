@@ -17,7 +17,8 @@
 // then an image pair either way. Answers must be 200 images of the expected size.
 //
 // -format asks for every output in webp, avif or png instead of jpeg (imgproxy: the
-// URL's extension); imgproxy's answers are checked to be of that format.
+// URL's extension); imgproxy's answers are checked to be of that format. -icc-from
+// tags every source with the ICC profile of another JPEG (say, Display P3's).
 //
 // With -unique every request's source is distinct bytes: the source server puts a
 // JPEG comment segment naming the request right after the start-of-image marker, so
@@ -79,6 +80,7 @@ type options struct {
 	target      string // pictor or imgproxy
 	thumbFit    string // inside or cover
 	format      string // jpeg, webp, avif or png: every output's
+	iccFrom     string // a JPEG whose ICC profile every source is tagged with
 	unique      bool
 }
 
@@ -98,6 +100,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.thumb, "thumb", 200, "thumb output box for -outputs 2")
 	fs.IntVar(&o.quality, "quality", 80, "quality of every output")
 	fs.StringVar(&o.format, "format", "jpeg", "format of every output: jpeg, webp, avif or png")
+	fs.StringVar(&o.iccFrom, "icc-from", "", "a JPEG file whose ICC profile segments are put into every source, after its start-of-image marker")
 	fs.StringVar(&o.tag, "tag", "r", "short tag put in output names, to keep runs apart")
 	fs.IntVar(&o.pid, "pid", 0, "server process id, to report its RSS and peak RSS from /proc")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "time limit for one request")
@@ -130,6 +133,19 @@ func run(args []string, stdout, stderr io.Writer) error {
 	files, err := loadFiles(o.dir)
 	if err != nil {
 		return err
+	}
+	if o.iccFrom != "" {
+		b, err := os.ReadFile(o.iccFrom)
+		if err != nil {
+			return err
+		}
+		segs, err := iccSegments(b)
+		if err != nil {
+			return fmt.Errorf("-icc-from %s: %w", o.iccFrom, err)
+		}
+		for name, f := range files {
+			files[name] = append(append(append(make([]byte, 0, len(f)+len(segs)), f[:2]...), segs...), f[2:]...)
+		}
 	}
 	srcURL, stop, err := serveFiles(files, o.tag)
 	if err != nil {
@@ -259,6 +275,28 @@ func loadFiles(dir string) (map[string][]byte, error) {
 		files[filepath.Base(p)] = b
 	}
 	return files, nil
+}
+
+// iccSegments returns the APP2 ICC_PROFILE segments of a JPEG, whole and in order.
+func iccSegments(b []byte) ([]byte, error) {
+	if len(b) < 4 || b[0] != 0xff || b[1] != 0xd8 {
+		return nil, errors.New("not a JPEG")
+	}
+	var segs []byte
+	for i := 2; i+4 <= len(b) && b[i] == 0xff && b[i+1] != 0xda; {
+		end := i + 2 + int(binary.BigEndian.Uint16(b[i+2:]))
+		if end > len(b) {
+			return nil, errors.New("a segment runs past the end of the file")
+		}
+		if b[i+1] == 0xe2 && bytes.HasPrefix(b[i+4:end], []byte("ICC_PROFILE\x00")) {
+			segs = append(segs, b[i:end]...)
+		}
+		i = end
+	}
+	if segs == nil {
+		return nil, errors.New("no ICC profile")
+	}
+	return segs, nil
 }
 
 // serveFiles serves files on a loopback port and returns its base URL and a stop function.

@@ -474,3 +474,33 @@ func TestImageSize(t *testing.T) {
 		})
 	}
 }
+
+// TestICCSegments takes the Display P3 profile out of imaging's testdata photograph and
+// refuses files without one.
+func TestICCSegments(t *testing.T) {
+	t.Parallel()
+	p3, err := os.ReadFile("../../imaging/testdata/display-p3.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs, err := iccSegments(p3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(segs) < 18+128 || segs[0] != 0xff || segs[1] != 0xe2 || string(segs[4:16]) != "ICC_PROFILE\x00" || !bytes.Contains(p3, segs) {
+		t.Fatalf("segments: %d bytes, %q...; want the file's APP2 ICC_PROFILE segment", len(segs), segs[:min(len(segs), 16)])
+	}
+	plain, err := os.ReadFile("testdata/size.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tagged := append(append(append([]byte{}, plain[:2]...), segs...), plain[2:]...)
+	if _, err := jpeg.DecodeConfig(bytes.NewReader(tagged)); err != nil {
+		t.Errorf("a tagged JPEG does not decode: %v", err)
+	}
+	for name, b := range map[string][]byte{"no profile": plain, "not a JPEG": []byte("GIF89a"), "cut": p3[:40]} {
+		if _, err := iccSegments(b); err == nil {
+			t.Errorf("%s: got no error", name)
+		}
+	}
+}
