@@ -29,7 +29,7 @@
 #   BENCH_ROUNDS=3
 #   BENCH_N_PROG=32        requests per prog8 run (prog32 runs 3x as many)
 #   BENCH_N_BASE=160       requests per base4 and two4 run
-#   BENCH_N_FMT=64         requests per avif4, webp4 and p3base4 run
+#   BENCH_N_FMT=96         requests per avif4 and webp4 run (p3base4 runs BENCH_N_BASE)
 #   BENCH_PROG_FILES=16    distinct progressive photographs
 #   BENCH_BASE_FILES=64    distinct baseline photographs (shared with run.sh's cache)
 #   BENCH_CASES="prog8 prog32 base4 two4 avif4 webp4 p3base4"
@@ -42,7 +42,7 @@ BEFORE_BIN=${BENCH_BEFORE_BIN:-}
 ROUNDS=${BENCH_ROUNDS:-3}
 N_PROG=${BENCH_N_PROG:-32}
 N_BASE=${BENCH_N_BASE:-160}
-N_FMT=${BENCH_N_FMT:-64}
+N_FMT=${BENCH_N_FMT:-96}
 PROG_FILES=${BENCH_PROG_FILES:-16}
 BASE_FILES=${BENCH_BASE_FILES:-64}
 CASES=${BENCH_CASES:-prog8 prog32 base4 two4 avif4 webp4 p3base4}
@@ -90,7 +90,7 @@ case_args() {
 	two4) echo "-dir $base -c 4 -n $N_BASE -outputs 2 -thumb-fit cover" ;;
 	avif4) echo "-dir $base -c 4 -n $N_FMT -outputs 1 -format avif" ;;
 	webp4) echo "-dir $base -c 4 -n $N_FMT -outputs 1 -format webp" ;;
-	p3base4) echo "-dir $base -c 4 -n $N_FMT -outputs 1 -icc-from $root/imaging/testdata/display-p3.jpg" ;;
+	p3base4) echo "-dir $base -c 4 -n $N_BASE -outputs 1 -icc-from $root/imaging/testdata/display-p3.jpg" ;;
 	*)
 		echo "unknown case $1" >&2
 		exit 1
