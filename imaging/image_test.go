@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/color"
 	"image/gif"
+	"math"
 	"strings"
 	"testing"
 )
@@ -217,7 +218,7 @@ func TestShrinkOnLoad(t *testing.T) {
 		// 150 wide upright needs the stored height 400 / 2 = 200 >= 150, not / 4.
 		{"jpeg oriented", "photo.jpg", Size{Width: 150, Height: 90}, 320, 200, 0, 0, 6, Size{150, 90}},
 		{"jpeg oriented by 4", "photo.jpg", Size{Width: 100, Height: 160}, 160, 100, 0, 0, 6, Size{100, 160}},
-		{"webp scaled", "photo.webp", Size{Width: 160, Height: 100}, 0, 0, 160, 170, 1, Size{160, 100}},
+		{"webp scaled", "photo.webp", Size{Width: 160, Height: 100}, 160, 100, 0, 0, 1, Size{160, 100}},
 		{"webp not worth it", "photo.webp", Size{Width: 400, Height: 100}, 640, 400, 0, 0, 1, Size{}},
 		{"png never", "alpha.png", Size{Width: 10, Height: 10}, 300, 200, 0, 0, 1, Size{}},
 	}
@@ -246,6 +247,44 @@ func TestShrinkOnLoad(t *testing.T) {
 				t.Errorf("encode: %v", err)
 			}
 		})
+	}
+}
+
+// TestShrinkOnLoadWebP: a WebP shrunk on load covers its target on both sides and
+// overshoots it by no more than the rounding up of the target's other side can (the
+// aspect ratio, plus a pixel), so the resize after it has little or nothing to do; a
+// target of exactly half the source comes out at exactly that size.
+func TestShrinkOnLoadWebP(t *testing.T) {
+	t.Parallel()
+	for _, src := range []Size{{1600, 1000}, {1601, 1000}, {1333, 777}, {999, 1501}, {640, 400}} {
+		img := image.NewRGBA(image.Rect(0, 0, src.Width, src.Height))
+		for i := range img.Pix {
+			img.Pix[i] = uint8(i * 7)
+		}
+		webp, err := mustLoad(t, pngOf(t, img), LoadOptions{}).Encode(EncodeOptions{Format: WebP, Quality: 60})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, side := range []int{100, 199, 320, 333, 500} {
+			s := float64(side) / float64(max(src.Width, src.Height))
+			if s > 0.5 {
+				continue // not shrunk on load
+			}
+			target := Size{int(math.Ceil(float64(src.Width) * s)), int(math.Ceil(float64(src.Height) * s))}
+			slack := 1 + int(math.Ceil(float64(max(src.Width, src.Height))/float64(min(src.Width, src.Height))))
+			im := mustLoad(t, webp, LoadOptions{ShrinkTo: target})
+			if im.Width() < target.Width || im.Height() < target.Height || im.Width() > target.Width+slack || im.Height() > target.Height+slack {
+				t.Errorf("%dx%d shrunk for %dx%d: loaded %dx%d, want that or up to %d pixels more", src.Width, src.Height, target.Width, target.Height, im.Width(), im.Height(), slack)
+			}
+		}
+	}
+	half := image.NewRGBA(image.Rect(0, 0, 1600, 1000))
+	webp, err := mustLoad(t, pngOf(t, half), LoadOptions{}).Encode(EncodeOptions{Format: WebP, Quality: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if im := mustLoad(t, webp, LoadOptions{ShrinkTo: Size{800, 500}}); im.Width() != 800 || im.Height() != 500 {
+		t.Errorf("1600x1000 shrunk for 800x500: loaded %dx%d, want 800x500", im.Width(), im.Height())
 	}
 }
 
