@@ -120,15 +120,12 @@ func Run(ctx context.Context, env Env, src []byte, r *Recipe, opts RunOptions) (
 	// A step may replace the working image; close whichever is current at the end.
 	defer func() { pc.Image.Close() }()
 	// EXIF orientation is applied first, always: outputs carry no metadata, so an unapplied
-	// orientation would show the picture on its side.
-	if err := im.AutoOrient(); err != nil {
-		return nil, err
-	}
-	// Every output is sRGB: embedded profiles (and CMYK) are converted here, once, or
-	// right after the first step when that step only drops pixels (convertAfterFirst).
-	late := convertAfterFirst(r, im)
-	if !late {
-		if err := im.ToSRGB(); err != nil {
+	// orientation would show the picture on its side. Every output is sRGB: embedded
+	// profiles (and CMYK) are converted here, once. Both wait until after the first step
+	// when that step only drops pixels (shrinkFirst), and then work on fewer of them.
+	first, at, early := shrinkFirst(r, im)
+	if !early {
+		if err := uprightSRGB(im); err != nil {
 			return nil, err
 		}
 	}
@@ -161,6 +158,18 @@ func Run(ctx context.Context, env Env, src []byte, r *Recipe, opts RunOptions) (
 			}
 		}
 		ran[i] = true
+		if early && i < at {
+			continue // auto_orient, which uprightSRGB does below
+		}
+		if early && i == at {
+			if err := pc.Image.Resize(resizeOptions(first)); err != nil {
+				return nil, fmt.Errorf("steps[%d] %s: %w", i, st.Op, err)
+			}
+			if err := uprightSRGB(pc.Image); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		fn, err := stepFunc(st)
 		if err != nil {
 			return nil, fmt.Errorf("steps[%d] %s: %w", i, st.Op, err)
@@ -170,12 +179,6 @@ func Run(ctx context.Context, env Env, src []byte, r *Recipe, opts RunOptions) (
 		}
 		if err := pc.finishProbe(); err != nil {
 			return nil, fmt.Errorf("steps[%d] %s: %w", i, st.Op, err)
-		}
-		if late {
-			late = false
-			if err := pc.Image.ToSRGB(); err != nil {
-				return nil, err
-			}
 		}
 	}
 	var want *sizeWant
@@ -328,24 +331,52 @@ func scaleFor(w, h int, p *ResizeParams) (float64, float64) {
 	}
 }
 
-// convertAfterFirst tells whether the conversion to sRGB may wait until the recipe's
-// first step has run, on fewer pixels: the image needs an lcms transform, and that step
-// is an unconditional resize that shrinks the image and brings in no colour of its own
-// (not contain's letterbox) nor chooses by colour (not smart or entropy gravity), with no
-// analysis or AI measures reading the pixels before it. Resizing in the source's
-// encoding and then converting is what imgproxy does too; it differs from the other
-// order where neighbouring colours are far apart or outside sRGB's gamut (a Display P3
-// photograph fitted to 800: 0.24 of a level on average, 15 at most on a saturated edge).
-func convertAfterFirst(r *Recipe, im *imaging.Image) bool {
-	if len(r.Steps) == 0 || r.Steps[0].When != nil || needsAnalysis(r) || r.HasAIStep() || !im.ProfileTransformPending() {
-		return false
+// uprightSRGB applies the pending EXIF orientation and converts to sRGB.
+func uprightSRGB(im *imaging.Image) error {
+	if err := im.AutoOrient(); err != nil {
+		return err
 	}
-	p, ok := r.Steps[0].Params.(*ResizeParams)
-	if !ok || p.Fit == "contain" || p.Gravity == "smart" || p.Gravity == "entropy" {
-		return false
+	return im.ToSRGB()
+}
+
+// shrinkFirst tells whether the recipe's first step (after any auto_orient, which Run
+// does anyway) may run before the image is turned upright and converted to sRGB, so
+// that both work on the pixels it leaves, and returns that step's index and its resize
+// as it applies to the image as stored (the box turned for an orientation that swaps
+// width and height). It may when one of the two has work to do (an EXIF orientation, or
+// an lcms transform: ProfileTransformPending) and the step is an unconditional resize
+// that shrinks the image, brings in no colour of its own (not contain's letterbox) and
+// anchors at the centre (no gravity to turn, no crop chosen by colour), with no
+// analysis or AI measures reading the pixels before it. Resizing then turning differs
+// from the other order by rounding (libvips rounds between its two passes). Resizing in the source's encoding and then
+// converting is what imgproxy does too; it differs from the other order where
+// neighbouring colours are far apart or outside sRGB's gamut (a Display P3 photograph
+// fitted to 800: 0.24 of a level on average, 15 at most on a saturated edge).
+func shrinkFirst(r *Recipe, im *imaging.Image) (*ResizeParams, int, bool) {
+	orientation := im.Orientation()
+	if needsAnalysis(r) || r.HasAIStep() || (orientation == 1 && !im.ProfileTransformPending()) {
+		return nil, 0, false
 	}
-	sx, sy := scaleFor(im.Width(), im.Height(), p)
-	return sx <= 1 && sy <= 1 && sx*sy < 1
+	at := 0
+	for at < len(r.Steps) && r.Steps[at].Op == OpAutoOrient && r.Steps[at].When == nil {
+		at++
+	}
+	if at == len(r.Steps) || r.Steps[at].When != nil {
+		return nil, 0, false
+	}
+	p, ok := r.Steps[at].Params.(*ResizeParams)
+	if !ok || p.Fit == "contain" || (p.Gravity != "" && p.Gravity != "center") {
+		return nil, 0, false
+	}
+	stored := *p
+	if orientation >= 5 {
+		stored.Width, stored.Height = p.Height, p.Width
+	}
+	sx, sy := scaleFor(im.Width(), im.Height(), &stored)
+	if sx > 1 || sy > 1 || sx*sy >= 1 {
+		return nil, 0, false
+	}
+	return &stored, at, true
 }
 
 func needsAnalysis(r *Recipe) bool {

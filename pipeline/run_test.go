@@ -309,7 +309,7 @@ func p3JPEG(t *testing.T, w, h int) []byte {
 }
 
 // A Display P3 source whose first step shrinks it is converted to sRGB after that step
-// (convertAfterFirst), and still through its profile: the output shows the source's
+// (shrinkFirst), and still through its profile: the output shows the source's
 // colour, not its raw values.
 func TestRunConvertsEmbeddedProfileAfterResize(t *testing.T) {
 	t.Parallel()
@@ -325,8 +325,8 @@ func TestRunConvertsEmbeddedProfileAfterResize(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer im.Close()
-	if !convertAfterFirst(r, im) {
-		t.Fatalf("convertAfterFirst = false for a P3 source (loaded at %dx%d) shrunk by its first step; the test would not cover the late conversion", im.Width(), im.Height())
+	if _, _, early := shrinkFirst(r, im); !early {
+		t.Fatalf("shrinkFirst = false for a P3 source (loaded at %dx%d) shrunk by its first step; the test would not cover the late conversion", im.Width(), im.Height())
 	}
 	out, err := Run(context.Background(), Env{}, src, r, RunOptions{})
 	if err != nil {
@@ -348,10 +348,11 @@ func TestRunConvertsEmbeddedProfileAfterResize(t *testing.T) {
 	}
 }
 
-// TestConvertAfterFirst: the conversion waits for the first step only when that step is
-// an unconditional shrinking resize that adds and chooses no colour, and only for a
-// source that needs an lcms transform.
-func TestConvertAfterFirst(t *testing.T) {
+// TestShrinkFirst: orientation and conversion wait for the first step only when that
+// step is an unconditional shrinking resize that adds no colour and anchors at the
+// centre, and only for a source that has an orientation to apply or needs an lcms
+// transform; the box is turned for an orientation that swaps the sides.
+func TestShrinkFirst(t *testing.T) {
 	t.Parallel()
 	load := func(b []byte) *imaging.Image {
 		im, err := imaging.Load(b, imaging.LoadOptions{})
@@ -361,34 +362,100 @@ func TestConvertAfterFirst(t *testing.T) {
 		t.Cleanup(im.Close)
 		return im
 	}
-	p3, plain := load(p3JPEG(t, 16, 16)), load(jpegOf(t, 16, 16))
+	rotated, err := os.ReadFile("../imaging/testdata/photo.jpg") // stored 640x400, orientation 6
+	if err != nil {
+		t.Fatal(err)
+	}
+	p3, plain, turned := load(p3JPEG(t, 16, 16)), load(jpegOf(t, 16, 16)), load(rotated)
 	const out = `"outputs":[{"name":"a"}]`
 	tests := []struct {
 		name   string
 		recipe string
 		im     *imaging.Image
 		want   bool
+		w, h   int // the box as it applies to the stored image
+		at     int // the resize's step
 	}{
-		{"P3, fit inside smaller", `{"steps":[{"op":"resize","width":8,"height":8,"fit":"inside"}],` + out + `}`, p3, true},
-		{"P3, cover smaller", `{"steps":[{"op":"resize","width":8,"height":4}],` + out + `}`, p3, true},
-		{"P3, fill narrower only", `{"steps":[{"op":"resize","width":8,"height":16,"fit":"fill"}],` + out + `}`, p3, true},
-		{"no profile", `{"steps":[{"op":"resize","width":8,"height":8,"fit":"inside"}],` + out + `}`, plain, false},
-		{"P3, contain letterboxes", `{"steps":[{"op":"resize","width":8,"height":4,"fit":"contain"}],` + out + `}`, p3, false},
-		{"P3, smart crop", `{"steps":[{"op":"resize","width":8,"height":4,"gravity":"smart"}],` + out + `}`, p3, false},
-		{"P3, entropy crop", `{"steps":[{"op":"resize","width":8,"height":4,"gravity":"entropy"}],` + out + `}`, p3, false},
-		{"P3, enlarging", `{"steps":[{"op":"resize","width":32,"height":32,"fit":"inside"}],` + out + `}`, p3, false},
-		{"P3, same size", `{"steps":[{"op":"resize","width":16,"height":16,"fit":"inside"}],` + out + `}`, p3, false},
-		{"P3, fill wider", `{"steps":[{"op":"resize","width":8,"height":32,"fit":"fill"}],` + out + `}`, p3, false},
-		{"P3, conditional resize", `{"steps":[{"op":"resize","width":8,"height":8,"fit":"inside","when":{"width_below":100}}],` + out + `}`, p3, false},
-		{"P3, crop first", `{"steps":[{"op":"crop","width":8,"height":8},{"op":"resize","width":4,"height":4}],` + out + `}`, p3, false},
-		{"P3, an AI step later", `{"steps":[{"op":"resize","width":8,"height":8,"fit":"inside"},{"op":"upscale","engine":"sd","factor":2}],` + out + `}`, p3, false},
-		{"P3, no steps", `{` + out + `}`, p3, false},
+		{"P3, fit inside smaller", `{"steps":[{"op":"resize","width":8,"height":6,"fit":"inside"}],` + out + `}`, p3, true, 8, 6, 0},
+		{"P3, cover smaller", `{"steps":[{"op":"resize","width":8,"height":4}],` + out + `}`, p3, true, 8, 4, 0},
+		{"P3, fill narrower only", `{"steps":[{"op":"resize","width":8,"height":16,"fit":"fill"}],` + out + `}`, p3, true, 8, 16, 0},
+		{"oriented 6, inside", `{"steps":[{"op":"resize","width":200,"height":300,"fit":"inside"}],` + out + `}`, turned, true, 300, 200, 0},
+		{"oriented 6, width only", `{"steps":[{"op":"resize","width":100}],` + out + `}`, turned, true, 0, 100, 0},
+		{"oriented 6, cover at the centre", `{"steps":[{"op":"resize","width":100,"height":100,"gravity":"center"}],` + out + `}`, turned, true, 100, 100, 0},
+		{"oriented 6, after auto_orient", `{"steps":[{"op":"auto_orient"},{"op":"resize","width":200,"height":300,"fit":"inside"}],` + out + `}`, turned, true, 300, 200, 1},
+		{"P3, after auto_orient", `{"steps":[{"op":"auto_orient"},{"op":"resize","width":8,"height":6,"fit":"inside"}],` + out + `}`, p3, true, 8, 6, 1},
+		{"auto_orient only", `{"steps":[{"op":"auto_orient"}],` + out + `}`, turned, false, 0, 0, 0},
+		{"oriented 6, strip first", `{"steps":[{"op":"strip"},{"op":"resize","width":200,"height":300,"fit":"inside"}],` + out + `}`, turned, false, 0, 0, 0},
+		{"oriented 6, cover at the north", `{"steps":[{"op":"resize","width":100,"height":100,"gravity":"north"}],` + out + `}`, turned, false, 0, 0, 0},
+		{"oriented 6, enlarging", `{"steps":[{"op":"resize","width":1000,"height":1000,"fit":"inside"}],` + out + `}`, turned, false, 0, 0, 0},
+		{"no profile, no orientation", `{"steps":[{"op":"resize","width":8,"height":8,"fit":"inside"}],` + out + `}`, plain, false, 0, 0, 0},
+		{"P3, contain letterboxes", `{"steps":[{"op":"resize","width":8,"height":4,"fit":"contain"}],` + out + `}`, p3, false, 0, 0, 0},
+		{"P3, smart crop", `{"steps":[{"op":"resize","width":8,"height":4,"gravity":"smart"}],` + out + `}`, p3, false, 0, 0, 0},
+		{"P3, entropy crop", `{"steps":[{"op":"resize","width":8,"height":4,"gravity":"entropy"}],` + out + `}`, p3, false, 0, 0, 0},
+		{"P3, enlarging", `{"steps":[{"op":"resize","width":32,"height":32,"fit":"inside"}],` + out + `}`, p3, false, 0, 0, 0},
+		{"P3, same size", `{"steps":[{"op":"resize","width":16,"height":16,"fit":"inside"}],` + out + `}`, p3, false, 0, 0, 0},
+		{"P3, fill wider", `{"steps":[{"op":"resize","width":8,"height":32,"fit":"fill"}],` + out + `}`, p3, false, 0, 0, 0},
+		{"P3, conditional resize", `{"steps":[{"op":"resize","width":8,"height":8,"fit":"inside","when":{"width_below":100}}],` + out + `}`, p3, false, 0, 0, 0},
+		{"P3, crop first", `{"steps":[{"op":"crop","width":8,"height":8},{"op":"resize","width":4,"height":4}],` + out + `}`, p3, false, 0, 0, 0},
+		{"P3, an AI step later", `{"steps":[{"op":"resize","width":8,"height":8,"fit":"inside"},{"op":"upscale","engine":"sd","factor":2}],` + out + `}`, p3, false, 0, 0, 0},
+		{"P3, no steps", `{` + out + `}`, p3, false, 0, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := convertAfterFirst(mustRecipe(t, tt.recipe), tt.im); got != tt.want {
-				t.Errorf("convertAfterFirst = %v, want %v", got, tt.want)
+			p, at, got := shrinkFirst(mustRecipe(t, tt.recipe), tt.im)
+			if got != tt.want {
+				t.Fatalf("shrinkFirst = %v, want %v", got, tt.want)
+			}
+			if got && (p.Width != tt.w || p.Height != tt.h || at != tt.at) {
+				t.Errorf("stored box %dx%d at step %d, want %dx%d at step %d", p.Width, p.Height, at, tt.w, tt.h, tt.at)
 			}
 		})
+	}
+}
+
+// A photograph stored on its side (EXIF orientation 6) whose first step shrinks it is
+// turned upright after that step: the output is what turning first gives (the same
+// recipe anchored at the north, which never waits), to within rounding.
+func TestRunOrientsAfterResize(t *testing.T) {
+	t.Parallel()
+	src, err := os.ReadFile("../imaging/testdata/photo.jpg") // stored 640x400, orientation 6
+	if err != nil {
+		t.Fatal(err)
+	}
+	render := func(before, extra string) image.Image {
+		t.Helper()
+		r := mustRecipe(t, `{"steps":[`+before+`{"op":"resize","width":150,"height":300,"fit":"inside"`+extra+`}],"outputs":[{"name":"a","format":"png"}]}`)
+		out, err := Run(context.Background(), Env{}, src, r, RunOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(bytes.NewReader(out[0].Data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return img
+	}
+	late, first := render("", ""), render("", `,"gravity":"north"`)
+	if b := late.Bounds(); b.Dx() != 150 || b.Dy() != 240 || b != first.Bounds() {
+		t.Fatalf("output %v (turned first: %v), want 150x240, upright", b, first.Bounds())
+	}
+	// The README's recipe names auto_orient first: the same.
+	if b := render(`{"op":"auto_orient"},`, "").Bounds(); b != late.Bounds() {
+		t.Fatalf("with auto_orient first: output %v, want %v", b, late.Bounds())
+	}
+	// libvips resamples one axis, rounds to 8 bits, then the other: turning swaps which
+	// goes first, so single pixels may differ by a few levels, on average by a fraction.
+	var worst, sum int
+	for y := range 240 {
+		for x := range 150 {
+			r1, g1, b1, _ := late.At(x, y).RGBA()
+			r2, g2, b2, _ := first.At(x, y).RGBA()
+			for _, d := range []int{int(r1>>8) - int(r2>>8), int(g1>>8) - int(g2>>8), int(b1>>8) - int(b2>>8)} {
+				worst, sum = max(worst, d, -d), sum+max(d, -d)
+			}
+		}
+	}
+	if mean := float64(sum) / (150 * 240 * 3); worst > 6 || mean > 0.5 {
+		t.Errorf("turned after the resize, pixels differ from turning first by %.2f levels on average and %d at most, want at most 0.5 and 6", mean, worst)
 	}
 }
