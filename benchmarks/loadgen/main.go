@@ -18,7 +18,8 @@
 //
 // -format asks for every output in webp, avif or png instead of jpeg (imgproxy: the
 // URL's extension); imgproxy's answers are checked to be of that format. -icc-from
-// tags every source with the ICC profile of another JPEG (say, Display P3's).
+// tags every source with the ICC profile of another JPEG (say, Display P3's), and
+// -orientation with an EXIF orientation (6: a phone photograph held upright).
 //
 // With -unique every request's source is distinct bytes: the source server puts a
 // JPEG comment segment naming the request right after the start-of-image marker, so
@@ -81,6 +82,7 @@ type options struct {
 	thumbFit    string // inside or cover
 	format      string // jpeg, webp, avif or png: every output's
 	iccFrom     string // a JPEG whose ICC profile every source is tagged with
+	orientation int    // an EXIF orientation every source is tagged with; 0: none
 	unique      bool
 }
 
@@ -101,6 +103,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.quality, "quality", 80, "quality of every output")
 	fs.StringVar(&o.format, "format", "jpeg", "format of every output: jpeg, webp, avif or png")
 	fs.StringVar(&o.iccFrom, "icc-from", "", "a JPEG file whose ICC profile segments are put into every source, after its start-of-image marker")
+	fs.IntVar(&o.orientation, "orientation", 0, "an EXIF orientation (1-8) put into every source; 0: none")
 	fs.StringVar(&o.tag, "tag", "r", "short tag put in output names, to keep runs apart")
 	fs.IntVar(&o.pid, "pid", 0, "server process id, to report its RSS and peak RSS from /proc")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "time limit for one request")
@@ -121,6 +124,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if o.target != "pictor" && o.target != "imgproxy" {
 		return errors.New("-target is pictor or imgproxy")
+	}
+	if o.orientation < 0 || o.orientation > 8 {
+		return errors.New("-orientation is 1 to 8, or 0 for none")
 	}
 	if _, ok := imgproxyExt[o.format]; !ok {
 		return errors.New("-format is jpeg, webp, avif or png")
@@ -145,6 +151,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		for name, f := range files {
 			files[name] = append(append(append(make([]byte, 0, len(f)+len(segs)), f[:2]...), segs...), f[2:]...)
+		}
+	}
+	if o.orientation > 0 {
+		seg := exifOrientation(o.orientation)
+		for name, f := range files {
+			files[name] = append(append(append(make([]byte, 0, len(f)+len(seg)), f[:2]...), seg...), f[2:]...)
 		}
 	}
 	srcURL, stop, err := serveFiles(files, o.tag)
@@ -297,6 +309,17 @@ func iccSegments(b []byte) ([]byte, error) {
 		return nil, errors.New("no ICC profile")
 	}
 	return segs, nil
+}
+
+// exifOrientation returns an APP1 EXIF segment whose only field is the orientation n:
+// a little-endian TIFF header and one IFD0 entry (tag 0x0112, SHORT, count 1).
+func exifOrientation(n int) []byte {
+	tiff := []byte{'I', 'I', 42, 0, 8, 0, 0, 0, // header, IFD0 at 8
+		1, 0, // one entry
+		0x12, 0x01, 3, 0, 1, 0, 0, 0, byte(n), 0, 0, 0, // Orientation SHORT 1 = n
+		0, 0, 0, 0} // no next IFD
+	body := append([]byte("Exif\x00\x00"), tiff...)
+	return append([]byte{0xff, 0xe1, byte((len(body) + 2) >> 8), byte(len(body) + 2)}, body...)
 }
 
 // serveFiles serves files on a loopback port and returns its base URL and a stop function.

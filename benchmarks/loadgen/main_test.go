@@ -190,6 +190,7 @@ func TestFlags(t *testing.T) {
 		{"three outputs", []string{"-server", "http://127.0.0.1:1", "-dir", "x", "-outputs", "3"}},
 		{"long tag", []string{"-server", "http://127.0.0.1:1", "-dir", "x", "-tag", "waytoolong"}},
 		{"unknown format", []string{"-server", "http://127.0.0.1:1", "-dir", "x", "-format", "gif"}},
+		{"orientation 9", []string{"-server", "http://127.0.0.1:1", "-dir", "x", "-orientation", "9"}},
 		{"empty dir", []string{"-server", "http://127.0.0.1:1", "-dir", t.TempDir()}},
 	}
 	for _, tt := range tests {
@@ -502,5 +503,31 @@ func TestICCSegments(t *testing.T) {
 		if _, err := iccSegments(b); err == nil {
 			t.Errorf("%s: got no error", name)
 		}
+	}
+}
+
+// TestExifOrientation: the segment is a well-formed APP1 EXIF block naming the
+// orientation, and a JPEG carrying it still decodes.
+func TestExifOrientation(t *testing.T) {
+	t.Parallel()
+	seg := exifOrientation(6)
+	if seg[0] != 0xff || seg[1] != 0xe1 || int(seg[2])<<8|int(seg[3]) != len(seg)-2 || string(seg[4:10]) != "Exif\x00\x00" {
+		t.Fatalf("segment % x: not an APP1 EXIF segment of its own length", seg)
+	}
+	tiff := seg[10:]
+	if string(tiff[:4]) != "II*\x00" || binary.LittleEndian.Uint32(tiff[4:]) != 8 || binary.LittleEndian.Uint16(tiff[8:]) != 1 {
+		t.Fatalf("TIFF header % x, want II*, IFD0 at 8 with one entry", tiff[:10])
+	}
+	e := tiff[10:22]
+	if tag, typ, count, v := binary.LittleEndian.Uint16(e), binary.LittleEndian.Uint16(e[2:]), binary.LittleEndian.Uint32(e[4:]), binary.LittleEndian.Uint16(e[8:]); tag != 0x0112 || typ != 3 || count != 1 || v != 6 {
+		t.Errorf("entry: tag %#x type %d count %d value %d, want orientation 0x112 SHORT 1 = 6", tag, typ, count, v)
+	}
+	plain, err := os.ReadFile("testdata/size.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tagged := append(append(append([]byte{}, plain[:2]...), seg...), plain[2:]...)
+	if _, err := jpeg.DecodeConfig(bytes.NewReader(tagged)); err != nil {
+		t.Errorf("a tagged JPEG does not decode: %v", err)
 	}
 }
