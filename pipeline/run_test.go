@@ -274,6 +274,20 @@ func TestRunConvertsEmbeddedProfileToSRGB(t *testing.T) {
 	}
 }
 
+// runPNG runs r on src and decodes its first output, a PNG.
+func runPNG(t *testing.T, src []byte, r *Recipe) image.Image {
+	t.Helper()
+	out, err := Run(context.Background(), Env{}, src, r, RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(out[0].Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
 // p3JPEG is a w x h JPEG of one colour, raw values (184, 50, 47), tagged with the Display
 // P3 profile of imaging's testdata: the colour sRGB shows as about (200, 30, 40).
 func p3JPEG(t *testing.T, w, h int) []byte {
@@ -328,14 +342,7 @@ func TestRunConvertsEmbeddedProfileAfterResize(t *testing.T) {
 	if _, _, early := shrinkFirst(r, im); !early {
 		t.Fatalf("shrinkFirst = false for a P3 source (loaded at %dx%d) shrunk by its first step; the test would not cover the late conversion", im.Width(), im.Height())
 	}
-	out, err := Run(context.Background(), Env{}, src, r, RunOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := png.Decode(bytes.NewReader(out[0].Data))
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := runPNG(t, src, r)
 	if b := img.Bounds(); b.Dx() != 24 || b.Dy() != 18 {
 		t.Fatalf("output %v, want 24x18", b)
 	}
@@ -424,16 +431,7 @@ func TestRunOrientsAfterResize(t *testing.T) {
 	}
 	render := func(before, extra string) image.Image {
 		t.Helper()
-		r := mustRecipe(t, `{"steps":[`+before+`{"op":"resize","width":150,"height":300,"fit":"inside"`+extra+`}],"outputs":[{"name":"a","format":"png"}]}`)
-		out, err := Run(context.Background(), Env{}, src, r, RunOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := png.Decode(bytes.NewReader(out[0].Data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return img
+		return runPNG(t, src, mustRecipe(t, `{"steps":[`+before+`{"op":"resize","width":150,"height":300,"fit":"inside"`+extra+`}],"outputs":[{"name":"a","format":"png"}]}`))
 	}
 	late, first := render("", ""), render("", `,"gravity":"north"`)
 	if b := late.Bounds(); b.Dx() != 150 || b.Dy() != 240 || b != first.Bounds() {
