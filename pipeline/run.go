@@ -347,11 +347,11 @@ func uprightSRGB(im *imaging.Image) error {
 // an lcms transform: ProfileTransformPending) and the step is an unconditional resize
 // that shrinks the image, brings in no colour of its own (not contain's letterbox) and
 // anchors at the centre (no gravity to turn, no crop chosen by colour), with no
-// analysis or AI measures reading the pixels before it. Resizing then turning differs
-// from the other order by rounding (libvips rounds between its two passes). Resizing in the source's encoding and then
-// converting is what imgproxy does too; it differs from the other order where
-// neighbouring colours are far apart or outside sRGB's gamut (a Display P3 photograph
-// fitted to 800: 0.24 of a level on average, 15 at most on a saturated edge).
+// analysis or AI measures reading the pixels before it. imgproxy orders them so too.
+// Resizing then turning differs from the other order by rounding (libvips rounds
+// between its two passes); resizing in the source's encoding then converting differs
+// where neighbouring colours are far apart or outside sRGB's gamut (a Display P3
+// photograph fitted to 800: 0.24 of a level on average, 15 at most on a saturated edge).
 func shrinkFirst(r *Recipe, im *imaging.Image) (*ResizeParams, int, bool) {
 	orientation := im.Orientation()
 	if needsAnalysis(r) || r.HasAIStep() || (orientation == 1 && !im.ProfileTransformPending()) {
