@@ -15,10 +15,12 @@
 #           two imgproxy requests (main, then thumb) from the same client
 #   avif4   base4 with an AVIF q80 output instead of JPEG
 #   webp4   base4 with a WebP q80 output
+#   srgb4   base4 with every source tagged with an sRGB profile built like HP's
+#           IEC61966-2.1, the one most photographs with a profile carry
 #   p3base4 base4 with every source tagged with a Display P3 profile (loadgen -icc-from)
 #   rot4    base4 with every source stored on its side (EXIF orientation 6, as phones
 #           write), so the output is 500x800
-#           (no targets in issue 13 for these four: they show whether Pictor's encoders,
+#           (no targets in issue 13 for these five: they show whether Pictor's encoders,
 #           colour handling and orientation cost what imgproxy's do)
 # Every case runs BENCH_ROUNDS times, the servers' order alternating by round; the table
 # gives medians of req/s (image pairs/s for two4), p99, peak RSS (VmHWM) and output bytes.
@@ -31,10 +33,10 @@
 #   BENCH_ROUNDS=3
 #   BENCH_N_PROG=32        requests per prog8 run (prog32 runs 3x as many)
 #   BENCH_N_BASE=160       requests per base4 and two4 run
-#   BENCH_N_FMT=96         requests per avif4 and webp4 run (p3base4 and rot4 run BENCH_N_BASE)
+#   BENCH_N_FMT=96         requests per avif4 and webp4 run (srgb4, p3base4 and rot4 run BENCH_N_BASE)
 #   BENCH_PROG_FILES=16    distinct progressive photographs
 #   BENCH_BASE_FILES=64    distinct baseline photographs (shared with run.sh's cache)
-#   BENCH_CASES="prog8 prog32 base4 two4 avif4 webp4 p3base4 rot4"
+#   BENCH_CASES="prog8 prog32 base4 two4 avif4 webp4 srgb4 p3base4 rot4"
 #   BENCH_CACHE, BENCH_PICTOR_BIN, BENCH_KEEP as in run.sh
 set -euo pipefail
 
@@ -47,7 +49,7 @@ N_BASE=${BENCH_N_BASE:-160}
 N_FMT=${BENCH_N_FMT:-96}
 PROG_FILES=${BENCH_PROG_FILES:-16}
 BASE_FILES=${BENCH_BASE_FILES:-64}
-CASES=${BENCH_CASES:-prog8 prog32 base4 two4 avif4 webp4 p3base4 rot4}
+CASES=${BENCH_CASES:-prog8 prog32 base4 two4 avif4 webp4 srgb4 p3base4 rot4}
 CACHE=${BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pictor-bench}
 KEEP=${BENCH_KEEP:-0}
 PERF=0
@@ -92,6 +94,7 @@ case_args() {
 	two4) echo "-dir $base -c 4 -n $N_BASE -outputs 2 -thumb-fit cover" ;;
 	avif4) echo "-dir $base -c 4 -n $N_FMT -outputs 1 -format avif" ;;
 	webp4) echo "-dir $base -c 4 -n $N_FMT -outputs 1 -format webp" ;;
+	srgb4) echo "-dir $base -c 4 -n $N_BASE -outputs 1 -icc-from srgb-hp" ;;
 	p3base4) echo "-dir $base -c 4 -n $N_BASE -outputs 1 -icc-from $root/imaging/testdata/display-p3.jpg" ;;
 	rot4) echo "-dir $base -c 4 -n $N_BASE -outputs 1 -orientation 6" ;;
 	*)
@@ -155,6 +158,7 @@ label() {
 	two4) echo "base4 + 200x200 cover (pairs/s), 4 clients" ;;
 	avif4) echo "2560x1600 baseline -> fit 800 AVIF, 4 clients" ;;
 	webp4) echo "2560x1600 baseline -> fit 800 WebP, 4 clients" ;;
+	srgb4) echo "2560x1600 baseline, sRGB profile -> fit 800" ;;
 	p3base4) echo "2560x1600 baseline in Display P3 -> fit 800" ;;
 	rot4) echo "2560x1600 baseline on its side -> fit 800" ;;
 	esac
@@ -193,7 +197,7 @@ if [[ -n $IMGPROXY_BIN ]]; then
 		r=$(ratio "$(med pictor "$name" rate)" "$(med imgproxy "$name" rate)")
 		case $name in
 		two4) want=1.6 ;;
-		avif4 | webp4 | p3base4 | rot4) want="" ;;
+		avif4 | webp4 | srgb4 | p3base4 | rot4) want="" ;;
 		*) want=1.1 ;;
 		esac
 		if [[ -z $want ]]; then

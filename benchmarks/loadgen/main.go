@@ -18,7 +18,8 @@
 //
 // -format asks for every output in webp, avif or png instead of jpeg (imgproxy: the
 // URL's extension); imgproxy's answers are checked to be of that format. -icc-from
-// tags every source with the ICC profile of another JPEG (say, Display P3's), and
+// tags every source with the ICC profile of another JPEG (say, Display P3's) or, given
+// srgb-hp, with an sRGB profile built like HP's IEC61966-2.1, and
 // -orientation with an EXIF orientation (6: a phone photograph held upright).
 //
 // With -unique every request's source is distinct bytes: the source server puts a
@@ -102,7 +103,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.thumb, "thumb", 200, "thumb output box for -outputs 2")
 	fs.IntVar(&o.quality, "quality", 80, "quality of every output")
 	fs.StringVar(&o.format, "format", "jpeg", "format of every output: jpeg, webp, avif or png")
-	fs.StringVar(&o.iccFrom, "icc-from", "", "a JPEG file whose ICC profile segments are put into every source, after its start-of-image marker")
+	fs.StringVar(&o.iccFrom, "icc-from", "", "a JPEG file whose ICC profile segments are put into every source, after its start-of-image marker; "+srgbHP+" for an sRGB profile built like HP's")
 	fs.IntVar(&o.orientation, "orientation", 0, "an EXIF orientation (1-8) put into every source; 0: none")
 	fs.StringVar(&o.tag, "tag", "r", "short tag put in output names, to keep runs apart")
 	fs.IntVar(&o.pid, "pid", 0, "server process id, to report its RSS and peak RSS from /proc")
@@ -140,7 +141,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if o.iccFrom != "" {
+	switch o.iccFrom {
+	case "":
+	case srgbHP:
+		tagAll(files, srgbProfileSegment())
+	default:
 		b, err := os.ReadFile(o.iccFrom)
 		if err != nil {
 			return err
@@ -149,15 +154,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("-icc-from %s: %w", o.iccFrom, err)
 		}
-		for name, f := range files {
-			files[name] = append(append(append(make([]byte, 0, len(f)+len(segs)), f[:2]...), segs...), f[2:]...)
-		}
+		tagAll(files, segs)
 	}
 	if o.orientation > 0 {
-		seg := exifOrientation(o.orientation)
-		for name, f := range files {
-			files[name] = append(append(append(make([]byte, 0, len(f)+len(seg)), f[:2]...), seg...), f[2:]...)
-		}
+		tagAll(files, exifOrientation(o.orientation))
 	}
 	srcURL, stop, err := serveFiles(files, o.tag)
 	if err != nil {
@@ -287,6 +287,16 @@ func loadFiles(dir string) (map[string][]byte, error) {
 		files[filepath.Base(p)] = b
 	}
 	return files, nil
+}
+
+// srgbHP is the -icc-from value that tags sources with srgbProfileSegment's profile.
+const srgbHP = "srgb-hp"
+
+// tagAll puts segments into every file, right after its start-of-image marker.
+func tagAll(files map[string][]byte, segments []byte) {
+	for name, f := range files {
+		files[name] = append(append(append(make([]byte, 0, len(f)+len(segments)), f[:2]...), segments...), f[2:]...)
+	}
 }
 
 // iccSegments returns the APP2 ICC_PROFILE segments of a JPEG, whole and in order.

@@ -531,3 +531,38 @@ func TestExifOrientation(t *testing.T) {
 		t.Errorf("a tagged JPEG does not decode: %v", err)
 	}
 }
+
+// TestSRGBProfileSegment: the built profile is one APP2 segment that libvips-free checks
+// can read: an ICC_PROFILE chunk 1 of 1, the profile's size in its header, and HP's
+// IEC61966-2.1 header fields, by which imgproxy recognizes sRGB.
+func TestSRGBProfileSegment(t *testing.T) {
+	t.Parallel()
+	seg := srgbProfileSegment()
+	if seg[0] != 0xff || seg[1] != 0xe2 || int(binary.BigEndian.Uint16(seg[2:])) != len(seg)-2 || string(seg[4:16]) != "ICC_PROFILE\x00" || seg[16] != 1 || seg[17] != 1 {
+		t.Fatalf("segment % x...: not one APP2 ICC_PROFILE chunk of its own length", seg[:18])
+	}
+	p := seg[18:]
+	if int(binary.BigEndian.Uint32(p)) != len(p) || string(p[36:40]) != "acsp" || string(p[16:24]) != "RGB XYZ " {
+		t.Fatalf("profile header % x: size, signature or spaces wrong", p[:40])
+	}
+	if !bytes.Equal(p[8:12], []byte{2, 16, 0, 0}) || !bytes.Equal(p[24:30], []byte{7, 206, 0, 2, 0, 9}) ||
+		string(p[48:52]) != "IEC " || string(p[52:56]) != "sRGB" || string(p[80:84]) != "HP  " {
+		t.Errorf("header fields % x: not HP's sRGB IEC61966-2.1 ones", p[:84])
+	}
+	n := binary.BigEndian.Uint32(p[128:])
+	for i := range n {
+		e := p[132+12*i:]
+		if off, size := binary.BigEndian.Uint32(e[4:]), binary.BigEndian.Uint32(e[8:]); int(off+size) > len(p) {
+			t.Errorf("tag %q runs past the profile", e[:4])
+		}
+	}
+	plain, err := os.ReadFile("testdata/size.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{"a.jpg": plain}
+	tagAll(files, seg)
+	if got, err := iccSegments(files["a.jpg"]); err != nil || !bytes.Equal(got, seg) {
+		t.Errorf("a tagged file's ICC segments: %d bytes, %v; want the segment", len(got), err)
+	}
+}
