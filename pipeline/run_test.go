@@ -457,3 +457,95 @@ func TestRunOrientsAfterResize(t *testing.T) {
 		t.Errorf("turned after the resize, pixels differ from turning first by %.2f levels on average and %d at most, want at most 0.5 and 6", mean, worst)
 	}
 }
+
+// withOrientation puts an EXIF segment naming orientation o right after a JPEG's SOI.
+func withOrientation(jpg []byte, o int) []byte {
+	tiff := []byte{'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, byte(o), 0, 0, 0, 0, 0, 0, 0}
+	body := append([]byte("Exif\x00\x00"), tiff...)
+	seg := append([]byte{0xff, 0xe1, 0, byte(len(body) + 2)}, body...)
+	return append(append(append([]byte{}, jpg[:2]...), seg...), jpg[2:]...)
+}
+
+// TestShrinkFirstEveryOrientation: for all eight EXIF orientations and every fit that may
+// wait, resizing the stored image with shrinkFirst's box and then turning it gives what
+// turning first and resizing gives: the same size, and pixels within what a one-pixel
+// shift of a centred crop and libvips' rounding move on a smooth gradient.
+func TestShrinkFirstEveryOrientation(t *testing.T) {
+	t.Parallel()
+	for o := 1; o <= 8; o++ {
+		src := withOrientation(jpegOf(t, 160, 100), o)
+		for _, step := range []string{
+			`{"op":"resize","width":61,"height":77,"fit":"inside"}`,
+			`{"op":"resize","width":61,"height":77}`,
+			`{"op":"resize","width":61,"height":77,"fit":"fill"}`,
+			`{"op":"resize","width":61,"height":47,"fit":"outside"}`,
+			`{"op":"resize","width":45}`,
+			`{"op":"resize","height":45}`,
+		} {
+			r := mustRecipe(t, `{"steps":[`+step+`],"outputs":[{"name":"a","format":"png"}]}`)
+			load := func() *imaging.Image {
+				im, err := imaging.Load(src, imaging.LoadOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(im.Close)
+				return im
+			}
+			late, first := load(), load()
+			if got := late.Orientation(); got != o {
+				t.Fatalf("orientation %d read as %d", o, got)
+			}
+			p, _, early := shrinkFirst(r, late)
+			if early != (o != 1) {
+				t.Fatalf("orientation %d, %s: shrinkFirst = %v", o, step, early)
+			}
+			if !early {
+				continue
+			}
+			if err := late.Resize(resizeOptions(p)); err != nil {
+				t.Fatal(err)
+			}
+			if err := uprightSRGB(late); err != nil {
+				t.Fatal(err)
+			}
+			if err := uprightSRGB(first); err != nil {
+				t.Fatal(err)
+			}
+			if err := first.Resize(resizeOptions(r.Steps[0].Params.(*ResizeParams))); err != nil {
+				t.Fatal(err)
+			}
+			if late.Width() != first.Width() || late.Height() != first.Height() {
+				t.Fatalf("orientation %d, %s: %dx%d resizing first, %dx%d turning first", o, step, late.Width(), late.Height(), first.Width(), first.Height())
+			}
+			a, b := pngPixels(t, late), pngPixels(t, first)
+			var worst, sum int
+			for i := range a.Pix {
+				d := int(a.Pix[i]) - int(b.Pix[i])
+				worst, sum = max(worst, d, -d), sum+max(d, -d)
+			}
+			if mean := float64(sum) / float64(len(a.Pix)); worst > 8 || mean > 1.5 {
+				t.Errorf("orientation %d, %s: pixels differ by %.2f on average, %d at most; want at most 1.5 and 8", o, step, mean, worst)
+			}
+		}
+	}
+}
+
+// pngPixels encodes im as PNG and decodes it as NRGBA.
+func pngPixels(t *testing.T, im *imaging.Image) *image.NRGBA {
+	t.Helper()
+	b, err := im.Encode(imaging.EncodeOptions{Format: imaging.PNG})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := image.NewNRGBA(img.Bounds())
+	for y := img.Bounds().Min.Y; y < img.Bounds().Max.Y; y++ {
+		for x := img.Bounds().Min.X; x < img.Bounds().Max.X; x++ {
+			out.Set(x, y, img.At(x, y))
+		}
+	}
+	return out
+}
