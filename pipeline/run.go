@@ -77,6 +77,10 @@ type Context struct {
 	m          *measures         // what the checks measured; nil when the run is not checked
 	probe      *maskProbe        // the running masking step's input
 	thresholds checks.Thresholds // the recipe's thresholds (erosion, tolerance)
+
+	// outputFirst is the only output's resize as it applies to the stored image, when
+	// shrinkFirst chose it: the output turns the image upright and converts it after.
+	outputFirst *ResizeParams
 }
 
 // note records one fact of the run's lineage.
@@ -128,6 +132,8 @@ func Run(ctx context.Context, env Env, src []byte, r *Recipe, opts RunOptions) (
 		if err := uprightSRGB(im); err != nil {
 			return nil, err
 		}
+	} else if at == len(r.Steps) {
+		pc.outputFirst = first
 	}
 	pc.Facts = Facts{Width: info.Width, Height: info.Height, Format: string(info.Format), HasAlpha: info.HasAlpha}
 	if oriented(info) {
@@ -221,8 +227,18 @@ func (pc *Context) output(r *Recipe, i int, opts RunOptions, want *sizeWant) (Re
 		img = c
 	}
 	if o.Resize != nil {
-		if err := img.Resize(resizeOptions(o.Resize)); err != nil {
+		p := o.Resize
+		if pc.outputFirst != nil {
+			p = pc.outputFirst
+		}
+		if err := img.Resize(resizeOptions(p)); err != nil {
 			return Rendered{}, fmt.Errorf("outputs[%d] resize: %w", i, err)
+		}
+		if pc.outputFirst != nil {
+			pc.outputFirst = nil
+			if err := uprightSRGB(img); err != nil {
+				return Rendered{}, err
+			}
 		}
 	}
 	f, ok := opts.Formats[o.Name]
@@ -340,10 +356,11 @@ func uprightSRGB(im *imaging.Image) error {
 }
 
 // shrinkFirst tells whether the recipe's first step (after any auto_orient, which Run
-// does anyway) may run before the image is turned upright and converted to sRGB, so
-// that both work on the pixels it leaves, and returns that step's index and its resize
-// as it applies to the image as stored (the box turned for an orientation that swaps
-// width and height). It may when one of the two has work to do (an EXIF orientation, or
+// does anyway), or, in a recipe with no other steps and one output, that output's resize,
+// may run before the image is turned upright and converted to sRGB, so that both work on
+// the pixels it leaves, and returns that step's index (len(r.Steps) for the output) and
+// its resize as it applies to the image as stored (the box turned for an orientation that
+// swaps width and height). It may when one of the two has work to do (an EXIF orientation, or
 // an lcms transform: ProfileTransformPending) and the step is an unconditional resize
 // that shrinks the image, brings in no colour of its own (not contain's letterbox) and
 // anchors at the centre (no gravity to turn, no crop chosen by colour), with no
@@ -361,11 +378,14 @@ func shrinkFirst(r *Recipe, im *imaging.Image) (*ResizeParams, int, bool) {
 	for at < len(r.Steps) && r.Steps[at].Op == OpAutoOrient && r.Steps[at].When == nil {
 		at++
 	}
-	if at == len(r.Steps) || r.Steps[at].When != nil {
-		return nil, 0, false
+	var p *ResizeParams
+	switch {
+	case at < len(r.Steps) && r.Steps[at].When == nil:
+		p, _ = r.Steps[at].Params.(*ResizeParams)
+	case at == len(r.Steps) && len(r.Outputs) == 1:
+		p = r.Outputs[0].Resize
 	}
-	p, ok := r.Steps[at].Params.(*ResizeParams)
-	if !ok || p.Fit == "contain" || (p.Gravity != "" && p.Gravity != "center") {
+	if p == nil || p.Fit == "contain" || (p.Gravity != "" && p.Gravity != "center") {
 		return nil, 0, false
 	}
 	stored := *p

@@ -392,6 +392,10 @@ func TestShrinkFirst(t *testing.T) {
 		{"oriented 6, after auto_orient", `{"steps":[{"op":"auto_orient"},{"op":"resize","width":200,"height":300,"fit":"inside"}],` + out + `}`, turned, true, 300, 200, 1},
 		{"P3, after auto_orient", `{"steps":[{"op":"auto_orient"},{"op":"resize","width":8,"height":6,"fit":"inside"}],` + out + `}`, p3, true, 8, 6, 1},
 		{"auto_orient only", `{"steps":[{"op":"auto_orient"}],` + out + `}`, turned, false, 0, 0, 0},
+		{"oriented 6, the only output's resize", `{"outputs":[{"name":"a","resize":{"width":200,"height":300,"fit":"inside"}}]}`, turned, true, 300, 200, 0},
+		{"oriented 6, auto_orient then the only output's resize", `{"steps":[{"op":"auto_orient"}],"outputs":[{"name":"a","resize":{"width":200,"height":300,"fit":"inside"}}]}`, turned, true, 300, 200, 1},
+		{"oriented 6, two outputs' resizes", `{"outputs":[{"name":"a","resize":{"width":200,"height":300,"fit":"inside"}},{"name":"b","resize":{"width":20,"height":20}}]}`, turned, false, 0, 0, 0},
+		{"oriented 6, a sharpen then the output's resize", `{"steps":[{"op":"sharpen"}],"outputs":[{"name":"a","resize":{"width":200,"height":300,"fit":"inside"}}]}`, turned, false, 0, 0, 0},
 		{"oriented 6, strip first", `{"steps":[{"op":"strip"},{"op":"resize","width":200,"height":300,"fit":"inside"}],` + out + `}`, turned, false, 0, 0, 0},
 		{"oriented 6, cover at the north", `{"steps":[{"op":"resize","width":100,"height":100,"gravity":"north"}],` + out + `}`, turned, false, 0, 0, 0},
 		{"oriented 6, enlarging", `{"steps":[{"op":"resize","width":1000,"height":1000,"fit":"inside"}],` + out + `}`, turned, false, 0, 0, 0},
@@ -441,11 +445,19 @@ func TestRunOrientsAfterResize(t *testing.T) {
 	if b := render(`{"op":"auto_orient"},`, "").Bounds(); b != late.Bounds() {
 		t.Fatalf("with auto_orient first: output %v, want %v", b, late.Bounds())
 	}
+	// A recipe whose only output resizes, with no steps, waits the same way.
+	byOutput := runPNG(t, src, mustRecipe(t, `{"outputs":[{"name":"a","format":"png","resize":{"width":150,"height":300,"fit":"inside"}}]}`))
+	if b := byOutput.Bounds(); b != late.Bounds() {
+		t.Fatalf("resized by its output: %v, want %v", b, late.Bounds())
+	}
 	// libvips resamples one axis, rounds to 8 bits, then the other: turning swaps which
 	// goes first, so single pixels may differ by a few levels, on average by a fraction.
 	var worst, sum int
 	for y := range 240 {
 		for x := range 150 {
+			if a, b := byOutput.At(x, y), late.At(x, y); a != b {
+				t.Fatalf("resized by its output, pixel %d,%d is %v, want %v as resized by a step", x, y, a, b)
+			}
 			r1, g1, b1, _ := late.At(x, y).RGBA()
 			r2, g2, b2, _ := first.At(x, y).RGBA()
 			for _, d := range []int{int(r1>>8) - int(r2>>8), int(g1>>8) - int(g2>>8), int(b1>>8) - int(b2>>8)} {
