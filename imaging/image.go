@@ -212,14 +212,7 @@ func Load(data []byte, opts LoadOptions) (*Image, error) {
 			}
 		case WebP:
 			if box, ok := webpShrink(info.OrientedSize(), opts.ShrinkTo); ok {
-				// vips_thumbnail drives libwebp's scaled decode; it also applies the
-				// EXIF orientation.
-				shrunk, err := vips.LoadThumbnailFromBuffer(data, box.Width, box.Height, vips.InterestingNone, vips.SizeDown, importParams())
-				if err == nil && (shrunk.Width() < opts.ShrinkTo.Width || shrunk.Height() < opts.ShrinkTo.Height) {
-					// Rounded below the target: one pixel more each way covers it.
-					shrunk.Close()
-					shrunk, err = vips.LoadThumbnailFromBuffer(data, box.Width+1, box.Height+1, vips.InterestingNone, vips.SizeDown, importParams())
-				}
+				shrunk, err := webpThumbnail(data, box, opts.ShrinkTo)
 				if err != nil {
 					ref.Close()
 					return nil, fmt.Errorf("load webp shrink: %s: %w", vipsError(err), ErrCorrupt)
@@ -256,6 +249,18 @@ func jpegShrink(oriented, target Size) int {
 		}
 	}
 	return 1
+}
+
+// webpThumbnail decodes a WebP shrunk into box through vips_thumbnail, which drives
+// libwebp's scaled decode and applies the EXIF orientation. Should libvips round the
+// result below target, it decodes again into a box one pixel larger each way.
+func webpThumbnail(data []byte, box, target Size) (*vips.ImageRef, error) {
+	shrunk, err := vips.LoadThumbnailFromBuffer(data, box.Width, box.Height, vips.InterestingNone, vips.SizeDown, importParams())
+	if err == nil && (shrunk.Width() < target.Width || shrunk.Height() < target.Height) {
+		shrunk.Close()
+		shrunk, err = vips.LoadThumbnailFromBuffer(data, box.Width+1, box.Height+1, vips.InterestingNone, vips.SizeDown, importParams())
+	}
+	return shrunk, err
 }
 
 // webpShrink returns the box to thumbnail a WebP into so that it stays at least

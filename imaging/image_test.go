@@ -286,6 +286,16 @@ func TestShrinkOnLoadWebP(t *testing.T) {
 	if im := mustLoad(t, webp, LoadOptions{ShrinkTo: Size{800, 500}}); im.Width() != 800 || im.Height() != 500 {
 		t.Errorf("1600x1000 shrunk for 800x500: loaded %dx%d, want 800x500", im.Width(), im.Height())
 	}
+	// A box that falls short of the target, as libvips' rounding could make it, is
+	// widened by a pixel each way.
+	ref, err := webpThumbnail(webp, Size{799, 499}, Size{800, 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	if ref.Width() != 800 || ref.Height() != 500 {
+		t.Errorf("thumbnail into 799x499 for 800x500: %dx%d, want 800x500", ref.Width(), ref.Height())
+	}
 }
 
 // TestShrinkOnLoadThin: libvips rounds a shrunk JPEG's size down, and aborts the
