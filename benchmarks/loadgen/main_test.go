@@ -491,12 +491,8 @@ func TestICCSegments(t *testing.T) {
 	if len(segs) < 18+128 || segs[0] != 0xff || segs[1] != 0xe2 || string(segs[4:16]) != "ICC_PROFILE\x00" || !bytes.Contains(p3, segs) {
 		t.Fatalf("segments: %d bytes, %q...; want the file's APP2 ICC_PROFILE segment", len(segs), segs[:min(len(segs), 16)])
 	}
-	plain, err := os.ReadFile("testdata/size.jpg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tagged := append(append(append([]byte{}, plain[:2]...), segs...), plain[2:]...)
-	if _, err := jpeg.DecodeConfig(bytes.NewReader(tagged)); err != nil {
+	withICC, plain := tagged(t, segs)
+	if _, err := jpeg.DecodeConfig(bytes.NewReader(withICC)); err != nil {
 		t.Errorf("a tagged JPEG does not decode: %v", err)
 	}
 	for name, b := range map[string][]byte{"no profile": plain, "not a JPEG": []byte("GIF89a"), "cut": p3[:40]} {
@@ -522,14 +518,26 @@ func TestExifOrientation(t *testing.T) {
 	if tag, typ, count, v := binary.LittleEndian.Uint16(e), binary.LittleEndian.Uint16(e[2:]), binary.LittleEndian.Uint32(e[4:]), binary.LittleEndian.Uint16(e[8:]); tag != 0x0112 || typ != 3 || count != 1 || v != 6 {
 		t.Errorf("entry: tag %#x type %d count %d value %d, want orientation 0x112 SHORT 1 = 6", tag, typ, count, v)
 	}
+	if b, _ := tagged(t, seg); !bytes.Contains(b, seg) {
+		t.Error("the tagged JPEG does not hold the segment")
+	} else if _, err := jpeg.DecodeConfig(bytes.NewReader(b)); err != nil {
+		t.Errorf("a tagged JPEG does not decode: %v", err)
+	}
+}
+
+// tagged returns testdata/size.jpg tagged with segments by tagAll, and the file as it was.
+func tagged(t *testing.T, segments []byte) (tagged, plain []byte) {
+	t.Helper()
 	plain, err := os.ReadFile("testdata/size.jpg")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tagged := append(append(append([]byte{}, plain[:2]...), seg...), plain[2:]...)
-	if _, err := jpeg.DecodeConfig(bytes.NewReader(tagged)); err != nil {
-		t.Errorf("a tagged JPEG does not decode: %v", err)
+	files := map[string][]byte{"a.jpg": plain}
+	tagAll(files, segments)
+	if !bytes.HasPrefix(files["a.jpg"], append([]byte{0xff, 0xd8}, segments...)) || !bytes.HasSuffix(files["a.jpg"], plain[2:]) {
+		t.Fatal("tagAll did not put the segments right after the start-of-image marker")
 	}
+	return files["a.jpg"], plain
 }
 
 // TestSRGBProfileSegment: the built profile is one APP2 segment that libvips-free checks
@@ -556,13 +564,8 @@ func TestSRGBProfileSegment(t *testing.T) {
 			t.Errorf("tag %q runs past the profile", e[:4])
 		}
 	}
-	plain, err := os.ReadFile("testdata/size.jpg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := map[string][]byte{"a.jpg": plain}
-	tagAll(files, seg)
-	if got, err := iccSegments(files["a.jpg"]); err != nil || !bytes.Equal(got, seg) {
+	b, _ := tagged(t, seg)
+	if got, err := iccSegments(b); err != nil || !bytes.Equal(got, seg) {
 		t.Errorf("a tagged file's ICC segments: %d bytes, %v; want the segment", len(got), err)
 	}
 }
