@@ -189,6 +189,9 @@ func TestToSRGBKeepsSRGB(t *testing.T) {
 
 	ref := mustLoad(t, plain, LoadOptions{})
 	tagged := mustLoad(t, withICC(t, plain, srgb), LoadOptions{})
+	if tagged.ProfileTransformPending() {
+		t.Error("ProfileTransformPending = true for an sRGB profile, want false")
+	}
 	if err := tagged.ToSRGB(); err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +205,16 @@ func TestToSRGBKeepsSRGB(t *testing.T) {
 	}
 
 	wide := mustLoad(t, withICC(t, plain, p3), LoadOptions{})
+	if !wide.ProfileTransformPending() {
+		t.Error("ProfileTransformPending = false for Display P3, want true")
+	}
 	if err := wide.ToSRGB(); err != nil {
+		t.Fatal(err)
+	}
+	if wide.ProfileTransformPending() {
+		t.Error("ProfileTransformPending = true after ToSRGB, want false")
+	}
+	if err := wide.ToSRGB(); err != nil { // a second call is harmless
 		t.Fatal(err)
 	}
 	if got := wide.ref.GetICCProfile(); bytes.Equal(got, p3) {
