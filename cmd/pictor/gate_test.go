@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -89,27 +88,6 @@ func TestMallocConfig(t *testing.T) {
 		if got := mallocConfig(func(k string) string { return tc.env[k] }); got != tc.want {
 			t.Errorf("env %v: got %+v, want %+v", tc.env, got, tc.want)
 		}
-	}
-}
-
-// TestTuneGC: the service collects at gcPercent unless GOGC is set, which then stays the
-// runtime's. Not parallel: the setting is the process's.
-func TestTuneGC(t *testing.T) {
-	prev := debug.SetGCPercent(100)
-	t.Cleanup(func() { debug.SetGCPercent(prev) })
-
-	tuneGC(func(string) string { return "" })
-	if got := debug.SetGCPercent(100); got != gcPercent {
-		t.Errorf("GOGC unset: collector at %d%%, want %d%%", got, gcPercent)
-	}
-	tuneGC(func(k string) string {
-		if k == "GOGC" {
-			return "100"
-		}
-		return ""
-	})
-	if got := debug.SetGCPercent(100); got != 100 {
-		t.Errorf("GOGC=100: collector at %d%%, want the runtime's 100%%", got)
 	}
 }
 

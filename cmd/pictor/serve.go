@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -228,19 +227,21 @@ func boot(ctx context.Context, name string, args []string, getenv func(string) s
 		return nil, nil, err
 	}
 	imaging.Startup(imaging.StartupConfig{Malloc: mallocConfig(getenv)}, log)
-	tuneGC(getenv)
+	untuneGC := tuneGC(getenv)
 	a, err := wire(ctx, c, log, work(c))
 	if err != nil {
+		untuneGC()
 		imaging.Shutdown()
 		return nil, nil, err
 	}
 	stop, err := a.startWorkers(ctx)
 	if err != nil {
 		a.close()
+		untuneGC()
 		imaging.Shutdown()
 		return nil, nil, err
 	}
-	return a, func() { stop(); a.stopImaging(); a.close() }, nil
+	return a, func() { stop(); a.stopImaging(); a.close(); untuneGC() }, nil
 }
 
 // stopImaging closes the libvips gate, so that no new pipeline starts, and shuts libvips
@@ -436,20 +437,6 @@ func newGate(c config) *imaging.Gate {
 // keeps for reuse is given back: long enough that a steady stream of requests keeps
 // its buffers, short enough that a finished burst does not hold its peak for long.
 const releaseIdle = 10 * time.Second
-
-// gcPercent is Go's GOGC for the service. Most of its heap is source bytes in flight,
-// which the collector does not scan, so collecting at half the live heap instead of all
-// of it costs little CPU and keeps about a third less garbage at peak (issue 13's
-// benchmarks: Go's heap at 32 clients 222 -> 158 MiB).
-const gcPercent = 50
-
-// tuneGC sets Go's collector to gcPercent unless the environment sets GOGC, which then
-// stays the runtime's.
-func tuneGC(getenv func(string) string) {
-	if getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
-}
 
 // mallocConfig is the C allocator's tuning: imaging's defaults, except where the
 // environment sets glibc's own variable for a setting, which then stays glibc's.
