@@ -290,7 +290,19 @@ func (im *Image) scaleTo(w, h int) error {
 		}
 		hs, vs = float64(w)/float64(im.Width()), float64(h)/float64(im.Height())
 	}
-	return im.ref.ResizeWithVScale(hs, vs, vips.KernelLanczos3)
+	if !canReduceWidth(im.ref, w) {
+		return im.ref.ResizeWithVScale(hs, vs, vips.KernelLanczos3)
+	}
+	// libvips' vertical pass, then Pictor's horizontal one (reduceh.go), on fewer rows.
+	if h != im.Height() {
+		if err := im.ref.ResizeWithVScale(1, vs, vips.KernelLanczos3); err != nil {
+			return err
+		}
+	}
+	if err := reduceWidth(im.ref, w); err != nil {
+		return im.ref.ResizeWithVScale(hs, 1, vips.KernelLanczos3)
+	}
+	return nil
 }
 
 // ensureAlphaFor adds an alpha channel when bg is not opaque and the image has

@@ -1,0 +1,181 @@
+// A horizontal reduction of 8-bit, 3-band images by a weighted window per output pixel,
+// as a libvips image: Debian's libvips 8.14 reduces horizontally in scalar C (its
+// vertical reduction has a vector path), and that pass was the largest part of a
+// listing resize after the JPEG decode. See reduceh.go.
+
+#include <stdint.h>
+#include <string.h>
+
+#include <vips/vips.h>
+
+#include "reduceh.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+// The plan: for output pixel x, n weights at coef[x*stride] (stride is n rounded up to
+// even, the pad weights 0) over the input pixels start[x] .. start[x]+n-1, all inside
+// the row. Weights are fixed point with PICTOR_REDUCEH_BITS fractional bits.
+typedef struct {
+	int n;
+	int stride;
+	int out_width;
+	int *start;
+	int16_t *coef;
+} plan;
+
+static inline int clip_u8(int32_t v) {
+	v = (v + (1 << (PICTOR_REDUCEH_BITS - 1))) >> PICTOR_REDUCEH_BITS;
+	return v < 0 ? 0 : v > 255 ? 255 : v;
+}
+
+// row_scalar reduces one row: in is the input row from input pixel base, out the output
+// row from output pixel x0, for the w output pixels from x0.
+static void row_scalar(const plan *p, const uint8_t *in, int base, uint8_t *out, int x0, int w) {
+	for (int x = x0; x < x0 + w; x++) {
+		const uint8_t *q = in + 3 * (p->start[x] - base);
+		const int16_t *c = p->coef + (size_t) x * p->stride;
+		int32_t r = 0, g = 0, b = 0;
+		for (int t = 0; t < p->n; t++) {
+			r += c[t] * q[3 * t];
+			g += c[t] * q[3 * t + 1];
+			b += c[t] * q[3 * t + 2];
+		}
+		out[0] = clip_u8(r);
+		out[1] = clip_u8(g);
+		out[2] = clip_u8(b);
+		out += 3;
+	}
+}
+
+#if defined(__SSE2__)
+// load4 reads pixel q and the first byte of the next; load3 only pixel q, for the last
+// pixel of a window, which may end the region's buffer.
+static inline __m128i load4(const uint8_t *q) {
+	int32_t v;
+	memcpy(&v, q, 4);
+	return _mm_cvtsi32_si128(v);
+}
+
+static inline __m128i load3(const uint8_t *q) {
+	return _mm_cvtsi32_si128(q[0] | q[1] << 8 | q[2] << 16);
+}
+
+// row_sse2 is row_scalar two weights at a time: the bytes of two neighbouring pixels
+// are interleaved (r0 r1 g0 g1 b0 b1), widened to 16 bits and multiplied by the pair of
+// weights with pmaddwd, which adds each pair into a 32-bit sum per band. The arithmetic
+// is row_scalar's: the sums are exact, and rounding and clipping are the same.
+static void row_sse2(const plan *p, const uint8_t *in, int base, uint8_t *out, int x0, int w) {
+	const __m128i zero = _mm_setzero_si128();
+	const __m128i half = _mm_set1_epi32(1 << (PICTOR_REDUCEH_BITS - 1));
+	const int n = p->n;
+	for (int x = x0; x < x0 + w; x++) {
+		const uint8_t *q = in + 3 * (p->start[x] - base);
+		const int16_t *c = p->coef + (size_t) x * p->stride;
+		__m128i acc = zero;
+		int t = 0;
+		for (; t + 2 < n; t += 2) {
+			__m128i ab = _mm_unpacklo_epi8(load4(q + 3 * t), load4(q + 3 * t + 3));
+			int32_t cc;
+			memcpy(&cc, c + t, 4);
+			acc = _mm_add_epi32(acc, _mm_madd_epi16(_mm_unpacklo_epi8(ab, zero), _mm_set1_epi32(cc)));
+		}
+		// One or two weights left; the last reads its pixel alone.
+		__m128i a = t + 1 < n ? load4(q + 3 * t) : load3(q + 3 * t);
+		__m128i b = t + 1 < n ? load3(q + 3 * t + 3) : zero;
+		int32_t cc;
+		memcpy(&cc, c + t, 4); // c[t+1] is a pad 0 when t+1 == n
+		__m128i ab = _mm_unpacklo_epi8(a, b);
+		acc = _mm_add_epi32(acc, _mm_madd_epi16(_mm_unpacklo_epi8(ab, zero), _mm_set1_epi32(cc)));
+
+		acc = _mm_srai_epi32(_mm_add_epi32(acc, half), PICTOR_REDUCEH_BITS);
+		__m128i v = _mm_packus_epi16(_mm_packs_epi32(acc, zero), zero);
+		int32_t px = _mm_cvtsi128_si32(v);
+		out[0] = px & 0xff;
+		out[1] = (px >> 8) & 0xff;
+		out[2] = (px >> 16) & 0xff;
+		out += 3;
+	}
+}
+#endif
+
+static void row(const plan *p, const uint8_t *in, int base, uint8_t *out, int x0, int w, int vector) {
+#if defined(__SSE2__)
+	if (vector) {
+		row_sse2(p, in, base, out, x0, w);
+		return;
+	}
+#endif
+	row_scalar(p, in, base, out, x0, w);
+}
+
+int pictor_reduceh_vector(void) {
+#if defined(__SSE2__)
+	return 1;
+#else
+	return 0;
+#endif
+}
+
+int pictor_reduceh_rows(const uint8_t *in, int in_width, int height, uint8_t *out,
+	int out_width, int n, const int *start, const int16_t *coef, int vector) {
+	plan p = {n, (n + 1) & ~1, out_width, (int *) start, (int16_t *) coef};
+	for (int y = 0; y < height; y++)
+		row(&p, in + (size_t) y * in_width * 3, 0, out + (size_t) y * out_width * 3, 0, out_width, vector);
+	return 0;
+}
+
+static int gen(VipsRegion *or, void *seq, void *a, void *b, gboolean *stop) {
+	VipsRegion *ir = (VipsRegion *) seq;
+	const plan *p = (const plan *) b;
+	const VipsRect *r = &or->valid;
+	const int last = r->left + r->width - 1;
+	VipsRect s = {
+		.left = p->start[r->left],
+		.top = r->top,
+		.width = p->start[last] + p->n - p->start[r->left],
+		.height = r->height,
+	};
+	if (vips_region_prepare(ir, &s))
+		return -1;
+	for (int y = r->top; y < r->top + r->height; y++)
+		row(p, VIPS_REGION_ADDR(ir, s.left, y), s.left, VIPS_REGION_ADDR(or, r->left, y), r->left, r->width, 1);
+	return 0;
+}
+
+int pictor_reduceh(VipsImage *in, VipsImage **out, int out_width, int n,
+	const int *start, const int16_t *coef) {
+	if (in->BandFmt != VIPS_FORMAT_UCHAR || in->Bands != 3 || in->Coding != VIPS_CODING_NONE ||
+		n < 1 || out_width < 1) {
+		vips_error("pictor_reduceh", "not an 8-bit 3-band image, or an empty plan");
+		return -1;
+	}
+	for (int x = 0; x < out_width; x++)
+		if (start[x] < 0 || start[x] + n > in->Xsize) {
+			vips_error("pictor_reduceh", "window %d outside the row", x);
+			return -1;
+		}
+	VipsImage *o = vips_image_new();
+	plan *p = VIPS_NEW(VIPS_OBJECT(o), plan);
+	int stride = (n + 1) & ~1;
+	int *st = VIPS_ARRAY(VIPS_OBJECT(o), out_width, int);
+	int16_t *co = VIPS_ARRAY(VIPS_OBJECT(o), (size_t) out_width * stride, int16_t);
+	if (!p || !st || !co || vips_image_pipelinev(o, VIPS_DEMAND_STYLE_THINSTRIP, in, NULL)) {
+		g_object_unref(o);
+		return -1;
+	}
+	memcpy(st, start, sizeof(int) * out_width);
+	memcpy(co, coef, sizeof(int16_t) * out_width * stride);
+	*p = (plan) {n, stride, out_width, st, co};
+	o->Xsize = out_width;
+	// The output holds a reference to its input for as long as it lives.
+	g_object_ref(in);
+	vips_object_local(o, in);
+	if (vips_image_generate(o, vips_start_one, gen, vips_stop_one, in, p)) {
+		g_object_unref(o);
+		return -1;
+	}
+	*out = o;
+	return 0;
+}

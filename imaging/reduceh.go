@@ -1,0 +1,173 @@
+package imaging
+
+/*
+#cgo pkg-config: vips
+#include <stdlib.h>
+#include "reduceh.h"
+
+// pictor_vips_error takes libvips' error buffer; the caller frees it.
+static char *pictor_vips_error(void) {
+	char *s = g_strdup(vips_error_buffer());
+	vips_error_clear();
+	return s;
+}
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"strings"
+	"unsafe"
+
+	"github.com/davidbyttow/govips/v2/vips"
+)
+
+// Why Pictor reduces rows itself: Debian's libvips 8.14 (the one the service is built
+// against) reduces vertically with a vector path but horizontally in scalar C, a
+// multiply-add per band, tap and pixel. For issue 13's listing resize (a 2560x1600
+// JPEG decoded at half size, then Lanczos3 to 800x500) that horizontal pass was 15 % of
+// the request's CPU, second only to the JPEG decode, in Pictor and imgproxy alike.
+// reduceh.c does the same weighted sums two taps at a time with SSE2, in the same
+// integer arithmetic as its scalar code.
+
+// reduceBits is the fractional bits of the weights (PICTOR_REDUCEH_BITS).
+const reduceBits = C.PICTOR_REDUCEH_BITS
+
+// lanczos3 is the Lanczos kernel with a = 3.
+func lanczos3(t float64) float64 {
+	t = math.Abs(t)
+	switch {
+	case t < 1e-9:
+		return 1
+	case t >= 3:
+		return 0
+	}
+	pt := math.Pi * t
+	return 3 * math.Sin(pt) * math.Sin(pt/3) / (pt * pt)
+}
+
+// reducePlan is a horizontal reduction from inW to outW pixels: output pixel x weighs
+// the n input pixels from start[x] by coef[x*stride:], stride being n rounded up to
+// even (the pad weight 0), in fixed point with reduceBits fractional bits.
+type reducePlan struct {
+	n, stride int
+	start     []C.int
+	coef      []C.int16_t
+}
+
+// lanczos3Plan plans a Lanczos3 reduction of a row from inW to outW pixels (outW <=
+// inW). Pixel centres sit at i+0.5 on both sides, so the output spans the input
+// exactly; output pixel x is centred at (x+0.5)*inW/outW and the kernel is stretched by
+// the reduction. Taps beyond the row's ends read its end pixels (their weights folded
+// onto them), as libvips extends an image by copying its edge. The weights of each
+// pixel are rounded to sum to exactly one. It fails when the row is shorter than the
+// kernel's window.
+func lanczos3Plan(inW, outW int) (*reducePlan, error) {
+	if outW < 1 || outW > inW {
+		return nil, errors.New("reduce: output wider than input, or empty")
+	}
+	s := float64(inW) / float64(outW)
+	support := 3 * s
+	n := int(math.Ceil(2*support)) + 1
+	if n > inW {
+		return nil, errors.New("reduce: row shorter than the kernel")
+	}
+	stride := (n + 1) &^ 1
+	p := &reducePlan{n: n, stride: stride, start: make([]C.int, outW), coef: make([]C.int16_t, outW*stride)}
+	w := make([]float64, n)
+	for x := range outW {
+		c := (float64(x) + 0.5) * s
+		j0 := int(math.Floor(c-support-0.5)) + 1 // the first pixel whose centre is inside the support
+		st := min(max(j0, 0), inW-n)
+		clear(w)
+		sum := 0.0
+		for j := j0; j < j0+n; j++ {
+			v := lanczos3((float64(j) + 0.5 - c) / s)
+			sum += v
+			w[min(max(j, 0), inW-1)-st] += v
+		}
+		row := p.coef[x*stride : x*stride+n]
+		total, big := 0, 0
+		for i := range n {
+			q := int(math.Round(w[i] / sum * (1 << reduceBits)))
+			row[i] = C.int16_t(q)
+			total += q
+			if math.Abs(w[i]) > math.Abs(w[big]) {
+				big = i
+			}
+		}
+		row[big] += C.int16_t(1<<reduceBits - total)
+		p.start[x] = C.int(st)
+	}
+	return p, nil
+}
+
+// reduceRows reduces packed 3-band rows with the plan, by the vector code or not; for
+// tests of the two against each other.
+func reduceRows(in []byte, inW, h int, p *reducePlan, outW int, vector bool) []byte {
+	out := make([]byte, outW*h*3)
+	v := 0
+	if vector {
+		v = 1
+	}
+	C.pictor_reduceh_rows((*C.uint8_t)(unsafe.Pointer(&in[0])), C.int(inW), C.int(h),
+		(*C.uint8_t)(unsafe.Pointer(&out[0])), C.int(outW), C.int(p.n), &p.start[0], &p.coef[0], C.int(v))
+	return out
+}
+
+// reduceVector reports whether reduceh.c's vector code is built for this machine.
+func reduceVector() bool { return C.pictor_reduceh_vector() == 1 }
+
+// refImageOffset is where govips keeps an ImageRef's *C.VipsImage (its unexported field
+// image), or -1 when that field is not what this file expects, a govips other than the
+// one go.mod names; reduceWidth is then never used.
+var refImageOffset = func() int {
+	f, ok := reflect.TypeFor[vips.ImageRef]().FieldByName("image")
+	if !ok || f.Type.Kind() != reflect.Pointer {
+		return -1
+	}
+	switch f.Type.Elem().Name() {
+	case "_Ctype_struct__VipsImage", "_Ctype_VipsImage":
+		return int(f.Offset)
+	}
+	return -1
+}()
+
+// refImage is where ref keeps its image.
+func refImage(ref *vips.ImageRef) **C.VipsImage {
+	return (**C.VipsImage)(unsafe.Add(unsafe.Pointer(ref), refImageOffset))
+}
+
+// canReduceWidth reports whether reduceWidth may take ref to w pixels a row: an 8-bit
+// 3-band image of one page without alpha, reduced by less than 4 (from 4 on libvips'
+// resize shrinks by an integer factor first; scaleTo's linear pass runs before that).
+func canReduceWidth(ref *vips.ImageRef, w int) bool {
+	W := ref.Width()
+	return refImageOffset >= 0 && w < W && 4*w > W && ref.BandFormat() == vips.BandFormatUchar &&
+		ref.Bands() == 3 && !ref.HasAlpha() && ref.Coding() == vips.CodingNone && ref.Pages() == 1
+}
+
+// reduceWidth reduces ref to w pixels a row with lanczos3Plan through reduceh.c; the
+// image stays lazy, as libvips' own reductions leave it. It fails, leaving ref as it
+// was, when the plan does (a row shorter than the kernel).
+func reduceWidth(ref *vips.ImageRef, w int) error {
+	p, err := lanczos3Plan(ref.Width(), w)
+	if err != nil {
+		return err
+	}
+	img := refImage(ref)
+	var out *C.VipsImage
+	if C.pictor_reduceh(*img, &out, C.int(w), C.int(p.n), &p.start[0], &p.coef[0]) != 0 {
+		cs := C.pictor_vips_error()
+		msg := strings.TrimSpace(C.GoString(cs))
+		C.free(unsafe.Pointer(cs))
+		return fmt.Errorf("reduce width: %s", msg)
+	}
+	old := *img
+	*img = out
+	C.g_object_unref(C.gpointer(old))
+	return nil
+}
