@@ -277,6 +277,9 @@ func (im *Image) scaleTo(w, h int) error {
 	if w == W && h == H {
 		return nil
 	}
+	if canReduceWidth(im.ref, w) {
+		return im.scaleSplit(w, h)
+	}
 	hs, vs := float64(w)/float64(W), float64(h)/float64(H)
 	// From a reduction by 4 on, libvips 8.14's resize box-shrinks by an integer factor
 	// first and that path is slow: Lanczos3 to a quarter of an 800x500 image costs 17 ms,
@@ -290,17 +293,30 @@ func (im *Image) scaleTo(w, h int) error {
 		}
 		hs, vs = float64(w)/float64(im.Width()), float64(h)/float64(im.Height())
 	}
-	if !canReduceWidth(im.ref, w) {
-		return im.ref.ResizeWithVScale(hs, vs, vips.KernelLanczos3)
-	}
-	// libvips' vertical pass, then Pictor's horizontal one (reduceh.go), on fewer rows.
-	if h != im.Height() {
+	return im.ref.ResizeWithVScale(hs, vs, vips.KernelLanczos3)
+}
+
+// scaleSplit is scaleTo for what canReduceWidth takes: libvips resizes the columns
+// (from a reduction by 4 on, through the linear pass to twice the target, as scaleTo
+// does), then reduceWidth the rows, fewer by then, in one Lanczos3 pass whatever the
+// reduction: its cost per input pixel does not grow with it, and it needs no linear pass
+// (a 1280x800 image to 320x200: 5.0 ms, against 9.6 ms with both passes through
+// libvips).
+func (im *Image) scaleSplit(w, h int) error {
+	if H := im.Height(); h != H {
+		vs := float64(h) / float64(H)
+		if vs <= 0.25 {
+			if err := im.ref.ResizeWithVScale(1, vs*2, vips.KernelLinear); err != nil {
+				return err
+			}
+			vs = float64(h) / float64(im.Height())
+		}
 		if err := im.ref.ResizeWithVScale(1, vs, vips.KernelLanczos3); err != nil {
 			return err
 		}
 	}
 	if err := reduceWidth(im.ref, w); err != nil {
-		return im.ref.ResizeWithVScale(hs, 1, vips.KernelLanczos3)
+		return im.ref.ResizeWithVScale(float64(w)/float64(im.Width()), 1, vips.KernelLanczos3)
 	}
 	return nil
 }

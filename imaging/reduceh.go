@@ -141,12 +141,15 @@ func refImage(ref *vips.ImageRef) **C.VipsImage {
 	return (**C.VipsImage)(unsafe.Add(unsafe.Pointer(ref), refImageOffset))
 }
 
+// maxReduce is the largest reduction reduceWidth takes: beyond it the window passes 100
+// pixels, and the weights, a few hundredths of one each, keep fewer significant bits.
+const maxReduce = 16
+
 // canReduceWidth reports whether reduceWidth may take ref to w pixels a row: an 8-bit
-// 3-band image of one page without alpha, reduced by less than 4 (from 4 on libvips'
-// resize shrinks by an integer factor first; scaleTo's linear pass runs before that).
+// 3-band image of one page without alpha, reduced by up to maxReduce.
 func canReduceWidth(ref *vips.ImageRef, w int) bool {
 	W := ref.Width()
-	return refImageOffset >= 0 && w < W && 4*w > W && ref.BandFormat() == vips.BandFormatUchar &&
+	return refImageOffset >= 0 && w < W && W <= maxReduce*w && ref.BandFormat() == vips.BandFormatUchar &&
 		ref.Bands() == 3 && !ref.HasAlpha() && ref.Coding() == vips.CodingNone && ref.Pages() == 1
 }
 
