@@ -3,6 +3,7 @@ package imaging
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/davidbyttow/govips/v2/vips"
@@ -333,5 +334,35 @@ func TestScaleSplitLargeReductions(t *testing.T) {
 		if eNew > eOld+0.02 || eNew > 1 {
 			t.Errorf("%dx%d: mean error %.3f from a float64 Lanczos3, libvips' path %.3f", w, h, eNew, eOld)
 		}
+	}
+}
+
+// TestCachedPlan: a plan is made once for a size and kept, and the cache stays bounded.
+func TestCachedPlan(t *testing.T) {
+	a, err := cachedPlan(1000, 333)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := cachedPlan(1000, 333)
+	if a != b {
+		t.Error("a second plan was made for 1000 -> 333")
+	}
+	want, _ := lanczos3Plan(1000, 333)
+	if a.n != want.n || !slices.Equal(a.coef, want.coef) || !slices.Equal(a.start, want.start) {
+		t.Error("the cached plan is not lanczos3Plan's")
+	}
+	for i := range 2 * maxPlans {
+		if _, err := cachedPlan(2000+i, 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plans.Lock()
+	n := len(plans.m)
+	plans.Unlock()
+	if n > maxPlans {
+		t.Errorf("%d plans kept, want at most %d", n, maxPlans)
+	}
+	if _, err := cachedPlan(6, 5); err == nil {
+		t.Error("cachedPlan(6, 5): no error")
 	}
 }
