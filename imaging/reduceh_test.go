@@ -137,6 +137,25 @@ func TestReduceRowsVector(t *testing.T) {
 			}
 		}
 	}
+	// Sizes at random, every reduction canReduceWidth takes.
+	for range 300 {
+		inW := 2 + r.IntN(3000)
+		outW := max(1, inW/maxReduce+r.IntN(inW-inW/maxReduce))
+		if outW >= inW {
+			continue
+		}
+		p, err := lanczos3Plan(inW, outW)
+		if err != nil {
+			if 6*inW/outW+1 < inW { // a row longer than the kernel has a plan
+				t.Fatalf("%d -> %d: %v", inW, outW, err)
+			}
+			continue
+		}
+		rows := randomRows(r, inW, 2)
+		if a, b := reduceRows(rows, inW, 2, p, outW, false), reduceRows(rows, inW, 2, p, outW, true); string(a) != string(b) {
+			t.Fatalf("%d -> %d: the vector code differs from the scalar", inW, outW)
+		}
+	}
 }
 
 // loadRef loads a testdata file as a govips image, closed when the test ends.
