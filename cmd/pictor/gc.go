@@ -76,6 +76,7 @@ type gcTuner struct {
 // may be found unreachable late or never.
 type gcSentinel struct{ _ [32]byte }
 
+// arm has collected run after the next collection.
 func (t *gcTuner) arm() {
 	runtime.AddCleanup(new(gcSentinel), (*gcTuner).collected, t)
 }
@@ -93,6 +94,7 @@ func (t *gcTuner) collected() {
 	t.arm()
 }
 
+// stop ends the tuning and puts back the GOGC tuneGC found; calling it again does nothing.
 func (t *gcTuner) stop() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
