@@ -100,7 +100,72 @@ static void row_sse2(const plan *p, const uint8_t *in, int base, uint8_t *out, i
 }
 #endif
 
+#if defined(__SSE2__) && defined(__GNUC__)
+#include <tmmintrin.h>
+#define PICTOR_SSSE3 1
+
+// row_ssse3 is row_sse2 four weights at a time where a 16-byte load stays inside the
+// window (pixels t to t+5, of which t to t+3 are used): pshufb spreads the bytes of two
+// pixel pairs into 16-bit lanes (r0 r1 g0 g1 b0 b1) in one instruction each, where
+// row_sse2 needs two loads and two unpacks a pair. The last weights go as in row_sse2.
+__attribute__((target("ssse3"))) static void row_ssse3(const plan *p, const uint8_t *in, int base,
+	uint8_t *out, int x0, int w) {
+	const __m128i zero = _mm_setzero_si128();
+	const __m128i half = _mm_set1_epi32(1 << (PICTOR_REDUCEH_BITS - 1));
+	const __m128i lo = _mm_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1);
+	const __m128i hi = _mm_setr_epi8(6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1);
+	const int n = p->n;
+	for (int x = x0; x < x0 + w; x++) {
+		const uint8_t *q = in + 3 * (p->start[x] - base);
+		const int16_t *c = p->coef + (size_t) x * p->stride;
+		__m128i acc = zero;
+		int t = 0;
+		for (; t + 6 <= n; t += 4) {
+			__m128i v = _mm_loadu_si128((const __m128i *) (q + 3 * t));
+			__m128i cc = _mm_loadl_epi64((const __m128i *) (c + t));
+			acc = _mm_add_epi32(acc, _mm_madd_epi16(_mm_shuffle_epi8(v, lo), _mm_shuffle_epi32(cc, 0x00)));
+			acc = _mm_add_epi32(acc, _mm_madd_epi16(_mm_shuffle_epi8(v, hi), _mm_shuffle_epi32(cc, 0x55)));
+		}
+		for (; t + 2 < n; t += 2) {
+			__m128i ab = _mm_unpacklo_epi8(load4(q + 3 * t), load4(q + 3 * t + 3));
+			int32_t cc;
+			memcpy(&cc, c + t, 4);
+			acc = _mm_add_epi32(acc, _mm_madd_epi16(_mm_unpacklo_epi8(ab, zero), _mm_set1_epi32(cc)));
+		}
+		__m128i a = t + 1 < n ? load4(q + 3 * t) : load3(q + 3 * t);
+		__m128i b = t + 1 < n ? load3(q + 3 * t + 3) : zero;
+		int32_t cc;
+		memcpy(&cc, c + t, 4);
+		__m128i ab = _mm_unpacklo_epi8(a, b);
+		acc = _mm_add_epi32(acc, _mm_madd_epi16(_mm_unpacklo_epi8(ab, zero), _mm_set1_epi32(cc)));
+
+		acc = _mm_srai_epi32(_mm_add_epi32(acc, half), PICTOR_REDUCEH_BITS);
+		__m128i v = _mm_packus_epi16(_mm_packs_epi32(acc, zero), zero);
+		int32_t px = _mm_cvtsi128_si32(v);
+		out[0] = px & 0xff;
+		out[1] = (px >> 8) & 0xff;
+		out[2] = (px >> 16) & 0xff;
+		out += 3;
+	}
+}
+
+static int have_ssse3(void) {
+	static int have = -1;
+	if (have < 0)
+		have = __builtin_cpu_supports("ssse3") ? 1 : 0;
+	return have;
+}
+#endif
+
+// row reduces by the best code the machine has (vector 1), by SSE2 alone (2), or by
+// the scalar code (0).
 static void row(const plan *p, const uint8_t *in, int base, uint8_t *out, int x0, int w, int vector) {
+#if defined(PICTOR_SSSE3)
+	if (vector == 1 && have_ssse3()) {
+		row_ssse3(p, in, base, out, x0, w);
+		return;
+	}
+#endif
 #if defined(__SSE2__)
 	if (vector) {
 		row_sse2(p, in, base, out, x0, w);
@@ -111,6 +176,10 @@ static void row(const plan *p, const uint8_t *in, int base, uint8_t *out, int x0
 }
 
 int pictor_reduceh_vector(void) {
+#if defined(PICTOR_SSSE3)
+	if (have_ssse3())
+		return 2;
+#endif
 #if defined(__SSE2__)
 	return 1;
 #else

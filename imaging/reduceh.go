@@ -31,8 +31,8 @@ import (
 // multiply-add per band, tap and pixel. For issue 13's listing resize (a 2560x1600
 // JPEG decoded at half size, then Lanczos3 to 800x500) that horizontal pass was 15 % of
 // the request's CPU, second only to the JPEG decode, in Pictor and imgproxy alike.
-// reduceh.c does the same weighted sums two taps at a time with SSE2, in the same
-// integer arithmetic as its scalar code.
+// reduceh.c does the same weighted sums four taps at a time with SSSE3 (two with SSE2
+// where the machine has no SSSE3), in the same integer arithmetic as its scalar code.
 
 // reduceBits is the fractional bits of the weights (PICTOR_REDUCEH_BITS).
 const reduceBits = C.PICTOR_REDUCEH_BITS
@@ -106,21 +106,25 @@ func lanczos3Plan(inW, outW int) (*reducePlan, error) {
 	return p, nil
 }
 
-// reduceRows reduces packed 3-band rows with the plan, by the vector code or not; for
-// tests of the two against each other.
-func reduceRows(in []byte, inW, h int, p *reducePlan, outW int, vector bool) []byte {
+// The code reduceRows runs.
+const (
+	reduceScalar = 0
+	reduceBest   = 1 // what the machine has: SSSE3, else SSE2, else scalar
+	reduceSSE2   = 2 // SSE2, else scalar
+)
+
+// reduceRows reduces packed 3-band rows with the plan by the code named; for tests of the
+// vector code against the scalar.
+func reduceRows(in []byte, inW, h int, p *reducePlan, outW int, code int) []byte {
 	out := make([]byte, outW*h*3)
-	v := 0
-	if vector {
-		v = 1
-	}
 	C.pictor_reduceh_rows((*C.uint8_t)(unsafe.Pointer(&in[0])), C.int(inW), C.int(h),
-		(*C.uint8_t)(unsafe.Pointer(&out[0])), C.int(outW), C.int(p.n), &p.start[0], &p.coef[0], C.int(v))
+		(*C.uint8_t)(unsafe.Pointer(&out[0])), C.int(outW), C.int(p.n), &p.start[0], &p.coef[0], C.int(code))
 	return out
 }
 
-// reduceVector reports whether reduceh.c's vector code is built for this machine.
-func reduceVector() bool { return C.pictor_reduceh_vector() == 1 }
+// reduceVector is the vector code reduceh.c runs on this machine: 2 SSSE3, 1 SSE2, 0
+// none.
+func reduceVector() int { return int(C.pictor_reduceh_vector()) }
 
 // refImageOffset is where govips keeps an ImageRef's *C.VipsImage (its unexported field
 // image), or -1 when that field is not what this file expects, a govips other than the

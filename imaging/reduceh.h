@@ -14,12 +14,13 @@ int pictor_reduceh(VipsImage *in, VipsImage **out, int out_width, int n,
 	const int *start, const int16_t *coef);
 
 // pictor_reduceh_rows is the same reduction on rows in memory (packed, 3 bytes a pixel),
-// by the vector code when vector is set and the machine has it, else by the scalar code;
-// for tests.
+// by the best vector code the machine has (vector 1), by SSE2 alone (2) or by the scalar
+// code (0); for tests.
 int pictor_reduceh_rows(const uint8_t *in, int in_width, int height, uint8_t *out,
 	int out_width, int n, const int *start, const int16_t *coef, int vector);
 
-// pictor_reduceh_vector reports whether the vector code is built in.
+// pictor_reduceh_vector reports the vector code the machine runs: 2 SSSE3, 1 SSE2, 0
+// none.
 int pictor_reduceh_vector(void);
 
 #endif

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"syscall"
 	"testing"
 
 	"github.com/davidbyttow/govips/v2/vips"
@@ -92,7 +93,7 @@ func TestLanczos3Plan(t *testing.T) {
 			}
 		}
 		row := randomRows(r, inW, 1)
-		got := reduceRows(row, inW, 1, p, outW, false)
+		got := reduceRows(row, inW, 1, p, outW, reduceScalar)
 		want := refReduce(row, inW, outW)
 		for i := range got {
 			w := math.Min(255, math.Max(0, want[i]))
@@ -108,11 +109,26 @@ func TestLanczos3Plan(t *testing.T) {
 	}
 }
 
-// TestReduceRowsVector: the SSE2 code gives the scalar code's bytes, on random rows and
-// on the extremes that clip (black and white stripes ring past 0 and 255).
+// TestReduceRowsVector: the SSSE3 and SSE2 code give the scalar code's bytes, on random
+// rows and on the extremes that clip (black and white stripes ring past 0 and 255).
 func TestReduceRowsVector(t *testing.T) {
-	if !reduceVector() {
+	if reduceVector() == 0 {
 		t.Skip("no vector code on this machine")
+	}
+	if reduceVector() < 2 {
+		t.Log("no SSSE3 on this machine: SSE2 alone is checked")
+	}
+	same := func(inW, outW, h int, p *reducePlan, rows []byte) {
+		t.Helper()
+		scalar := reduceRows(rows, inW, h, p, outW, reduceScalar)
+		for _, code := range []int{reduceSSE2, reduceBest} {
+			vector := reduceRows(rows, inW, h, p, outW, code)
+			for i := range scalar {
+				if scalar[i] != vector[i] {
+					t.Fatalf("%d -> %d, code %d: byte %d (row %d, pixel %d): %d, scalar %d", inW, outW, code, i, i/(3*outW), i%(3*outW)/3, vector[i], scalar[i])
+				}
+			}
+		}
 	}
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, c := range planCases {
@@ -129,13 +145,7 @@ func TestReduceRowsVector(t *testing.T) {
 			}
 			rows = append(rows, v, v, 255-v)
 		}
-		scalar := reduceRows(rows, inW, 6, p, outW, false)
-		vector := reduceRows(rows, inW, 6, p, outW, true)
-		for i := range scalar {
-			if scalar[i] != vector[i] {
-				t.Fatalf("%d -> %d: byte %d (row %d, pixel %d): vector %d, scalar %d", inW, outW, i, i/(3*outW), i%(3*outW)/3, vector[i], scalar[i])
-			}
-		}
+		same(inW, outW, 6, p, rows)
 	}
 	// Sizes at random, every reduction canReduceWidth takes.
 	for range 300 {
@@ -151,10 +161,7 @@ func TestReduceRowsVector(t *testing.T) {
 			}
 			continue
 		}
-		rows := randomRows(r, inW, 2)
-		if a, b := reduceRows(rows, inW, 2, p, outW, false), reduceRows(rows, inW, 2, p, outW, true); string(a) != string(b) {
-			t.Fatalf("%d -> %d: the vector code differs from the scalar", inW, outW)
-		}
+		same(inW, outW, 2, p, randomRows(r, inW, 2))
 	}
 }
 
@@ -383,5 +390,35 @@ func TestCachedPlan(t *testing.T) {
 	}
 	if _, err := cachedPlan(6, 5); err == nil {
 		t.Error("cachedPlan(6, 5): no error")
+	}
+}
+
+// TestReduceRowsStayInside: no code reads past a row's last pixel: the rows end where an
+// unreadable page begins, so a read past them faults.
+func TestReduceRowsStayInside(t *testing.T) {
+	page := syscall.Getpagesize()
+	mem, err := syscall.Mmap(-1, 0, 64*page, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		t.Skip("no anonymous mmap:", err)
+	}
+	t.Cleanup(func() { syscall.Munmap(mem) })
+	if err := syscall.Mprotect(mem[63*page:], syscall.PROT_NONE); err != nil {
+		t.Skip("no mprotect:", err)
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, c := range append(planCases, [2]int{11, 9}, [2]int{12, 7}, [2]int{6000, 400}) {
+		inW, outW := c[0], c[1]
+		p, err := lanczos3Plan(inW, outW)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := mem[63*page-inW*3 : 63*page] // one row, its last byte the page's last
+		copy(rows, randomRows(r, inW, 1))
+		want := reduceRows(rows, inW, 1, p, outW, reduceScalar)
+		for _, code := range []int{reduceSSE2, reduceBest} {
+			if got := reduceRows(rows, inW, 1, p, outW, code); string(got) != string(want) {
+				t.Fatalf("%d -> %d, code %d: differs from the scalar code", inW, outW, code)
+			}
+		}
 	}
 }
