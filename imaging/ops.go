@@ -277,7 +277,7 @@ func (im *Image) scaleTo(w, h int) error {
 	if w == W && h == H {
 		return nil
 	}
-	if canReduceWidth(im.ref, w) {
+	if h <= H && canReduceWidth(im.ref, w) {
 		return im.scaleSplit(w, h)
 	}
 	hs, vs := float64(w)/float64(W), float64(h)/float64(H)
@@ -296,7 +296,9 @@ func (im *Image) scaleTo(w, h int) error {
 	return im.ref.ResizeWithVScale(hs, vs, vips.KernelLanczos3)
 }
 
-// scaleSplit is scaleTo for what canReduceWidth takes: libvips resizes the columns
+// scaleSplit is scaleTo for what canReduceWidth takes and is not enlarged vertically
+// (libvips' resize enlarges after it reduces, and its enlargement differs by up to 30
+// levels between the two orders): libvips resizes the columns
 // (from a reduction by 4 on, through the linear pass to twice the target, as scaleTo
 // does), then reduceWidth the rows, fewer by then, in one Lanczos3 pass whatever the
 // reduction: its cost per input pixel does not grow with it, and it needs no linear pass
