@@ -332,7 +332,7 @@ func TestScaleSplitLargeReductions(t *testing.T) {
 	src := loadRef(t, "photo.jpg")
 	W, H := src.Width(), src.Height()
 	pix := refBytes(t, src)
-	for _, c := range [][2]int{{160, 100}, {100, 62}, {41, 25}, {150, 200}} {
+	for _, c := range [][2]int{{160, 100}, {100, 62}, {41, 25}, {150, 200}, {600, 90}, {500, 30}, {100, 150}} {
 		w, h := c[0], c[1]
 		want := refResize(pix, W, H, w, h)
 
