@@ -119,8 +119,12 @@ one_run() { # one_run SERVER CASE ROUND
 	# shellcheck disable=SC2046 # case_args is split on purpose
 	if ! line=$("$work/bin/loadgen" -target "$target" -server "$server_url" $(case_args "$name") \
 		-unique -warmup 2 -tag "$name$round" -pid "$server_pid"); then
-		echo "loadgen failed in $server $name round $round; server stderr (tail):" >&2
-		tail -n 20 "$work/$server-$name-$round/stderr" >&2
+		local kept="${TMPDIR:-/tmp}/pictor-sidebyside-$server-$name-$round.stderr"
+		cp "$work/$server-$name-$round/stderr" "$kept"
+		echo "loadgen failed in $server $name round $round; server stderr kept in $kept; its start and end:" >&2
+		head -n 30 "$kept" >&2
+		echo "..." >&2
+		tail -n 20 "$kept" >&2
 		exit 1
 	fi
 	stop_server
