@@ -62,41 +62,37 @@ static inline __m128i load3(const uint8_t *q) {
 	return _mm_cvtsi32_si128(q[0] | q[1] << 8 | q[2] << 16);
 }
 
-// row_sse2 is row_scalar two weights at a time: the bytes of two neighbouring pixels
-// are interleaved (r0 r1 g0 g1 b0 b1), widened to 16 bits and multiplied by the pair of
-// weights with pmaddwd, which adds each pair into a 32-bit sum per band. The arithmetic
-// is row_scalar's: the sums are exact, and rounding and clipping are the same.
-static void row_sse2(const plan *p, const uint8_t *in, int base, uint8_t *out, int x0, int w) {
+// pixel_sse2 adds to acc the weights from t on, two at a time: the bytes of two
+// neighbouring pixels are interleaved (r0 r1 g0 g1 b0 b1), widened to 16 bits and
+// multiplied by the pair of weights with pmaddwd, which adds each pair into a 32-bit sum
+// per band. Then it rounds, clips and writes the pixel. The arithmetic is row_scalar's:
+// the sums are exact, and rounding and clipping are the same.
+static inline void pixel_sse2(__m128i acc, const uint8_t *q, const int16_t *c, int t, int n, uint8_t *out) {
 	const __m128i zero = _mm_setzero_si128();
-	const __m128i half = _mm_set1_epi32(1 << (PICTOR_REDUCEH_BITS - 1));
-	const int n = p->n;
-	for (int x = x0; x < x0 + w; x++) {
-		const uint8_t *q = in + 3 * (p->start[x] - base);
-		const int16_t *c = p->coef + (size_t) x * p->stride;
-		__m128i acc = zero;
-		int t = 0;
-		for (; t + 2 < n; t += 2) {
-			__m128i ab = _mm_unpacklo_epi8(load4(q + 3 * t), load4(q + 3 * t + 3));
-			int32_t cc;
-			memcpy(&cc, c + t, 4);
-			acc = _mm_add_epi32(acc, _mm_madd_epi16(_mm_unpacklo_epi8(ab, zero), _mm_set1_epi32(cc)));
-		}
-		// One or two weights left; the last reads its pixel alone.
-		__m128i a = t + 1 < n ? load4(q + 3 * t) : load3(q + 3 * t);
-		__m128i b = t + 1 < n ? load3(q + 3 * t + 3) : zero;
-		int32_t cc;
-		memcpy(&cc, c + t, 4); // c[t+1] is a pad 0 when t+1 == n
-		__m128i ab = _mm_unpacklo_epi8(a, b);
+	int32_t cc;
+	for (; t + 2 < n; t += 2) {
+		__m128i ab = _mm_unpacklo_epi8(load4(q + 3 * t), load4(q + 3 * t + 3));
+		memcpy(&cc, c + t, 4);
 		acc = _mm_add_epi32(acc, _mm_madd_epi16(_mm_unpacklo_epi8(ab, zero), _mm_set1_epi32(cc)));
-
-		acc = _mm_srai_epi32(_mm_add_epi32(acc, half), PICTOR_REDUCEH_BITS);
-		__m128i v = _mm_packus_epi16(_mm_packs_epi32(acc, zero), zero);
-		int32_t px = _mm_cvtsi128_si32(v);
-		out[0] = px & 0xff;
-		out[1] = (px >> 8) & 0xff;
-		out[2] = (px >> 16) & 0xff;
-		out += 3;
 	}
+	// One or two weights left; the last reads its pixel alone.
+	__m128i a = t + 1 < n ? load4(q + 3 * t) : load3(q + 3 * t);
+	__m128i b = t + 1 < n ? load3(q + 3 * t + 3) : zero;
+	memcpy(&cc, c + t, 4); // c[t+1] is a pad 0 when t+1 == n
+	__m128i ab = _mm_unpacklo_epi8(a, b);
+	acc = _mm_add_epi32(acc, _mm_madd_epi16(_mm_unpacklo_epi8(ab, zero), _mm_set1_epi32(cc)));
+
+	acc = _mm_srai_epi32(_mm_add_epi32(acc, _mm_set1_epi32(1 << (PICTOR_REDUCEH_BITS - 1))), PICTOR_REDUCEH_BITS);
+	int32_t px = _mm_cvtsi128_si32(_mm_packus_epi16(_mm_packs_epi32(acc, zero), zero));
+	out[0] = px & 0xff;
+	out[1] = (px >> 8) & 0xff;
+	out[2] = (px >> 16) & 0xff;
+}
+
+// row_sse2 is row_scalar by pixel_sse2.
+static void row_sse2(const plan *p, const uint8_t *in, int base, uint8_t *out, int x0, int w) {
+	for (int x = x0; x < x0 + w; x++, out += 3)
+		pixel_sse2(_mm_setzero_si128(), in + 3 * (p->start[x] - base), p->coef + (size_t) x * p->stride, 0, p->n, out);
 }
 #endif
 
@@ -107,18 +103,16 @@ static void row_sse2(const plan *p, const uint8_t *in, int base, uint8_t *out, i
 // row_ssse3 is row_sse2 four weights at a time where a 16-byte load stays inside the
 // window (pixels t to t+5, of which t to t+3 are used): pshufb spreads the bytes of two
 // pixel pairs into 16-bit lanes (r0 r1 g0 g1 b0 b1) in one instruction each, where
-// row_sse2 needs two loads and two unpacks a pair. The last weights go as in row_sse2.
+// pixel_sse2 needs two loads and two unpacks a pair. The last weights go to pixel_sse2.
 __attribute__((target("ssse3"))) static void row_ssse3(const plan *p, const uint8_t *in, int base,
 	uint8_t *out, int x0, int w) {
-	const __m128i zero = _mm_setzero_si128();
-	const __m128i half = _mm_set1_epi32(1 << (PICTOR_REDUCEH_BITS - 1));
 	const __m128i lo = _mm_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1);
 	const __m128i hi = _mm_setr_epi8(6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1);
 	const int n = p->n;
-	for (int x = x0; x < x0 + w; x++) {
+	for (int x = x0; x < x0 + w; x++, out += 3) {
 		const uint8_t *q = in + 3 * (p->start[x] - base);
 		const int16_t *c = p->coef + (size_t) x * p->stride;
-		__m128i acc = zero;
+		__m128i acc = _mm_setzero_si128();
 		int t = 0;
 		for (; t + 6 <= n; t += 4) {
 			__m128i v = _mm_loadu_si128((const __m128i *) (q + 3 * t));
@@ -126,26 +120,7 @@ __attribute__((target("ssse3"))) static void row_ssse3(const plan *p, const uint
 			acc = _mm_add_epi32(acc, _mm_madd_epi16(_mm_shuffle_epi8(v, lo), _mm_shuffle_epi32(cc, 0x00)));
 			acc = _mm_add_epi32(acc, _mm_madd_epi16(_mm_shuffle_epi8(v, hi), _mm_shuffle_epi32(cc, 0x55)));
 		}
-		for (; t + 2 < n; t += 2) {
-			__m128i ab = _mm_unpacklo_epi8(load4(q + 3 * t), load4(q + 3 * t + 3));
-			int32_t cc;
-			memcpy(&cc, c + t, 4);
-			acc = _mm_add_epi32(acc, _mm_madd_epi16(_mm_unpacklo_epi8(ab, zero), _mm_set1_epi32(cc)));
-		}
-		__m128i a = t + 1 < n ? load4(q + 3 * t) : load3(q + 3 * t);
-		__m128i b = t + 1 < n ? load3(q + 3 * t + 3) : zero;
-		int32_t cc;
-		memcpy(&cc, c + t, 4);
-		__m128i ab = _mm_unpacklo_epi8(a, b);
-		acc = _mm_add_epi32(acc, _mm_madd_epi16(_mm_unpacklo_epi8(ab, zero), _mm_set1_epi32(cc)));
-
-		acc = _mm_srai_epi32(_mm_add_epi32(acc, half), PICTOR_REDUCEH_BITS);
-		__m128i v = _mm_packus_epi16(_mm_packs_epi32(acc, zero), zero);
-		int32_t px = _mm_cvtsi128_si32(v);
-		out[0] = px & 0xff;
-		out[1] = (px >> 8) & 0xff;
-		out[2] = (px >> 16) & 0xff;
-		out += 3;
+		pixel_sse2(acc, q, c, t, n, out);
 	}
 }
 
