@@ -69,7 +69,6 @@ type gcTuner struct {
 	mu      sync.Mutex
 	stopped bool
 	prev    int // GOGC before tuneGC, put back by stop
-	runs    int // collections seen, for tests
 }
 
 // gcSentinel is large enough not to share the tiny allocator's blocks, whose objects
@@ -86,7 +85,6 @@ func (t *gcTuner) arm() {
 func (t *gcTuner) collected() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.runs++
 	if t.stopped {
 		return
 	}
