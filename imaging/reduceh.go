@@ -192,7 +192,9 @@ func cachedPlan(inW, outW int) (*reducePlan, error) {
 
 // reduceWidth reduces ref to w pixels a row with lanczos3Plan through reduceh.c; the
 // image stays lazy, as libvips' own reductions leave it. It fails, leaving ref as it
-// was, when the plan does (a row shorter than the kernel).
+// was, when the plan does (a row shorter than the kernel). It puts the new image into
+// ref as govips' own operations do, but without their lock: an Image is used by one
+// goroutine at a time.
 func reduceWidth(ref *vips.ImageRef, w int) error {
 	p, err := cachedPlan(ref.Width(), w)
 	if err != nil {
