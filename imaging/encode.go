@@ -114,13 +114,12 @@ func (im *Image) Encode(o EncodeOptions) ([]byte, error) {
 	var data []byte
 	switch o.Format {
 	case JPEG:
-		p := vips.NewJpegExportParams()
-		p.Quality = qualityOr(o.Quality, DefaultJPEGQuality)
-		p.Interlace = false
-		p.OptimizeCoding = true
-		p.SubsampleMode = vips.VipsForeignSubsampleAuto
-		p.StripMetadata = strip
-		data, _, err = ref.ExportJpeg(p)
+		q := qualityOr(o.Quality, DefaultJPEGQuality)
+		if strip && canEncodeJPEG(ref) {
+			data, err = encodeJPEG(ref, q)
+			break
+		}
+		data, _, err = ref.ExportJpeg(jpegParams(q, strip))
 	case PNG:
 		p := vips.NewPngExportParams()
 		p.Compression = PNGCompression
@@ -165,6 +164,17 @@ func (im *Image) Encode(o EncodeOptions) ([]byte, error) {
 		return nil, im.pixelError(fmt.Sprintf("encode %s", o.Format), err)
 	}
 	return data, nil
+}
+
+// jpegParams are libvips' jpegsave options for Encode; encodeJPEG writes the same bytes.
+func jpegParams(quality int, strip bool) *vips.JpegExportParams {
+	p := vips.NewJpegExportParams()
+	p.Quality = quality
+	p.Interlace = false
+	p.OptimizeCoding = true
+	p.SubsampleMode = vips.VipsForeignSubsampleAuto
+	p.StripMetadata = strip
+	return p
 }
 
 // prepareForSave converts what a saver would mangle: non-sRGB colourspaces and

@@ -167,9 +167,10 @@ func Probe(data []byte) (Info, error) {
 
 // Load opens an encoded image: it sniffs the format, reads the header, enforces
 // opts.AllowedFormats and opts.MaxPixels before any decode, and applies
-// shrink-on-load for opts.ShrinkTo. Decoding is lazy; a truncated or corrupt body
-// is reported as ErrCorrupt by Load or, at the latest, by the first operation that
-// reads pixels (Encode, Trim, Sharpness...). GIF loads its first frame. EXIF
+// shrink-on-load for opts.ShrinkTo. A JPEG is decoded here (decodeJPEG), other formats
+// lazily; a truncated or corrupt body is reported as ErrCorrupt by Load or, at the
+// latest, by the first operation that reads pixels (Encode, Trim, Sharpness...). GIF
+// loads its first frame. EXIF
 // orientation stays pending (see AutoOrient), except that a WebP shrunk on load is
 // already upright.
 func Load(data []byte, opts LoadOptions) (*Image, error) {
@@ -196,36 +197,30 @@ func Load(data []byte, opts LoadOptions) (*Image, error) {
 		ref.Close()
 		return nil, fmt.Errorf("load: %dx%d is more than %d pixels: %w", info.Width, info.Height, opts.MaxPixels, ErrTooManyPixels)
 	}
-	if opts.ShrinkTo != (Size{}) {
-		switch f {
-		case JPEG:
-			if s := jpegShrink(info.OrientedSize(), opts.ShrinkTo); s > 1 {
-				p := importParams()
-				p.JpegShrinkFactor.Set(s)
-				shrunk, err := vips.LoadImageFromBuffer(data, p)
-				if err != nil {
-					ref.Close()
-					return nil, fmt.Errorf("load jpeg shrink %d: %s: %w", s, vipsError(err), ErrCorrupt)
-				}
+	switch {
+	case f == JPEG:
+		s := 1
+		if opts.ShrinkTo != (Size{}) {
+			s = jpegShrink(info.OrientedSize(), opts.ShrinkTo)
+		}
+		if ref, err = decodeJPEG(ref, data, s, discThreshold()); err != nil {
+			return nil, err
+		}
+	case f == WebP && opts.ShrinkTo != (Size{}):
+		if box, ok := webpShrink(info.OrientedSize(), opts.ShrinkTo); ok {
+			shrunk, err := webpThumbnail(data, box, opts.ShrinkTo)
+			if err != nil {
 				ref.Close()
-				ref = shrunk
+				return nil, fmt.Errorf("load webp shrink: %s: %w", vipsError(err), ErrCorrupt)
 			}
-		case WebP:
-			if box, ok := webpShrink(info.OrientedSize(), opts.ShrinkTo); ok {
-				shrunk, err := webpThumbnail(data, box, opts.ShrinkTo)
-				if err != nil {
-					ref.Close()
-					return nil, fmt.Errorf("load webp shrink: %s: %w", vipsError(err), ErrCorrupt)
-				}
-				// vips_thumbnail picks its loader itself: it must be WebP's too.
-				if got := shrunk.Format(); got != vips.ImageTypeWEBP {
-					shrunk.Close()
-					ref.Close()
-					return nil, fmt.Errorf("load webp shrink: libvips read it as %s: %w", vips.ImageTypes[got], ErrUnsupportedFormat)
-				}
+			// vips_thumbnail picks its loader itself: it must be WebP's too.
+			if got := shrunk.Format(); got != vips.ImageTypeWEBP {
+				shrunk.Close()
 				ref.Close()
-				ref = shrunk
+				return nil, fmt.Errorf("load webp shrink: libvips read it as %s: %w", vips.ImageTypes[got], ErrUnsupportedFormat)
 			}
+			ref.Close()
+			ref = shrunk
 		}
 	}
 	origin, err := ref.Copy()
@@ -234,6 +229,32 @@ func Load(data []byte, opts LoadOptions) (*Image, error) {
 		return nil, opError("load", err)
 	}
 	return &Image{ref: ref, src: f, data: data, origin: origin}, nil
+}
+
+// decodeJPEG decodes the JPEG data, whose header ref holds, shrunk on load by shrink,
+// into memory on the calling thread (loadJPEG) when it takes at most maxBytes there.
+// Otherwise it leaves the decoding to libvips as the pipeline first reads pixels: from
+// ref itself, or from a new loader that shrinks. It returns the image to go on with;
+// on error it has closed ref.
+func decodeJPEG(ref *vips.ImageRef, data []byte, shrink int, maxBytes uint64) (*vips.ImageRef, error) {
+	err := loadJPEG(ref, data, shrink, maxBytes)
+	switch {
+	case err == nil:
+		return ref, nil
+	case !errors.Is(err, errSinkDeclined):
+		ref.Close()
+		return nil, fmt.Errorf("load jpeg shrink %d: %s: %w", shrink, err, ErrCorrupt)
+	case shrink == 1:
+		return ref, nil
+	}
+	p := importParams()
+	p.JpegShrinkFactor.Set(shrink)
+	shrunk, err := vips.LoadImageFromBuffer(data, p)
+	ref.Close()
+	if err != nil {
+		return nil, fmt.Errorf("load jpeg shrink %d: %s: %w", shrink, vipsError(err), ErrCorrupt)
+	}
+	return shrunk, nil
 }
 
 // jpegShrink returns the largest libjpeg scale-down (1, 2, 4 or 8) that keeps

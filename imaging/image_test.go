@@ -151,9 +151,32 @@ func TestHugeRefusedWithoutDecode(t *testing.T) {
 	}
 }
 
+// truncatedPNG is a 300x200 PNG of noise cut at two thirds: its header is whole, and
+// libvips decodes PNG lazily, so the fault shows only when pixels are read.
+func truncatedPNG(t testing.TB) []byte {
+	t.Helper()
+	m := image.NewNRGBA(image.Rect(0, 0, 300, 200))
+	for i := range m.Pix {
+		m.Pix[i] = uint8(i*7919 + i/3)
+	}
+	data := pngOf(t, m)
+	return data[:len(data)*2/3]
+}
+
 func TestTruncatedIsCorrupt(t *testing.T) {
 	t.Parallel()
-	data := readFile(t, "truncated.jpg")
+	t.Run("jpeg decoded by Load", func(t *testing.T) {
+		t.Parallel()
+		for _, shrink := range []Size{{}, {Width: 100, Height: 100}} {
+			if im, err := Load(readFile(t, "truncated.jpg"), LoadOptions{ShrinkTo: shrink}); !errors.Is(err, ErrCorrupt) {
+				t.Errorf("Load(shrink to %v) error = %v, want ErrCorrupt", shrink, err)
+				if err == nil {
+					im.Close()
+				}
+			}
+		}
+	})
+	data := truncatedPNG(t)
 	ops := []struct {
 		name string
 		run  func(im *Image) error
@@ -174,14 +197,7 @@ func TestTruncatedIsCorrupt(t *testing.T) {
 	for _, op := range ops {
 		t.Run(op.name, func(t *testing.T) {
 			t.Parallel()
-			im, err := Load(data, LoadOptions{})
-			if err != nil {
-				if !errors.Is(err, ErrCorrupt) {
-					t.Fatalf("Load error = %v, want nil or ErrCorrupt", err)
-				}
-				return
-			}
-			defer im.Close()
+			im := mustLoad(t, data, LoadOptions{})
 			if err := op.run(im); !errors.Is(err, ErrCorrupt) {
 				t.Errorf("%s error = %v, want ErrCorrupt", op.name, err)
 			}
@@ -419,9 +435,11 @@ func TestLoadGreyAndPalette(t *testing.T) {
 
 func TestLibvipsLogsReachSlog(t *testing.T) {
 	t.Parallel()
-	im := mustLoad(t, readFile(t, "truncated.jpg"), LoadOptions{})
-	if _, err := im.Encode(EncodeOptions{Format: PNG}); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("Encode error = %v, want ErrCorrupt", err)
+	if im, err := Load(readFile(t, "truncated.jpg"), LoadOptions{}); !errors.Is(err, ErrCorrupt) {
+		if err == nil {
+			im.Close()
+		}
+		t.Fatalf("Load error = %v, want ErrCorrupt", err)
 	}
 	// libvips warns about the bad tile; Startup routed it into the slog handler
 	// given in TestMain (the second Startup, with a discarding logger, did nothing).

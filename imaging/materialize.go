@@ -9,27 +9,13 @@ import "github.com/davidbyttow/govips/v2/vips"
 // from the compressed source. A broken source fails here with ErrCorrupt. The result
 // keeps the image's metadata and SourceFormat.
 func (im *Image) Materialize() error {
-	if inPlace(im.ref) {
-		return im.materializeInPlace()
+	switch {
+	case refImageOffset < 0:
+		return im.materializeTIFF()
+	case inMemory(im.ref):
+		return nil // a JPEG as Load decoded it, nothing done to it since
 	}
-	return im.materializeTIFF()
-}
-
-// inPlace tells whether materializeInPlace can take ref: libvips' draw operations take
-// an ink of three or four values, so 3- and 4-band images of known coding.
-func inPlace(ref *vips.ImageRef) bool {
-	b := ref.Bands()
-	return (b == 3 || b == 4) && ref.Coding() == vips.CodingNone
-}
-
-// materializeInPlace has libvips compute the image into one memory buffer in place.
-// govips has no call for that (vips_image_copy_memory), but every libvips draw
-// operation first makes its image writable in memory (vips_image_inplace), which for a
-// lazy image means computing it into a buffer and swapping that in: drawing an empty
-// rectangle does exactly that and paints nothing. One pass and one copy, about 2 ms
-// less than a round trip through uncompressed TIFF for an 800x500 photograph.
-func (im *Image) materializeInPlace() error {
-	if err := im.ref.DrawRect(vips.ColorRGBA{}, 0, 0, 0, 0, true); err != nil {
+	if err := materialize(im.ref); err != nil {
 		return im.pixelError("materialize", err)
 	}
 	origin, err := im.ref.Copy()
@@ -39,13 +25,13 @@ func (im *Image) materializeInPlace() error {
 	if im.origin != nil {
 		im.origin.Close()
 	}
-	// decodeSource now reads the buffer, not the decoder.
+	// decodeSource now reads the memory image, not the decoder.
 	im.origin = origin
 	return nil
 }
 
-// materializeTIFF keeps the pixels as uncompressed TIFF in memory, for the images the
-// draw operations do not take (grey, grey with alpha, more bands, LABQ).
+// materializeTIFF keeps the pixels as uncompressed TIFF in memory, for a govips whose
+// ImageRef materialize cannot reach (refImageOffset).
 func (im *Image) materializeTIFF() error {
 	p := vips.NewTiffExportParams()
 	p.Compression = vips.TiffCompressionNone

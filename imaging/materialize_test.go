@@ -5,6 +5,7 @@ import (
 	"errors"
 	"image"
 	"image/color"
+	"image/jpeg"
 	"image/png"
 	"testing"
 )
@@ -92,16 +93,65 @@ func TestMaterialize(t *testing.T) {
 		})
 	}
 	t.Run("truncated source", func(t *testing.T) {
-		im, err := Load(readFile(t, "truncated.jpg"), LoadOptions{})
-		if err != nil {
-			if errors.Is(err, ErrCorrupt) {
-				return
-			}
-			t.Fatal(err)
-		}
-		defer im.Close()
+		im := mustLoad(t, truncatedPNG(t), LoadOptions{})
 		if err := im.Materialize(); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("got %v, want ErrCorrupt", err)
 		}
 	})
+}
+
+// lazyJPEG loads data as Load does a JPEG larger than libvips' disc threshold: left to
+// libvips' random-access loader, decoded as the pipeline first reads pixels.
+func lazyJPEG(t *testing.T, data []byte, shrink int) *Image {
+	t.Helper()
+	ref, _, tidied, err := loadHeader(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref, err = decodeJPEG(ref, tidied, shrink, 1); err != nil {
+		t.Fatal(err)
+	}
+	origin, err := ref.Copy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	im := &Image{ref: ref, src: JPEG, data: tidied, origin: origin}
+	t.Cleanup(im.Close)
+	return im
+}
+
+// TestMaterializeOutlivesItsSource: the image Materialize keeps must not point back into
+// the pipeline it was computed from. libvips hands every image downstream of a loader a
+// pointer to the loader's image, for progress signals, without a reference: kept in the
+// materialized image (and the copy Materialize takes of it) past the loader's end, the
+// next libvips sink read freed memory and crashed. Here the loader is libvips' lazy
+// JPEG one and the pipeline reduces with reduceWidth, whose image ends before the
+// loader's.
+func TestMaterializeOutlivesItsSource(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, noise(400, 250, false), &jpeg.Options{Quality: 80}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		im := lazyJPEG(t, buf.Bytes(), 2)
+		if inMemory(im.ref) {
+			t.Fatal("the JPEG was decoded by Load; want it left to libvips")
+		}
+		// Read first, as a recipe's analysis does: libvips decodes the whole source.
+		if _, err := im.Sharpness(); err != nil {
+			t.Fatal(err)
+		}
+		if err := im.Resize(ResizeOptions{Width: 125, Height: 125, Fit: FitInside}); err != nil {
+			t.Fatal(err)
+		}
+		if err := im.Materialize(); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []Format{PNG, JPEG, WebP} {
+			if _, err := im.Encode(EncodeOptions{Format: f}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }

@@ -344,7 +344,7 @@ func TestMatteNoPlainBackground(t *testing.T) {
 
 func TestMatteCorrupt(t *testing.T) {
 	t.Parallel()
-	im := loadFile(t, "truncated.jpg")
+	im := mustLoad(t, truncatedPNG(t), LoadOptions{})
 	if _, err := im.Matte(MatteOptions{}); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("Matte() = %v, want ErrCorrupt", err)
 	}

@@ -2,15 +2,8 @@ package imaging
 
 /*
 #cgo pkg-config: vips
-#include <stdlib.h>
+#include "cvips.h"
 #include "reduceh.h"
-
-// pictor_vips_error takes libvips' error buffer; the caller frees it.
-static char *pictor_vips_error(void) {
-	char *s = g_strdup(vips_error_buffer());
-	vips_error_clear();
-	return s;
-}
 */
 import "C"
 
@@ -19,7 +12,6 @@ import (
 	"fmt"
 	"math"
 	"reflect"
-	"strings"
 	"sync"
 	"unsafe"
 
@@ -192,24 +184,16 @@ func cachedPlan(inW, outW int) (*reducePlan, error) {
 
 // reduceWidth reduces ref to w pixels a row with lanczos3Plan through reduceh.c; the
 // image stays lazy, as libvips' own reductions leave it. It fails, leaving ref as it
-// was, when the plan does (a row shorter than the kernel). It puts the new image into
-// ref as govips' own operations do, but without their lock: an Image is used by one
-// goroutine at a time.
+// was, when the plan does (a row shorter than the kernel).
 func reduceWidth(ref *vips.ImageRef, w int) error {
 	p, err := cachedPlan(ref.Width(), w)
 	if err != nil {
 		return err
 	}
-	img := refImage(ref)
 	var out *C.VipsImage
-	if C.pictor_reduceh(*img, &out, C.int(w), C.int(p.n), &p.start[0], &p.coef[0]) != 0 {
-		cs := C.pictor_vips_error()
-		msg := strings.TrimSpace(C.GoString(cs))
-		C.free(unsafe.Pointer(cs))
-		return fmt.Errorf("reduce width: %s", msg)
+	if C.pictor_reduceh(*refImage(ref), &out, C.int(w), C.int(p.n), &p.start[0], &p.coef[0]) != 0 {
+		return fmt.Errorf("reduce width: %w", takeVipsError())
 	}
-	old := *img
-	*img = out
-	C.g_object_unref(C.gpointer(old))
+	setRefImage(ref, out)
 	return nil
 }
