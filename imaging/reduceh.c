@@ -14,9 +14,10 @@
 #include <emmintrin.h>
 #endif
 
-// The plan: for output pixel x, n weights at coef[x*stride] (stride is n rounded up to
-// even, the pad weights 0) over the input pixels start[x] .. start[x]+n-1, all inside
-// the row. Weights are fixed point with PICTOR_REDUCEH_BITS fractional bits.
+// The plan: for output pixel x, n weights at coef[x*stride] (stride is
+// pictor_reduce_stride(n), the pad weights 0) over the input pixels start[x] ..
+// start[x]+n-1, all inside the row. Weights are fixed point with PICTOR_REDUCEH_BITS
+// fractional bits.
 typedef struct {
 	int n;
 	int stride;
@@ -97,31 +98,109 @@ static void row_sse2(const plan *p, const uint8_t *in, int base, uint8_t *out, i
 #endif
 
 #if defined(__SSE2__) && defined(__GNUC__)
-#include <tmmintrin.h>
+#include <immintrin.h>
 #define PICTOR_SSSE3 1
 
-// row_ssse3 is row_sse2 four weights at a time where a 16-byte load stays inside the
-// window (pixels t to t+5, of which t to t+3 are used): pshufb spreads the bytes of two
-// pixel pairs into 16-bit lanes (r0 r1 g0 g1 b0 b1) in one instruction each, where
-// pixel_sse2 needs two loads and two unpacks a pair. The last weights go to pixel_sse2.
+// store_pixel rounds the three sums in acc's low lanes to bytes, clipped, and writes
+// them, as pixel_sse2 ends.
+static inline void store_pixel(__m128i acc, uint8_t *out) {
+	acc = _mm_srai_epi32(_mm_add_epi32(acc, _mm_set1_epi32(1 << (PICTOR_REDUCEH_BITS - 1))), PICTOR_REDUCEH_BITS);
+	int32_t px = _mm_cvtsi128_si32(_mm_packus_epi16(_mm_packs_epi32(acc, acc), acc));
+	out[0] = px & 0xff;
+	out[1] = (px >> 8) & 0xff;
+	out[2] = (px >> 16) & 0xff;
+}
+
+// fast_end is where, from x0, the output pixels stop whose whole padded window (stride
+// weights, and the two pixels a 16-byte load of the last four reaches past them) lies
+// within the avail pixels of the row from base: before it the vector code takes the
+// weights four at a time, the pads' 0 weighing the pixels past the window.
+static int fast_end(const plan *p, int base, int avail, int x0, int w) {
+	int x = x0 + w;
+	while (x > x0 && p->start[x - 1] - base + p->stride + 2 > avail)
+		x--;
+	return x;
+}
+
+// The pshufb masks that spread the bytes of pixels 0 and 1 (lo), or 2 and 3 (hi), of a
+// 16-byte load into 16-bit lanes: r0 r1 g0 g1 b0 b1.
+#define LO_MASK 0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1
+#define HI_MASK 6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1
+
+// row_ssse3 is row_sse2 four weights at a time, a 16-byte load a step (pixels t to t+5,
+// of which t to t+3 are used): pshufb spreads the bytes of two pixel pairs into 16-bit
+// lanes in one instruction each, where pixel_sse2 needs two loads and two unpacks a
+// pair. Before fast_end every step is whole, over the padded window; after it the steps
+// stop where a load would pass the window, and pixel_sse2 takes the last weights.
 __attribute__((target("ssse3"))) static void row_ssse3(const plan *p, const uint8_t *in, int base,
-	uint8_t *out, int x0, int w) {
-	const __m128i lo = _mm_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1);
-	const __m128i hi = _mm_setr_epi8(6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1);
-	const int n = p->n;
+	int avail, uint8_t *out, int x0, int w) {
+	const __m128i lo = _mm_setr_epi8(LO_MASK);
+	const __m128i hi = _mm_setr_epi8(HI_MASK);
+	const int n = p->n, fast = fast_end(p, base, avail, x0, w);
 	for (int x = x0; x < x0 + w; x++, out += 3) {
 		const uint8_t *q = in + 3 * (p->start[x] - base);
 		const int16_t *c = p->coef + (size_t) x * p->stride;
 		__m128i acc = _mm_setzero_si128();
+		const int end = x < fast ? p->stride : n - 5;
 		int t = 0;
-		for (; t + 6 <= n; t += 4) {
+		for (; t < end; t += 4) {
 			__m128i v = _mm_loadu_si128((const __m128i *) (q + 3 * t));
 			__m128i cc = _mm_loadl_epi64((const __m128i *) (c + t));
 			acc = _mm_add_epi32(acc, _mm_madd_epi16(_mm_shuffle_epi8(v, lo), _mm_shuffle_epi32(cc, 0x00)));
 			acc = _mm_add_epi32(acc, _mm_madd_epi16(_mm_shuffle_epi8(v, hi), _mm_shuffle_epi32(cc, 0x55)));
 		}
-		pixel_sse2(acc, q, c, t, n, out);
+		if (x < fast)
+			store_pixel(acc, out);
+		else
+			pixel_sse2(acc, q, c, t, n, out);
 	}
+}
+
+// row_avx2 is row_ssse3's whole steps for two output pixels at once, one in each 16-byte
+// half of the AVX2 registers (pshufb and pmaddwd work within the halves); the pixels
+// from fast_end on go to row_ssse3.
+__attribute__((target("avx2"))) static void row_avx2(const plan *p, const uint8_t *in, int base,
+	int avail, uint8_t *out, int x0, int w) {
+	const __m256i lo = _mm256_setr_epi8(LO_MASK, LO_MASK);
+	const __m256i hi = _mm256_setr_epi8(HI_MASK, HI_MASK);
+	const __m256i half = _mm256_set1_epi32(1 << (PICTOR_REDUCEH_BITS - 1));
+	const int fast = fast_end(p, base, avail, x0, w), stride = p->stride;
+	int x = x0;
+	for (; x + 1 < fast; x += 2, out += 6) {
+		const uint8_t *q0 = in + 3 * (p->start[x] - base);
+		const uint8_t *q1 = in + 3 * (p->start[x + 1] - base);
+		const int16_t *c0 = p->coef + (size_t) x * stride;
+		const int16_t *c1 = c0 + stride;
+		__m256i acc = _mm256_setzero_si256();
+		for (int t = 0; t < stride; t += 4) {
+			__m256i v = _mm256_inserti128_si256(
+				_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *) (q0 + 3 * t))),
+				_mm_loadu_si128((const __m128i *) (q1 + 3 * t)), 1);
+			__m256i cc = _mm256_inserti128_si256(
+				_mm256_castsi128_si256(_mm_loadl_epi64((const __m128i *) (c0 + t))),
+				_mm_loadl_epi64((const __m128i *) (c1 + t)), 1);
+			acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_shuffle_epi8(v, lo), _mm256_shuffle_epi32(cc, 0x00)));
+			acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_shuffle_epi8(v, hi), _mm256_shuffle_epi32(cc, 0x55)));
+		}
+		acc = _mm256_srai_epi32(_mm256_add_epi32(acc, half), PICTOR_REDUCEH_BITS);
+		acc = _mm256_packus_epi16(_mm256_packs_epi32(acc, acc), acc);
+		int32_t a = _mm256_extract_epi32(acc, 0), b = _mm256_extract_epi32(acc, 4);
+		out[0] = a & 0xff;
+		out[1] = (a >> 8) & 0xff;
+		out[2] = (a >> 16) & 0xff;
+		out[3] = b & 0xff;
+		out[4] = (b >> 8) & 0xff;
+		out[5] = (b >> 16) & 0xff;
+	}
+	if (x < x0 + w)
+		row_ssse3(p, in, base, avail, out, x, x0 + w - x);
+}
+
+static int have_avx2(void) {
+	static int have = -1;
+	if (have < 0)
+		have = __builtin_cpu_supports("avx2") ? 1 : 0;
+	return have;
 }
 
 static int have_ssse3(void) {
@@ -132,12 +211,17 @@ static int have_ssse3(void) {
 }
 #endif
 
-// row reduces by the best code the machine has (vector 1), by SSE2 alone (2), or by
-// the scalar code (0).
-static void row(const plan *p, const uint8_t *in, int base, uint8_t *out, int x0, int w, int vector) {
+// row reduces the w output pixels from x0 by the best code the machine has (vector 1),
+// by SSE2 alone (2), by SSSE3 at best (3), or by the scalar code (0). in is the input
+// row from pixel base, avail pixels of it readable.
+static void row(const plan *p, const uint8_t *in, int base, int avail, uint8_t *out, int x0, int w, int vector) {
 #if defined(PICTOR_SSSE3)
-	if (vector == 1 && have_ssse3()) {
-		row_ssse3(p, in, base, out, x0, w);
+	if (vector == 1 && have_avx2()) {
+		row_avx2(p, in, base, avail, out, x0, w);
+		return;
+	}
+	if ((vector == 1 || vector == 3) && have_ssse3()) {
+		row_ssse3(p, in, base, avail, out, x0, w);
 		return;
 	}
 #endif
@@ -152,6 +236,8 @@ static void row(const plan *p, const uint8_t *in, int base, uint8_t *out, int x0
 
 int pictor_reduceh_vector(void) {
 #if defined(PICTOR_SSSE3)
+	if (have_avx2())
+		return 3;
 	if (have_ssse3())
 		return 2;
 #endif
@@ -164,9 +250,9 @@ int pictor_reduceh_vector(void) {
 
 int pictor_reduceh_rows(const uint8_t *in, int in_width, int height, uint8_t *out,
 	int out_width, int n, const int *start, const int16_t *coef, int vector) {
-	plan p = {n, (n + 1) & ~1, out_width, (int *) start, (int16_t *) coef};
+	plan p = {n, pictor_reduce_stride(n), out_width, (int *) start, (int16_t *) coef};
 	for (int y = 0; y < height; y++)
-		row(&p, in + (size_t) y * in_width * 3, 0, out + (size_t) y * out_width * 3, 0, out_width, vector);
+		row(&p, in + (size_t) y * in_width * 3, 0, in_width, out + (size_t) y * out_width * 3, 0, out_width, vector);
 	return 0;
 }
 
@@ -175,16 +261,18 @@ static int gen(VipsRegion *or, void *seq, void *a, void *b, gboolean *stop) {
 	const plan *p = (const plan *) b;
 	const VipsRect *r = &or->valid;
 	const int last = r->left + r->width - 1;
+	// The windows, and the padding the vector code reads past the last ones where the
+	// image has it.
 	VipsRect s = {
 		.left = p->start[r->left],
 		.top = r->top,
-		.width = p->start[last] + p->n - p->start[r->left],
+		.width = VIPS_MIN(p->start[last] + p->stride + 2, ir->im->Xsize) - p->start[r->left],
 		.height = r->height,
 	};
 	if (vips_region_prepare(ir, &s))
 		return -1;
 	for (int y = r->top; y < r->top + r->height; y++)
-		row(p, VIPS_REGION_ADDR(ir, s.left, y), s.left, VIPS_REGION_ADDR(or, r->left, y), r->left, r->width, 1);
+		row(p, VIPS_REGION_ADDR(ir, s.left, y), s.left, s.width, VIPS_REGION_ADDR(or, r->left, y), r->left, r->width, 1);
 	return 0;
 }
 
@@ -202,7 +290,7 @@ int pictor_reduceh(VipsImage *in, VipsImage **out, int out_width, int n,
 		}
 	VipsImage *o = vips_image_new();
 	plan *p = VIPS_NEW(VIPS_OBJECT(o), plan);
-	int stride = (n + 1) & ~1;
+	int stride = pictor_reduce_stride(n);
 	int *st = VIPS_ARRAY(VIPS_OBJECT(o), out_width, int);
 	int16_t *co = VIPS_ARRAY(VIPS_OBJECT(o), (size_t) out_width * stride, int16_t);
 	if (!p || !st || !co || vips_image_pipelinev(o, VIPS_DEMAND_STYLE_THINSTRIP, in, NULL)) {

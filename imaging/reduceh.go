@@ -24,7 +24,9 @@ import (
 // JPEG decoded at half size, then Lanczos3 to 800x500) that horizontal pass was 15 % of
 // the request's CPU, second only to the JPEG decode, in Pictor and imgproxy alike.
 // reduceh.c does the same weighted sums four taps at a time with SSSE3 (two with SSE2
-// where the machine has no SSSE3), in the same integer arithmetic as its scalar code.
+// where the machine has no SSSE3), two output pixels at once with AVX2, in the same
+// integer arithmetic as its scalar code. reducev.c does the columns (libvips' vertical
+// pass, vector code and all, costs twice as much): 16 or 32 bytes of a row at a time.
 
 // reduceBits is the fractional bits of the weights (PICTOR_REDUCEH_BITS).
 const reduceBits = C.PICTOR_REDUCEH_BITS
@@ -42,9 +44,9 @@ func lanczos3(t float64) float64 {
 	return 3 * math.Sin(pt) * math.Sin(pt/3) / (pt * pt)
 }
 
-// reducePlan is a horizontal reduction from inW to outW pixels: output pixel x weighs
-// the n input pixels from start[x] by coef[x*stride:], stride being n rounded up to
-// even (the pad weight 0), in fixed point with reduceBits fractional bits.
+// reducePlan is a reduction from inW to outW pixels (or rows): output pixel x weighs the
+// n input pixels from start[x] by coef[x*stride:], stride being n rounded up to a
+// multiple of 4 (the pad weights 0), in fixed point with reduceBits fractional bits.
 type reducePlan struct {
 	n, stride int
 	start     []C.int
@@ -68,7 +70,7 @@ func lanczos3Plan(inW, outW int) (*reducePlan, error) {
 	if n > inW {
 		return nil, errors.New("reduce: row shorter than the kernel")
 	}
-	stride := (n + 1) &^ 1
+	stride := int(C.pictor_reduce_stride(C.int(n)))
 	p := &reducePlan{n: n, stride: stride, start: make([]C.int, outW), coef: make([]C.int16_t, outW*stride)}
 	w := make([]float64, n)
 	for x := range outW {
@@ -101,8 +103,9 @@ func lanczos3Plan(inW, outW int) (*reducePlan, error) {
 // The code reduceRows runs.
 const (
 	reduceScalar = 0
-	reduceBest   = 1 // what the machine has: SSSE3, else SSE2, else scalar
+	reduceBest   = 1 // what the machine has: AVX2, else SSSE3, else SSE2, else scalar
 	reduceSSE2   = 2 // SSE2, else scalar
+	reduceSSSE3  = 3 // SSSE3, else SSE2, else scalar (reduceRows only)
 )
 
 // reduceRows reduces packed 3-band rows with the plan by the code named; for tests of the
@@ -114,8 +117,8 @@ func reduceRows(in []byte, inW, h int, p *reducePlan, outW int, code int) []byte
 	return out
 }
 
-// reduceVector is the vector code reduceh.c runs on this machine: 2 SSSE3, 1 SSE2, 0
-// none.
+// reduceVector is the vector code reduceh.c runs on this machine: 3 AVX2, 2 SSSE3, 1
+// SSE2, 0 none.
 func reduceVector() int { return int(C.pictor_reduceh_vector()) }
 
 // refImageOffset is where govips keeps an ImageRef's *C.VipsImage (its unexported field
@@ -146,8 +149,19 @@ const maxReduce = 16
 // 3-band image of one page without alpha, reduced by up to maxReduce.
 func canReduceWidth(ref *vips.ImageRef, w int) bool {
 	W := ref.Width()
-	return refImageOffset >= 0 && w < W && W <= maxReduce*w && ref.BandFormat() == vips.BandFormatUchar &&
-		ref.Bands() == 3 && !ref.HasAlpha() && ref.Coding() == vips.CodingNone && ref.Pages() == 1
+	return w < W && W <= maxReduce*w && reducible(ref)
+}
+
+// canReduceHeight is canReduceWidth for reduceHeight and h rows.
+func canReduceHeight(ref *vips.ImageRef, h int) bool {
+	H := ref.Height()
+	return h < H && H <= maxReduce*h && reducible(ref)
+}
+
+// reducible reports whether ref is an image reduceWidth and reduceHeight take.
+func reducible(ref *vips.ImageRef) bool {
+	return refImageOffset >= 0 && ref.BandFormat() == vips.BandFormatUchar && ref.Bands() == 3 &&
+		!ref.HasAlpha() && ref.Coding() == vips.CodingNone && ref.Pages() == 1
 }
 
 // plans keeps the plans made last, read-only once made: a catalog's renders ask for few
@@ -197,3 +211,31 @@ func reduceWidth(ref *vips.ImageRef, w int) error {
 	setRefImage(ref, out)
 	return nil
 }
+
+// reduceHeight reduces ref to h rows by lanczos3Plan through reducev.c, as reduceWidth
+// does the rows: every byte of an output row the same weighted sum down its column.
+func reduceHeight(ref *vips.ImageRef, h int) error {
+	p, err := cachedPlan(ref.Height(), h)
+	if err != nil {
+		return err
+	}
+	var out *C.VipsImage
+	if C.pictor_reducev(*refImage(ref), &out, C.int(h), C.int(p.n), &p.start[0], &p.coef[0]) != 0 {
+		return fmt.Errorf("reduce height: %w", takeVipsError())
+	}
+	setRefImage(ref, out)
+	return nil
+}
+
+// reduceColumns reduces packed rows of rowBytes bytes, H of them, to h rows with the plan
+// by the code named (0 scalar, 1 the best, 2 SSE2); for tests of the vector code.
+func reduceColumns(in []byte, rowBytes, h int, p *reducePlan, code int) []byte {
+	out := make([]byte, rowBytes*h)
+	C.pictor_reducev_rows((*C.uint8_t)(unsafe.Pointer(&in[0])), C.int(rowBytes), (*C.uint8_t)(unsafe.Pointer(&out[0])),
+		C.int(h), C.int(p.n), &p.start[0], &p.coef[0], C.int(code))
+	return out
+}
+
+// reduceColumnsVector is the vector code reducev.c runs on this machine: 2 AVX2, 1
+// SSE2, 0 none.
+func reduceColumnsVector() int { return int(C.pictor_reducev_vector()) }

@@ -7,20 +7,41 @@
 // Fractional bits of the weights: 1 << PICTOR_REDUCEH_BITS is a weight of one.
 #define PICTOR_REDUCEH_BITS 14
 
+// pictor_reduce_stride is how many weights a plan keeps per output pixel or row: n
+// rounded up to a multiple of 4, the pad weights 0, so that vector code may take the
+// weights four at a time.
+static inline int pictor_reduce_stride(int n) { return (n + 3) & ~3; }
+
 // pictor_reduceh makes *out, in reduced to out_width pixels a row: output pixel x is the
-// n input pixels from start[x] weighted by coef[x*stride..], stride being n rounded up to
-// even (the pad weight 0). in must be 8-bit with 3 bands; every window inside the row.
+// n input pixels from start[x] weighted by coef[x*stride..], stride being
+// pictor_reduce_stride(n). in must be 8-bit with 3 bands; every window inside the row.
 int pictor_reduceh(VipsImage *in, VipsImage **out, int out_width, int n,
 	const int *start, const int16_t *coef);
 
 // pictor_reduceh_rows is the same reduction on rows in memory (packed, 3 bytes a pixel),
-// by the best vector code the machine has (vector 1), by SSE2 alone (2) or by the scalar
-// code (0); for tests.
+// by the best vector code the machine has (vector 1), by SSE2 alone (2), by SSSE3 at
+// best (3) or by the scalar code (0); for tests.
 int pictor_reduceh_rows(const uint8_t *in, int in_width, int height, uint8_t *out,
 	int out_width, int n, const int *start, const int16_t *coef, int vector);
 
-// pictor_reduceh_vector reports the vector code the machine runs: 2 SSSE3, 1 SSE2, 0
-// none.
+// pictor_reduceh_vector reports the vector code the machine runs: 3 AVX2, 2 SSSE3, 1
+// SSE2, 0 none.
 int pictor_reduceh_vector(void);
+
+// pictor_reducev makes *out, in reduced to out_height rows: output row y is the n input
+// rows from start[y] weighted by coef[y*stride..], stride being pictor_reduce_stride(n).
+// in must be 8-bit, any bands; every window inside the column.
+int pictor_reducev(VipsImage *in, VipsImage **out, int out_height, int n,
+	const int *start, const int16_t *coef);
+
+// pictor_reducev_rows is the same reduction on rows of row_bytes bytes in memory, by the
+// best vector code the machine has (vector 1), by SSE2 alone (2) or by the scalar code
+// (0); for tests.
+int pictor_reducev_rows(const uint8_t *in, int row_bytes, uint8_t *out, int out_height, int n,
+	const int *start, const int16_t *coef, int vector);
+
+// pictor_reducev_vector reports the vector code pictor_reducev runs: 2 AVX2, 1 SSE2, 0
+// none.
+int pictor_reducev_vector(void);
 
 #endif

@@ -109,19 +109,19 @@ func TestLanczos3Plan(t *testing.T) {
 	}
 }
 
-// TestReduceRowsVector: the SSSE3 and SSE2 code give the scalar code's bytes, on random
+// TestReduceRowsVector: the AVX2, SSSE3 and SSE2 code give the scalar code's bytes, on random
 // rows and on the extremes that clip (black and white stripes ring past 0 and 255).
 func TestReduceRowsVector(t *testing.T) {
 	if reduceVector() == 0 {
 		t.Skip("no vector code on this machine")
 	}
-	if reduceVector() < 2 {
-		t.Log("no SSSE3 on this machine: SSE2 alone is checked")
+	if reduceVector() < 3 {
+		t.Logf("vector code %d on this machine: AVX2 is not checked", reduceVector())
 	}
 	same := func(inW, outW, h int, p *reducePlan, rows []byte) {
 		t.Helper()
 		scalar := reduceRows(rows, inW, h, p, outW, reduceScalar)
-		for _, code := range []int{reduceSSE2, reduceBest} {
+		for _, code := range []int{reduceSSE2, reduceSSSE3, reduceBest} {
 			vector := reduceRows(rows, inW, h, p, outW, code)
 			for i := range scalar {
 				if scalar[i] != vector[i] {
@@ -185,20 +185,22 @@ func refBytes(t *testing.T, ref *vips.ImageRef) []byte {
 	return b
 }
 
-// TestReduceWidthAgainstLibvips: on a photograph, scaleTo's own horizontal pass gives
-// what libvips' Lanczos3 resize gives, within rounding (libvips quantizes the kernel's
-// phase and its weights to 12 bits); the image it leaves is lazy and reads the same in
-// any region (libvips asks for strips and tiles from any column).
-func TestReduceWidthAgainstLibvips(t *testing.T) {
+// TestScaleSplitAgainstLibvips: on a photograph, scaleTo's own passes give what libvips'
+// Lanczos3 resize gives, within rounding (libvips quantizes the kernel's phase and its
+// weights), and nearer a float64 Lanczos3 than libvips does; the image they leave is
+// lazy and reads the same in any region (libvips asks for strips and tiles from any
+// column).
+func TestScaleSplitAgainstLibvips(t *testing.T) {
 	if refImageOffset < 0 {
 		t.Fatal("govips' ImageRef has no image field where reduceh.go looks")
 	}
-	for _, c := range [][2]int{{400, 250}, {401, 251}, {161, 300}, {639, 400}, {200, 125}, {300, 600}, {600, 401}} {
+	pix := refBytes(t, loadRef(t, "photo.jpg"))
+	for _, c := range [][2]int{{400, 250}, {401, 251}, {161, 300}, {639, 400}, {200, 125}, {300, 600}, {600, 401}, {640, 250}, {640, 399}} {
 		w, h := c[0], c[1]
 		im := loadFile(t, "photo.jpg")
 		W, H := im.Width(), im.Height()
-		if !canReduceWidth(im.ref, w) {
-			t.Fatalf("%dx%d: canReduceWidth false for a 3-band JPEG", w, h)
+		if !canReduceWidth(im.ref, w) && !canReduceHeight(im.ref, h) {
+			t.Fatalf("%dx%d: neither canReduceWidth nor canReduceHeight for a 3-band JPEG", w, h)
 		}
 		// An enlargement of the columns goes to libvips whole (scaleTo), so this
 		// compares libvips with itself there.
@@ -227,9 +229,13 @@ func TestReduceWidthAgainstLibvips(t *testing.T) {
 			sum += d
 			worst = max(worst, d)
 		}
-		// Measured: 0.015-0.10 on average, 1 at most.
-		if mean := float64(sum) / float64(len(got)); mean > 0.15 || worst > 2 {
+		// Measured: 0.02-0.23 on average, 3 at most.
+		if mean := float64(sum) / float64(len(got)); mean > 0.3 || worst > 4 {
 			t.Errorf("%dx%d: differs from libvips' resize by %.3f on average, %d at most", w, h, mean, worst)
+		}
+		exact := refResize(pix, W, H, w, h)
+		if eOurs, eVips := meanError(got, exact), meanError(want, exact); eOurs > eVips+0.02 {
+			t.Errorf("%dx%d: mean error %.3f from a float64 Lanczos3, libvips' %.3f", w, h, eOurs, eVips)
 		}
 
 		// A region from the middle, asked for on its own, reads as the whole did.
@@ -423,7 +429,7 @@ func TestReduceRowsStayInside(t *testing.T) {
 		rows := mem[63*page-inW*3 : 63*page] // one row, its last byte the page's last
 		copy(rows, randomRows(r, inW, 1))
 		want := reduceRows(rows, inW, 1, p, outW, reduceScalar)
-		for _, code := range []int{reduceSSE2, reduceBest} {
+		for _, code := range []int{reduceSSE2, reduceSSSE3, reduceBest} {
 			if got := reduceRows(rows, inW, 1, p, outW, code); string(got) != string(want) {
 				t.Fatalf("%d -> %d, code %d: differs from the scalar code", inW, outW, code)
 			}
