@@ -254,8 +254,9 @@ func TestScaleSplitAgainstLibvips(t *testing.T) {
 	}
 }
 
-// TestScaleToFallsBack: what reduceh.go does not take goes to libvips' resize whole:
-// images with alpha, reductions by 4 or more, enlargements, rows shorter than the kernel.
+// TestScaleToFallsBack: what reduceh.go does not take goes to libvips' resize: images
+// with alpha, reductions by more than 16, enlargements, rows or columns shorter than
+// the kernel.
 func TestScaleToFallsBack(t *testing.T) {
 	im := loadFile(t, "alpha.png")
 	if canReduceWidth(im.ref, im.Width()/2) {
@@ -291,6 +292,25 @@ func TestScaleToFallsBack(t *testing.T) {
 	}
 	if small.Width() != 5 || small.Height() != 4 {
 		t.Errorf("scaleTo(5, 4) of 6x4 gave %dx%d", small.Width(), small.Height())
+	}
+	// The same down a column of 6.
+	tall := loadRef(t, "photo.jpg")
+	if err := tall.ExtractArea(0, 0, 4, 6); err != nil {
+		t.Fatal(err)
+	}
+	before = refBytes(t, tall)
+	if err := reduceHeight(tall, 5); err == nil {
+		t.Fatal("reduceHeight 6 -> 5: no error")
+	}
+	if after := refBytes(t, tall); string(after) != string(before) || tall.Height() != 6 {
+		t.Error("a failed reduceHeight changed the image")
+	}
+	narrow := &Image{ref: tall}
+	if err := narrow.scaleTo(4, 5); err != nil {
+		t.Fatal(err)
+	}
+	if narrow.Width() != 4 || narrow.Height() != 5 {
+		t.Errorf("scaleTo(4, 5) of 4x6 gave %dx%d", narrow.Width(), narrow.Height())
 	}
 }
 
