@@ -167,12 +167,11 @@ func Probe(data []byte) (Info, error) {
 
 // Load opens an encoded image: it sniffs the format, reads the header, enforces
 // opts.AllowedFormats and opts.MaxPixels before any decode, and applies
-// shrink-on-load for opts.ShrinkTo. A JPEG is decoded here (decodeJPEG), other formats
-// lazily; a truncated or corrupt body is reported as ErrCorrupt by Load or, at the
-// latest, by the first operation that reads pixels (Encode, Trim, Sharpness...). GIF
-// loads its first frame. EXIF
-// orientation stays pending (see AutoOrient), except that a WebP shrunk on load is
-// already upright.
+// shrink-on-load for opts.ShrinkTo. A JPEG that libjpeg streams is decoded here
+// (decodeJPEG), other images lazily; a truncated or corrupt body is reported as
+// ErrCorrupt by Load or, at the latest, by the first operation that reads pixels
+// (Encode, Trim, Sharpness...). GIF loads its first frame. EXIF orientation stays
+// pending (see AutoOrient), except that a WebP shrunk on load is already upright.
 func Load(data []byte, opts LoadOptions) (*Image, error) {
 	f, err := sniff(data)
 	if err != nil {

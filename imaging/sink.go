@@ -24,8 +24,9 @@ import (
 // CPU, and a listing render of two outputs made about 250 of them: a tenth of the
 // imaging CPU. sink.c does the same strips top to bottom with vips_region_prepare on the
 // calling thread, where the wait is no hand-off at all. It covers the listing path:
-// decoding a JPEG, materializing for several outputs, and writing a stripped JPEG. The
-// rest (other formats, JPEGs that keep metadata) still goes through libvips' sinks.
+// decoding a JPEG that libjpeg streams (decodeJPEG says why not a progressive one),
+// materializing for several outputs, and writing a stripped JPEG. The rest (other
+// formats, JPEGs that keep metadata) still goes through libvips' sinks.
 
 // errSinkDeclined is the answer of a sink that leaves the work to libvips' own.
 var errSinkDeclined = errors.New("left to libvips")
@@ -34,7 +35,10 @@ var errSinkDeclined = errors.New("left to libvips")
 func takeVipsError() error {
 	cs := C.pictor_vips_error()
 	defer C.free(unsafe.Pointer(cs))
-	return errors.New(strings.TrimSpace(C.GoString(cs)))
+	if msg := strings.TrimSpace(C.GoString(cs)); msg != "" {
+		return errors.New(msg)
+	}
+	return errors.New("libvips gave no message")
 }
 
 // setRefImage puts img into ref in place of the image ref holds, which it releases, as
