@@ -18,13 +18,7 @@
 // pictor_reduce_stride(n), the pad weights 0) over the input pixels start[x] ..
 // start[x]+n-1, all inside the row. Weights are fixed point with PICTOR_REDUCEH_BITS
 // fractional bits.
-typedef struct {
-	int n;
-	int stride;
-	int out_width;
-	int *start;
-	int16_t *coef;
-} plan;
+typedef pictor_plan plan;
 
 static inline int clip_u8(int32_t v) {
 	v = (v + (1 << (PICTOR_REDUCEH_BITS - 1))) >> PICTOR_REDUCEH_BITS;
@@ -276,31 +270,34 @@ static int gen(VipsRegion *or, void *seq, void *a, void *b, gboolean *stop) {
 	return 0;
 }
 
-int pictor_reduceh(VipsImage *in, VipsImage **out, int out_width, int n,
-	const int *start, const int16_t *coef) {
-	if (in->BandFmt != VIPS_FORMAT_UCHAR || in->Bands != 3 || in->Coding != VIPS_CODING_NONE ||
-		n < 1 || out_width < 1) {
-		vips_error("pictor_reduceh", "not an 8-bit 3-band image, or an empty plan");
+int pictor_reduce_image(const char *who, VipsImage *in, VipsImage **out, int vertical, int out_len,
+	int n, const int *start, const int16_t *coef, VipsGenerateFn gen, VipsDemandStyle style) {
+	if (in->BandFmt != VIPS_FORMAT_UCHAR || in->Coding != VIPS_CODING_NONE || n < 1 || out_len < 1) {
+		vips_error(who, "not an 8-bit image, or an empty plan");
 		return -1;
 	}
-	for (int x = 0; x < out_width; x++)
-		if (start[x] < 0 || start[x] + n > in->Xsize) {
-			vips_error("pictor_reduceh", "window %d outside the row", x);
+	const int in_len = vertical ? in->Ysize : in->Xsize;
+	for (int x = 0; x < out_len; x++)
+		if (start[x] < 0 || start[x] + n > in_len) {
+			vips_error(who, "window %d outside the image", x);
 			return -1;
 		}
 	VipsImage *o = vips_image_new();
 	plan *p = VIPS_NEW(VIPS_OBJECT(o), plan);
 	int stride = pictor_reduce_stride(n);
-	int *st = VIPS_ARRAY(VIPS_OBJECT(o), out_width, int);
-	int16_t *co = VIPS_ARRAY(VIPS_OBJECT(o), (size_t) out_width * stride, int16_t);
-	if (!p || !st || !co || vips_image_pipelinev(o, VIPS_DEMAND_STYLE_THINSTRIP, in, NULL)) {
+	int *st = VIPS_ARRAY(VIPS_OBJECT(o), out_len, int);
+	int16_t *co = VIPS_ARRAY(VIPS_OBJECT(o), (size_t) out_len * stride, int16_t);
+	if (!p || !st || !co || vips_image_pipelinev(o, style, in, NULL)) {
 		g_object_unref(o);
 		return -1;
 	}
-	memcpy(st, start, sizeof(int) * out_width);
-	memcpy(co, coef, sizeof(int16_t) * out_width * stride);
-	*p = (plan) {n, stride, out_width, st, co};
-	o->Xsize = out_width;
+	memcpy(st, start, sizeof(int) * out_len);
+	memcpy(co, coef, sizeof(int16_t) * out_len * stride);
+	*p = (plan) {n, stride, out_len, st, co};
+	if (vertical)
+		o->Ysize = out_len;
+	else
+		o->Xsize = out_len;
 	// The output holds a reference to its input for as long as it lives.
 	g_object_ref(in);
 	vips_object_local(o, in);
@@ -310,4 +307,14 @@ int pictor_reduceh(VipsImage *in, VipsImage **out, int out_width, int n,
 	}
 	*out = o;
 	return 0;
+}
+
+int pictor_reduceh(VipsImage *in, VipsImage **out, int out_width, int n,
+	const int *start, const int16_t *coef) {
+	if (in->Bands != 3) {
+		vips_error("pictor_reduceh", "not a 3-band image");
+		return -1;
+	}
+	return pictor_reduce_image("pictor_reduceh", in, out, 0, out_width, n, start, coef, gen,
+		VIPS_DEMAND_STYLE_THINSTRIP);
 }

@@ -12,6 +12,22 @@
 // weights four at a time.
 static inline int pictor_reduce_stride(int n) { return (n + 3) & ~3; }
 
+// pictor_plan is a reduction as reduceh.c and reducev.c keep it: output pixel (or row) x
+// weighs the n input pixels (or rows) from start[x] by coef[x*stride..].
+typedef struct {
+	int n;
+	int stride;
+	int out_len;
+	int *start;
+	int16_t *coef;
+} pictor_plan;
+
+// pictor_reduce_image makes *out, in reduced to out_len pixels a row (vertical 0) or
+// out_len rows (1) by gen, whose b argument is a copy of the plan that *out keeps; who
+// names the caller in errors. in must be 8-bit and uncoded, every window inside it.
+int pictor_reduce_image(const char *who, VipsImage *in, VipsImage **out, int vertical, int out_len,
+	int n, const int *start, const int16_t *coef, VipsGenerateFn gen, VipsDemandStyle style);
+
 // pictor_reduceh makes *out, in reduced to out_width pixels a row: output pixel x is the
 // n input pixels from start[x] weighted by coef[x*stride..], stride being
 // pictor_reduce_stride(n). in must be 8-bit with 3 bands; every window inside the row.

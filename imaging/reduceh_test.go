@@ -430,6 +430,28 @@ func TestCachedPlan(t *testing.T) {
 // TestReduceRowsStayInside: no code reads past a row's last pixel: the rows end where an
 // unreadable page begins, so a read past them faults.
 func TestReduceRowsStayInside(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, c := range append(planCases, [2]int{11, 9}, [2]int{12, 7}, [2]int{6000, 400}) {
+		inW, outW := c[0], c[1]
+		p, err := lanczos3Plan(inW, outW)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := guarded(t, inW*3) // one row
+		copy(rows, randomRows(r, inW, 1))
+		want := reduceRows(rows, inW, 1, p, outW, reduceScalar)
+		for _, code := range []int{reduceSSE2, reduceSSSE3, reduceBest} {
+			if got := reduceRows(rows, inW, 1, p, outW, code); string(got) != string(want) {
+				t.Fatalf("%d -> %d, code %d: differs from the scalar code", inW, outW, code)
+			}
+		}
+	}
+}
+
+// guarded returns n bytes (up to 63 pages) that end where an unreadable page begins, so
+// that a read past them faults.
+func guarded(t *testing.T, n int) []byte {
+	t.Helper()
 	page := syscall.Getpagesize()
 	mem, err := syscall.Mmap(-1, 0, 64*page, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
 	if err != nil {
@@ -439,20 +461,8 @@ func TestReduceRowsStayInside(t *testing.T) {
 	if err := syscall.Mprotect(mem[63*page:], syscall.PROT_NONE); err != nil {
 		t.Skip("no mprotect:", err)
 	}
-	r := rand.New(rand.NewPCG(5, 6))
-	for _, c := range append(planCases, [2]int{11, 9}, [2]int{12, 7}, [2]int{6000, 400}) {
-		inW, outW := c[0], c[1]
-		p, err := lanczos3Plan(inW, outW)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows := mem[63*page-inW*3 : 63*page] // one row, its last byte the page's last
-		copy(rows, randomRows(r, inW, 1))
-		want := reduceRows(rows, inW, 1, p, outW, reduceScalar)
-		for _, code := range []int{reduceSSE2, reduceSSSE3, reduceBest} {
-			if got := reduceRows(rows, inW, 1, p, outW, code); string(got) != string(want) {
-				t.Fatalf("%d -> %d, code %d: differs from the scalar code", inW, outW, code)
-			}
-		}
+	if n > 63*page {
+		t.Fatalf("guarded(%d): more than 63 pages", n)
 	}
+	return mem[63*page-n : 63*page]
 }

@@ -20,13 +20,7 @@
 
 // vplan: output row y weighs the n input rows from start[y] by coef[y*stride..], stride
 // being pictor_reduce_stride(n), PICTOR_REDUCEH_BITS fractional bits.
-typedef struct {
-	int n;
-	int stride;
-	int out_height;
-	int *start;
-	int16_t *coef;
-} vplan;
+typedef pictor_plan vplan;
 
 static inline uint8_t clip_u8(int32_t v) {
 	v = (v + (1 << (PICTOR_REDUCEH_BITS - 1))) >> PICTOR_REDUCEH_BITS;
@@ -183,35 +177,6 @@ static int gen(VipsRegion *or, void *seq, void *a, void *b, gboolean *stop) {
 
 int pictor_reducev(VipsImage *in, VipsImage **out, int out_height, int n,
 	const int *start, const int16_t *coef) {
-	if (in->BandFmt != VIPS_FORMAT_UCHAR || in->Coding != VIPS_CODING_NONE || n < 1 || out_height < 1) {
-		vips_error("pictor_reducev", "not an 8-bit image, or an empty plan");
-		return -1;
-	}
-	for (int y = 0; y < out_height; y++)
-		if (start[y] < 0 || start[y] + n > in->Ysize) {
-			vips_error("pictor_reducev", "window %d outside the column", y);
-			return -1;
-		}
-	VipsImage *o = vips_image_new();
-	vplan *p = VIPS_NEW(VIPS_OBJECT(o), vplan);
-	int stride = pictor_reduce_stride(n);
-	int *st = VIPS_ARRAY(VIPS_OBJECT(o), out_height, int);
-	int16_t *co = VIPS_ARRAY(VIPS_OBJECT(o), (size_t) out_height * stride, int16_t);
-	if (!p || !st || !co || vips_image_pipelinev(o, VIPS_DEMAND_STYLE_FATSTRIP, in, NULL)) {
-		g_object_unref(o);
-		return -1;
-	}
-	memcpy(st, start, sizeof(int) * out_height);
-	memcpy(co, coef, sizeof(int16_t) * out_height * stride);
-	*p = (vplan) {n, stride, out_height, st, co};
-	o->Ysize = out_height;
-	// The output holds a reference to its input for as long as it lives.
-	g_object_ref(in);
-	vips_object_local(o, in);
-	if (vips_image_generate(o, vips_start_one, gen, vips_stop_one, in, p)) {
-		g_object_unref(o);
-		return -1;
-	}
-	*out = o;
-	return 0;
+	return pictor_reduce_image("pictor_reducev", in, out, 1, out_height, n, start, coef, gen,
+		VIPS_DEMAND_STYLE_FATSTRIP);
 }
