@@ -190,19 +190,6 @@ __attribute__((target("avx2"))) static void row_avx2(const plan *p, const uint8_
 		row_ssse3(p, in, base, avail, out, x, x0 + w - x);
 }
 
-static int have_avx2(void) {
-	static int have = -1;
-	if (have < 0)
-		have = __builtin_cpu_supports("avx2") ? 1 : 0;
-	return have;
-}
-
-static int have_ssse3(void) {
-	static int have = -1;
-	if (have < 0)
-		have = __builtin_cpu_supports("ssse3") ? 1 : 0;
-	return have;
-}
 #endif
 
 // row reduces the w output pixels from x0 by the best code the machine has (vector 1),
@@ -210,11 +197,11 @@ static int have_ssse3(void) {
 // row from pixel base, avail pixels of it readable.
 static void row(const plan *p, const uint8_t *in, int base, int avail, uint8_t *out, int x0, int w, int vector) {
 #if defined(PICTOR_SSSE3)
-	if (vector == 1 && have_avx2()) {
+	if (vector == 1 && pictor_have_avx2()) {
 		row_avx2(p, in, base, avail, out, x0, w);
 		return;
 	}
-	if ((vector == 1 || vector == 3) && have_ssse3()) {
+	if ((vector == 1 || vector == 3) && pictor_have_ssse3()) {
 		row_ssse3(p, in, base, avail, out, x0, w);
 		return;
 	}
@@ -230,9 +217,9 @@ static void row(const plan *p, const uint8_t *in, int base, int avail, uint8_t *
 
 int pictor_reduceh_vector(void) {
 #if defined(PICTOR_SSSE3)
-	if (have_avx2())
+	if (pictor_have_avx2())
 		return 3;
-	if (have_ssse3())
+	if (pictor_have_ssse3())
 		return 2;
 #endif
 #if defined(__SSE2__)

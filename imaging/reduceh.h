@@ -12,6 +12,13 @@
 // weights four at a time.
 static inline int pictor_reduce_stride(int n) { return (n + 3) & ~3; }
 
+#if defined(__SSE2__) && defined(__GNUC__)
+// pictor_have_avx2 and pictor_have_ssse3 report whether the machine runs AVX2 and SSSE3,
+// for the code built for them beside the SSE2 every x86-64 has.
+static inline int pictor_have_avx2(void) { return __builtin_cpu_supports("avx2"); }
+static inline int pictor_have_ssse3(void) { return __builtin_cpu_supports("ssse3"); }
+#endif
+
 // pictor_plan is a reduction as reduceh.c and reducev.c keep it: output pixel (or row) x
 // weighs the n input pixels (or rows) from start[x] by coef[x*stride..].
 typedef struct {

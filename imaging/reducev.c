@@ -104,12 +104,6 @@ __attribute__((target("avx2"))) static int sum_avx2(const uint8_t *const *rows, 
 	return i;
 }
 
-static int have_avx2(void) {
-	static int have = -1;
-	if (have < 0)
-		have = __builtin_cpu_supports("avx2") ? 1 : 0;
-	return have;
-}
 #endif
 
 // sum_row computes one output row of len bytes by the best code the machine has
@@ -118,7 +112,7 @@ static int have_avx2(void) {
 static void sum_row(const uint8_t *const *rows, const int16_t *c, int n, uint8_t *out, int len, int vector) {
 	int i = 0;
 #if defined(PICTOR_AVX2)
-	if (vector == 1 && have_avx2())
+	if (vector == 1 && pictor_have_avx2())
 		i = sum_avx2(rows, c, n, out, i, len);
 #endif
 #if defined(__SSE2__)
@@ -130,7 +124,7 @@ static void sum_row(const uint8_t *const *rows, const int16_t *c, int n, uint8_t
 
 int pictor_reducev_vector(void) {
 #if defined(PICTOR_AVX2)
-	if (have_avx2())
+	if (pictor_have_avx2())
 		return 2;
 #endif
 #if defined(__SSE2__)
