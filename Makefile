@@ -81,7 +81,7 @@ FUZZMINIMIZETIME ?= 5s
 FUZZ_TARGETS ?= \
 	./pipeline:FuzzParseRecipe \
 	./manifest:FuzzReadCSV ./manifest:FuzzReadJSONL ./manifest:FuzzReadXLSX ./manifest:FuzzDetect \
-	./imaging:FuzzProbe ./imaging:FuzzTidyJPEG ./imaging:FuzzDecodeMemory \
+	./imaging:FuzzProbe ./imaging:FuzzTidyJPEG ./imaging:FuzzDecodeMemory ./imaging:FuzzRenderJPEG \
 	./auth:FuzzVerify \
 	./sdclient:FuzzDecodeGeneration ./sdclient:FuzzDecodeProgress ./sdclient:FuzzParseAPIError
 

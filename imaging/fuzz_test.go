@@ -104,3 +104,35 @@ func FuzzTidyJPEG(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRenderJPEG: whatever the bytes, the listing path (Load, which decodes a JPEG on the
+// calling thread; a resize through reduceh.c and reducev.c; Materialize; a stripped JPEG
+// written by sink.c) answers an image or an error, never a crash, and an image it
+// answers is one a decoder reads back at the size asked.
+func FuzzRenderJPEG(f *testing.F) {
+	for _, name := range []string{"plain.jpg", "photo.jpg", "cmyk.jpg", "display-p3.jpg", "sequential-3-scans.jpg", "truncated.jpg"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		im, err := Load(data, LoadOptions{MaxPixels: 4 << 20, ShrinkTo: Size{Width: 60, Height: 60}})
+		if err != nil {
+			return
+		}
+		defer im.Close()
+		if im.AutoOrient() != nil || im.ToSRGB() != nil || im.Resize(ResizeOptions{Width: 60, Height: 60, Fit: FitCover}) != nil ||
+			im.Materialize() != nil {
+			return
+		}
+		out, err := im.Encode(EncodeOptions{Format: JPEG, Quality: 75})
+		if err != nil {
+			return
+		}
+		if info, err := Probe(out); err != nil || info.Width != 60 || info.Height != 60 {
+			t.Fatalf("encoded %d bytes read back as %+v, %v; want 60x60", len(out), info, err)
+		}
+	})
+}
