@@ -305,3 +305,9 @@ int pictor_reduceh(VipsImage *in, VipsImage **out, int out_width, int n,
 	return pictor_reduce_image("pictor_reduceh", in, out, 0, out_width, n, start, coef, gen,
 		VIPS_DEMAND_STYLE_THINSTRIP);
 }
+
+int pictor_reduce(VipsImage *in, VipsImage **out, int vertical, int out_len, int n,
+	const int *start, const int16_t *coef) {
+	return vertical ? pictor_reducev(in, out, out_len, n, start, coef)
+			: pictor_reduceh(in, out, out_len, n, start, coef);
+}

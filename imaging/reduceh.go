@@ -199,31 +199,27 @@ func cachedPlan(inW, outW int) (*reducePlan, error) {
 // reduceWidth reduces ref to w pixels a row with lanczos3Plan through reduceh.c; the
 // image stays lazy, as libvips' own reductions leave it. It fails, leaving ref as it
 // was, when the plan does (a row shorter than the kernel).
-func reduceWidth(ref *vips.ImageRef, w int) error {
-	p, err := cachedPlan(ref.Width(), w)
-	if err != nil {
-		return err
-	}
-	var out *C.VipsImage
-	if C.pictor_reduceh(*refImage(ref), &out, C.int(w), C.int(p.n), &p.start[0], &p.coef[0]) != 0 {
-		return fmt.Errorf("reduce width: %w", takeVipsError())
-	}
-	setRefImage(ref, out)
-	return nil
-}
+func reduceWidth(ref *vips.ImageRef, w int) error { return reduce(ref, false, ref.Width(), w) }
 
 // reduceHeight reduces ref to h rows by lanczos3Plan through reducev.c, as reduceWidth
 // does the rows: every byte of an output row the same weighted sum down its column.
-func reduceHeight(ref *vips.ImageRef, h int) error {
-	p, err := cachedPlan(ref.Height(), h)
+func reduceHeight(ref *vips.ImageRef, h int) error { return reduce(ref, true, ref.Height(), h) }
+
+// reduce is reduceWidth, or reduceHeight when vertical, from in pixels to out.
+func reduce(ref *vips.ImageRef, vertical bool, in, out int) error {
+	p, err := cachedPlan(in, out)
 	if err != nil {
 		return err
 	}
-	var out *C.VipsImage
-	if C.pictor_reducev(*refImage(ref), &out, C.int(h), C.int(p.n), &p.start[0], &p.coef[0]) != 0 {
-		return fmt.Errorf("reduce height: %w", takeVipsError())
+	v := C.int(0)
+	if vertical {
+		v = 1
 	}
-	setRefImage(ref, out)
+	var img *C.VipsImage
+	if C.pictor_reduce(*refImage(ref), &img, v, C.int(out), C.int(p.n), &p.start[0], &p.coef[0]) != 0 {
+		return fmt.Errorf("reduce: %w", takeVipsError())
+	}
+	setRefImage(ref, img)
 	return nil
 }
 

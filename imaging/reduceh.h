@@ -35,6 +35,10 @@ typedef struct {
 int pictor_reduce_image(const char *who, VipsImage *in, VipsImage **out, int vertical, int out_len,
 	int n, const int *start, const int16_t *coef, VipsGenerateFn gen, VipsDemandStyle style);
 
+// pictor_reduce is pictor_reducev when vertical, pictor_reduceh otherwise.
+int pictor_reduce(VipsImage *in, VipsImage **out, int vertical, int out_len, int n,
+	const int *start, const int16_t *coef);
+
 // pictor_reduceh makes *out, in reduced to out_width pixels a row: output pixel x is the
 // n input pixels from start[x] weighted by coef[x*stride..], stride being
 // pictor_reduce_stride(n). in must be 8-bit with 3 bands; every window inside the row.
